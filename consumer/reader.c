@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Readers: peek committed slots in place, release them in batches
+ * (FORMAT.md "Reading").
+ *
+ * A reader owns a cursor: every sequence below it is released. It spins on
+ * the commit word of the slot at its cursor, a line it needs anyway, and
+ * never on the producers' claim word. Gating readers hold producers back,
+ * so a slot they peek is stable until released. Lossy readers do not: they
+ * re-check the commit word after reading (a seqlock) and release reports
+ * -ESTALE when the slot was overwritten meanwhile. A gating reader treats
+ * the backlog it found when it joined the same way, because producers
+ * whose cached gating limit predates the join may still overwrite it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define R_CURSOR offsetof(struct pbr_layout_reader, cursor)
+#define R_STATE offsetof(struct pbr_layout_reader, state)
+
+static int take_entry(struct pbr_ring *r, struct pbr_reader *rd)
+{
+	int attempt;
+	uint32_t i;
+
+	for (attempt = 0; attempt < 50; attempt++) {
+		for (i = 0; i < r->max_readers; i++) {
+			uint8_t *e = reader_entry(r, i);
+
+			if (pbr_lock_take(rd->fd, entry_lock_off(r, e)) == 0) {
+				rd->entry = e;
+				rd->index = i;
+				return 0;
+			}
+		}
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
+/* Publish the cursor (R2) and the reader's counters. */
+static void publish_cursor(struct pbr_reader *rd)
+{
+	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
+
+	st_rlx64(&e->delivered, rd->st.delivered);
+	st_rlx64(&e->lost, rd->st.lost);
+	st_rlx64(&e->abandoned, rd->st.abandoned);
+	/* R2: our reads of every slot below the cursor happen before a
+	 * producer may reuse them; pairs with A2 in pbr_gating_limit(). */
+	st_rel64(&e->cursor, rd->cursor);
+	if (!rd->lossy)
+		pbr_bell_ring(rd->ring, PBR_CTL_SPACE_BELL);
+}
+
+static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
+{
+	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
+	uint64_t c0 = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), c;
+
+	if (ld_acq32(rd->entry + R_STATE) != PBR_ENTRY_FREE)
+		pbr_reap_reader(r, rd->entry); /* a dead reader's entry */
+	memset(rd->entry + 0x10, 0, PBR_ENTRY_SIZE - 0x10);
+	st_rlx64(&e->cursor, c0);
+	st_rlx32(&e->flags, rd->lossy ? PBR_READER_LOSSY : PBR_READER_GATING);
+	st_rlx32(&e->pid, (uint32_t)getpid());
+	st_rlx64(&e->joined_ns, pbr_realtime_ns());
+	/* E4 (reader side): ACTIVE before we read the claim; pairs with the
+	 * fence in pbr_gating_limit(). Every sequence from c on is gated. */
+	st_sc32(&e->state, PBR_ENTRY_ACTIVE);
+	fence_sc();
+	c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+	rd->checked_from = c;
+	rd->cursor = c;
+	if (start == PBR_START_OLDEST)
+		rd->cursor = c - r->seq_base > r->slot_count ? c - r->slot_count
+							     : r->seq_base;
+	rd->peeked_end = rd->cursor;
+	rd->st.cursor = rd->cursor;
+	publish_cursor(rd);
+}
+
+int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
+		    struct pbr_reader **out)
+{
+	struct pbr_reader *rd = calloc(1, sizeof(*rd));
+	int rc;
+
+	*out = NULL;
+	if (!rd)
+		return -ENOMEM;
+	if (o &&
+	    ((o->flags & ~PBR_READER_LOSSY) || o->start > PBR_START_LATEST)) {
+		free(rd);
+		return -EINVAL;
+	}
+	rd->ring = r;
+	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
+	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
+	rd->fd = pbr_fd_reopen(r->fd);
+	rc = rd->fd < 0 ? rd->fd : take_entry(r, rd);
+	if (rc) {
+		if (rd->fd >= 0)
+			close(rd->fd);
+		free(rd);
+		return rc;
+	}
+	join(r, rd, o ? o->start : PBR_START_OLDEST);
+	pbr_ring_add_reader(r, rd);
+	*out = rd;
+	return 0;
+}
+
+void pbr_reader_close(struct pbr_reader *rd)
+{
+	if (!rd)
+		return;
+	st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
+	pbr_bell_ring(rd->ring, PBR_CTL_SPACE_BELL); /* we stop gating */
+	pbr_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
+	close(rd->fd);
+	pbr_ring_forget_reader(rd->ring, rd);
+	free(rd);
+}
+
+/* Lapped at sequence p: skip to well inside the ring and count the loss. */
+static void resync(struct pbr_reader *rd, uint64_t p)
+{
+	struct pbr_ring *r = rd->ring;
+	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+	uint64_t to = c - (r->slot_count >> 1);
+
+	if (!seq_before(p, to))
+		to = p + 1;
+	rd->st.lost += to - p;
+	rd->cursor = rd->peeked_end = to;
+}
+
+/* Would the slot at the cursor give peek something to do? */
+static bool slot_moved(struct pbr_reader *rd)
+{
+	uint64_t v = ld_acq64(slot_at(rd->ring, rd->cursor));
+
+	return v == PBR_COMMIT_DONE(rd->cursor) || PBR_COMMIT_STATE(v) == 2 ||
+	       commit_cmp(v, rd->cursor) > 0;
+}
+
+static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
+		      uint32_t len, uint32_t pf, struct pbr_view *v)
+{
+	const struct pbr_layout_slot *s = (const struct pbr_layout_slot *)h;
+
+	v->data = h + PBR_SLOT_HDR_SIZE;
+	v->len = len;
+	v->producer = (uint16_t)pf;
+	v->flags = (uint16_t)(pf >> 16);
+	v->seq = p;
+	v->timestamp_ns = ld_rlx64(&s->timestamp_ns);
+	v->crc32c = ld_rlx32(&s->crc32c);
+	v->reserved = 0;
+	v->trace_id = s->trace_id;
+	v->span_id = s->span_id;
+	(void)rd;
+}
+
+/*
+ * What the slot of sequence p holds for this reader: 1 a message (view
+ * filled), 0 nothing yet, -1 a record to pass over (counted), -EBADMSG a
+ * corrupt header, -ESTALE lapped. Each header word is read once.
+ */
+static int inspect(struct pbr_reader *rd, uint64_t p, struct pbr_view *view)
+{
+	uint8_t *h = slot_at(rd->ring, p);
+	/* A1: pairs with R1 (commit) and R5 (recovery): the header and the
+	 * payload written before them are visible. */
+	uint64_t v = ld_acq64(h);
+	uint32_t len, pf;
+
+	if (v == PBR_COMMIT_ABANDONED(p)) {
+		rd->st.abandoned++;
+		return -1;
+	}
+	if (v != PBR_COMMIT_DONE(p))
+		return commit_cmp(v, p) > 0 ? -ESTALE : 0;
+	len = ld_rlx32(h + offsetof(struct pbr_layout_slot, length));
+	pf = ld_rlx32(h + offsetof(struct pbr_layout_slot, producer));
+	if ((pf >> 16) & PBR_SLOT_F_SKIP)
+		return -1;
+	if (len > rd->ring->payload_cap) {
+		rd->st.bad++;
+		return -EBADMSG;
+	}
+	fill_view(rd, p, h, len, pf, view);
+	return 1;
+}
+
+/* Fill up to max views from the cursor; records to pass over are consumed
+ * only at the head, so a batch is always consecutive sequences. */
+static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
+{
+	uint64_t head = rd->cursor;
+	unsigned n = 0;
+	int rc = 0;
+
+	while (n < max) {
+		uint64_t p = rd->cursor + n;
+		struct pbr_view tmp;
+
+		rc = inspect(rd, p, n ? &views[n] : &tmp);
+		if (rc == 1) {
+			if (!n)
+				views[0] = tmp;
+			n++;
+			continue;
+		}
+		if (n || rc == 0)
+			break;
+		if (rc == -ESTALE)
+			resync(rd, p);
+		else
+			rd->cursor = p + 1; /* pass over; -EBADMSG too */
+		if (rc == -EBADMSG) {
+			views[0].seq = p;
+			break;
+		}
+	}
+	rd->peeked_end = rd->cursor + n;
+	if (rd->cursor != head)
+		publish_cursor(rd);
+	if (n)
+		return (int)n;
+	return rc == -EBADMSG ? -EBADMSG : 0;
+}
+
+/* Nothing at the cursor for a while: is its producer dead? */
+static void check_stuck(struct pbr_reader *rd, bool waited)
+{
+	int64_t now;
+
+	if (!waited) {
+		uint64_t c = ld_rlx64(ctl_word(rd->ring, PBR_CTL_CLAIM));
+
+		if (!seq_before(rd->cursor, c))
+			return; /* idle, not stuck */
+	}
+	now = pbr_now_ns();
+	if (rd->stuck_seq != rd->cursor || rd->stuck_since == 0) {
+		rd->stuck_seq = rd->cursor;
+		rd->stuck_since = now;
+		return;
+	}
+	if (now - rd->stuck_since >= PBR_LIVENESS_NS) {
+		(void)pbr_recover_seq(rd->ring, rd->cursor);
+		rd->stuck_since = now;
+	}
+}
+
+int pbr_reader_peek_batch(struct pbr_reader *rd, struct pbr_view *views,
+			  unsigned max, int64_t timeout_ns)
+{
+	struct pbr_waiter w;
+	uint32_t seen;
+	int rc;
+
+	if (!max)
+		return -EINVAL;
+	pbr_waiter_init(&w, rd->wait, timeout_ns);
+	for (;;) {
+		rc = scan(rd, views, max);
+		if (rc)
+			return rc;
+		rc = pbr_waiter_step(&w);
+		if (rc < 0) {
+			check_stuck(rd, false);
+			return rc;
+		}
+		if (rc == 1) {
+			seen = pbr_bell_prepare(rd->ring, PBR_CTL_DATA_BELL);
+			if (!slot_moved(rd))
+				pbr_bell_sleep(rd->ring, PBR_CTL_DATA_BELL,
+					       seen, &w);
+			pbr_bell_finish(rd->ring, PBR_CTL_DATA_BELL);
+		}
+		if (pbr_waiter_liveness_due(&w))
+			check_stuck(rd, true);
+	}
+}
+
+int pbr_reader_peek(struct pbr_reader *rd, int64_t timeout_ns,
+		    struct pbr_view *v)
+{
+	int rc = pbr_reader_peek_batch(rd, v, 1, timeout_ns);
+
+	return rc > 0 ? 0 : rc;
+}
+
+/* Seqlock re-check of [from, to): how many were overwritten meanwhile. */
+static uint64_t count_stale(struct pbr_reader *rd, uint64_t from, uint64_t to)
+{
+	uint64_t q, stale = 0;
+
+	/* A4: our reads of the payloads happen before the re-check; pairs
+	 * with R4, the producer's fence after marking a slot BUSY. */
+	fence_acq();
+	for (q = from; q != to; q++) {
+		if (!rd->lossy && !seq_before(q, rd->checked_from))
+			break;
+		if (ld_rlx64(slot_at(rd->ring, q)) != PBR_COMMIT_DONE(q))
+			stale++;
+	}
+	return stale;
+}
+
+int pbr_reader_release(struct pbr_reader *rd, const struct pbr_view *v)
+{
+	uint64_t end, stale = 0;
+
+	if (!v || seq_before(v->seq, rd->cursor) ||
+	    !seq_before(v->seq, rd->peeked_end))
+		return -EINVAL;
+	end = v->seq + 1;
+	if (rd->lossy || seq_before(rd->cursor, rd->checked_from))
+		stale = count_stale(rd, rd->cursor, end);
+	rd->st.delivered += (end - rd->cursor) - stale;
+	rd->st.lost += stale;
+	rd->cursor = end;
+	publish_cursor(rd);
+	return stale ? -ESTALE : 0;
+}
+
+void pbr_reader_stats(const struct pbr_reader *rd, struct pbr_reader_stats *st)
+{
+	*st = rd->st;
+	st->cursor = rd->cursor;
+}
+
+uint32_t pbr_reader_index(const struct pbr_reader *rd)
+{
+	return rd->index;
+}

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pbring: protobuf messages between processes on one host through a ring of
+ * fixed-size slots in POSIX shared memory, without copies.
+ *
+ * A ring is one shared-memory object, /pbring.<name>. Producers reserve a
+ * slot, write the payload straight into it and commit it; readers peek at
+ * committed slots in place and release them. Gating readers hold producers
+ * back (nothing they have not released is overwritten); lossy readers never
+ * do, and are told how many messages they lost when lapped. Every process
+ * holds a kernel lock for each producer or reader it opens, so a dead peer
+ * is proven dead and its half-written slot or its gating cursor reclaimed.
+ *
+ * Conventions. Functions return 0 (or a count) on success and -errno on
+ * failure; pbr_strerror() explains a code. The library never prints, exits
+ * or aborts. Handles are opaque; views (struct pbr_slot, struct pbr_view)
+ * are plain structs that point into the shared mapping. A producer or
+ * reader handle is used by one thread at a time; distinct handles may be
+ * used concurrently. Timeouts are in nanoseconds: 0 does not wait (-EAGAIN),
+ * a negative value waits without limit, a positive one fails with
+ * -ETIMEDOUT when it runs out.
+ *
+ * All processes that can write a ring are one trust domain (docs/FORMAT.md,
+ * "Trust"). Even so, a reader validates everything it reads from the ring
+ * and a corrupt slot yields -EBADMSG, never a crash.
+ */
+#ifndef PBRING_H
+#define PBRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pbring/layout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PBR_API __attribute__((visibility("default")))
+#define PBR_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define PBR_API
+#define PBR_MUST_CHECK
+#endif
+
+/* Library version (not the segment format version, see layout.h). */
+#define PBRING_VERSION_MAJOR 0
+#define PBRING_VERSION_MINOR 1
+#define PBRING_VERSION_PATCH 0
+
+/** Library version string, "MAJOR.MINOR.PATCH". */
+PBR_API const char *pbr_version(void);
+
+/**
+ * Describe an error code returned by this library (negative or positive
+ * errno). Never NULL; the string is static.
+ */
+PBR_API const char *pbr_strerror(int err);
+
+struct pbr_ring;     /* a mapping of one ring */
+struct pbr_producer; /* one producer entry of a ring */
+struct pbr_reader;   /* one reader entry (cursor) of a ring */
+
+/* ------------------------------------------------------------------------
+ * Rings
+ */
+
+/** Flags for pbr_create_opts.flags. */
+#define PBR_CREATE_SINGLE_PRODUCER 0x1u /* one producer; no RMW per message */
+
+/**
+ * Creation options. A zeroed struct (or NULL) means the defaults:
+ * 1024 slots of 1024 bytes, 8 producers, 8 readers, mode 0600,
+ * multi-producer, sequence numbers from 0, no schema.
+ */
+struct pbr_create_opts {
+	uint32_t slot_count; /* power of two, 2 .. 2^24 */
+	uint32_t slot_size;  /* bytes incl. 64-byte header; multiple of 128 */
+	uint32_t max_producers; /* 1 .. 1024 */
+	uint32_t max_readers;	/* 1 .. 1024 */
+	uint32_t mode;		/* permission bits; 0 means 0600 */
+	uint32_t flags;		/* PBR_CREATE_* */
+	uint64_t seq_base;	/* first sequence number (tests use 2^64 - n) */
+	const char *msg_type;	/* protobuf message full name, or NULL */
+	const void *schema;	/* serialized FileDescriptorSet, or NULL */
+	uint32_t schema_len;	/* bytes at schema */
+	uint64_t schema_hash;	/* caller-defined schema identity, 0 = none */
+};
+
+/**
+ * Create ring @name exclusively and map it. Fails with -EEXIST if the name
+ * is taken (a stale ring is unlinked and created afresh, never reused),
+ * -EINVAL for a bad name or geometry, -ENOSPC if the shared-memory file
+ * system cannot hold it (nothing is left behind), -errno from the system.
+ * The ring becomes visible to pbr_ring_attach() only when fully initialised.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_create(const char *name,
+					   const struct pbr_create_opts *opts,
+					   struct pbr_ring **out);
+
+/** Flags for pbr_attach_opts.flags. */
+#define PBR_ATTACH_ANY_OWNER 0x1u /* accept a ring owned by another uid */
+
+/** Attach options. A zeroed struct (or NULL): wait up to 1 s for ready. */
+struct pbr_attach_opts {
+	int64_t timeout_ns; /* wait for a ring still being created; 0 = 1 s */
+	uint32_t flags;	    /* PBR_ATTACH_* */
+};
+
+/**
+ * Map an existing ring and validate it before use. Errors, each specific:
+ * -EINVAL bad name; -ENOENT no such ring; -EACCES the system denied access;
+ * -EPERM the ring belongs to another user (unless PBR_ATTACH_ANY_OWNER) or
+ * is writable by everyone; -ENODEV not a regular file; -ETIMEDOUT it never
+ * became ready (still being created, or its creator died); -EPROTO bad
+ * magic (not a pbring segment); -EPROTONOSUPPORT another major format
+ * version; -EPROTOTYPE layout fingerprint mismatch; -ENOTSUP an unknown
+ * incompatible feature bit; -EUCLEAN a geometry field, region offset or
+ * size that is out of bounds or disagrees with the object's real size.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_attach(const char *name,
+					   const struct pbr_attach_opts *opts,
+					   struct pbr_ring **out);
+
+/**
+ * Unmap the ring. Producers and readers opened on it must be closed first
+ * (they are closed here if not). The ring itself stays until unlinked.
+ */
+PBR_API void pbr_ring_detach(struct pbr_ring *ring);
+
+/** Remove ring @name (processes that have it mapped keep their mapping). */
+PBR_API PBR_MUST_CHECK int pbr_ring_unlink(const char *name);
+
+/** Check a ring name: 0 if valid, -EINVAL if not ([A-Za-z0-9_.-], 1..63,
+ *  not starting with '.'). */
+PBR_API PBR_MUST_CHECK int pbr_name_check(const char *name);
+
+/** A ring's fixed properties, as validated at attach. */
+struct pbr_ring_info {
+	char name[PBR_NAME_MAX + 1];
+	char msg_type[PBR_MSG_TYPE_MAX + 1];
+	uint16_t format_major, format_minor;
+	uint32_t ring_flags; /* PBR_RING_* */
+	uint32_t slot_count, slot_size, payload_cap;
+	uint32_t max_producers, max_readers;
+	uint64_t total_size, seq_base, schema_hash, created_ns;
+	uint32_t schema_len, creator_uid, creator_pid;
+	const void *schema; /* inside the mapping, schema_len bytes */
+};
+
+PBR_API void pbr_ring_info(const struct pbr_ring *ring,
+			   struct pbr_ring_info *info);
+
+/** Ring-wide counters (a snapshot). */
+struct pbr_ring_stats {
+	uint64_t claimed;	   /* next sequence a producer will claim */
+	uint64_t abandoned;	   /* slots recovered from dead producers */
+	uint64_t producers_reaped; /* dead producer entries freed */
+	uint64_t readers_reaped;   /* dead reader entries freed */
+};
+
+PBR_API void pbr_ring_stats(const struct pbr_ring *ring,
+			    struct pbr_ring_stats *st);
+
+/** One entry of the participant table (a snapshot). */
+struct pbr_participant {
+	uint32_t index; /* producer id or reader index */
+	uint8_t is_reader;
+	uint8_t alive;	   /* 1: its lock is held; 0: its holder died */
+	uint32_t flags;	   /* readers: PBR_READER_GATING or PBR_READER_LOSSY */
+	uint32_t pid;	   /* as recorded at open (diagnostic only) */
+	uint64_t position; /* reader cursor, or producer's committed count */
+	uint64_t pending;  /* producer pending word (PBR_PENDING_*) */
+	uint64_t delivered, lost, abandoned; /* readers */
+};
+
+/**
+ * Fill @out with up to @max active entries (producers first).
+ * Returns the number of active entries, which may exceed @max.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_participants(struct pbr_ring *ring,
+						 struct pbr_participant *out,
+						 unsigned max);
+
+/**
+ * Find participants whose process died and reclaim them: a dead producer's
+ * unfinished slot becomes an abandoned record (readers skip and count it),
+ * a dead reader's entry is freed so it no longer gates producers.
+ * Returns the number of entries reclaimed. Waits in the library run this
+ * on their own while they are stuck, so calling it is optional.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_reclaim(struct pbr_ring *ring);
+
+/* ------------------------------------------------------------------------
+ * Waiting
+ */
+enum pbr_wait {
+	PBR_WAIT_BLOCK = 0, /* spin briefly, then sleep on a futex (default) */
+	PBR_WAIT_SPIN = 1,  /* busy-spin (lowest latency, burns a core) */
+	PBR_WAIT_YIELD = 2, /* spin, then sched_yield() */
+};
+
+/* ------------------------------------------------------------------------
+ * Producers
+ */
+struct pbr_producer_opts {
+	enum pbr_wait wait; /* how reserve waits for space */
+};
+
+/**
+ * Register a producer on @ring. -EBUSY if every producer entry is taken
+ * (on a single-producer ring: if a live producer exists). Reclaims dead
+ * producer entries it meets.
+ */
+PBR_API PBR_MUST_CHECK int pbr_producer_open(struct pbr_ring *ring,
+					     const struct pbr_producer_opts *o,
+					     struct pbr_producer **out);
+
+/**
+ * Deregister. A reservation still open is aborted (readers skip it).
+ * Returns 0, or -errno if that abort could not be published (the slot is
+ * then recovered by the next participant that finds it, as for a crash).
+ */
+PBR_API int pbr_producer_close(struct pbr_producer *p);
+
+/** This producer's id (its entry index), as stamped into its slots. */
+PBR_API uint16_t pbr_producer_id(const struct pbr_producer *p);
+
+/** A reserved slot: writable from reserve until commit or abort. */
+struct pbr_slot {
+	void *data;	/* payload, cap bytes, inside the ring */
+	uint32_t cap;	/* payload capacity */
+	uint16_t flags; /* caller may set PBR_SLOT_F_CRC/F_TRACE */
+	uint16_t reserved;
+	uint64_t seq;	 /* the sequence number this slot will carry */
+	uint32_t crc32c; /* with PBR_SLOT_F_CRC */
+	uint32_t reserved2;
+	uint64_t timestamp_ns; /* stored as is; 0 = unset */
+	uint8_t trace_id[16];  /* with PBR_SLOT_F_TRACE */
+	uint8_t span_id[8];
+};
+
+/**
+ * Claim the next sequence and its slot. Waits for space while a gating
+ * reader still holds the slot, per the producer's wait mode, up to
+ * @timeout_ns. -EAGAIN (timeout 0) or -ETIMEDOUT when the ring stays full;
+ * on a multi-producer ring the claimed sequence then stays this producer's
+ * and the next reserve continues with it. -EINPROGRESS if a reservation
+ * is already open. The slot is zeroed except data/cap/seq.
+ */
+PBR_API PBR_MUST_CHECK int pbr_producer_reserve(struct pbr_producer *p,
+						int64_t timeout_ns,
+						struct pbr_slot *slot);
+
+/**
+ * Publish the reserved slot with @len payload bytes (and the slot's flags,
+ * crc32c, timestamp and trace fields). -EMSGSIZE if len > cap (nothing is
+ * published and the reservation stays open), -EINVAL if @slot is not the
+ * open reservation, -EOWNERDEAD if the slot was reclaimed because this
+ * producer was taken for dead (the message is lost; reopen the producer).
+ */
+PBR_API PBR_MUST_CHECK int pbr_producer_commit(struct pbr_producer *p,
+					       struct pbr_slot *slot,
+					       uint32_t len);
+
+/**
+ * Give up the open reservation: the sequence is published as a skip
+ * record that readers pass over without delivering or counting it.
+ */
+PBR_API PBR_MUST_CHECK int pbr_producer_abort(struct pbr_producer *p,
+					      struct pbr_slot *slot);
+
+/** Reserve, copy @len bytes from @buf, commit. Same errors as above. */
+PBR_API PBR_MUST_CHECK int pbr_producer_send(struct pbr_producer *p,
+					     const void *buf, uint32_t len,
+					     int64_t timeout_ns);
+
+/* ------------------------------------------------------------------------
+ * Readers
+ */
+#define PBR_START_OLDEST 0u /* the oldest message still in the ring */
+#define PBR_START_LATEST 1u /* only messages committed after open */
+
+struct pbr_reader_opts {
+	uint32_t flags;	    /* PBR_READER_LOSSY; default is gating */
+	uint32_t start;	    /* PBR_START_* */
+	enum pbr_wait wait; /* how peek waits for data */
+};
+
+/** Register a reader. -EBUSY if every reader entry is taken. */
+PBR_API PBR_MUST_CHECK int pbr_reader_open(struct pbr_ring *ring,
+					   const struct pbr_reader_opts *o,
+					   struct pbr_reader **out);
+
+/** Deregister; the reader stops gating at once. */
+PBR_API void pbr_reader_close(struct pbr_reader *rd);
+
+/** A committed message, read in place. Valid until released. */
+struct pbr_view {
+	const void *data;      /* payload inside the ring */
+	uint32_t len;	       /* payload bytes, <= the ring's payload_cap */
+	uint16_t producer;     /* producer id */
+	uint16_t flags;	       /* PBR_SLOT_F_CRC, PBR_SLOT_F_TRACE */
+	uint64_t seq;	       /* sequence number */
+	uint64_t timestamp_ns; /* as the producer stored it */
+	uint32_t crc32c;       /* with PBR_SLOT_F_CRC */
+	uint32_t reserved;
+	const uint8_t *trace_id; /* 16 bytes, with PBR_SLOT_F_TRACE */
+	const uint8_t *span_id;	 /* 8 bytes */
+};
+
+/**
+ * Return the next unreleased message without consuming it (a second peek
+ * returns the same one). Skip and abandoned records are passed over (the
+ * latter counted). Returns 0 with @v filled; -EAGAIN (timeout 0) or
+ * -ETIMEDOUT if nothing arrives; -EBADMSG if the next slot's header is
+ * corrupt: the slot is skipped and counted, v->seq names it, and the next
+ * peek continues after it. A lossy reader that was lapped skips ahead and
+ * counts the loss (pbr_reader_stats) before returning the next message.
+ */
+PBR_API PBR_MUST_CHECK int
+pbr_reader_peek(struct pbr_reader *rd, int64_t timeout_ns, struct pbr_view *v);
+
+/**
+ * Like pbr_reader_peek, for up to @max consecutive messages: returns how
+ * many views were filled (>= 1), stopping early at the first slot not yet
+ * published or not plainly a message. Release the batch by releasing its
+ * last view.
+ */
+PBR_API PBR_MUST_CHECK int pbr_reader_peek_batch(struct pbr_reader *rd,
+						 struct pbr_view *views,
+						 unsigned max,
+						 int64_t timeout_ns);
+
+/**
+ * Release every peeked message up to and including @v: producers may now
+ * reuse their slots and the views are invalid. Returns 0; a lossy reader
+ * gets -ESTALE if any of those slots was overwritten while it held the
+ * view (whatever was read from it must be discarded; counted as lost).
+ * -EINVAL if @v is not a message this reader has peeked.
+ */
+PBR_API PBR_MUST_CHECK int pbr_reader_release(struct pbr_reader *rd,
+					      const struct pbr_view *v);
+
+/** Reader counters. */
+struct pbr_reader_stats {
+	uint64_t cursor;    /* next sequence to read */
+	uint64_t delivered; /* messages released */
+	uint64_t lost;	    /* lossy: overwritten before they were read */
+	uint64_t abandoned; /* slots of dead producers passed over */
+	uint64_t bad;	    /* corrupt slots passed over (-EBADMSG) */
+};
+
+PBR_API void pbr_reader_stats(const struct pbr_reader *rd,
+			      struct pbr_reader_stats *st);
+
+/** Reader index in the participant table. */
+PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PBRING_H */

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producers: claim a sequence, wait for space, mark the slot BUSY, hand it
+ * out, commit (FORMAT.md "Producing").
+ *
+ * Single-producer rings claim with a private counter and mirror it into the
+ * shared claim word with a plain release store: no read-modify-write per
+ * message. Multi-producer rings claim with one fetch-add and never wait for
+ * each other: completion may be out of order, readers stop at the first
+ * slot not yet committed. Each producer caches the gating limit (the
+ * slowest gating reader's cursor + slot_count) and rescans the reader table
+ * only when a claim reaches it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define E_STATE offsetof(struct pbr_layout_producer, state)
+#define E_PENDING offsetof(struct pbr_layout_producer, pending)
+
+static int take_entry(struct pbr_ring *r, struct pbr_producer *p)
+{
+	int attempt;
+	uint32_t i;
+
+	/* A prober may hold a free entry's lock for a moment; retry. */
+	for (attempt = 0; attempt < 50; attempt++) {
+		for (i = 0; i < r->max_producers; i++) {
+			uint8_t *e = producer_entry(r, i);
+
+			if (pbr_lock_take(p->fd, entry_lock_off(r, e)) == 0) {
+				p->entry = e;
+				p->id = (uint16_t)i;
+				return 0;
+			}
+		}
+		if (ld_acq32(producer_entry(r, 0) + E_STATE) ==
+			    PBR_ENTRY_ACTIVE &&
+		    r->max_producers == 1)
+			break; /* a live single producer: no point waiting */
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
+static void join(struct pbr_ring *r, struct pbr_producer *p)
+{
+	struct pbr_layout_producer *e = (struct pbr_layout_producer *)p->entry;
+
+	/* We hold the lock: a non-free entry is a dead producer's. */
+	if (ld_acq32(p->entry + E_STATE) != PBR_ENTRY_FREE)
+		pbr_reap_producer(r, p->entry);
+	st_rlx32(&e->pid, (uint32_t)getpid());
+	st_rlx64(&e->committed, 0);
+	st_rlx64(&e->joined_ns, pbr_realtime_ns());
+	st_rel64(&e->pending, PBR_PENDING_IDLE);
+	st_rel32(&e->state, PBR_ENTRY_ACTIVE);
+	p->next = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+	p->limit = p->next; /* forces a scan of the readers on first use */
+}
+
+int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
+		      struct pbr_producer **out)
+{
+	struct pbr_producer *p = calloc(1, sizeof(*p));
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->ring = r;
+	p->wait = o ? o->wait : PBR_WAIT_BLOCK;
+	p->single = r->ring_flags & PBR_RING_SINGLE_PRODUCER;
+	p->fd = pbr_fd_reopen(r->fd);
+	rc = p->fd < 0 ? p->fd : take_entry(r, p);
+	if (rc) {
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+		return rc;
+	}
+	join(r, p);
+	pbr_ring_add_producer(r, p);
+	*out = p;
+	return 0;
+}
+
+uint16_t pbr_producer_id(const struct pbr_producer *p)
+{
+	return p->id;
+}
+
+/* Wait until sequence s may be written without overwriting a slot that a
+ * gating reader still holds. Dead gating readers are reaped meanwhile. */
+static int wait_space(struct pbr_producer *p, uint64_t s, struct pbr_waiter *w)
+{
+	struct pbr_ring *r = p->ring;
+	uint32_t seen;
+	int rc;
+
+	while (!seq_before(s, p->limit)) {
+		p->limit = pbr_gating_limit(r, s);
+		if (seq_before(s, p->limit))
+			break;
+		rc = pbr_waiter_step(w);
+		if (rc == -EAGAIN && pbr_reap_dead_readers(r) > 0)
+			continue;
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			seen = pbr_bell_prepare(r, PBR_CTL_SPACE_BELL);
+			p->limit = pbr_gating_limit(r, s);
+			if (!seq_before(s, p->limit))
+				pbr_bell_sleep(r, PBR_CTL_SPACE_BELL, seen, w);
+			pbr_bell_finish(r, PBR_CTL_SPACE_BELL);
+		}
+		if (pbr_waiter_liveness_due(w))
+			pbr_reap_dead_readers(r);
+	}
+	return 0;
+}
+
+/* Claim the next sequence into p->seq (FORMAT.md "Claim"). */
+static int claim(struct pbr_producer *p, struct pbr_waiter *w)
+{
+	struct pbr_ring *r = p->ring;
+	void *pending = p->entry + E_PENDING;
+	void *cw = ctl_word(r, PBR_CTL_CLAIM);
+	int rc;
+
+	if (p->single) {
+		/* Check space first: a single producer claims nothing it
+		 * cannot write yet. */
+		rc = wait_space(p, p->next, w);
+		if (rc)
+			return rc;
+		p->seq = p->next++;
+		st_rlx64(pending, PBR_PENDING_SEQ(p->seq));
+		/* R3: pending before claim; pairs with A3 in recovery. */
+		st_rel64(cw, p->next);
+	} else {
+		/* Wait while the ring looks full so that a claim rarely has
+		 * to wait for space after the fetch-add. */
+		rc = wait_space(p, ld_rlx64(cw), w);
+		if (rc)
+			return rc;
+		st_rlx64(pending, PBR_PENDING_CLAIMING);
+		/* R3: the fetch-add publishes pending = CLAIMING with it. */
+		p->seq = faa64(cw, 1, memory_order_acq_rel);
+		st_rlx64(pending, PBR_PENDING_SEQ(p->seq));
+	}
+	p->claimed = true;
+	return 0;
+}
+
+static void drop_claim(struct pbr_producer *p)
+{
+	p->claimed = p->reserved = false;
+	/* R6: pairs with A6 in live_claimant(). */
+	st_rel64(p->entry + E_PENDING, PBR_PENDING_IDLE);
+}
+
+/* Mark slot(seq) BUSY once its previous occupant is finished. */
+static int begin(struct pbr_producer *p, struct pbr_waiter *w)
+{
+	struct pbr_ring *r = p->ring;
+	uint64_t s = p->seq;
+	uint8_t *h = slot_at(r, s);
+	uint64_t v = ld_acq64(h);
+	int rc;
+
+	while (!prev_finished(r, s, v)) {
+		if (v == PBR_COMMIT_ABANDONED(s)) {
+			drop_claim(p);
+			return -EOWNERDEAD; /* taken for dead meanwhile */
+		}
+		rc = pbr_waiter_step(w);
+		if (rc < 0)
+			return rc;
+		if (rc == 1 || pbr_waiter_liveness_due(w))
+			(void)pbr_recover_seq(r, s - r->slot_count);
+		if (rc == 1)
+			usleep(100);
+		v = ld_acq64(h);
+	}
+	if (p->single) {
+		st_rlx64(h, PBR_COMMIT_BUSY(s));
+	} else if (!cas64(h, &v, PBR_COMMIT_BUSY(s), memory_order_relaxed)) {
+		drop_claim(p);
+		return -EOWNERDEAD;
+	}
+	/* R4: BUSY is visible before any payload byte is (seqlock begin);
+	 * pairs with A4 in the lossy reader's re-check. */
+	fence_rel();
+	p->reserved = true;
+	return 0;
+}
+
+int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
+			 struct pbr_slot *slot)
+{
+	struct pbr_waiter w;
+	int rc;
+
+	if (p->reserved)
+		return -EINPROGRESS;
+	pbr_waiter_init(&w, p->wait, timeout_ns);
+	if (!p->claimed) {
+		rc = claim(p, &w);
+		if (rc)
+			return rc;
+	}
+	rc = wait_space(p, p->seq, &w);
+	if (!rc)
+		rc = begin(p, &w);
+	if (rc)
+		return rc;
+	memset(slot, 0, sizeof(*slot));
+	slot->data = slot_at(p->ring, p->seq) + PBR_SLOT_HDR_SIZE;
+	slot->cap = p->ring->payload_cap;
+	slot->seq = p->seq;
+	return 0;
+}
+
+/* Header words, then the commit word last (R1). */
+static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
+		   uint32_t len, uint32_t flags)
+{
+	struct pbr_layout_slot *h =
+		(struct pbr_layout_slot *)slot_at(p->ring, p->seq);
+	uint64_t busy = PBR_COMMIT_BUSY(p->seq);
+	bool won;
+
+	st_rlx32(&h->length, len);
+	st_rlx32(&h->crc32c, (flags & PBR_SLOT_F_CRC) ? slot->crc32c : 0);
+	st_rlx32(&h->producer, (uint32_t)p->id | (flags << 16));
+	st_rlx64(&h->timestamp_ns, slot->timestamp_ns);
+	if (flags & PBR_SLOT_F_TRACE) {
+		memcpy(h->trace_id, slot->trace_id, sizeof(h->trace_id));
+		memcpy(h->span_id, slot->span_id, sizeof(h->span_id));
+	}
+	if (p->single) {
+		/* Only a recoverer that took us for dead can have changed
+		 * the word; see FORMAT.md "Late commits" for the window. */
+		won = ld_rlx64(&h->commit) == busy;
+		if (won) /* R1: pairs with A1 in the reader's peek. */
+			st_rel64(&h->commit, PBR_COMMIT_DONE(p->seq));
+	} else {
+		/* R1 as a CAS: fails if the slot was recovered meanwhile. */
+		won = cas64(&h->commit, &busy, PBR_COMMIT_DONE(p->seq),
+			    memory_order_release);
+	}
+	drop_claim(p);
+	if (!won)
+		return -EOWNERDEAD;
+	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, committed),
+		 ++p->committed);
+	pbr_bell_ring(p->ring, PBR_CTL_DATA_BELL);
+	return 0;
+}
+
+static int check_slot(const struct pbr_producer *p, const struct pbr_slot *slot)
+{
+	return p->reserved && slot && slot->seq == p->seq ? 0 : -EINVAL;
+}
+
+int pbr_producer_commit(struct pbr_producer *p, struct pbr_slot *slot,
+			uint32_t len)
+{
+	int rc = check_slot(p, slot);
+
+	if (rc)
+		return rc;
+	if (len > p->ring->payload_cap)
+		return -EMSGSIZE;
+	return publish(p, slot, len,
+		       slot->flags & (PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE));
+}
+
+int pbr_producer_abort(struct pbr_producer *p, struct pbr_slot *slot)
+{
+	int rc = check_slot(p, slot);
+
+	return rc ? rc : publish(p, slot, 0, PBR_SLOT_F_SKIP);
+}
+
+int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
+		      int64_t timeout_ns)
+{
+	struct pbr_slot slot;
+	int rc;
+
+	if (len > p->ring->payload_cap)
+		return -EMSGSIZE;
+	rc = pbr_producer_reserve(p, timeout_ns, &slot);
+	if (rc)
+		return rc;
+	memcpy(slot.data, buf, len);
+	return pbr_producer_commit(p, &slot, len);
+}
+
+int pbr_producer_close(struct pbr_producer *p)
+{
+	struct pbr_ring *r;
+	struct pbr_slot slot;
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	r = p->ring;
+	/* A claimed sequence must be published: as a skip record if we can
+	 * reach its slot now, else by recovery once we are gone. */
+	if (p->claimed && !p->reserved)
+		rc = pbr_producer_reserve(p, 0, &slot);
+	if (p->reserved) {
+		memset(&slot, 0, sizeof(slot));
+		slot.seq = p->seq;
+		rc = pbr_producer_abort(p, &slot);
+	}
+	st_rel32(p->entry + E_STATE, PBR_ENTRY_FREE);
+	pbr_lock_drop(p->fd, entry_lock_off(r, p->entry));
+	close(p->fd);
+	pbr_ring_forget_producer(r, p);
+	free(p);
+	return rc;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private state of ring, producer and reader handles, and the helpers
+ * that the protocol files share. Not installed.
+ */
+#ifndef PBR_INTERNAL_H
+#define PBR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "atomics.h"
+#include "pbring.h"
+
+/* How long a waiter lets a slot or a full ring stay stuck before it
+ * checks the liveness locks (and the longest it sleeps in one futex call). */
+#define PBR_LIVENESS_NS (20 * 1000 * 1000LL)
+/* Spins before a PBR_WAIT_BLOCK/YIELD waiter yields or sleeps. */
+#define PBR_SPIN_LIMIT 2048u
+/* Default wait for a ring still being created. */
+#define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
+
+struct pbr_ring {
+	uint8_t *base;	/* mapping of the whole segment */
+	size_t size;	/* == superblock total_size == fstat size */
+	int fd;		/* this handle's OFD: probes liveness locks */
+	uint8_t *ctl;	/* control block */
+	uint8_t *ptab;	/* producer entries */
+	uint8_t *rtab;	/* reader entries */
+	uint8_t *slots; /* slot array */
+	const uint8_t *schema;
+	/* Geometry, validated once at attach; never re-read from the ring. */
+	uint64_t seq_base, mask;
+	uint32_t slot_count, slot_size, payload_cap;
+	uint32_t max_producers, max_readers, ring_flags;
+	struct pbr_ring_info info;
+	pthread_mutex_t lock;		/* guards the two lists below */
+	struct pbr_producer *producers; /* open handles, for detach */
+	struct pbr_reader *readers;
+};
+
+struct pbr_producer {
+	struct pbr_ring *ring;
+	struct pbr_producer *link;
+	uint8_t *entry;
+	int fd; /* holds the entry's liveness lock */
+	uint16_t id;
+	bool single;   /* single-producer ring: no RMW per message */
+	bool claimed;  /* seq is claimed (maybe not yet writable) */
+	bool reserved; /* seq's slot is marked BUSY and handed out */
+	enum pbr_wait wait;
+	uint64_t next;	/* SP: next sequence to claim */
+	uint64_t seq;	/* claimed sequence */
+	uint64_t limit; /* cached: sequences < limit are not gated */
+	uint64_t committed;
+};
+
+struct pbr_reader {
+	struct pbr_ring *ring;
+	struct pbr_reader *link;
+	uint8_t *entry;
+	int fd;
+	uint32_t index;
+	bool lossy;
+	enum pbr_wait wait;
+	uint64_t cursor;       /* next unreleased sequence */
+	uint64_t checked_from; /* below this, slots need seqlock checks */
+	uint64_t peeked_end;   /* one past the last sequence peeked */
+	uint64_t stuck_seq;    /* liveness bookkeeping while waiting */
+	int64_t stuck_since;
+	struct pbr_reader_stats st;
+};
+
+/* --- layout access ------------------------------------------------------ */
+static inline uint8_t *slot_at(const struct pbr_ring *r, uint64_t seq)
+{
+	return r->slots + (size_t)(seq & r->mask) * r->slot_size;
+}
+
+static inline uint8_t *ctl_word(const struct pbr_ring *r, uint32_t off)
+{
+	return r->ctl + off;
+}
+
+static inline uint8_t *producer_entry(const struct pbr_ring *r, uint32_t i)
+{
+	return r->ptab + (size_t)i * PBR_ENTRY_SIZE;
+}
+
+static inline uint8_t *reader_entry(const struct pbr_ring *r, uint32_t i)
+{
+	return r->rtab + (size_t)i * PBR_ENTRY_SIZE;
+}
+
+/* Byte offset of an entry in the segment: the byte its lock covers. */
+static inline off_t entry_lock_off(const struct pbr_ring *r, const uint8_t *e)
+{
+	return (off_t)(e - r->base);
+}
+
+/* a comes before b, in the wrapping order of 64-bit sequences */
+static inline bool seq_before(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b) < 0;
+}
+
+#define PBR_SEQ62_MASK ((1ull << 62) - 1)
+
+/* Where commit word v stands relative to sequence s: 0 = about s,
+ * > 0 = about a later sequence (s was overwritten), < 0 = an earlier one. */
+static inline int commit_cmp(uint64_t v, uint64_t s)
+{
+	uint64_t d = ((v >> 2) - s) & PBR_SEQ62_MASK;
+
+	if (v == PBR_COMMIT_EMPTY)
+		return -1; /* never written: before every sequence */
+	if (d == 0)
+		return 0;
+	return d < (1ull << 61) ? 1 : -1;
+}
+
+/* What slot(s) holds once every sequence before s is finished. */
+static inline bool prev_finished(const struct pbr_ring *r, uint64_t s,
+				 uint64_t v)
+{
+	uint64_t p = s - r->slot_count;
+
+	if (s - r->seq_base < r->slot_count)
+		return v == PBR_COMMIT_EMPTY;
+	return v == PBR_COMMIT_DONE(p) || v == PBR_COMMIT_ABANDONED(p);
+}
+
+/* --- time and waiting (wait.c) -------------------------------------------- */
+int64_t pbr_now_ns(void);
+uint64_t pbr_realtime_ns(void);
+
+struct pbr_waiter {
+	enum pbr_wait mode;
+	uint32_t spins;
+	int64_t deadline; /* 0 = none (non-blocking), < 0 = forever */
+	int64_t next_check;
+};
+
+void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		     int64_t timeout_ns);
+/* One idle step: 0 = look again, 1 = time to sleep on a bell,
+ * -EAGAIN / -ETIMEDOUT = give up. */
+int pbr_waiter_step(struct pbr_waiter *w);
+/* True once per PBR_LIVENESS_NS of waiting: time to check for the dead. */
+bool pbr_waiter_liveness_due(struct pbr_waiter *w);
+
+/* Futex doorbells (bell = control-block offset of {futex, waiters}). */
+uint32_t pbr_bell_prepare(struct pbr_ring *r, uint32_t bell);
+void pbr_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
+		    const struct pbr_waiter *w);
+void pbr_bell_finish(struct pbr_ring *r, uint32_t bell);
+/* Wake sleepers if any; the caller's stores must precede it. */
+void pbr_bell_ring(struct pbr_ring *r, uint32_t bell);
+
+/* --- liveness (liveness.c) ------------------------------------------------ */
+int pbr_fd_reopen(int fd);
+/* Take entry e's lock with fd (non-blocking): 0, -EAGAIN if held. */
+int pbr_lock_take(int fd, off_t off);
+void pbr_lock_drop(int fd, off_t off);
+/* 1 if a live process holds entry e's lock, 0 if not. */
+bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e);
+/* Sequences below the returned bound may be written without overwriting
+ * anything a gating reader still holds. */
+uint64_t pbr_gating_limit(struct pbr_ring *r, uint64_t s);
+/* Turn claimed-but-dead sequence s into an abandoned record.
+ * 0 done (or already committed), -EAGAIN not provably abandoned. */
+int pbr_recover_seq(struct pbr_ring *r, uint64_t s);
+void pbr_reap_producer(struct pbr_ring *r, uint8_t *e);
+bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e);
+int pbr_reap_dead_readers(struct pbr_ring *r);
+
+/* --- handle lists (segment.c) -------------------------------------------- */
+void pbr_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p);
+void pbr_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd);
+void pbr_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p);
+void pbr_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd);
+
+#endif /* PBR_INTERNAL_H */

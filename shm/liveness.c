@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Liveness and recovery (FORMAT.md "Liveness").
+ *
+ * Every producer and reader holds an open-file-description lock on the
+ * first byte of its participant entry, taken on a file description of its
+ * own. The kernel drops the lock when the process dies, so "the lock can be
+ * taken" proves death; PIDs and clocks are never trusted for that. Taking
+ * the lock is also how an entry is owned: a joiner, a reaper and a prober
+ * all lock before they touch an entry, so at most one of them acts on it.
+ *
+ * Recovery needs no attribution. A claimed sequence s that is not
+ * committed can only belong to a producer whose pending word says s or
+ * CLAIMING; if no live producer shows either, the owner is dead and s
+ * becomes an abandoned record by one CAS on the commit word, which a late
+ * commit by a presumed-dead owner then fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define E_STATE offsetof(struct pbr_layout_producer, state)
+#define E_PID offsetof(struct pbr_layout_producer, pid)
+#define E_PENDING offsetof(struct pbr_layout_producer, pending)
+#define E_COMMITTED offsetof(struct pbr_layout_producer, committed)
+#define R_CURSOR offsetof(struct pbr_layout_reader, cursor)
+#define R_STATE offsetof(struct pbr_layout_reader, state)
+#define R_FLAGS offsetof(struct pbr_layout_reader, flags)
+#define STATS(field) (PBR_CTL_STATS + offsetof(struct pbr_layout_stats, field))
+
+int pbr_fd_reopen(int fd)
+{
+	char path[32];
+	int nfd;
+
+	/* A new open file description of the same object: OFD locks are
+	 * owned per description, so each participant needs its own. This
+	 * works after the name is unlinked, unlike a second shm_open. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, O_RDWR | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
+}
+
+static int lock_op(int fd, off_t off, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = off;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return (errno == EAGAIN || errno == EACCES) ? -EAGAIN : -errno;
+}
+
+int pbr_lock_take(int fd, off_t off)
+{
+	return lock_op(fd, off, F_WRLCK);
+}
+
+void pbr_lock_drop(int fd, off_t off)
+{
+	(void)lock_op(fd, off, F_UNLCK);
+}
+
+bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e)
+{
+	off_t off = entry_lock_off(r, e);
+
+	if (pbr_lock_take(r->fd, off) != 0)
+		return true;
+	pbr_lock_drop(r->fd, off);
+	return false;
+}
+
+uint64_t pbr_gating_limit(struct pbr_ring *r, uint64_t s)
+{
+	uint64_t min = s;
+	uint32_t i;
+
+	/* E4 (producer side): pairs with the seq_cst store of ACTIVE in
+	 * reader_join(); a reader this scan misses saw our claim. */
+	fence_sc();
+	for (i = 0; i < r->max_readers; i++) {
+		const uint8_t *e = reader_entry(r, i);
+		uint64_t cur;
+
+		if (ld_acq32(e + R_STATE) != PBR_ENTRY_ACTIVE ||
+		    !(ld_rlx32(e + R_FLAGS) & PBR_READER_GATING))
+			continue;
+		/* A2: pairs with R2 in pbr_reader_release(): the reader is
+		 * done with every slot below cur. */
+		cur = ld_acq64(e + R_CURSOR);
+		if (seq_before(cur, min))
+			min = cur;
+	}
+	return min + r->slot_count;
+}
+
+/* Does a live producer possibly own sequence s (pending s or CLAIMING)? */
+static bool live_claimant(struct pbr_ring *r, uint64_t s)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->max_producers; i++) {
+		uint8_t *e = producer_entry(r, i);
+		uint64_t p;
+
+		if (ld_acq32(e + E_STATE) == PBR_ENTRY_FREE)
+			continue;
+		/* A6: pairs with R6 (pending = IDLE after the commit) and R3
+		 * (claim published after pending = CLAIMING or s). */
+		p = ld_acq64(e + E_PENDING);
+		if (p != PBR_PENDING_SEQ(s) && p != PBR_PENDING_CLAIMING)
+			continue;
+		if (pbr_entry_alive(r, e))
+			return true;
+	}
+	return false;
+}
+
+int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
+{
+	uint8_t *h = slot_at(r, s);
+	uint64_t v;
+
+	/* A3: pairs with R3 in the producer's claim: if s is claimed, its
+	 * claimant's pending word (CLAIMING or s) is visible now. */
+	if (!seq_before(s, ld_acq64(ctl_word(r, PBR_CTL_CLAIM))))
+		return -EAGAIN;
+	if (live_claimant(r, s))
+		return -EAGAIN;
+	v = ld_acq64(h);
+	if (v == PBR_COMMIT_DONE(s) || v == PBR_COMMIT_ABANDONED(s))
+		return 0;
+	if (v != PBR_COMMIT_BUSY(s) && !prev_finished(r, s, v))
+		return -EAGAIN; /* an earlier lap is stuck: recover it first */
+	/* R5: one recoverer wins; a late commit's CAS or check then fails. */
+	if (!cas64(h, &v, PBR_COMMIT_ABANDONED(s), memory_order_release))
+		return commit_cmp(v, s) >= 0 ? 0 : -EAGAIN;
+	faa64(ctl_word(r, STATS(abandoned)), 1, memory_order_relaxed);
+	pbr_bell_ring(r, PBR_CTL_DATA_BELL);
+	return 0;
+}
+
+/* The full sequence whose low 62 bits are in pending word p. */
+static uint64_t pending_seq(struct pbr_ring *r, uint64_t p)
+{
+	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)) - 1;
+
+	return c - ((c - (p >> 2)) & PBR_SEQ62_MASK);
+}
+
+void pbr_reap_producer(struct pbr_ring *r, uint8_t *e)
+{
+	uint64_t p = ld_acq64(e + E_PENDING);
+	uint32_t st = PBR_ENTRY_ACTIVE;
+
+	/* The caller holds e's lock. Clear pending first: recovery of the
+	 * corpse's sequence must not see this entry as its live owner. */
+	st_rel64(e + E_PENDING, PBR_PENDING_IDLE);
+	if ((p & 3) == 2)
+		(void)pbr_recover_seq(r, pending_seq(r, p));
+	if (cas32(e + E_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
+		faa64(ctl_word(r, STATS(producers_reaped)), 1,
+		      memory_order_relaxed);
+}
+
+bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e)
+{
+	uint32_t st = PBR_ENTRY_ACTIVE;
+
+	if (!cas32(e + R_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
+		return false;
+	faa64(ctl_word(r, STATS(readers_reaped)), 1, memory_order_relaxed);
+	/* It may have been the reader that held producers back. */
+	pbr_bell_ring(r, PBR_CTL_SPACE_BELL);
+	return true;
+}
+
+/* Lock entry e with the ring's probe description; if that works, its
+ * owner is dead (or it is free) and we may act on it. */
+static bool take_dead(struct pbr_ring *r, uint8_t *e, uint32_t state_off)
+{
+	if (ld_acq32(e + state_off) != PBR_ENTRY_ACTIVE)
+		return false;
+	if (pbr_lock_take(r->fd, entry_lock_off(r, e)) != 0)
+		return false;
+	if (ld_acq32(e + state_off) == PBR_ENTRY_ACTIVE)
+		return true;
+	pbr_lock_drop(r->fd, entry_lock_off(r, e));
+	return false;
+}
+
+int pbr_reap_dead_readers(struct pbr_ring *r)
+{
+	int n = 0;
+	uint32_t i;
+
+	for (i = 0; i < r->max_readers; i++) {
+		uint8_t *e = reader_entry(r, i);
+
+		if (!take_dead(r, e, R_STATE))
+			continue;
+		n += pbr_reap_reader(r, e);
+		pbr_lock_drop(r->fd, entry_lock_off(r, e));
+	}
+	return n;
+}
+
+int pbr_ring_reclaim(struct pbr_ring *r)
+{
+	int n = 0;
+	uint32_t i;
+
+	for (i = 0; i < r->max_producers; i++) {
+		uint8_t *e = producer_entry(r, i);
+
+		if (!take_dead(r, e, E_STATE))
+			continue;
+		pbr_reap_producer(r, e);
+		pbr_lock_drop(r->fd, entry_lock_off(r, e));
+		n++;
+	}
+	return n + pbr_reap_dead_readers(r);
+}
+
+static void describe_producer(struct pbr_ring *r, uint32_t i,
+			      struct pbr_participant *pt)
+{
+	uint8_t *e = producer_entry(r, i);
+
+	memset(pt, 0, sizeof(*pt));
+	pt->index = i;
+	pt->alive = pbr_entry_alive(r, e);
+	pt->pid = ld_rlx32(e + E_PID);
+	pt->pending = ld_acq64(e + E_PENDING);
+	pt->position = ld_rlx64(e + E_COMMITTED);
+}
+
+static void describe_reader(struct pbr_ring *r, uint32_t i,
+			    struct pbr_participant *pt)
+{
+	uint8_t *e = reader_entry(r, i);
+
+	memset(pt, 0, sizeof(*pt));
+	pt->index = i;
+	pt->is_reader = 1;
+	pt->alive = pbr_entry_alive(r, e);
+	pt->flags = ld_rlx32(e + R_FLAGS);
+	pt->pid = ld_rlx32(e + offsetof(struct pbr_layout_reader, pid));
+	pt->position = ld_acq64(e + R_CURSOR);
+	pt->delivered =
+		ld_rlx64(e + offsetof(struct pbr_layout_reader, delivered));
+	pt->lost = ld_rlx64(e + offsetof(struct pbr_layout_reader, lost));
+	pt->abandoned =
+		ld_rlx64(e + offsetof(struct pbr_layout_reader, abandoned));
+}
+
+int pbr_ring_participants(struct pbr_ring *r, struct pbr_participant *out,
+			  unsigned max)
+{
+	unsigned n = 0;
+	uint32_t i;
+
+	for (i = 0; i < r->max_producers; i++) {
+		if (ld_acq32(producer_entry(r, i) + E_STATE) !=
+		    PBR_ENTRY_ACTIVE)
+			continue;
+		if (n < max)
+			describe_producer(r, i, &out[n]);
+		n++;
+	}
+	for (i = 0; i < r->max_readers; i++) {
+		if (ld_acq32(reader_entry(r, i) + R_STATE) != PBR_ENTRY_ACTIVE)
+			continue;
+		if (n < max)
+			describe_reader(r, i, &out[n]);
+		n++;
+	}
+	return (int)n;
+}

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segment lifecycle: create, attach (with validation), detach, unlink.
+ *
+ * Creation (FORMAT.md "Creating a ring"): shm_open(O_CREAT|O_EXCL) with
+ * mode 0600, posix_fallocate to the full size (a full tmpfs fails here, not
+ * with SIGBUS later), fill every field, release-store state = READY last
+ * (R0), then chmod to the requested mode. Attach (FORMAT.md "Attaching"):
+ * fstat checks before mmap, acquire-load of state (A0), then one copy of
+ * the superblock that is validated field by field; only the validated
+ * local copy is used afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PBR_DEFAULT_SLOTS 1024u
+#define PBR_DEFAULT_SLOT_SIZE 1024u
+#define PBR_DEFAULT_PARTICIPANTS 8u
+
+static int shm_path(const char *name, char *buf, size_t len)
+{
+	int rc = pbr_name_check(name);
+
+	if (rc)
+		return rc;
+	snprintf(buf, len, "/pbring.%s", name);
+	return 0;
+}
+
+static uint64_t page_up(uint64_t v)
+{
+	return (v + PBR_PAGE - 1) & ~(uint64_t)(PBR_PAGE - 1);
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* Fill the geometry of a superblock from creation options. */
+static int plan_layout(const struct pbr_create_opts *o,
+		       struct pbr_layout_super *sb)
+{
+	uint64_t n = o->slot_count ? o->slot_count : PBR_DEFAULT_SLOTS;
+	uint64_t sz = o->slot_size ? o->slot_size : PBR_DEFAULT_SLOT_SIZE;
+	uint64_t np =
+		o->max_producers ? o->max_producers : PBR_DEFAULT_PARTICIPANTS;
+	uint64_t nr =
+		o->max_readers ? o->max_readers : PBR_DEFAULT_PARTICIPANTS;
+
+	if (o->flags & PBR_CREATE_SINGLE_PRODUCER)
+		np = 1;
+	if (!is_pow2(n) || n < PBR_SLOT_COUNT_MIN || n > PBR_SLOT_COUNT_MAX ||
+	    sz % PBR_BLOCK || sz < PBR_SLOT_SIZE_MIN ||
+	    sz > PBR_SLOT_SIZE_MAX || np > PBR_PARTICIPANTS_MAX ||
+	    nr > PBR_PARTICIPANTS_MAX ||
+	    (o->flags & ~PBR_CREATE_SINGLE_PRODUCER) || (o->mode & ~0777u) ||
+	    (o->schema_len && !o->schema) ||
+	    (o->msg_type && strlen(o->msg_type) > PBR_MSG_TYPE_MAX))
+		return -EINVAL;
+	sb->slot_count = (uint32_t)n;
+	sb->slot_size = (uint32_t)sz;
+	sb->max_producers = (uint32_t)np;
+	sb->max_readers = (uint32_t)nr;
+	sb->control_off = PBR_PAGE;
+	sb->control_size = PBR_CTL_SIZE;
+	sb->participants_off = sb->control_off + sb->control_size;
+	sb->participants_size = page_up((np + nr) * PBR_ENTRY_SIZE);
+	sb->schema_off = sb->participants_off + sb->participants_size;
+	sb->schema_size = page_up(o->schema_len);
+	sb->slots_off = sb->schema_off + sb->schema_size;
+	sb->slots_size = n * sz;
+	sb->total_size = sb->slots_off + sb->slots_size;
+	return 0;
+}
+
+static void fill_identity(const char *name, const struct pbr_create_opts *o,
+			  struct pbr_layout_super *sb)
+{
+	sb->magic = PBR_MAGIC;
+	sb->major = PBR_FORMAT_MAJOR;
+	sb->minor = PBR_FORMAT_MINOR;
+	sb->fingerprint = PBR_LAYOUT_FINGERPRINT;
+	sb->ring_flags = (o->flags & PBR_CREATE_SINGLE_PRODUCER)
+				 ? PBR_RING_SINGLE_PRODUCER
+				 : 0;
+	sb->seq_base = o->seq_base;
+	sb->schema_hash = o->schema_hash;
+	sb->schema_len = o->schema_len;
+	sb->creator_uid = (uint32_t)geteuid();
+	sb->creator_pid = (uint32_t)getpid();
+	sb->created_ns = pbr_realtime_ns();
+	strncpy(sb->name, name, sizeof(sb->name) - 1);
+	if (o->msg_type)
+		strncpy(sb->msg_type, o->msg_type, sizeof(sb->msg_type) - 1);
+}
+
+/* Write the new segment's contents; state is published last (R0). */
+static void init_segment(uint8_t *base, const struct pbr_layout_super *sb,
+			 const struct pbr_create_opts *o)
+{
+	memcpy(base, sb, offsetof(struct pbr_layout_super, state));
+	memcpy(base + offsetof(struct pbr_layout_super, major),
+	       (const uint8_t *)sb + offsetof(struct pbr_layout_super, major),
+	       sizeof(*sb) - offsetof(struct pbr_layout_super, major));
+	if (o->schema_len)
+		memcpy(base + sb->schema_off, o->schema, o->schema_len);
+	st_rlx64(base + sb->control_off + PBR_CTL_CLAIM, sb->seq_base);
+	/* R0: every byte above is visible before state reads READY; pairs
+	 * with A0 in wait_ready(). Slots and entries are zero from fallocate.
+	 */
+	st_rel32(base + offsetof(struct pbr_layout_super, state),
+		 PBR_STATE_READY);
+}
+
+/* Map fd (size bytes) and validate it into a new handle. */
+static int ring_from_fd(int fd, size_t size, struct pbr_ring **out);
+
+int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
+		    struct pbr_ring **out)
+{
+	static const struct pbr_create_opts defaults;
+	const struct pbr_create_opts *o = opts ? opts : &defaults;
+	struct pbr_layout_super sb;
+	char path[PBR_NAME_MAX + 16];
+	uint8_t *base;
+	int fd, rc;
+
+	*out = NULL;
+	memset(&sb, 0, sizeof(sb));
+	rc = shm_path(name, path, sizeof(path));
+	if (!rc)
+		rc = plan_layout(o, &sb);
+	if (rc)
+		return rc;
+	fill_identity(name, o, &sb);
+	/* 0600 while it is being initialised; the asked mode once ready. */
+	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = -posix_fallocate(fd, 0, (off_t)sb.total_size);
+	if (rc)
+		goto fail;
+	base = mmap(NULL, sb.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    0);
+	if (base == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	init_segment(base, &sb, o);
+	munmap(base, sb.total_size);
+	if (fchmod(fd, o->mode ? o->mode : 0600) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = ring_from_fd(fd, sb.total_size, out);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	close(fd);
+	shm_unlink(path);
+	return rc;
+}
+
+/* fstat checks made before anything is mapped. */
+static int check_stat(int fd, uint32_t flags, size_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENODEV;
+	if ((st.st_mode & S_IWOTH) ||
+	    (st.st_uid != geteuid() && !(flags & PBR_ATTACH_ANY_OWNER)))
+		return -EPERM;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {0, ms * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait until the creator has sized the object and published READY. */
+static int wait_ready(int fd, uint32_t flags, int64_t timeout_ns, size_t *size)
+{
+	int64_t deadline = pbr_now_ns() + timeout_ns;
+	int rc;
+
+	for (;;) {
+		rc = check_stat(fd, flags, size);
+		if (rc)
+			return rc;
+		if (*size >= PBR_PAGE) {
+			void *m = mmap(NULL, PBR_PAGE, PROT_READ, MAP_SHARED,
+				       fd, 0);
+			uint32_t state;
+
+			if (m == MAP_FAILED)
+				return -errno;
+			/* A0: pairs with R0 in init_segment(). */
+			state = ld_acq32(
+				(uint8_t *)m +
+				offsetof(struct pbr_layout_super, state));
+			munmap(m, PBR_PAGE);
+			if (state == PBR_STATE_READY)
+				return 0;
+		}
+		if (pbr_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		sleep_ms(1);
+	}
+}
+
+int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
+		    struct pbr_ring **out)
+{
+	int64_t timeout = opts && opts->timeout_ns > 0 ? opts->timeout_ns
+						       : PBR_ATTACH_TIMEOUT_NS;
+	uint32_t flags = opts ? opts->flags : 0;
+	char path[PBR_NAME_MAX + 16];
+	size_t size = 0;
+	int fd, rc;
+
+	*out = NULL;
+	rc = shm_path(name, path, sizeof(path));
+	if (rc)
+		return rc;
+	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = wait_ready(fd, flags, timeout, &size);
+	if (!rc)
+		rc = ring_from_fd(fd, size, out);
+	if (rc)
+		close(fd);
+	return rc;
+}
+
+/* Identity checks, in the order a reader of FORMAT.md expects them. */
+static int check_identity(const struct pbr_layout_super *sb)
+{
+	if (sb->magic != PBR_MAGIC)
+		return -EPROTO;
+	if (sb->major != PBR_FORMAT_MAJOR)
+		return -EPROTONOSUPPORT;
+	if (sb->fingerprint != PBR_LAYOUT_FINGERPRINT)
+		return -EPROTOTYPE;
+	if (sb->features_incompat & ~PBR_FEATURES_INCOMPAT_KNOWN)
+		return -ENOTSUP;
+	return 0;
+}
+
+/* Region [off, off + len) starts at or after *end, page-aligned. */
+static bool region_ok(uint64_t off, uint64_t len, uint64_t *end)
+{
+	if (off % PBR_PAGE || off < *end || len > UINT64_MAX - off)
+		return false;
+	*end = off + len;
+	return true;
+}
+
+static bool strz_ok(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+/* Geometry checks against the real size; -EUCLEAN on any failure. */
+static int check_geometry(const struct pbr_layout_super *sb, size_t size)
+{
+	uint64_t end = PBR_PAGE;
+	uint64_t entries = (uint64_t)sb->max_producers + sb->max_readers;
+
+	if (sb->total_size != size || !is_pow2(sb->slot_count) ||
+	    sb->slot_count < PBR_SLOT_COUNT_MIN ||
+	    sb->slot_count > PBR_SLOT_COUNT_MAX || sb->slot_size % PBR_BLOCK ||
+	    sb->slot_size < PBR_SLOT_SIZE_MIN ||
+	    sb->slot_size > PBR_SLOT_SIZE_MAX || sb->max_producers < 1 ||
+	    sb->max_producers > PBR_PARTICIPANTS_MAX || sb->max_readers < 1 ||
+	    sb->max_readers > PBR_PARTICIPANTS_MAX ||
+	    ((sb->ring_flags & PBR_RING_SINGLE_PRODUCER) &&
+	     sb->max_producers != 1))
+		return -EUCLEAN;
+	if (!region_ok(sb->control_off, sb->control_size, &end) ||
+	    sb->control_size < PBR_CTL_SIZE ||
+	    !region_ok(sb->participants_off, sb->participants_size, &end) ||
+	    sb->participants_size < entries * PBR_ENTRY_SIZE ||
+	    !region_ok(sb->schema_off, sb->schema_size, &end) ||
+	    sb->schema_len > sb->schema_size ||
+	    !region_ok(sb->slots_off, sb->slots_size, &end) ||
+	    sb->slots_size != (uint64_t)sb->slot_count * sb->slot_size ||
+	    end > sb->total_size)
+		return -EUCLEAN;
+	if (!strz_ok(sb->name, sizeof(sb->name)) ||
+	    !strz_ok(sb->msg_type, sizeof(sb->msg_type)))
+		return -EUCLEAN;
+	return 0;
+}
+
+static void fill_info(struct pbr_ring *r, const struct pbr_layout_super *sb)
+{
+	struct pbr_ring_info *i = &r->info;
+
+	memset(i, 0, sizeof(*i));
+	memcpy(i->name, sb->name, sizeof(i->name) - 1);
+	memcpy(i->msg_type, sb->msg_type, sizeof(i->msg_type) - 1);
+	i->format_major = sb->major;
+	i->format_minor = sb->minor;
+	i->ring_flags = sb->ring_flags;
+	i->slot_count = sb->slot_count;
+	i->slot_size = sb->slot_size;
+	i->payload_cap = sb->slot_size - PBR_SLOT_HDR_SIZE;
+	i->max_producers = sb->max_producers;
+	i->max_readers = sb->max_readers;
+	i->total_size = sb->total_size;
+	i->seq_base = sb->seq_base;
+	i->schema_hash = sb->schema_hash;
+	i->created_ns = sb->created_ns;
+	i->schema_len = sb->schema_len;
+	i->creator_uid = sb->creator_uid;
+	i->creator_pid = sb->creator_pid;
+	i->schema = r->base + sb->schema_off;
+}
+
+static void adopt_geometry(struct pbr_ring *r,
+			   const struct pbr_layout_super *sb)
+{
+	r->ctl = r->base + sb->control_off;
+	r->ptab = r->base + sb->participants_off;
+	r->rtab = r->ptab + (size_t)sb->max_producers * PBR_ENTRY_SIZE;
+	r->slots = r->base + sb->slots_off;
+	r->schema = r->base + sb->schema_off;
+	r->seq_base = sb->seq_base;
+	r->slot_count = sb->slot_count;
+	r->mask = sb->slot_count - 1;
+	r->slot_size = sb->slot_size;
+	r->payload_cap = sb->slot_size - PBR_SLOT_HDR_SIZE;
+	r->max_producers = sb->max_producers;
+	r->max_readers = sb->max_readers;
+	r->ring_flags = sb->ring_flags;
+	fill_info(r, sb);
+}
+
+static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
+{
+	struct pbr_layout_super sb;
+	struct pbr_ring *r;
+	uint8_t *base;
+	int rc;
+
+	if (size < sizeof(sb))
+		return -EUCLEAN;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	/* The one read of the superblock: everything below uses the copy. */
+	memcpy(&sb, base, sizeof(sb));
+	rc = check_identity(&sb);
+	if (!rc)
+		rc = check_geometry(&sb, size);
+	r = rc ? NULL : calloc(1, sizeof(*r));
+	if (!r) {
+		munmap(base, size);
+		return rc ? rc : -ENOMEM;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->base = base;
+	r->size = size;
+	r->fd = fd;
+	adopt_geometry(r, &sb);
+	*out = r;
+	return 0;
+}
+
+void pbr_ring_detach(struct pbr_ring *r)
+{
+	if (!r)
+		return;
+	while (r->producers)
+		(void)pbr_producer_close(r->producers);
+	while (r->readers)
+		pbr_reader_close(r->readers);
+	munmap(r->base, r->size);
+	close(r->fd);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int pbr_ring_unlink(const char *name)
+{
+	char path[PBR_NAME_MAX + 16];
+	int rc = shm_path(name, path, sizeof(path));
+
+	if (rc)
+		return rc;
+	return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+void pbr_ring_info(const struct pbr_ring *r, struct pbr_ring_info *info)
+{
+	*info = r->info;
+}
+
+void pbr_ring_stats(const struct pbr_ring *r, struct pbr_ring_stats *st)
+{
+	const uint8_t *s = r->ctl + PBR_CTL_STATS;
+
+	st->claimed = ld_acq64(r->ctl + PBR_CTL_CLAIM);
+	st->abandoned =
+		ld_rlx64(s + offsetof(struct pbr_layout_stats, abandoned));
+	st->producers_reaped = ld_rlx64(
+		s + offsetof(struct pbr_layout_stats, producers_reaped));
+	st->readers_reaped =
+		ld_rlx64(s + offsetof(struct pbr_layout_stats, readers_reaped));
+}
+
+void pbr_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p)
+{
+	pthread_mutex_lock(&r->lock);
+	p->link = r->producers;
+	r->producers = p;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void pbr_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd)
+{
+	pthread_mutex_lock(&r->lock);
+	rd->link = r->readers;
+	r->readers = rd;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void pbr_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p)
+{
+	struct pbr_producer **pp;
+
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->producers; *pp; pp = &(*pp)->link)
+		if (*pp == p) {
+			*pp = p->link;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void pbr_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd)
+{
+	struct pbr_reader **pp;
+
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->readers; *pp; pp = &(*pp)->link)
+		if (*pp == rd) {
+			*pp = rd->link;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting: spin, spin-then-yield, and futex doorbells.
+ *
+ * A doorbell is {u32 futex, u32 waiters} in its own control-block block.
+ * The sleeper registers in waiters, reads futex, re-checks its condition
+ * and sleeps only if futex is unchanged. The waker makes its change, runs a
+ * seq_cst fence and looks at waiters; only then does it bump futex and call
+ * FUTEX_WAKE. This is Dekker's pattern (FORMAT.md edge E4): either the
+ * waker sees the sleeper registered, or the sleeper's re-check sees the
+ * change, so no wake-up is lost and a publish with nobody asleep makes no
+ * system call.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <time.h>
+#include <urcu/futex.h>
+
+#include "internal.h"
+
+int64_t pbr_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uint64_t pbr_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		     int64_t timeout_ns)
+{
+	int64_t now = timeout_ns == 0 ? 0 : pbr_now_ns();
+
+	w->mode = mode;
+	w->spins = 0;
+	w->deadline = timeout_ns < 0	? -1
+		      : timeout_ns == 0 ? 0
+					: now + timeout_ns;
+	w->next_check = now + PBR_LIVENESS_NS;
+}
+
+/* Sleeping waiters read the clock each step; spinning ones every 64th. */
+static bool waiter_clock_due(const struct pbr_waiter *w)
+{
+	return (w->spins & 63) == 0 ||
+	       (w->mode == PBR_WAIT_BLOCK && w->spins >= PBR_SPIN_LIMIT);
+}
+
+int pbr_waiter_step(struct pbr_waiter *w)
+{
+	if (w->deadline == 0)
+		return -EAGAIN;
+	++w->spins;
+	if (w->deadline > 0 && waiter_clock_due(w) &&
+	    pbr_now_ns() >= w->deadline)
+		return -ETIMEDOUT;
+	if (w->mode == PBR_WAIT_SPIN || w->spins < PBR_SPIN_LIMIT) {
+		cpu_relax();
+		return 0;
+	}
+	if (w->mode == PBR_WAIT_YIELD) {
+		sched_yield();
+		return 0;
+	}
+	return 1;
+}
+
+bool pbr_waiter_liveness_due(struct pbr_waiter *w)
+{
+	int64_t now;
+
+	if (w->deadline == 0 || !waiter_clock_due(w))
+		return false;
+	now = pbr_now_ns();
+	if (now < w->next_check)
+		return false;
+	w->next_check = now + PBR_LIVENESS_NS;
+	return true;
+}
+
+uint32_t pbr_bell_prepare(struct pbr_ring *r, uint32_t bell)
+{
+	uint8_t *b = ctl_word(r, bell);
+
+	faa32(b + 4, 1, memory_order_seq_cst);
+	/* E4 (sleeper side): registration before the re-check of the
+	 * condition; pairs with the fence in pbr_bell_ring(). */
+	fence_sc();
+	return ld_rlx32(b);
+}
+
+void pbr_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
+		    const struct pbr_waiter *w)
+{
+	int64_t left = PBR_LIVENESS_NS;
+	struct timespec ts;
+
+	if (w->deadline > 0) {
+		int64_t until = w->deadline - pbr_now_ns();
+
+		if (until <= 0)
+			return;
+		if (until < left)
+			left = until;
+	}
+	ts.tv_sec = left / 1000000000LL;
+	ts.tv_nsec = left % 1000000000LL;
+	/* Shared (non-private) futex: the word is in a shared mapping.
+	 * EAGAIN (word changed), EINTR and ETIMEDOUT all mean "look again". */
+	(void)futex_async((int32_t *)ctl_word(r, bell), FUTEX_WAIT,
+			  (int32_t)seen, &ts, NULL, 0);
+}
+
+void pbr_bell_finish(struct pbr_ring *r, uint32_t bell)
+{
+	fsub32(ctl_word(r, bell) + 4, 1, memory_order_relaxed);
+}
+
+void pbr_bell_ring(struct pbr_ring *r, uint32_t bell)
+{
+	uint8_t *b = ctl_word(r, bell);
+
+	/* E4 (waker side): the caller's change before the look at waiters. */
+	fence_sc();
+	if (ld_rlx32(b + 4) == 0)
+		return;
+	faa32(b, 1, memory_order_relaxed);
+	(void)futex_async((int32_t *)b, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
