@@ -167,10 +167,17 @@ static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
 	(void)rd;
 }
 
+/* Slots a producer may overwrite while we read them need the re-check. */
+static bool needs_check(const struct pbr_reader *rd, uint64_t p)
+{
+	return rd->lossy || seq_before(p, rd->checked_from);
+}
+
 /*
  * What the slot of sequence p holds for this reader: 1 a message (view
- * filled), 0 nothing yet, -1 a record to pass over (counted), -EBADMSG a
- * corrupt header, -ESTALE lapped. Each header word is read once.
+ * filled), 0 nothing yet, 2 a skip record, 3 an abandoned record,
+ * -EBADMSG a corrupt header, -ESTALE overwritten (lapped). Each header
+ * word is read once.
  */
 static int inspect(struct pbr_reader *rd, uint64_t p, struct pbr_view *view)
 {
@@ -180,22 +187,38 @@ static int inspect(struct pbr_reader *rd, uint64_t p, struct pbr_view *view)
 	uint64_t v = ld_acq64(h);
 	uint32_t len, pf;
 
-	if (v == PBR_COMMIT_ABANDONED(p)) {
-		rd->st.abandoned++;
-		return -1;
-	}
+	if (v == PBR_COMMIT_ABANDONED(p))
+		return 3;
 	if (v != PBR_COMMIT_DONE(p))
 		return commit_cmp(v, p) > 0 ? -ESTALE : 0;
 	len = ld_rlx32(h + offsetof(struct pbr_layout_slot, length));
 	pf = ld_rlx32(h + offsetof(struct pbr_layout_slot, producer));
 	if ((pf >> 16) & PBR_SLOT_F_SKIP)
-		return -1;
+		return 2;
 	if (len > rd->ring->payload_cap) {
-		rd->st.bad++;
+		/* A torn header of an overwritten slot is a loss, not
+		 * corruption: A4 as in count_stale(). */
+		fence_acq();
+		if (needs_check(rd, p) && ld_rlx64(h) != v)
+			return -ESTALE;
 		return -EBADMSG;
 	}
 	fill_view(rd, p, h, len, pf, view);
 	return 1;
+}
+
+/* Pass over the record at the head (the cursor), counting it. */
+static void consume_head(struct pbr_reader *rd, uint64_t p, int what)
+{
+	if (what == -ESTALE) {
+		resync(rd, p);
+		return;
+	}
+	rd->cursor = p + 1;
+	if (what == 3)
+		rd->st.abandoned++;
+	else if (what == -EBADMSG)
+		rd->st.bad++;
 }
 
 /* Fill up to max views from the cursor; records to pass over are consumed
@@ -208,21 +231,15 @@ static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
 
 	while (n < max) {
 		uint64_t p = rd->cursor + n;
-		struct pbr_view tmp;
 
-		rc = inspect(rd, p, n ? &views[n] : &tmp);
+		rc = inspect(rd, p, &views[n]);
 		if (rc == 1) {
-			if (!n)
-				views[0] = tmp;
 			n++;
 			continue;
 		}
 		if (n || rc == 0)
 			break;
-		if (rc == -ESTALE)
-			resync(rd, p);
-		else
-			rd->cursor = p + 1; /* pass over; -EBADMSG too */
+		consume_head(rd, p, rc);
 		if (rc == -EBADMSG) {
 			views[0].seq = p;
 			break;
@@ -307,7 +324,7 @@ static uint64_t count_stale(struct pbr_reader *rd, uint64_t from, uint64_t to)
 	 * with R4, the producer's fence after marking a slot BUSY. */
 	fence_acq();
 	for (q = from; q != to; q++) {
-		if (!rd->lossy && !seq_before(q, rd->checked_from))
+		if (!needs_check(rd, q))
 			break;
 		if (ld_rlx64(slot_at(rd->ring, q)) != PBR_COMMIT_DONE(q))
 			stale++;
@@ -323,7 +340,7 @@ int pbr_reader_release(struct pbr_reader *rd, const struct pbr_view *v)
 	    !seq_before(v->seq, rd->peeked_end))
 		return -EINVAL;
 	end = v->seq + 1;
-	if (rd->lossy || seq_before(rd->cursor, rd->checked_from))
+	if (needs_check(rd, rd->cursor))
 		stale = count_stale(rd, rd->cursor, end);
 	rd->st.delivered += (end - rd->cursor) - stale;
 	rd->st.lost += stale;
