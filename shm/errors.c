@@ -4,6 +4,7 @@
  * touch no ring.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -46,7 +47,8 @@ const char *pbr_strerror(int err)
 	size_t i;
 
 	if (err < 0)
-		err = -err;
+		err = err == INT_MIN ? 0x7fffffff
+				     : -err; /* -INT_MIN overflows */
 	for (i = 0; i < sizeof(pbr_errors) / sizeof(pbr_errors[0]); i++)
 		if (pbr_errors[i].err == err)
 			return pbr_errors[i].msg;

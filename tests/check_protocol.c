@@ -1,0 +1,997 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_protocol: the producer/reader protocol in one process: round
+ * trips, empty and full rings, reservations, skips, batches, lossy
+ * readers, start positions, sequence wrap, limits and wait modes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* OFD locks, prctl, mkfifo: also set by the build */
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define CAP (256 - PBR_SLOT_HDR_SIZE)
+
+static struct pbr_ring *ring8(const char *tag, uint64_t base)
+{
+	return tu_create(tu_name(tag), 8, 256, 0, base);
+}
+
+static void fill_payload(uint8_t *buf, uint32_t len, uint64_t who)
+{
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = tu_pattern(7, who, i);
+}
+
+static struct pbr_reader_stats rstats(const struct pbr_reader *rd)
+{
+	struct pbr_reader_stats st;
+
+	memset(&st, 0xff, sizeof(st));
+	pbr_reader_stats(rd, &st);
+	return st;
+}
+
+/* --- basics ------------------------------------------------------------ */
+
+START_TEST(test_round_trip)
+{
+	const uint32_t lens[] = {1, 0, 17, 100, CAP};
+	struct pbr_ring *r = ring8("rt", 500);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint8_t buf[CAP];
+	struct pbr_view v;
+	unsigned i;
+
+	for (i = 0; i < 5; i++) {
+		fill_payload(buf, lens[i], i);
+		ck_assert_int_eq(pbr_producer_send(p, buf, lens[i], 0), 0);
+	}
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+		fill_payload(buf, lens[i], i);
+		ck_assert_uint_eq(v.seq, 500 + i);
+		ck_assert_uint_eq(v.len, lens[i]);
+		ck_assert_uint_eq(v.producer, pbr_producer_id(p));
+		ck_assert_uint_eq(v.flags, 0);
+		if (lens[i])
+			ck_assert_mem_eq(v.data, buf, lens[i]);
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_peek_empty)
+{
+	struct pbr_ring *r = ring8("pe", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_view v;
+	uint64_t t0, dt;
+
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(pbr_reader_peek(rd, 20 * TU_MS, &v), -ETIMEDOUT);
+	dt = tu_now_ns() - t0;
+	ck_assert_uint_ge(dt, 20 * TU_MS);
+	ck_assert_uint_lt(dt, 1000 * TU_MS);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_peek_twice)
+{
+	struct pbr_ring *r = ring8("p2", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_view a, b;
+
+	tu_send_tag(p, 1);
+	tu_send_tag(p, 2);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &a), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &b), 0);
+	ck_assert_uint_eq(a.seq, b.seq);
+	ck_assert_ptr_eq(a.data, b.data);
+	ck_assert_uint_eq(tu_tag_of(&b), 1);
+	ck_assert_int_eq(pbr_reader_release(rd, &b), 0);
+	tu_recv_tag(rd, 0, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_full_ring)
+{
+	struct pbr_ring *r = ring8("full", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t buf[2] = {8, ~8ull}, t0, dt;
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		tu_send_tag(p, i);
+	/* The gating reader holds all 8 slots. */
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 10 * TU_MS), -ETIMEDOUT);
+	dt = tu_now_ns() - t0;
+	ck_assert_uint_ge(dt, 10 * TU_MS);
+	ck_assert_uint_lt(dt, 1000 * TU_MS);
+	/* One release makes exactly one slot of room. */
+	tu_recv_tag(rd, 0, 0);
+	tu_send_tag(p, 8);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	/* No gap: the sequence claimed by the failed tries was reused. */
+	for (i = 1; i <= 8; i++)
+		ck_assert_uint_eq(tu_recv_tag(rd, 0, i), i);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_close_reader_ungates)
+{
+	struct pbr_ring *r = ring8("ug", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t buf[2] = {8, ~8ull};
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		tu_send_tag(p, i);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	pbr_reader_close(rd);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), 0);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- reservations ------------------------------------------------------ */
+
+START_TEST(test_msgsize)
+{
+	struct pbr_ring *r = ring8("ms", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint8_t big[CAP + 1];
+	struct pbr_slot s;
+	struct pbr_view v;
+
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_uint_eq(s.cap, CAP);
+	fill_payload(s.data, CAP, 3);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, CAP + 1), -EMSGSIZE);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	/* The reservation is still open: commit it within the capacity. */
+	ck_assert_int_eq(pbr_producer_commit(p, &s, CAP), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.len, CAP);
+	fill_payload(big, CAP, 3);
+	ck_assert_mem_eq(v.data, big, CAP);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	/* send() refuses too and delivers nothing, leaving no reservation. */
+	ck_assert_int_eq(pbr_producer_send(p, big, CAP + 1, 0), -EMSGSIZE);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	tu_send_tag(p, 5);
+	tu_recv_tag(rd, 0, 5);
+	ck_assert_uint_eq(rstats(rd).delivered, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_abort_skipped)
+{
+	struct pbr_ring *r = ring8("ab", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_slot s;
+	struct pbr_view v;
+
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_uint_eq(s.seq, 0);
+	ck_assert_int_eq(pbr_producer_abort(p, &s), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	tu_send_tag(p, 77);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 77), 1);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.delivered, 1);
+	ck_assert_uint_eq(st.abandoned, 0);
+	ck_assert_uint_eq(st.lost, 0);
+	ck_assert_uint_eq(st.bad, 0);
+	ck_assert_uint_eq(st.cursor, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_double_reserve)
+{
+	struct pbr_ring *r = ring8("dr", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_slot s, s2;
+	uint64_t tag[2] = {31, ~31ull};
+
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s2), -EINPROGRESS);
+	ck_assert_int_eq(pbr_producer_send(p, tag, 16, 0), -EINPROGRESS);
+	memcpy(s.data, tag, 16);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 16), 0);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 31), 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_commit_wrong_slot)
+{
+	struct pbr_ring *r = ring8("cw", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t tag[2] = {9, ~9ull};
+	struct pbr_slot s, fake;
+	struct pbr_view v;
+
+	memset(&fake, 0, sizeof(fake));
+	ck_assert_int_eq(pbr_producer_commit(p, &fake, 0), -EINVAL);
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	fake = s;
+	fake.seq = s.seq + 1;
+	ck_assert_int_eq(pbr_producer_commit(p, &fake, 0), -EINVAL);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	memcpy(s.data, tag, 16);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 16), 0);
+	tu_recv_tag(rd, 0, 9);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_release_unpeeked)
+{
+	struct pbr_ring *r = ring8("ru", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_view v, fake;
+
+	tu_send_tag(p, 1);
+	tu_send_tag(p, 2);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	/* Published but never peeked, and never published at all. */
+	fake = v;
+	fake.seq = v.seq + 1;
+	ck_assert_int_eq(pbr_reader_release(rd, &fake), -EINVAL);
+	fake.seq = v.seq + 5;
+	ck_assert_int_eq(pbr_reader_release(rd, &fake), -EINVAL);
+	ck_assert_uint_eq(rstats(rd).delivered, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	tu_recv_tag(rd, 0, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_metadata_roundtrip)
+{
+	struct pbr_ring *r = ring8("md", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint8_t trace[16], span[8], zero[16] = {0};
+	struct pbr_slot s;
+	struct pbr_view v;
+	unsigned i;
+
+	for (i = 0; i < 16; i++)
+		trace[i] = (uint8_t)(0x10 + i);
+	for (i = 0; i < 8; i++)
+		span[i] = (uint8_t)(0xE0 + i);
+	memset(&s, 0xAB, sizeof(s));
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	fill_payload(s.data, 50, 11);
+	s.flags = PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE;
+	s.crc32c = tu_crc32c(s.data, 50);
+	s.timestamp_ns = 1234567890123ull;
+	memcpy(s.trace_id, trace, 16);
+	memcpy(s.span_id, span, 8);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 50), 0);
+
+	/* The next reservation starts clean whatever the caller left. */
+	memset(&s, 0xAB, sizeof(s));
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_uint_eq(s.flags, 0);
+	ck_assert_uint_eq(s.crc32c, 0);
+	ck_assert_uint_eq(s.timestamp_ns, 0);
+	ck_assert_mem_eq(s.trace_id, zero, 16);
+	ck_assert_mem_eq(s.span_id, zero, 8);
+	ck_assert_uint_eq(s.seq, 1);
+	ck_assert_uint_eq(s.cap, CAP);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 0), 0);
+
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.flags, PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE);
+	ck_assert_uint_eq(v.crc32c, tu_crc32c(v.data, 50));
+	ck_assert_uint_eq(v.timestamp_ns, 1234567890123ull);
+	ck_assert_ptr_nonnull(v.trace_id);
+	ck_assert_ptr_nonnull(v.span_id);
+	ck_assert_mem_eq(v.trace_id, trace, 16);
+	ck_assert_mem_eq(v.span_id, span, 8);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 1);
+	ck_assert_uint_eq(v.flags, 0);
+	ck_assert_uint_eq(v.timestamp_ns, 0);
+	ck_assert_uint_eq(v.len, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- corrupt slots ----------------------------------------------------- */
+
+/* A slot whose header claims more payload than a slot can hold. */
+static void corrupt_length(const char *name, uint64_t seq)
+{
+	struct tu_raw raw;
+
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	tu_raw_slot(&raw, seq)->length = CAP + 1;
+	tu_raw_unmap(&raw);
+}
+
+static struct pbr_ring *three_with_bad_middle(const char *name,
+					      struct pbr_reader **rd)
+{
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_producer *p;
+	int i;
+
+	*rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	p = tu_producer(r, 0);
+	for (i = 0; i < 3; i++)
+		tu_send_tag(p, i);
+	pbr_producer_close(p);
+	corrupt_length(name, 1);
+	return r;
+}
+
+START_TEST(test_corrupt_slot)
+{
+	struct pbr_reader *rd;
+	struct pbr_ring *r = three_with_bad_middle(tu_name("cs"), &rd);
+	struct pbr_reader_stats st;
+	struct pbr_view v;
+
+	tu_recv_tag(rd, 0, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EBADMSG);
+	ck_assert_uint_eq(v.seq, 1);
+	/* The next peek continues after it. */
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 2), 2);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.bad, 1);
+	ck_assert_uint_eq(st.delivered, 2);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_corrupt_slot_batch)
+{
+	struct pbr_reader *rd;
+	struct pbr_ring *r = three_with_bad_middle(tu_name("cb"), &rd);
+	struct pbr_view vs[8];
+
+	/* The batch stops before the corrupt slot ... */
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 1);
+	ck_assert_uint_eq(vs[0].seq, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[0]), 0);
+	/* ... the next one reports it ... */
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), -EBADMSG);
+	ck_assert_uint_eq(vs[0].seq, 1);
+	/* ... and then goes on; the corrupt slot was counted once. */
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 1);
+	ck_assert_uint_eq(vs[0].seq, 2);
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[0]), 0);
+	ck_assert_uint_eq(rstats(rd).bad, 1);
+	ck_assert_uint_eq(rstats(rd).delivered, 2);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- batches ----------------------------------------------------------- */
+
+START_TEST(test_batch)
+{
+	struct pbr_ring *r = ring8("bt", 40);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_view vs[8], v;
+	int i, n;
+
+	for (i = 0; i < 5; i++)
+		tu_send_tag(p, i);
+	n = pbr_reader_peek_batch(rd, vs, 8, 0);
+	ck_assert_int_eq(n, 5);
+	for (i = 0; i < n; i++) {
+		ck_assert_uint_eq(vs[i].seq, 40 + i);
+		ck_assert_uint_eq(tu_tag_of(&vs[i]), i);
+	}
+	/* Releasing the last view releases the whole batch. */
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[4]), 0);
+	ck_assert_uint_eq(rstats(rd).delivered, 5);
+	ck_assert_uint_eq(rstats(rd).cursor, 45);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+
+	for (i = 5; i < 10; i++)
+		tu_send_tag(p, i);
+	n = pbr_reader_peek_batch(rd, vs, 3, 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_uint_eq(vs[0].seq, 45);
+	ck_assert_uint_eq(vs[2].seq, 47);
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[2]), 0);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 8), 48);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_batch_stops_at_skip)
+{
+	struct pbr_ring *r = ring8("bs", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_view vs[8];
+	struct pbr_slot s;
+
+	tu_send_tag(p, 0);
+	tu_send_tag(p, 1);
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_int_eq(pbr_producer_abort(p, &s), 0);
+	tu_send_tag(p, 3);
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 2);
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[1]), 0);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 3), 3);
+	ck_assert_uint_eq(rstats(rd).delivered, 3);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_batch_empty)
+{
+	struct pbr_ring *r = ring8("be", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_view vs[4];
+	uint64_t t0;
+
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 4, 0), -EAGAIN);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 4, 20 * TU_MS),
+			 -ETIMEDOUT);
+	ck_assert_uint_ge(tu_now_ns() - t0, 20 * TU_MS);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- lossy readers ----------------------------------------------------- */
+
+START_TEST(test_lossy_lapped)
+{
+	struct pbr_ring *r = ring8("ll", 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t delivered = 0, prev = 0;
+	struct pbr_reader_stats st;
+	struct pbr_view v;
+	int i, rc;
+
+	/* No gating reader: the producer never waits. */
+	for (i = 0; i < 100; i++)
+		tu_send_tag(p, i);
+	while ((rc = pbr_reader_peek(rd, 0, &v)) == 0) {
+		ck_assert_uint_eq(tu_tag_of(&v), v.seq);
+		if (delivered)
+			ck_assert_uint_gt(v.seq, prev);
+		prev = v.seq;
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+		delivered++;
+	}
+	ck_assert_int_eq(rc, -EAGAIN);
+	st = rstats(rd);
+	ck_assert_uint_ge(delivered, 1);
+	ck_assert_uint_le(delivered, 8);
+	ck_assert_uint_eq(prev, 99);
+	ck_assert_uint_eq(st.delivered, delivered);
+	ck_assert_uint_eq(st.delivered + st.lost, 100);
+	ck_assert_uint_eq(st.cursor, 100);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_lossy_stale)
+{
+	struct pbr_ring *r = ring8("ls", 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_view v;
+	int i, rc;
+
+	tu_send_tag(p, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 0);
+	/* Sequence 8 reuses the slot the view points into. */
+	for (i = 1; i <= 8; i++)
+		tu_send_tag(p, i);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), -ESTALE);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.delivered, 0);
+	ck_assert_uint_ge(st.lost, 1);
+	while ((rc = pbr_reader_peek(rd, 0, &v)) == 0) {
+		ck_assert_uint_eq(tu_tag_of(&v), v.seq);
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+	ck_assert_int_eq(rc, -EAGAIN);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.delivered + st.lost, 9);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- start positions and sequence numbers ------------------------------ */
+
+START_TEST(test_start_latest)
+{
+	struct pbr_ring *r = ring8("sl", 10);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader *rd;
+	struct pbr_view v;
+
+	tu_send_tag(p, 0);
+	tu_send_tag(p, 1);
+	tu_send_tag(p, 2);
+	rd = tu_reader(r, 0, PBR_START_LATEST, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	ck_assert_uint_eq(rstats(rd).cursor, 13);
+	tu_send_tag(p, 3);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 3), 13);
+	ck_assert_uint_eq(rstats(rd).lost, 0);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_start_oldest)
+{
+	struct pbr_ring *r = ring8("so", 10);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader *rd;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		tu_send_tag(p, i);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_uint_eq(tu_recv_tag(rd, 0, i), 10 + i);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_start_oldest_wrapped_ring)
+{
+	struct pbr_ring *r = ring8("sw", 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader *rd;
+	struct pbr_view v;
+	int i;
+
+	/* 20 messages through 8 slots: 12..19 are still there. */
+	for (i = 0; i < 20; i++)
+		tu_send_tag(p, i);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	for (i = 12; i < 20; i++)
+		ck_assert_uint_eq(tu_recv_tag(rd, 0, i), i);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	ck_assert_uint_eq(rstats(rd).lost, 0);
+	ck_assert_uint_eq(rstats(rd).delivered, 8);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_seq_wrap)
+{
+	const uint64_t base = UINT64_MAX - 5;
+	struct pbr_ring *r = ring8("wrap", base);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t buf[2] = {0, 0}, next_send = 0, next_recv = 0;
+	struct pbr_ring_stats rs;
+
+	/* Fill the ring, check it is full, drain it: 8 + 8 + 4 messages,
+	 * the first batch crossing 2^64. */
+	while (next_send < 20) {
+		uint64_t n = 20 - next_send < 8 ? 20 - next_send : 8;
+		uint64_t k;
+
+		for (k = 0; k < n; k++)
+			tu_send_tag(p, next_send++);
+		if (n == 8)
+			ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0),
+					 -EAGAIN);
+		for (k = 0; k < n; k++, next_recv++)
+			ck_assert_uint_eq(tu_recv_tag(rd, 0, next_recv),
+					  base + next_recv);
+	}
+	ck_assert_uint_eq(rstats(rd).cursor, base + 20);
+	ck_assert_uint_eq(rstats(rd).delivered, 20);
+	pbr_ring_stats(r, &rs);
+	ck_assert_uint_eq(rs.claimed, base + 20);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- participants and limits ------------------------------------------- */
+
+START_TEST(test_single_producer)
+{
+	struct pbr_ring *r =
+		tu_create(tu_name("sp"), 8, 256, PBR_CREATE_SINGLE_PRODUCER, 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0), *p2 = NULL;
+	struct pbr_ring_info info;
+
+	pbr_ring_info(r, &info);
+	ck_assert_uint_eq(info.ring_flags & PBR_RING_SINGLE_PRODUCER,
+			  PBR_RING_SINGLE_PRODUCER);
+	ck_assert_int_eq(pbr_producer_open(r, NULL, &p2), -EBUSY);
+	ck_assert_ptr_null(p2);
+	tu_send_tag(p, 1);
+	pbr_producer_close(p);
+	p = tu_producer(r, 0);
+	tu_send_tag(p, 2);
+	tu_recv_tag(rd, 0, 1);
+	tu_recv_tag(rd, 0, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_producer_ids)
+{
+	struct pbr_create_opts o = {
+		.slot_count = 8, .slot_size = 256, .max_producers = 3};
+	struct pbr_producer *p[3], *extra = NULL;
+	struct pbr_ring *r = NULL;
+	struct pbr_reader *rd;
+	int i;
+
+	ck_assert_int_eq(pbr_ring_create(tu_name("ids"), &o, &r), 0);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	for (i = 0; i < 3; i++) {
+		p[i] = tu_producer(r, 0);
+		ck_assert_uint_lt(pbr_producer_id(p[i]), 3);
+	}
+	ck_assert_uint_ne(pbr_producer_id(p[0]), pbr_producer_id(p[1]));
+	ck_assert_uint_ne(pbr_producer_id(p[0]), pbr_producer_id(p[2]));
+	ck_assert_uint_ne(pbr_producer_id(p[1]), pbr_producer_id(p[2]));
+	ck_assert_int_eq(pbr_producer_open(r, NULL, &extra), -EBUSY);
+	/* Each view names the producer that wrote it. */
+	for (i = 0; i < 3; i++)
+		tu_send_tag(p[i], i);
+	for (i = 0; i < 3; i++) {
+		struct pbr_view v;
+
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+		ck_assert_uint_eq(v.producer, pbr_producer_id(p[i]));
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+	pbr_producer_close(p[1]);
+	p[1] = tu_producer(r, 0);
+	for (i = 0; i < 3; i++)
+		pbr_producer_close(p[i]);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_reader_limit)
+{
+	struct pbr_create_opts o = {
+		.slot_count = 8, .slot_size = 256, .max_readers = 2};
+	struct pbr_reader *a, *b, *c = NULL;
+	struct pbr_ring *r = NULL;
+
+	ck_assert_int_eq(pbr_ring_create(tu_name("rl"), &o, &r), 0);
+	a = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	b = tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	ck_assert_uint_lt(pbr_reader_index(a), 2);
+	ck_assert_uint_lt(pbr_reader_index(b), 2);
+	ck_assert_uint_ne(pbr_reader_index(a), pbr_reader_index(b));
+	ck_assert_int_eq(pbr_reader_open(r, NULL, &c), -EBUSY);
+	ck_assert_ptr_null(c);
+	pbr_reader_close(a);
+	a = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	pbr_reader_close(a);
+	pbr_reader_close(b);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_reader_stats)
+{
+	struct pbr_ring *r = ring8("rs", 1000);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st = rstats(rd);
+	int i;
+
+	ck_assert_uint_eq(st.cursor, 1000);
+	ck_assert_uint_eq(st.delivered, 0);
+	for (i = 0; i < 5; i++)
+		tu_send_tag(p, i);
+	for (i = 0; i < 5; i++)
+		tu_recv_tag(rd, 0, i);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.cursor, 1005);
+	ck_assert_uint_eq(st.delivered, 5);
+	ck_assert_uint_eq(st.lost, 0);
+	ck_assert_uint_eq(st.abandoned, 0);
+	ck_assert_uint_eq(st.bad, 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_two_producers_interleave)
+{
+	struct pbr_ring *r = ring8("2p", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *a = tu_producer(r, 0), *b = tu_producer(r, 0);
+	struct pbr_slot sa, sb;
+	struct pbr_view v;
+
+	/* b claims after a but commits first: delivery stays in seq order. */
+	ck_assert_int_eq(pbr_producer_reserve(a, 0, &sa), 0);
+	ck_assert_int_eq(pbr_producer_reserve(b, 0, &sb), 0);
+	ck_assert_uint_eq(sb.seq, sa.seq + 1);
+	ck_assert_int_eq(pbr_producer_commit(b, &sb, 3), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_commit(a, &sa, 2), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, sa.seq);
+	ck_assert_uint_eq(v.len, 2);
+	ck_assert_uint_eq(v.producer, pbr_producer_id(a));
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, sb.seq);
+	ck_assert_uint_eq(v.producer, pbr_producer_id(b));
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	pbr_producer_close(a);
+	pbr_producer_close(b);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* --- waiting (threads) ------------------------------------------------- */
+
+struct sender {
+	struct pbr_producer *p;
+	unsigned count, delay_ms;
+	int err; /* first failure, reported by the main thread */
+};
+
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	unsigned i;
+
+	tu_sleep_ms(s->delay_ms);
+	for (i = 0; i < s->count && !s->err; i++) {
+		uint64_t buf[2] = {i, ~(uint64_t)i};
+
+		s->err = pbr_producer_send(s->p, buf, 16, 2 * TU_SEC);
+		if (i % 16 == 15)
+			tu_sleep_ms(1);
+	}
+	return NULL;
+}
+
+static const enum pbr_wait modes[] = {PBR_WAIT_BLOCK, PBR_WAIT_SPIN,
+				      PBR_WAIT_YIELD};
+
+START_TEST(test_wait_modes)
+{
+	enum pbr_wait w = modes[_i];
+	struct pbr_ring *r = ring8("wm", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, w);
+	struct sender s = {
+		.p = tu_producer(r, w), .count = 200, .delay_ms = 20};
+	pthread_t th;
+	unsigned i;
+
+	/* 200 messages through 8 slots: both sides have to wait. */
+	ck_assert_int_eq(pthread_create(&th, NULL, sender_main, &s), 0);
+	for (i = 0; i < s.count; i++)
+		ck_assert_uint_eq(tu_recv_tag(rd, 2 * TU_SEC, i), i);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(s.err, 0);
+	pbr_producer_close(s.p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+START_TEST(test_wait_forever)
+{
+	struct pbr_ring *r = ring8("wf", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct sender s = {.p = tu_producer(r, 0), .count = 1, .delay_ms = 50};
+	uint64_t t0 = tu_now_ns();
+	pthread_t th;
+
+	ck_assert_int_eq(pthread_create(&th, NULL, sender_main, &s), 0);
+	tu_recv_tag(rd, -1, 0);
+	ck_assert_uint_ge(tu_now_ns() - t0, 40 * TU_MS);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(s.err, 0);
+	pbr_producer_close(s.p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+struct releaser {
+	struct pbr_reader *rd;
+	unsigned delay_ms;
+	int err;
+};
+
+static void *releaser_main(void *arg)
+{
+	struct releaser *rl = arg;
+	struct pbr_view v;
+
+	tu_sleep_ms(rl->delay_ms);
+	rl->err = pbr_reader_peek(rl->rd, 0, &v);
+	if (!rl->err)
+		rl->err = pbr_reader_release(rl->rd, &v);
+	return NULL;
+}
+
+START_TEST(test_reserve_woken_by_release)
+{
+	struct pbr_ring *r = ring8("wr", 0);
+	struct releaser rl = {.rd = tu_reader(r, 0, PBR_START_OLDEST, 0),
+			      .delay_ms = 50};
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_BLOCK);
+	struct pbr_slot s;
+	pthread_t th;
+	uint64_t t0, dt;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		tu_send_tag(p, i);
+	ck_assert_int_eq(pthread_create(&th, NULL, releaser_main, &rl), 0);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(pbr_producer_reserve(p, 2 * TU_SEC, &s), 0);
+	dt = tu_now_ns() - t0;
+	pthread_join(th, NULL);
+	ck_assert_int_eq(rl.err, 0);
+	ck_assert_uint_eq(s.seq, 8);
+	ck_assert_uint_ge(dt, 30 * TU_MS);
+	ck_assert_uint_lt(dt, 1500 * TU_MS);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 0), 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rl.rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+static Suite *protocol_suite(void)
+{
+	Suite *s = suite_create("protocol");
+	TCase *tc = tu_tcase("basics", 10);
+
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_peek_empty);
+	tcase_add_test(tc, test_peek_twice);
+	tcase_add_test(tc, test_full_ring);
+	tcase_add_test(tc, test_close_reader_ungates);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("reservations", 10);
+	tcase_add_test(tc, test_msgsize);
+	tcase_add_test(tc, test_abort_skipped);
+	tcase_add_test(tc, test_double_reserve);
+	tcase_add_test(tc, test_commit_wrong_slot);
+	tcase_add_test(tc, test_release_unpeeked);
+	tcase_add_test(tc, test_metadata_roundtrip);
+	tcase_add_test(tc, test_two_producers_interleave);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("corrupt", 10);
+	tcase_add_test(tc, test_corrupt_slot);
+	tcase_add_test(tc, test_corrupt_slot_batch);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("batches", 10);
+	tcase_add_test(tc, test_batch);
+	tcase_add_test(tc, test_batch_stops_at_skip);
+	tcase_add_test(tc, test_batch_empty);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("lossy", 10);
+	tcase_add_test(tc, test_lossy_lapped);
+	tcase_add_test(tc, test_lossy_stale);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("sequences", 10);
+	tcase_add_test(tc, test_start_latest);
+	tcase_add_test(tc, test_start_oldest);
+	tcase_add_test(tc, test_start_oldest_wrapped_ring);
+	tcase_add_test(tc, test_seq_wrap);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("participants", 10);
+	tcase_add_test(tc, test_single_producer);
+	tcase_add_test(tc, test_producer_ids);
+	tcase_add_test(tc, test_reader_limit);
+	tcase_add_test(tc, test_reader_stats);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("waiting", 30);
+	tcase_add_loop_test(tc, test_wait_modes, 0, 3);
+	tcase_add_test(tc, test_wait_forever);
+	tcase_add_test(tc, test_reserve_woken_by_release);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(protocol_suite());
+}
