@@ -40,6 +40,8 @@ static const struct {
 	{ENOENT, "no such ring"},
 	{EPERM, "ring owned by another user or writable by everyone"},
 	{ENODEV, "not a regular shared-memory object"},
+	{EMEDIUMTYPE, "ring holds another message type"},
+	{ENOBUFS, "buffer too small for the message"},
 };
 
 const char *pbr_strerror(int err)

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nanopb messages in slots: encode straight into a reserved slot, decode
+ * a peeked slot in place (or from a private copy), bytes fields as spans
+ * into the decoded buffer.
+ *
+ * Decoding uses pb_istream_from_buffer(), whose state is the pointer to
+ * the next unread byte (so callbacks, pbr_pb_decode_span() among them,
+ * can see where a field lies in the slot). But nanopb also hands a
+ * callback field that arrived with a non-length-delimited wire type to the
+ * callback as a buffer stream over a copy on its own stack, and a span
+ * into that would dangle once the callback returns. So each decode
+ * publishes, thread-locally, the buffer it is reading, and a span is only
+ * taken from a buffer stream positioned inside it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <pb_common.h>
+
+#include "codec.h"
+#include <pb.h>
+#include <pb_decode.h>
+#include <pb_encode.h>
+
+#include "pbring.h"
+
+/* Deepest nesting of static submessages checked (and decodable). */
+#define PBR_DESC_DEPTH_MAX 32
+
+/* Thread-local: codec calls on different threads never share a message. */
+static _Thread_local struct {
+	const struct pbr_producer *who; /* set by encode failures only */
+	char msg[PBR_ERRMSG_MAX];
+} codec_err;
+
+/* The last descriptor found to be static-only on this thread: decoding
+ * one message type over and over checks it once. */
+static _Thread_local const pb_msgdesc_t *static_ok;
+
+int pbr_codec_fail(const struct pbr_producer *who, int err, const char *msg)
+{
+	size_t n = msg ? strnlen(msg, PBR_ERRMSG_MAX - 1) : 0;
+
+	codec_err.who = who;
+	memcpy(codec_err.msg, msg ? msg : "", n);
+	codec_err.msg[n] = '\0';
+	return err;
+}
+
+const char *pbr_codec_errmsg(void)
+{
+	return codec_err.msg;
+}
+
+const char *pbr_producer_errmsg(const struct pbr_producer *p)
+{
+	return p && codec_err.who == p ? codec_err.msg : "";
+}
+
+/* --- encoding ------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* pb_encode failed: tell "does not fit" from "not encodable" by sizing the
+ * message (only on this failure path), then give the sequence back as a
+ * skip record so that nothing of the message is ever delivered. */
+static int encode_failed(struct pbr_producer *p, struct pbr_slot *slot,
+			 const pb_msgdesc_t *fields, const void *msg,
+			 pb_ostream_t *os)
+{
+	size_t need;
+	int err = -EINVAL, rc;
+
+	if (pb_get_encoded_size(&need, fields, msg) && need > slot->cap)
+		err = -EMSGSIZE;
+	pbr_codec_fail(p, err, PB_GET_ERROR(os));
+	rc = pbr_producer_abort(p, slot);
+	return rc ? rc : err;
+}
+
+int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
+			 const void *msg, int64_t timeout_ns)
+{
+	struct pbr_slot slot;
+	pb_ostream_t os;
+	int rc;
+
+	if (!p || !fields || !msg)
+		return -EINVAL;
+	rc = pbr_producer_reserve(p, timeout_ns, &slot);
+	if (rc)
+		return rc;
+	os = pb_ostream_from_buffer(slot.data, slot.cap);
+	if (!pb_encode(&os, fields, msg))
+		return encode_failed(p, &slot, fields, msg, &os);
+	/* The CRC is taken while the bytes just written are still hot. */
+	slot.flags |= PBR_SLOT_F_CRC;
+	slot.crc32c = pbr_crc32c(0, slot.data, os.bytes_written);
+	slot.timestamp_ns = mono_ns();
+	return pbr_producer_commit(p, &slot, (uint32_t)os.bytes_written);
+}
+
+/* --- decoding ------------------------------------------------------------- */
+
+/* Does decoding @d stay within static storage? Pointer fields would make
+ * nanopb allocate (Debian's runtime is built with PB_ENABLE_MALLOC), and
+ * extensions may carry descriptors of any kind. */
+static int check_static(const pb_msgdesc_t *d, unsigned depth)
+{
+	pb_field_iter_t it;
+
+	if (depth > PBR_DESC_DEPTH_MAX)
+		return -EINVAL;
+	if (!pb_field_iter_begin(&it, d, NULL))
+		return 0; /* no fields */
+	do {
+		if (PB_ATYPE(it.type) == PB_ATYPE_POINTER ||
+		    PB_LTYPE(it.type) == PB_LTYPE_EXTENSION)
+			return -EINVAL;
+		if (PB_ATYPE(it.type) == PB_ATYPE_STATIC &&
+		    PB_LTYPE_IS_SUBMSG(it.type) &&
+		    check_static(it.submsg_desc, depth + 1))
+			return -EINVAL;
+	} while (pb_field_iter_next(&it));
+	return 0;
+}
+
+static int check_desc(const pb_msgdesc_t *fields)
+{
+	if (!fields)
+		return -EINVAL;
+	if (fields == static_ok)
+		return 0;
+	if (check_static(fields, 0))
+		return pbr_codec_fail(
+			NULL, -EINVAL,
+			"message has pointer or extension fields");
+	static_ok = fields;
+	return 0;
+}
+
+/* The buffer a pbr decode on this thread is reading: [begin, end). A
+ * stack of one, saved and restored, so a decode from within a callback of
+ * another decode does not lose the outer window. */
+static _Thread_local struct {
+	uintptr_t begin, end;
+} window;
+
+static int decode_buffer(const void *buf, size_t len,
+			 const pb_msgdesc_t *fields, void *msg)
+{
+	pb_istream_t is = pb_istream_from_buffer(buf, len);
+	uintptr_t saved_begin = window.begin, saved_end = window.end;
+	bool ok;
+
+	window.begin = (uintptr_t)buf;
+	window.end = window.begin + len;
+	ok = pb_decode(&is, fields, msg);
+	window.begin = saved_begin;
+	window.end = saved_end;
+	if (ok)
+		return 0;
+	/* nanopb drops the message of a callback that fails on a field with
+	 * a non-length-delimited wire type (it ran on a private substream). */
+	return pbr_codec_fail(NULL, -EBADMSG,
+			      is.errmsg ? is.errmsg
+					: "invalid message (a callback refused "
+					  "a field)");
+}
+
+int pbr_view_verify(const struct pbr_view *v)
+{
+	if (!(v->flags & PBR_SLOT_F_CRC))
+		return 0;
+	if (pbr_crc32c(0, v->data, v->len) != v->crc32c)
+		return pbr_codec_fail(NULL, -EBADMSG,
+				      "payload CRC32C mismatch");
+	return 0;
+}
+
+int pbr_view_decode(const struct pbr_view *v, const pb_msgdesc_t *fields,
+		    void *msg, unsigned flags)
+{
+	int rc;
+
+	if (!v || !msg || (flags & ~PBR_DECODE_NOVERIFY))
+		return -EINVAL;
+	rc = check_desc(fields);
+	if (!rc && !(flags & PBR_DECODE_NOVERIFY))
+		rc = pbr_view_verify(v);
+	return rc ? rc : decode_buffer(v->data, v->len, fields, msg);
+}
+
+int pbr_view_decode_copy(const struct pbr_view *v, const pb_msgdesc_t *fields,
+			 void *msg, void *scratch, size_t scratch_len)
+{
+	struct pbr_view copy;
+	int rc;
+
+	if (!v || !msg)
+		return -EINVAL;
+	rc = check_desc(fields);
+	if (rc)
+		return rc;
+	if (scratch_len < v->len || (!scratch && v->len))
+		return pbr_codec_fail(
+			NULL, -ENOBUFS,
+			"scratch buffer smaller than the payload");
+	/* One read of the shared bytes; CRC and decode both see the copy. */
+	copy = *v;
+	copy.data = scratch;
+	if (v->len)
+		memcpy(scratch, v->data, v->len);
+	rc = pbr_view_verify(&copy);
+	return rc ? rc : decode_buffer(scratch, v->len, fields, msg);
+}
+
+/* --- spans ---------------------------------------------------------------- */
+
+/* Was @s made by pb_istream_from_buffer()? Its read callback is private
+ * to nanopb, so compare with the one a fresh buffer stream gets. */
+static bool buffer_stream(const pb_istream_t *s)
+{
+	static const pb_byte_t none[1];
+	pb_istream_t probe = pb_istream_from_buffer(none, 0);
+
+	return s->callback == probe.callback;
+}
+
+bool pbr_pb_decode_span(pb_istream_t *stream, const pb_field_t *field,
+			void **arg)
+{
+	struct pbr_span *span = *arg;
+	uintptr_t at = (uintptr_t)stream->state;
+	size_t n = stream->bytes_left;
+
+	(void)field;
+	/* Only then is state a pointer into the buffer being decoded (no
+	 * window: no pbring decode is running on this thread). */
+	if (!buffer_stream(stream) || !window.end || at < window.begin ||
+	    at > window.end || n > window.end - at)
+		PB_RETURN_ERROR(stream, "span: field is not a length-delimited "
+					"part of a pbring decode");
+	if (!span)
+		PB_RETURN_ERROR(stream, "span: arg is not a struct pbr_span");
+	span->data = stream->state;
+	span->len = n;
+	/* Skips the bytes: a buffer stream copies nothing for a NULL buf. */
+	return pb_read(stream, NULL, n);
+}
+
+bool pbr_pb_encode_span(pb_ostream_t *stream, const pb_field_t *field,
+			void *const *arg)
+{
+	const struct pbr_span *span = *arg;
+
+	if (!span || !span->len)
+		return true;
+	return pb_encode_tag_for_field(stream, field) &&
+	       pb_encode_string(stream, span->data, span->len);
+}

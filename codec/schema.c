@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Schema identity: which protobuf message a ring carries (its msg_type)
+ * and which version of its schema (schema_hash over the serialized
+ * FileDescriptorSet kept in the ring's schema region).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "codec.h"
+
+#define FNV1A64_OFFSET 0xcbf29ce484222325ull
+#define FNV1A64_PRIME 0x100000001b3ull
+
+/* FNV-1a: simple enough for Go and Python to redo byte for byte, and with
+ * 64 bits it tells schema versions apart, which is all it is for (it is
+ * no defence against a peer that forges a schema). */
+uint64_t pbr_schema_hash(const void *fds, size_t len)
+{
+	const uint8_t *p = fds;
+	uint64_t h = FNV1A64_OFFSET;
+
+	if (!len)
+		return 0;
+	while (len--) {
+		h ^= *p++;
+		h *= FNV1A64_PRIME;
+	}
+	return h ? h : 1; /* 0 means "no schema" in the superblock */
+}
+
+int pbr_ring_check_type(const struct pbr_ring *ring, const char *msg_type,
+			uint64_t schema_hash)
+{
+	struct pbr_ring_info info;
+
+	if (!ring || !msg_type)
+		return -EINVAL;
+	pbr_ring_info(ring, &info);
+	if (!info.msg_type[0] || strcmp(info.msg_type, msg_type) != 0)
+		return -EMEDIUMTYPE;
+	if (schema_hash && info.schema_hash && schema_hash != info.schema_hash)
+		return -EMEDIUMTYPE;
+	return 0;
+}
+
+void pbr_demo_schema(const void **fds, uint32_t *len)
+{
+	*fds = pbr_demo_fds;
+	*len = (uint32_t)pbr_demo_fds_len; /* a few hundred bytes */
+}
