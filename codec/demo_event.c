@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* DeviceEvent for the demos: encode into slots, decode in place, JSON. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pb.h>
+
+#include "demo_event.h"
+
+int demo_event_init(struct demo_event *e, int pid, unsigned k, uint32_t size)
+{
+	size_t i;
+
+	memset(e, 0, sizeof(*e));
+	e->size = size;
+	e->blob = malloc(size ? size : 1);
+	if (!e->blob)
+		return -ENOMEM;
+	for (i = 0; i < size; i++)
+		e->blob[i] = demo_blob_byte(i);
+	snprintf(e->msg.id, sizeof(e->msg.id), "%d-%u", pid, k);
+	e->span.data = e->blob;
+	e->span.len = size;
+	e->msg.blob.funcs.encode = pbr_pb_encode_span;
+	e->msg.blob.arg = &e->span;
+	return 0;
+}
+
+void demo_event_fini(struct demo_event *e)
+{
+	free(e->blob);
+	e->blob = NULL;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
+		    int64_t timeout_ns)
+{
+	e->msg.seq = seq;
+	e->msg.status = (int32_t)(seq % 3); /* a little variety for checks */
+	e->msg.sent_ns = mono_ns();
+	return pbr_producer_send_pb(p, pbring_demo_v1_DeviceEvent_fields,
+				    &e->msg, timeout_ns);
+}
+
+int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d)
+{
+	pbring_demo_v1_DeviceEvent m = pbring_demo_v1_DeviceEvent_init_zero;
+	struct pbr_span blob = {NULL, 0};
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	/* The blob is read as a span into the slot: no copy. */
+	m.blob.funcs.decode = pbr_pb_decode_span;
+	m.blob.arg = &blob;
+	rc = pbr_view_decode(v, pbring_demo_v1_DeviceEvent_fields, &m, 0);
+	if (rc)
+		return rc;
+	d->blob = blob.data;
+	d->blob_len = blob.len;
+	memcpy(d->id, m.id, sizeof(d->id));
+	d->id[DEMO_ID_MAX] = '\0';
+	d->status = m.status;
+	d->seq = m.seq;
+	d->sent_ns = m.sent_ns;
+	return 0;
+}
+
+bool demo_blob_ok(const struct demo_decoded *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->blob_len; i++)
+		if (d->blob[i] != demo_blob_byte(i))
+			return false;
+	return true;
+}
+
+static size_t base64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+				  "stuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+			     in[i + 2];
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 |
+			     (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	return o;
+}
+
+/* JSON string body of s (the id is bounded and usually plain ASCII). */
+static size_t json_escape(const char *s, char *out)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)sprintf(out + o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	return o;
+}
+
+/*
+ * Canonical proto3 JSON, as protobuf's own printers make it in compact
+ * form: fields in number order, lowerCamelCase names, 64-bit integers as
+ * strings, bytes as base64, fields with default values left out.
+ */
+size_t demo_event_json(const struct demo_decoded *d, char *buf, size_t cap)
+{
+	size_t need = 96 + 6 * DEMO_ID_MAX + (d->blob_len + 2) / 3 * 4;
+	size_t o = 0;
+	char *sep = "";
+
+	if (cap < need)
+		return 0;
+	buf[o++] = '{';
+	if (d->id[0]) {
+		o += (size_t)sprintf(buf + o, "\"id\":\"");
+		o += json_escape(d->id, buf + o);
+		buf[o++] = '"';
+		sep = ",";
+	}
+	if (d->status) {
+		o += (size_t)sprintf(buf + o, "%s\"status\":%" PRId32, sep,
+				     d->status);
+		sep = ",";
+	}
+	if (d->seq) {
+		o += (size_t)sprintf(buf + o, "%s\"seq\":\"%" PRIu64 "\"", sep,
+				     d->seq);
+		sep = ",";
+	}
+	if (d->sent_ns) {
+		o += (size_t)sprintf(buf + o, "%s\"sentNs\":\"%" PRIu64 "\"",
+				     sep, d->sent_ns);
+		sep = ",";
+	}
+	if (d->blob_len) {
+		o += (size_t)sprintf(buf + o, "%s\"blob\":\"", sep);
+		o += base64(d->blob, d->blob_len, buf + o);
+		buf[o++] = '"';
+	}
+	buf[o++] = '}';
+	buf[o] = '\0';
+	return o;
+}

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `pbring consume`: receive DeviceEvents, decode them in place, check them
+ * (CRC, blob pattern, per-producer seq continuity) and summarise: counts,
+ * losses, rate and latency percentiles from sent_ns.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "demo_event.h"
+
+#define BATCH 64
+#define IDS 4096 /* producer ids tracked for continuity */
+
+static const char consume_help[] =
+	"usage: pbring consume RING [options]\n"
+	"Receive pbring.demo.v1.DeviceEvent messages, check and summarise "
+	"them.\n"
+	"  --count N            stop after N messages (default: until "
+	"interrupted)\n"
+	"  --timeout SEC        stop when nothing arrives for SEC seconds\n"
+	"  --from oldest|latest start at the oldest message in the ring "
+	"(default)\n"
+	"                       or only take messages sent from now on\n"
+	"  --lossy              never hold producers back; count what is "
+	"missed\n"
+	"  --json               one canonical protobuf JSON object per message "
+	"on stdout\n"
+	"  --quiet              no per-message output, only the summary\n"
+	"  --raw                skip the message type check (for untyped "
+	"rings)\n"
+	"Exits 1 if it saw corruption or, as a gating reader, a gap in any\n"
+	"producer's seq; the summary on stderr says what it saw.\n";
+
+struct consume_cfg {
+	const char *ring_name;
+	uint64_t count;
+	int64_t timeout_ns; /* idle; < 0 = none */
+	uint32_t start;
+	bool lossy, json, quiet, raw;
+};
+
+struct seq_track {
+	char id[DEMO_ID_MAX + 1];
+	uint64_t next;
+	bool used, seen;
+};
+
+struct consume_state {
+	const struct consume_cfg *cfg;
+	struct pbr_reader *rd;
+	struct seq_track *ids;
+	struct cli_hist hist;
+	uint64_t received, gaps, gap_msgs, dups, corrupt, untracked;
+	int64_t start_ns, last_ns; /* first and latest message */
+	char *line;
+	size_t line_cap;
+};
+
+static atomic_bool stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_flag, true);
+}
+
+static struct seq_track *track(struct consume_state *s, const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+	const char *c;
+	unsigned i, k;
+
+	for (c = id; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	for (k = 0; k < IDS; k++) {
+		i = (unsigned)(h + k) % IDS;
+		if (!s->ids[i].used) {
+			s->ids[i].used = true;
+			strcpy(s->ids[i].id, id);
+			return &s->ids[i];
+		}
+		if (!strcmp(s->ids[i].id, id))
+			return &s->ids[i];
+	}
+	return NULL;
+}
+
+/* Continuity of one producer's seq: the first one seen sets the start,
+ * since a consumer may join a producer that is already running. */
+static void check_seq(struct consume_state *s, const struct demo_decoded *d)
+{
+	struct seq_track *t = track(s, d->id);
+
+	if (!t) {
+		s->untracked++;
+		return;
+	}
+	if (t->seen && d->seq > t->next) {
+		s->gaps++;
+		s->gap_msgs += d->seq - t->next;
+	} else if (t->seen && d->seq < t->next) {
+		s->dups++;
+	}
+	t->seen = true;
+	if (d->seq >= t->next)
+		t->next = d->seq + 1;
+}
+
+static void print_text(const struct demo_decoded *d, const struct pbr_view *v)
+{
+	printf("seq %" PRIu64 " id %s status %" PRId32
+	       " blob %zu B (ring seq %" PRIu64 ", producer %u)\n",
+	       d->seq, d->id, d->status, d->blob_len, v->seq, v->producer);
+}
+
+/* Check and format one message while its slot is still ours: 0, or
+ * -EBADMSG (not counted yet: a lossy reader may learn it was a loss). */
+static int take_one(struct consume_state *s, const struct pbr_view *v,
+		    struct demo_decoded *d)
+{
+	int64_t now;
+
+	if (demo_event_decode(v, d) || !demo_blob_ok(d))
+		return -EBADMSG;
+	now = cli_now_ns();
+	if (d->sent_ns && (uint64_t)now >= d->sent_ns)
+		hist_add(&s->hist, (uint64_t)now - d->sent_ns);
+	if (s->cfg->json && !demo_event_json(d, s->line, s->line_cap))
+		return -ENOBUFS;
+	return 0;
+}
+
+static void emit(struct consume_state *s, const struct demo_decoded *d,
+		 const struct pbr_view *v)
+{
+	check_seq(s, d);
+	s->received++;
+	if (s->cfg->quiet)
+		return;
+	if (s->cfg->json)
+		puts(s->line);
+	else
+		print_text(d, v);
+}
+
+/* Gating: a batch is stable until released; emit, then release. */
+static int take_gating(struct consume_state *s, struct pbr_view *v, int n)
+{
+	struct demo_decoded d;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (s->cfg->count && s->received >= s->cfg->count) {
+			n = i;
+			break;
+		}
+		if (take_one(s, &v[i], &d) == 0)
+			emit(s, &d, &v[i]);
+		else
+			s->corrupt++;
+	}
+	return n ? pbr_reader_release(s->rd, &v[n - 1]) : 0;
+}
+
+/* Lossy: decide only after release confirms the slot was not overwritten. */
+static int take_lossy(struct consume_state *s, struct pbr_view *v)
+{
+	struct demo_decoded d;
+	int bad = take_one(s, v, &d);
+	int rc = pbr_reader_release(s->rd, v);
+
+	if (rc == -ESTALE)
+		return 0; /* overwritten while read: a loss, counted as such */
+	if (bad)
+		s->corrupt++;
+	else
+		emit(s, &d, v);
+	return rc;
+}
+
+static int consume_loop(struct consume_state *s)
+{
+	const struct consume_cfg *c = s->cfg;
+	int64_t idle_from = cli_now_ns();
+	struct pbr_view v[BATCH];
+	int n, rc;
+
+	while (!c->count || s->received < c->count) {
+		if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
+			return 0;
+		/* Sleep in short steps so that Ctrl-C is seen promptly. */
+		n = pbr_reader_peek_batch(s->rd, v, c->lossy ? 1 : BATCH,
+					  c->timeout_ns < 0 || c->timeout_ns >
+								       200000000
+						  ? 200000000
+						  : c->timeout_ns);
+		if (n == -ETIMEDOUT) {
+			if (c->timeout_ns >= 0 &&
+			    cli_now_ns() - idle_from >= c->timeout_ns)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n == -EBADMSG)
+			continue; /* counted in the reader's stats as bad */
+		if (n < 0)
+			return n;
+		idle_from = s->last_ns = cli_now_ns();
+		if (!s->start_ns)
+			s->start_ns = idle_from;
+		rc = c->lossy ? take_lossy(s, v) : take_gating(s, v, n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void consume_summary(struct consume_state *s, struct pbr_ring *ring)
+{
+	struct pbr_reader_stats st;
+	double secs = (double)(s->last_ns - s->start_ns) / 1e9;
+
+	(void)ring;
+	pbr_reader_stats(s->rd, &st);
+	fprintf(stderr,
+		"consume (%s): received %" PRIu64 ", lost %" PRIu64
+		", gaps %" PRIu64 ", duplicates %" PRIu64
+		", crc errors %" PRIu64 ", abandoned %" PRIu64
+		", rate %.0f msg/s, latency p50 %.1f us "
+		"p99 %.1f us max %.1f us\n",
+		/* the ring's count and the seq gaps see the same losses */
+		s->cfg->lossy ? "lossy" : "gating", s->received,
+		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, s->gaps, s->dups,
+		s->corrupt + st.bad, st.abandoned,
+		secs > 0 ? (double)s->received / secs : 0.0,
+		(double)hist_pct(&s->hist, 50) / 1e3,
+		(double)hist_pct(&s->hist, 99) / 1e3,
+		(double)s->hist.max / 1e3);
+}
+
+static int consume_verdict(struct consume_state *s, int rc)
+{
+	const struct consume_cfg *c = s->cfg;
+	struct pbr_reader_stats st;
+
+	pbr_reader_stats(s->rd, &st);
+	if (rc == -ETIMEDOUT && c->count) {
+		cli_fail(c->ring_name,
+			 "timed out after %" PRIu64 " of %" PRIu64 " messages",
+			 s->received, c->count);
+		return EXIT_RUNTIME;
+	}
+	if (rc && rc != -ETIMEDOUT)
+		return cli_err(c->ring_name, "receive", rc);
+	if (s->corrupt || st.bad) {
+		cli_fail(c->ring_name, "%" PRIu64 " corrupt messages",
+			 s->corrupt + st.bad);
+		return EXIT_RUNTIME;
+	}
+	if (!c->lossy && (s->gaps || s->dups)) {
+		cli_fail(c->ring_name,
+			 "%" PRIu64 " gaps and %" PRIu64
+			 " duplicates in producer sequences",
+			 s->gaps, s->dups);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+static int consume_opt(int c, const char *arg, struct consume_cfg *cfg)
+{
+	double d;
+
+	switch (c) {
+	case 'n':
+		if (!cli_u64(arg, 1, UINT64_MAX / 2, &cfg->count))
+			return cli_usage(
+				"consume",
+				"--count: '%s' is not a positive number", arg);
+		return 0;
+	case 't':
+		if (!cli_seconds(arg, &d))
+			return cli_usage(
+				"consume",
+				"--timeout: '%s' is not a number of seconds",
+				arg);
+		cfg->timeout_ns = (int64_t)(d * 1e9);
+		return 0;
+	case 'f':
+		if (!strcmp(arg, "oldest"))
+			cfg->start = PBR_START_OLDEST;
+		else if (!strcmp(arg, "latest"))
+			cfg->start = PBR_START_LATEST;
+		else
+			return cli_usage("consume",
+					 "--from: '%s' is not oldest or latest",
+					 arg);
+		return 0;
+	case 'l':
+		cfg->lossy = true;
+		return 0;
+	case 'j':
+		cfg->json = true;
+		return 0;
+	case 'q':
+		cfg->quiet = true;
+		return 0;
+	case 'R':
+		cfg->raw = true;
+		return 0;
+	}
+	return cli_usage("consume", "bad option");
+}
+
+static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
+{
+	static const struct option opts[] = {
+		{"count", 1, 0, 'n'}, {"timeout", 1, 0, 't'},
+		{"from", 1, 0, 'f'},  {"lossy", 0, 0, 'l'},
+		{"json", 0, 0, 'j'},  {"quiet", 0, 0, 'q'},
+		{"raw", 0, 0, 'R'},   {"help", 0, 0, 'h'},
+		{0, 0, 0, 0}};
+	int c, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->timeout_ns = -1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(consume_help, stdout);
+			return -1;
+		}
+		if (c == '?')
+			return cli_usage("consume", "bad option");
+		if ((rc = consume_opt(c, optarg, cfg)))
+			return rc;
+	}
+	if (optind != argc - 1)
+		return cli_usage("consume", "expects exactly one RING");
+	if (cfg->json && cfg->quiet)
+		return cli_usage("consume",
+				 "--json and --quiet exclude each other");
+	cfg->ring_name = argv[optind];
+	return 0;
+}
+
+static int consume_open(struct consume_state *s, struct pbr_ring *ring)
+{
+	struct pbr_reader_opts o = {0};
+	struct pbr_ring_info info;
+	int rc;
+
+	o.flags = s->cfg->lossy ? PBR_READER_LOSSY : 0;
+	o.start = s->cfg->start;
+	pbr_ring_info(ring, &info);
+	s->line_cap = 128 + 6 * DEMO_ID_MAX + (info.payload_cap + 2) / 3 * 4;
+	s->line = malloc(s->line_cap);
+	s->ids = calloc(IDS, sizeof(*s->ids));
+	if (!s->line || !s->ids)
+		return -ENOMEM;
+	rc = pbr_reader_open(ring, &o, &s->rd);
+	return rc;
+}
+
+int cmd_consume(int argc, char **argv)
+{
+	static struct consume_state s; /* large: the histogram */
+	struct consume_cfg cfg;
+	struct pbr_ring *ring;
+	int rc = consume_parse(argc, argv, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (cli_attach(cfg.ring_name, &ring))
+		return EXIT_RUNTIME;
+	memset(&s, 0, sizeof(s));
+	s.cfg = &cfg;
+	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, ring);
+	if (!rc && (rc = consume_open(&s, ring)))
+		cli_err(cfg.ring_name, "open reader", rc);
+	if (rc) {
+		pbr_ring_detach(ring);
+		return EXIT_RUNTIME;
+	}
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	rc = consume_loop(&s);
+	fflush(stdout);
+	consume_summary(&s, ring);
+	rc = consume_verdict(&s, rc);
+	pbr_reader_close(s.rd);
+	pbr_ring_detach(ring);
+	free(s.line);
+	free(s.ids);
+	return rc;
+}

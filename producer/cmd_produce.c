@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `pbring produce`: send DeviceEvent messages, encoded by nanopb straight
+ * into the slots, from K producer threads. Each thread has its own
+ * producer entry and its own DeviceEvent.id ("<pid>-<k>"), with seq
+ * counting from 0, so consumers can check continuity per producer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "demo_event.h"
+
+static const char produce_help[] =
+	"usage: pbring produce RING [options]\n"
+	"Send pbring.demo.v1.DeviceEvent messages.\n"
+	"  --count N        messages per producer (default: until "
+	"interrupted)\n"
+	"  --rate HZ        total messages per second (default: as fast as "
+	"possible)\n"
+	"  --size BYTES     blob bytes per message (default 0)\n"
+	"  --producers K    producer threads, each with its own id and seq "
+	"(default 1)\n"
+	"  --timeout SEC    give up when the ring stays full this long "
+	"(default 10)\n"
+	"  --no-wait        start at once, even if no gating reader is "
+	"attached\n"
+	"                   (by default it waits up to --timeout for one, so "
+	"that\n"
+	"                   nothing is sent into a ring that nobody reads)\n"
+	"  --raw            skip the message type check (for untyped rings)\n";
+
+struct produce_cfg {
+	const char *ring_name;
+	struct pbr_ring *ring;
+	uint64_t count; /* per producer; 0 = unlimited */
+	double rate;	/* per producer */
+	uint32_t size;
+	unsigned producers;
+	int64_t timeout_ns;
+	bool raw, no_wait;
+};
+
+struct produce_thread {
+	pthread_t tid;
+	const struct produce_cfg *cfg;
+	unsigned k;
+	uint64_t sent;
+	int err;
+	_Atomic uint64_t progress;
+};
+
+static atomic_bool stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_flag, true);
+}
+
+/* Pace to rate: sleep until message i is due. */
+static void pace(int64_t start, double rate, uint64_t i)
+{
+	int64_t due = start + (int64_t)((double)i * 1e9 / rate);
+	struct timespec ts = {due / 1000000000LL, due % 1000000000LL};
+
+	if (due > cli_now_ns())
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static void *produce_run(void *arg)
+{
+	struct produce_thread *t = arg;
+	const struct produce_cfg *c = t->cfg;
+	struct demo_event ev;
+	struct pbr_producer *p;
+	int64_t start = cli_now_ns();
+	uint64_t i;
+
+	t->err = pbr_producer_open(c->ring, NULL, &p);
+	if (t->err)
+		return NULL;
+	t->err = demo_event_init(&ev, (int)getpid(), t->k, c->size);
+	if (t->err) {
+		(void)pbr_producer_close(p);
+		return NULL;
+	}
+	for (i = 0; !c->count || i < c->count; i++) {
+		if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
+			break;
+		if (c->rate > 0)
+			pace(start, c->rate, i);
+		t->err = demo_event_send(p, &ev, i, c->timeout_ns);
+		if (t->err)
+			break;
+		atomic_store_explicit(&t->progress, i + 1,
+				      memory_order_relaxed);
+	}
+	t->sent = i;
+	demo_event_fini(&ev);
+	(void)pbr_producer_close(p);
+	return NULL;
+}
+
+static uint64_t total_progress(struct produce_thread *t, unsigned n)
+{
+	uint64_t sum = 0;
+	unsigned k;
+
+	for (k = 0; k < n; k++)
+		sum += atomic_load_explicit(&t[k].progress,
+					    memory_order_relaxed);
+	return sum;
+}
+
+/* Live rate line on a terminal; returns when every thread is done. */
+static void show_progress(struct produce_thread *t, unsigned n, int64_t start)
+{
+	bool tty = cli_tty(2);
+	uint64_t last = 0;
+	int64_t last_ns = start;
+	unsigned k;
+
+	for (k = 0; k < n; k++) {
+		while (tty && pthread_tryjoin_np(t[k].tid, NULL) != 0) {
+			int64_t now;
+			uint64_t sum;
+
+			usleep(250 * 1000);
+			now = cli_now_ns();
+			sum = total_progress(t, n);
+			fprintf(stderr,
+				"\rproduce: %" PRIu64 " sent, %.0f msg/s   ",
+				sum,
+				(double)(sum - last) * 1e9 /
+					(double)(now - last_ns));
+			last = sum;
+			last_ns = now;
+		}
+		if (!tty)
+			pthread_join(t[k].tid, NULL);
+	}
+	if (tty)
+		fputc('\n', stderr);
+}
+
+static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
+			  int64_t start)
+{
+	double secs = (double)(cli_now_ns() - start) / 1e9;
+	uint64_t sum = 0;
+	unsigned k;
+	int err = 0;
+
+	for (k = 0; k < c->producers; k++) {
+		sum += t[k].sent;
+		if (t[k].err && !err)
+			err = t[k].err;
+	}
+	fprintf(stderr,
+		"produce: %" PRIu64 " messages from %u producer%s in %.3f s, "
+		"%.0f msg/s\n",
+		sum, c->producers, c->producers == 1 ? "" : "s", secs,
+		secs > 0 ? (double)sum / secs : 0.0);
+	if (err == -ETIMEDOUT)
+		cli_fail(c->ring_name, "ring stayed full for the timeout "
+				       "(is a gating reader stuck?)");
+	else if (err == -EMSGSIZE)
+		cli_fail(c->ring_name,
+			 "message does not fit in a slot "
+			 "(use a smaller --size or a larger --slot-size)");
+	else if (err)
+		cli_err(c->ring_name, "send", err);
+	return err ? EXIT_RUNTIME : 0;
+}
+
+static int produce_opt(int c, const char *arg, struct produce_cfg *cfg)
+{
+	uint64_t v;
+	double d;
+
+	switch (c) {
+	case 'n':
+		if (!cli_u64(arg, 1, UINT64_MAX / 2, &cfg->count))
+			return cli_usage(
+				"produce",
+				"--count: '%s' is not a positive number", arg);
+		return 0;
+	case 'r':
+		if (!cli_seconds(arg, &d) || d <= 0)
+			return cli_usage("produce",
+					 "--rate: '%s' is not a positive rate",
+					 arg);
+		cfg->rate = d;
+		return 0;
+	case 's':
+		if (!cli_u64(arg, 0, 1u << 30, &v))
+			return cli_usage("produce",
+					 "--size: '%s' is not a size in bytes",
+					 arg);
+		cfg->size = (uint32_t)v;
+		return 0;
+	case 'k':
+		if (!cli_u64(arg, 1, PBR_PARTICIPANTS_MAX, &v))
+			return cli_usage("produce",
+					 "--producers: '%s' is not in 1..1024",
+					 arg);
+		cfg->producers = (unsigned)v;
+		return 0;
+	case 't':
+		if (!cli_seconds(arg, &d))
+			return cli_usage(
+				"produce",
+				"--timeout: '%s' is not a number of seconds",
+				arg);
+		cfg->timeout_ns = (int64_t)(d * 1e9);
+		return 0;
+	case 'R':
+		cfg->raw = true;
+		return 0;
+	case 'W':
+		cfg->no_wait = true;
+		return 0;
+	}
+	return cli_usage("produce", "bad option");
+}
+
+static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
+{
+	static const struct option opts[] = {{"count", 1, 0, 'n'},
+					     {"rate", 1, 0, 'r'},
+					     {"size", 1, 0, 's'},
+					     {"producers", 1, 0, 'k'},
+					     {"timeout", 1, 0, 't'},
+					     {"raw", 0, 0, 'R'},
+					     {"no-wait", 0, 0, 'W'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->producers = 1;
+	cfg->timeout_ns = 10 * 1000000000LL;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(produce_help, stdout);
+			return -1;
+		}
+		if (c == '?')
+			return cli_usage("produce", "bad option");
+		if ((rc = produce_opt(c, optarg, cfg)))
+			return rc;
+	}
+	if (optind != argc - 1)
+		return cli_usage("produce", "expects exactly one RING");
+	cfg->ring_name = argv[optind];
+	if (cfg->rate > 0)
+		cfg->rate /= cfg->producers;
+	return 0;
+}
+
+int cmd_produce(int argc, char **argv)
+{
+	struct produce_thread *t;
+	struct produce_cfg cfg;
+	int64_t start;
+	unsigned k;
+	int rc = produce_parse(argc, argv, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (cli_attach(cfg.ring_name, &cfg.ring))
+		return EXIT_RUNTIME;
+	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, cfg.ring);
+	if (!rc && !cfg.no_wait &&
+	    cli_wait_gating_reader(cfg.ring, cfg.timeout_ns)) {
+		cli_fail(cfg.ring_name,
+			 "no gating reader attached "
+			 "(start a consumer first, or use --no-wait)");
+		rc = EXIT_RUNTIME;
+	}
+	t = rc ? NULL : calloc(cfg.producers, sizeof(*t));
+	if (!t) {
+		pbr_ring_detach(cfg.ring);
+		return EXIT_RUNTIME;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	start = cli_now_ns();
+	for (k = 0; k < cfg.producers; k++) {
+		t[k].cfg = &cfg;
+		t[k].k = k;
+		pthread_create(&t[k].tid, NULL, produce_run, &t[k]);
+	}
+	show_progress(t, cfg.producers, start);
+	rc = produce_report(&cfg, t, start);
+	free(t);
+	pbr_ring_detach(cfg.ring);
+	return rc;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the `pbring` subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_fail(const char *ring, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pbring: ");
+	if (ring)
+		fprintf(stderr, "%s: ", ring);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_err(const char *ring, const char *what, int err)
+{
+	if (what)
+		cli_fail(ring, "%s: %s", what, pbr_strerror(err));
+	else
+		cli_fail(ring, "%s", pbr_strerror(err));
+	return EXIT_RUNTIME;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pbring %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'pbring %s --help')\n", cmd);
+	return EXIT_USAGE;
+}
+
+bool cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0) || v > 1e9)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_mode(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return false;
+	v = strtoul(s, &end, 8);
+	if (*end || v > 0777 || (v & 0002))
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+int64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool cli_tty(int fd)
+{
+	return isatty(fd) == 1;
+}
+
+int cli_attach(const char *ring, struct pbr_ring **out)
+{
+	int rc = pbr_ring_attach(ring, NULL, out);
+
+	if (rc == -EINVAL)
+		cli_fail(ring,
+			 "invalid ring name (use 1-63 of [A-Za-z0-9_.-])");
+	else if (rc)
+		cli_err(ring, NULL, rc);
+	return rc;
+}
+
+/* Bucket of v: octave = position of the top bit, then HIST_SUB linear
+ * steps within the octave. Values below HIST_SUB map to themselves. */
+static unsigned hist_index(uint64_t v)
+{
+	unsigned oct, sub;
+
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	oct = 63u - (unsigned)__builtin_clzll(v);
+	sub = (unsigned)(v >> (oct - 5)) & (HIST_SUB - 1);
+	return (oct - 4) * HIST_SUB + sub;
+}
+
+static uint64_t hist_value(unsigned i)
+{
+	unsigned oct = i / HIST_SUB + 4, sub = i % HIST_SUB;
+
+	if (i < HIST_SUB)
+		return i;
+	/* the bucket's midpoint */
+	return ((uint64_t)(HIST_SUB + sub) << (oct - 5)) +
+	       ((1ull << (oct - 5)) >> 1);
+}
+
+void hist_add(struct cli_hist *h, uint64_t v)
+{
+	h->bucket[hist_index(v)]++;
+	if (!h->count || v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+	h->count++;
+}
+
+uint64_t hist_pct(const struct cli_hist *h, double pct)
+{
+	uint64_t want, seen = 0;
+	unsigned i;
+
+	if (!h->count)
+		return 0;
+	want = (uint64_t)ceil(pct / 100.0 * (double)h->count);
+	if (want < 1)
+		want = 1;
+	for (i = 0; i < 64 * HIST_SUB; i++) {
+		seen += h->bucket[i];
+		if (seen >= want) {
+			uint64_t v = hist_value(i);
+
+			return v > h->max ? h->max : v < h->min ? h->min : v;
+		}
+	}
+	return h->max;
+}
+
+void hist_merge(struct cli_hist *into, const struct cli_hist *from)
+{
+	unsigned i;
+
+	if (!from->count)
+		return;
+	for (i = 0; i < 64 * HIST_SUB; i++)
+		into->bucket[i] += from->bucket[i];
+	if (!into->count || from->min < into->min)
+		into->min = from->min;
+	if (from->max > into->max)
+		into->max = from->max;
+	into->count += from->count;
+}
+
+int cli_check_type(const char *name, struct pbr_ring *ring)
+{
+	struct pbr_ring_info info;
+
+	pbr_ring_info(ring, &info);
+	if (!pbr_ring_check_type(ring, PBR_DEMO_MSG_TYPE, 0))
+		return 0;
+	if (!info.msg_type[0])
+		cli_fail(name, "ring holds raw bytes, not %s (use --raw)",
+			 PBR_DEMO_MSG_TYPE);
+	else
+		cli_fail(name, "ring holds %s, not %s", info.msg_type,
+			 PBR_DEMO_MSG_TYPE);
+	return EXIT_RUNTIME;
+}
+
+static bool has_gating_reader(struct pbr_ring *ring)
+{
+	struct pbr_participant pt[64];
+	int i, n = pbr_ring_participants(ring, pt, 64);
+
+	for (i = 0; i < n && i < 64; i++)
+		if (pt[i].is_reader && pt[i].alive &&
+		    (pt[i].flags & PBR_READER_GATING))
+			return true;
+	return n > 64; /* many participants: assume one is a reader */
+}
+
+int cli_wait_gating_reader(struct pbr_ring *ring, int64_t timeout_ns)
+{
+	int64_t until = cli_now_ns() + timeout_ns;
+
+	while (!has_gating_reader(ring)) {
+		if (cli_now_ns() >= until)
+			return -ETIMEDOUT;
+		usleep(5000);
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared pieces of the `pbring` command: error reporting with the exit
+ * codes every subcommand uses, number parsing, and a latency histogram.
+ */
+#ifndef PBR_CLI_H
+#define PBR_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pbring.h"
+
+#define EXIT_USAGE 2   /* bad command line */
+#define EXIT_RUNTIME 1 /* the command ran and failed */
+
+/* "pbring: RING: reason" on stderr. */
+void cli_fail(const char *ring, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Report a library error code for ring and return EXIT_RUNTIME. */
+int cli_err(const char *ring, const char *what, int err);
+/* "pbring CMD: message" + hint on stderr; returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing: the whole string, in range. */
+bool cli_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+bool cli_seconds(const char *s, double *out);
+bool cli_mode(const char *s, uint32_t *out);
+
+int64_t cli_now_ns(void);
+bool cli_tty(int fd);
+
+/* Attach to ring for a subcommand, with one-line errors. */
+int cli_attach(const char *ring, struct pbr_ring **out);
+/* Refuse (with a one-line error, returning EXIT_RUNTIME) a ring that does
+ * not hold pbring.demo.v1.DeviceEvent. */
+int cli_check_type(const char *name, struct pbr_ring *ring);
+/* Wait up to timeout_ns for a gating reader: 0, or -ETIMEDOUT. */
+int cli_wait_gating_reader(struct pbr_ring *ring, int64_t timeout_ns);
+
+/* Log-linear histogram of nanosecond values: 64 octaves x 32 steps,
+ * about 3 % resolution, fixed size, no allocation per sample. */
+#define HIST_SUB 32
+struct cli_hist {
+	uint64_t count, max, min;
+	uint64_t bucket[64 * HIST_SUB];
+};
+void hist_add(struct cli_hist *h, uint64_t v);
+uint64_t hist_pct(const struct cli_hist *h, double pct);
+void hist_merge(struct cli_hist *into, const struct cli_hist *from);
+
+/* Subcommands. */
+int cmd_create(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_produce(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+int cmd_demo(int argc, char **argv, const char *self);
+
+#endif /* PBR_CLI_H */
