@@ -20,6 +20,7 @@
 #include <pb_common.h>
 
 #include "codec.h"
+#include "internal.h"
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -101,6 +102,7 @@ int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
 	os = pb_ostream_from_buffer(slot.data, slot.cap);
 	if (!pb_encode(&os, fields, msg))
 		return encode_failed(p, &slot, fields, msg, &os);
+	PBR_CRASH("encoded");
 	/* The CRC is taken while the bytes just written are still hot. */
 	slot.flags |= PBR_SLOT_F_CRC;
 	slot.crc32c = pbr_crc32c(0, slot.data, os.bytes_written);

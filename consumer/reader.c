@@ -248,8 +248,10 @@ static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
 	rd->peeked_end = rd->cursor + n;
 	if (rd->cursor != head)
 		publish_cursor(rd);
-	if (n)
+	if (n) {
+		PBR_CRASH("peeked");
 		return (int)n;
+	}
 	return rc == -EBADMSG ? -EBADMSG : 0;
 }
 
@@ -345,7 +347,9 @@ int pbr_reader_release(struct pbr_reader *rd, const struct pbr_view *v)
 	rd->st.delivered += (end - rd->cursor) - stale;
 	rd->st.lost += stale;
 	rd->cursor = end;
+	PBR_CRASH("release");
 	publish_cursor(rd);
+	PBR_CRASH("released");
 	return stale ? -ESTALE : 0;
 }
 

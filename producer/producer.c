@@ -140,8 +140,10 @@ static int claim(struct pbr_producer *p, struct pbr_waiter *w)
 			return rc;
 		p->seq = p->next++;
 		st_rlx64(pending, PBR_PENDING_SEQ(p->seq));
+		PBR_CRASH("sp_pending");
 		/* R3: pending before claim; pairs with A3 in recovery. */
 		st_rel64(cw, p->next);
+		PBR_CRASH("sp_claimed");
 	} else {
 		/* Wait while the ring looks full so that a claim rarely has
 		 * to wait for space after the fetch-add. */
@@ -149,9 +151,12 @@ static int claim(struct pbr_producer *p, struct pbr_waiter *w)
 		if (rc)
 			return rc;
 		st_rlx64(pending, PBR_PENDING_CLAIMING);
+		PBR_CRASH("mp_claiming");
 		/* R3: the fetch-add publishes pending = CLAIMING with it. */
 		p->seq = faa64(cw, 1, memory_order_acq_rel);
+		PBR_CRASH("mp_claimed");
 		st_rlx64(pending, PBR_PENDING_SEQ(p->seq));
+		PBR_CRASH("mp_pending");
 	}
 	p->claimed = true;
 	return 0;
@@ -196,6 +201,7 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 	/* R4: BUSY is visible before any payload byte is (seqlock begin);
 	 * pairs with A4 in the lossy reader's re-check. */
 	fence_rel();
+	PBR_CRASH("busy");
 	p->reserved = true;
 	return 0;
 }
@@ -243,6 +249,7 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 		memcpy(h->trace_id, slot->trace_id, sizeof(h->trace_id));
 		memcpy(h->span_id, slot->span_id, sizeof(h->span_id));
 	}
+	PBR_CRASH("header");
 	if (p->single) {
 		/* Only a recoverer that took us for dead can have changed
 		 * the word; see FORMAT.md "Late commits" for the window. */
@@ -254,6 +261,7 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 		won = cas64(&h->commit, &busy, PBR_COMMIT_DONE(p->seq),
 			    memory_order_release);
 	}
+	PBR_CRASH("committed");
 	drop_claim(p);
 	if (!won)
 		return -EOWNERDEAD;
@@ -299,7 +307,10 @@ int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
 		return rc;
-	memcpy(slot.data, buf, len);
+	memcpy(slot.data, buf, len / 2);
+	PBR_CRASH("write");
+	memcpy((uint8_t *)slot.data + len / 2, (const uint8_t *)buf + len / 2,
+	       len - len / 2);
 	return pbr_producer_commit(p, &slot, len);
 }
 

@@ -74,6 +74,19 @@ struct pbr_reader {
 	struct pbr_reader_stats st;
 };
 
+/*
+ * Named crash points for the SIGKILL torture tests (tests/crash): in a
+ * build with PBRING_CRASH_POINTS, the process kills itself with SIGKILL at
+ * the point named by the environment variable PBR_CRASH_AT ("name" or
+ * "name:N" for its N-th passage). Compiled out otherwise.
+ */
+#ifdef PBRING_CRASH_POINTS
+void pbr_crash_point(const char *name);
+#define PBR_CRASH(name) pbr_crash_point(name)
+#else
+#define PBR_CRASH(name) ((void)0)
+#endif
+
 /* --- layout access ------------------------------------------------------ */
 static inline uint8_t *slot_at(const struct pbr_ring *r, uint64_t seq)
 {

@@ -141,6 +141,7 @@ int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
 		return 0;
 	if (v != PBR_COMMIT_BUSY(s) && !prev_finished(r, s, v))
 		return -EAGAIN; /* an earlier lap is stuck: recover it first */
+	PBR_CRASH("recover");
 	/* R5: one recoverer wins; a late commit's CAS or check then fails. */
 	if (!cas64(h, &v, PBR_COMMIT_ABANDONED(s), memory_order_release))
 		return commit_cmp(v, s) >= 0 ? 0 : -EAGAIN;
@@ -165,6 +166,7 @@ void pbr_reap_producer(struct pbr_ring *r, uint8_t *e)
 	/* The caller holds e's lock. Clear pending first: recovery of the
 	 * corpse's sequence must not see this entry as its live owner. */
 	st_rel64(e + E_PENDING, PBR_PENDING_IDLE);
+	PBR_CRASH("reap_producer");
 	if ((p & 3) == 2)
 		(void)pbr_recover_seq(r, pending_seq(r, p));
 	if (cas32(e + E_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
@@ -176,6 +178,7 @@ bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e)
 {
 	uint32_t st = PBR_ENTRY_ACTIVE;
 
+	PBR_CRASH("reap_reader");
 	if (!cas32(e + R_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
 		return false;
 	faa64(ctl_word(r, STATS(readers_reaped)), 1, memory_order_relaxed);
