@@ -252,7 +252,7 @@ static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
 		PBR_CRASH("peeked");
 		return (int)n;
 	}
-	return rc == -EBADMSG ? -EBADMSG : 0;
+	return rc == -EBADMSG ? -EBADMSG : ring_broken(rd->ring);
 }
 
 /* Nothing at the cursor for a while: is its producer dead? */

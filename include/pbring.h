@@ -118,6 +118,13 @@ struct pbr_attach_opts {
  * version; -EPROTOTYPE layout fingerprint mismatch; -ENOTSUP an unknown
  * incompatible feature bit; -EUCLEAN a geometry field, region offset or
  * size that is out of bounds or disagrees with the object's real size.
+ *
+ * If the object is later shrunk under the mapping (by a buggy or hostile
+ * process), touching the lost pages would raise SIGBUS. The first create
+ * or attach installs a SIGBUS handler that, for faults inside a pbring
+ * mapping only, maps zero pages over the lost part and marks the ring
+ * broken: its producers and readers then get -EUCLEAN. Other faults go to
+ * the handler installed before it, or kill the process as usual.
  */
 PBR_API PBR_MUST_CHECK int pbr_ring_attach(const char *name,
 					   const struct pbr_attach_opts *opts,

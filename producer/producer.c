@@ -214,6 +214,9 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 
 	if (p->reserved)
 		return -EINPROGRESS;
+	rc = ring_broken(p->ring);
+	if (rc)
+		return rc;
 	pbr_waiter_init(&w, p->wait, timeout_ns);
 	if (!p->claimed) {
 		rc = claim(p, &w);

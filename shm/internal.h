@@ -6,6 +6,7 @@
 #ifndef PBR_INTERNAL_H
 #define PBR_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,6 +38,7 @@ struct pbr_ring {
 	uint32_t slot_count, slot_size, payload_cap;
 	uint32_t max_producers, max_readers, ring_flags;
 	struct pbr_ring_info info;
+	atomic_int truncated;		/* set by the SIGBUS guard */
 	pthread_mutex_t lock;		/* guards the two lists below */
 	struct pbr_producer *producers; /* open handles, for detach */
 	struct pbr_reader *readers;
@@ -145,6 +147,18 @@ static inline bool prev_finished(const struct pbr_ring *r, uint64_t s,
 		return v == PBR_COMMIT_EMPTY;
 	return v == PBR_COMMIT_DONE(p) || v == PBR_COMMIT_ABANDONED(p);
 }
+
+/* -EUCLEAN once the object was found shrunk under our mapping. */
+static inline int ring_broken(struct pbr_ring *r)
+{
+	return atomic_load_explicit(&r->truncated, memory_order_relaxed)
+		       ? -EUCLEAN
+		       : 0;
+}
+
+/* --- SIGBUS containment (sigbus.c) ---------------------------------------- */
+void pbr_sigbus_guard(void *base, size_t size, atomic_int *truncated);
+void pbr_sigbus_unguard(void *base);
 
 /* --- time and waiting (wait.c) -------------------------------------------- */
 int64_t pbr_now_ns(void);

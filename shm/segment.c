@@ -364,18 +364,27 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 
 	if (size < sizeof(sb))
 		return -EUCLEAN;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
+	if (base == MAP_FAILED) {
+		free(r);
 		return -errno;
+	}
+	pbr_sigbus_guard(base, size, &r->truncated);
 	/* The one read of the superblock: everything below uses the copy. */
 	memcpy(&sb, base, sizeof(sb));
 	rc = check_identity(&sb);
 	if (!rc)
 		rc = check_geometry(&sb, size);
-	r = rc ? NULL : calloc(1, sizeof(*r));
-	if (!r) {
+	if (!rc && atomic_load(&r->truncated))
+		rc = -EUCLEAN; /* shrunk while we read it */
+	if (rc) {
+		pbr_sigbus_unguard(base);
 		munmap(base, size);
-		return rc ? rc : -ENOMEM;
+		free(r);
+		return rc;
 	}
 	pthread_mutex_init(&r->lock, NULL);
 	r->base = base;
@@ -394,6 +403,7 @@ void pbr_ring_detach(struct pbr_ring *r)
 		(void)pbr_producer_close(r->producers);
 	while (r->readers)
 		pbr_reader_close(r->readers);
+	pbr_sigbus_unguard(r->base);
 	munmap(r->base, r->size);
 	close(r->fd);
 	pthread_mutex_destroy(&r->lock);
