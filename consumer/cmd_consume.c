@@ -212,10 +212,11 @@ static int consume_loop(struct consume_state *s)
 			continue; /* counted in the reader's stats as bad */
 		if (n < 0)
 			return n;
-		idle_from = s->last_ns = cli_now_ns();
+		idle_from = cli_now_ns();
 		if (!s->start_ns)
 			s->start_ns = idle_from;
 		rc = c->lossy ? take_lossy(s, v) : take_gating(s, v, n);
+		s->last_ns = cli_now_ns();
 		if (rc)
 			return rc;
 	}
@@ -331,13 +332,14 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout_ns = -1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option() says it in one line */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(consume_help, stdout);
 			return -1;
 		}
-		if (c == '?')
-			return cli_usage("consume", "bad option");
+		if (c == '?' || c == ':')
+			return cli_bad_option("consume", argv, c);
 		if ((rc = consume_opt(c, optarg, cfg)))
 			return rc;
 	}
@@ -377,8 +379,8 @@ int cmd_consume(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (cli_attach(cfg.ring_name, &ring))
-		return EXIT_RUNTIME;
+	if ((rc = cli_attach("consume", cfg.ring_name, &ring)))
+		return rc;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
 	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, ring);

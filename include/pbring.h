@@ -77,7 +77,7 @@ struct pbr_reader;   /* one reader entry (cursor) of a ring */
 struct pbr_create_opts {
 	uint32_t slot_count; /* power of two, 2 .. 2^24 */
 	uint32_t slot_size;  /* bytes incl. 64-byte header; multiple of 128 */
-	uint32_t max_producers; /* 1 .. 1024 */
+	uint32_t max_producers; /* 1 .. 1024; 0 or 1 if single-producer */
 	uint32_t max_readers;	/* 1 .. 1024 */
 	uint32_t mode;		/* permission bits; 0 means 0600 */
 	uint32_t flags;		/* PBR_CREATE_* */

@@ -56,6 +56,7 @@ struct produce_thread {
 	unsigned k;
 	uint64_t sent;
 	int err;
+	const char *what; /* the step that failed */
 	_Atomic uint64_t progress;
 };
 
@@ -87,8 +88,10 @@ static void *produce_run(void *arg)
 	uint64_t i;
 
 	t->err = pbr_producer_open(c->ring, NULL, &p);
-	if (t->err)
+	if (t->err) {
+		t->what = "open producer";
 		return NULL;
+	}
 	t->err = demo_event_init(&ev, (int)getpid(), t->k, c->size);
 	if (t->err) {
 		(void)pbr_producer_close(p);
@@ -157,14 +160,17 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 			  int64_t start)
 {
 	double secs = (double)(cli_now_ns() - start) / 1e9;
+	const char *what = "send";
 	uint64_t sum = 0;
 	unsigned k;
 	int err = 0;
 
 	for (k = 0; k < c->producers; k++) {
 		sum += t[k].sent;
-		if (t[k].err && !err)
+		if (t[k].err && !err) {
 			err = t[k].err;
+			what = t[k].what ? t[k].what : "send";
+		}
 	}
 	fprintf(stderr,
 		"produce: %" PRIu64 " messages from %u producer%s in %.3f s, "
@@ -179,7 +185,7 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 			 "message does not fit in a slot "
 			 "(use a smaller --size or a larger --slot-size)");
 	else if (err)
-		cli_err(c->ring_name, "send", err);
+		cli_err(c->ring_name, what, err);
 	return err ? EXIT_RUNTIME : 0;
 }
 
@@ -250,13 +256,14 @@ static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->producers = 1;
 	cfg->timeout_ns = 10 * 1000000000LL;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option() says it in one line */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(produce_help, stdout);
 			return -1;
 		}
-		if (c == '?')
-			return cli_usage("produce", "bad option");
+		if (c == '?' || c == ':')
+			return cli_bad_option("produce", argv, c);
 		if ((rc = produce_opt(c, optarg, cfg)))
 			return rc;
 	}
@@ -278,8 +285,8 @@ int cmd_produce(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (cli_attach(cfg.ring_name, &cfg.ring))
-		return EXIT_RUNTIME;
+	if ((rc = cli_attach("produce", cfg.ring_name, &cfg.ring)))
+		return rc;
 	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, cfg.ring);
 	if (!rc && !cfg.no_wait &&
 	    cli_wait_gating_reader(cfg.ring, cfg.timeout_ns)) {

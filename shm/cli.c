@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the `pbring` subcommands. */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,16 +104,53 @@ bool cli_tty(int fd)
 	return isatty(fd) == 1;
 }
 
-int cli_attach(const char *ring, struct pbr_ring **out)
+/* The major format version of a ring we refused for it, or -1. */
+static int ring_major(const char *ring)
+{
+	char path[128];
+	uint16_t major;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/dev/shm/pbring.%s", ring);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = (int)pread(fd, &major, sizeof(major), 0x00C);
+	close(fd);
+	return n == sizeof(major) ? major : -1;
+}
+
+int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)
 {
 	int rc = pbr_ring_attach(ring, NULL, out);
+	int major;
 
+	if (!rc)
+		return 0;
 	if (rc == -EINVAL)
+		return cli_usage(
+			cmd,
+			"invalid ring name '%s' (use 1-63 of [A-Za-z0-9_.-])",
+			ring);
+	major = rc == -EPROTONOSUPPORT ? ring_major(ring) : -1;
+	if (major >= 0)
 		cli_fail(ring,
-			 "invalid ring name (use 1-63 of [A-Za-z0-9_.-])");
-	else if (rc)
+			 "ring made by format %d.x; this pbring reads format "
+			 "%u.x",
+			 major, PBR_FORMAT_MAJOR);
+	else
 		cli_err(ring, NULL, rc);
-	return rc;
+	return EXIT_RUNTIME;
+}
+
+int cli_bad_option(const char *cmd, char **argv, int c)
+{
+	/* getopt_long with a leading ':' in optstring: ':' is a missing value
+	 */
+	if (c == ':')
+		return cli_usage(cmd, "option '%s' needs a value",
+				 argv[optind - 1]);
+	return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 /* Bucket of v: octave = position of the top bit, then HIST_SUB linear

@@ -31,8 +31,11 @@ bool cli_mode(const char *s, uint32_t *out);
 int64_t cli_now_ns(void);
 bool cli_tty(int fd);
 
-/* Attach to ring for a subcommand, with one-line errors. */
-int cli_attach(const char *ring, struct pbr_ring **out);
+/* Attach to ring for subcommand cmd, with one-line errors: returns 0, or
+ * the exit status (EXIT_USAGE for a bad name, else EXIT_RUNTIME). */
+int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out);
+/* After getopt_long returned '?' or ':': one line naming the option. */
+int cli_bad_option(const char *cmd, char **argv, int c);
 /* Refuse (with a one-line error, returning EXIT_RUNTIME) a ring that does
  * not hold pbring.demo.v1.DeviceEvent. */
 int cli_check_type(const char *name, struct pbr_ring *ring);

@@ -32,8 +32,13 @@ static const char create_help[] =
 
 static int create_schema(const char *name, struct pbr_create_opts *o)
 {
-	if (!strcmp(name, "none"))
+	if (!strcmp(name, "none")) {
+		o->msg_type = NULL;
+		o->schema = NULL;
+		o->schema_len = 0;
+		o->schema_hash = 0;
 		return 0;
+	}
 	if (strcmp(name, "demo"))
 		return -1;
 	o->msg_type = PBR_DEMO_MSG_TYPE;
@@ -109,18 +114,24 @@ int cmd_create(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	create_schema("demo", &o);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option() says it in one line */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(create_help, stdout);
 			return 0;
 		}
-		if (c == '?')
-			return cli_usage("create", "bad option");
+		if (c == '?' || c == ':')
+			return cli_bad_option("create", argv, c);
 		if ((rc = create_opt(c, optarg, &o)))
 			return rc;
 	}
 	if (optind != argc - 1)
 		return cli_usage("create", "expects exactly one RING");
+	if ((o.flags & PBR_CREATE_SINGLE_PRODUCER) && o.max_producers > 1)
+		return cli_usage("create",
+				 "--single-producer allows one producer, not "
+				 "--producers %u",
+				 o.max_producers);
 	rc = pbr_ring_create(argv[optind], &o, &ring);
 	if (rc == -EINVAL && pbr_name_check(argv[optind]))
 		return cli_usage(

@@ -53,6 +53,8 @@ static void stat_text(const struct pbr_ring_info *i,
 	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "single-producer"
 							  : "multi-producer",
 	       i->seq_base);
+	printf("  entries: %u producers, %u readers\n", i->max_producers,
+	       i->max_readers);
 	printf("  type %s, schema %u B, hash 0x%016" PRIx64 "\n",
 	       i->msg_type[0] ? i->msg_type : "(raw bytes)", i->schema_len,
 	       i->schema_hash);
@@ -93,11 +95,12 @@ static void stat_json(const struct pbr_ring_info *i,
 	json_str(i->name);
 	printf(",\"format\":\"%u.%u\",\"total_size\":%" PRIu64
 	       ",\"slot_count\":%u,\"slot_size\":%u,\"payload_cap\":%u,"
-	       "\"single_producer\":%s,\"seq_base\":%" PRIu64 ",\"msg_type\":",
+	       "\"single_producer\":%s,\"max_producers\":%u,\"max_readers\":%u,"
+	       "\"seq_base\":%" PRIu64 ",\"msg_type\":",
 	       i->format_major, i->format_minor, i->total_size, i->slot_count,
 	       i->slot_size, i->payload_cap,
 	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "true" : "false",
-	       i->seq_base);
+	       i->max_producers, i->max_readers, i->seq_base);
 	json_str(i->msg_type);
 	printf(",\"schema_len\":%u,\"schema_hash\":\"%016" PRIx64
 	       "\",\"claimed\":%" PRIu64 ",\"abandoned\":%" PRIu64
@@ -132,7 +135,7 @@ int cmd_stat(int argc, char **argv)
 	struct pbr_ring_info info;
 	const char *name = NULL;
 	struct pbr_ring *ring;
-	int i, n, json = 0;
+	int i, n, rc, json = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -151,8 +154,8 @@ int cmd_stat(int argc, char **argv)
 	}
 	if (!name)
 		return cli_usage("stat", "expects exactly one RING");
-	if (cli_attach(name, &ring))
-		return EXIT_RUNTIME;
+	if ((rc = cli_attach("stat", name, &ring)))
+		return rc;
 	pt = calloc(STAT_MAX, sizeof(*pt));
 	if (!pt) {
 		pbr_ring_detach(ring);

@@ -39,6 +39,7 @@ static const struct {
 	{EEXIST, "ring already exists"},
 	{ENOENT, "no such ring"},
 	{EPERM, "ring owned by another user or writable by everyone"},
+	{EACCES, "permission denied"},
 	{ENODEV, "not a regular shared-memory object"},
 	{EMEDIUMTYPE, "ring holds another message type"},
 	{ENOBUFS, "buffer too small for the message"},

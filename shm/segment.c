@@ -57,8 +57,11 @@ static int plan_layout(const struct pbr_create_opts *o,
 	uint64_t nr =
 		o->max_readers ? o->max_readers : PBR_DEFAULT_PARTICIPANTS;
 
-	if (o->flags & PBR_CREATE_SINGLE_PRODUCER)
+	if (o->flags & PBR_CREATE_SINGLE_PRODUCER) {
+		if (o->max_producers > 1)
+			return -EINVAL;
 		np = 1;
+	}
 	if (!is_pow2(n) || n < PBR_SLOT_COUNT_MIN || n > PBR_SLOT_COUNT_MAX ||
 	    sz % PBR_BLOCK || sz < PBR_SLOT_SIZE_MIN ||
 	    sz > PBR_SLOT_SIZE_MAX || np > PBR_PARTICIPANTS_MAX ||
