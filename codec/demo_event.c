@@ -117,14 +117,20 @@ static size_t base64(const uint8_t *in, size_t n, char *out)
 /* JSON string body of s (the id is bounded and usually plain ASCII). */
 static size_t json_escape(const char *s, char *out)
 {
+	static const char ctl[] = "\b\f\n\r\t";
 	size_t o = 0;
 
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
+		const char *short_esc = c ? strchr(ctl, c) : NULL;
 
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
+		} else if (short_esc) {
+			/* as protojson and Python's json write them */
+			out[o++] = '\\';
+			out[o++] = "bfnrt"[short_esc - ctl];
 		} else if (c < 0x20) {
 			o += (size_t)sprintf(out + o, "\\u%04x", c);
 		} else {

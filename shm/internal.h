@@ -25,9 +25,13 @@
 #define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
 
 struct pbr_ring {
-	uint8_t *base;	/* mapping of the whole segment */
-	size_t size;	/* == superblock total_size == fstat size */
-	int fd;		/* this handle's OFD: probes liveness locks */
+	uint8_t *base; /* mapping of the whole segment */
+	size_t size;   /* == superblock total_size == fstat size */
+	int fd;	       /* this handle's OFD: probes liveness locks */
+	/* OFD locks belong to the description, not the thread: two threads
+	 * probing through fd would both "hold" an entry, and one's unlock
+	 * would drop the other's. Probes and reaps hold this (recursive). */
+	pthread_mutex_t probe_lock;
 	uint8_t *ctl;	/* control block */
 	uint8_t *ptab;	/* producer entries */
 	uint8_t *rtab;	/* reader entries */

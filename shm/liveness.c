@@ -72,11 +72,14 @@ void pbr_lock_drop(int fd, off_t off)
 bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e)
 {
 	off_t off = entry_lock_off(r, e);
+	bool alive;
 
-	if (pbr_lock_take(r->fd, off) != 0)
-		return true;
-	pbr_lock_drop(r->fd, off);
-	return false;
+	pthread_mutex_lock(&r->probe_lock);
+	alive = pbr_lock_take(r->fd, off) != 0;
+	if (!alive)
+		pbr_lock_drop(r->fd, off);
+	pthread_mutex_unlock(&r->probe_lock);
+	return alive;
 }
 
 uint64_t pbr_gating_limit(struct pbr_ring *r, uint64_t s)
@@ -209,10 +212,12 @@ int pbr_reap_dead_readers(struct pbr_ring *r)
 	for (i = 0; i < r->max_readers; i++) {
 		uint8_t *e = reader_entry(r, i);
 
-		if (!take_dead(r, e, R_STATE))
-			continue;
-		n += pbr_reap_reader(r, e);
-		pbr_lock_drop(r->fd, entry_lock_off(r, e));
+		pthread_mutex_lock(&r->probe_lock);
+		if (take_dead(r, e, R_STATE)) {
+			n += pbr_reap_reader(r, e);
+			pbr_lock_drop(r->fd, entry_lock_off(r, e));
+		}
+		pthread_mutex_unlock(&r->probe_lock);
 	}
 	return n;
 }
@@ -225,11 +230,13 @@ int pbr_ring_reclaim(struct pbr_ring *r)
 	for (i = 0; i < r->max_producers; i++) {
 		uint8_t *e = producer_entry(r, i);
 
-		if (!take_dead(r, e, E_STATE))
-			continue;
-		pbr_reap_producer(r, e);
-		pbr_lock_drop(r->fd, entry_lock_off(r, e));
-		n++;
+		pthread_mutex_lock(&r->probe_lock);
+		if (take_dead(r, e, E_STATE)) {
+			pbr_reap_producer(r, e);
+			pbr_lock_drop(r->fd, entry_lock_off(r, e));
+			n++;
+		}
+		pthread_mutex_unlock(&r->probe_lock);
 	}
 	return n + pbr_reap_dead_readers(r);
 }

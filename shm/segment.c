@@ -358,6 +358,17 @@ static void adopt_geometry(struct pbr_ring *r,
 	fill_info(r, sb);
 }
 
+static void init_probe_lock(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	/* recovery probes other entries while a reap holds one */
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 {
 	struct pbr_layout_super sb;
@@ -390,6 +401,7 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 		return rc;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	init_probe_lock(&r->probe_lock);
 	r->base = base;
 	r->size = size;
 	r->fd = fd;
@@ -410,6 +422,7 @@ void pbr_ring_detach(struct pbr_ring *r)
 	munmap(r->base, r->size);
 	close(r->fd);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->probe_lock);
 	free(r);
 }
 
