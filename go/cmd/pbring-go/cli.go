@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pbring "github.com/pbring/pbring/go"
+	"github.com/pbring/pbring/go/demo"
+)
+
+// Exit codes, as the C command's.
+const (
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// fail prints "pbring: RING: reason", the C command's one-line error.
+func fail(ring, format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	if ring != "" {
+		fmt.Fprintf(os.Stderr, "pbring: %s: %s\n", ring, msg)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "pbring: %s\n", msg)
+}
+
+// failErr reports err as the C command reports an error code: "what:
+// reason" with pbr_strerror's text.
+func failErr(ring, what string, err error) int {
+	if what != "" {
+		fail(ring, "%s: %s", what, errText(err))
+	} else {
+		fail(ring, "%s", errText(err))
+	}
+	return exitRuntime
+}
+
+// errText is pbr_strerror() of the error's code: the package's sentinel
+// texts are the C library's; other errnos read like glibc's.
+func errText(err error) string {
+	var pe *pbring.Error
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		s := en.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
+}
+
+// usage prints "pbring-go CMD: message (see ...)" and returns exitUsage.
+func usage(cmd, format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, "pbring-go %s: %s (see 'pbring-go %s --help')\n", cmd, fmt.Sprintf(format, a...), cmd)
+	return exitUsage
+}
+
+// parseU64 accepts what the C command's strtoull(s, 0) does: decimal,
+// 0x hex or 0 octal, no sign, the whole string, within [lo, hi].
+func parseU64(s string, lo, hi uint64) (uint64, bool) {
+	t := strings.TrimLeft(s, " \t\n\v\f\r")
+	t = strings.TrimPrefix(t, "+")
+	if t == "" || strings.HasPrefix(s, "-") || strings.ContainsAny(t, "_+-") {
+		return 0, false
+	}
+	base := 10
+	switch {
+	case len(t) > 2 && (t[:2] == "0x" || t[:2] == "0X"):
+		base, t = 16, t[2:]
+	case len(t) > 1 && t[0] == '0':
+		base, t = 8, t[1:]
+	}
+	v, err := strconv.ParseUint(t, base, 64)
+	return v, err == nil && v >= lo && v <= hi
+}
+
+// parseSeconds: a non-negative number of seconds up to 1e9.
+func parseSeconds(s string) (float64, bool) {
+	v, err := strconv.ParseFloat(strings.TrimLeft(s, " \t\n\v\f\r"), 64)
+	return v, err == nil && v >= 0 && v <= 1e9 && !strings.Contains(s, "_")
+}
+
+// option is one long option; arg says whether it takes a value.
+type option struct {
+	name string
+	arg  bool
+}
+
+// parseArgs parses like getopt_long(argv, "h", opts): options may come
+// before or after the operands, "--name value" or "--name=value", unique
+// prefixes of names are accepted, "--" ends the options. It returns the
+// options in order and the operands; on error it prints getopt's message
+// and returns ok false.
+func parseArgs(cmd string, args []string, opts []option) (got [][2]string, operands []string, ok bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return got, append(operands, args[i+1:]...), true
+		case a == "-h":
+			got = append(got, [2]string{"help", ""})
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			o, err := matchOption(name, opts)
+			if err != "" {
+				fmt.Fprintf(os.Stderr, "pbring-go %s: %s '--%s'\n", cmd, err, name)
+				return nil, nil, false
+			}
+			if o.arg && !hasVal {
+				if i+1 >= len(args) {
+					fmt.Fprintf(os.Stderr, "pbring-go %s: option '--%s' requires an argument\n", cmd, o.name)
+					return nil, nil, false
+				}
+				i++
+				val = args[i]
+			} else if !o.arg && hasVal {
+				fmt.Fprintf(os.Stderr, "pbring-go %s: option '--%s' doesn't allow an argument\n", cmd, o.name)
+				return nil, nil, false
+			}
+			got = append(got, [2]string{o.name, val})
+		case len(a) > 1 && a[0] == '-':
+			fmt.Fprintf(os.Stderr, "pbring-go %s: invalid option -- '%s'\n", cmd, a[1:2])
+			return nil, nil, false
+		default:
+			operands = append(operands, a)
+		}
+	}
+	return got, operands, true
+}
+
+func matchOption(name string, opts []option) (option, string) {
+	var found []option
+	for _, o := range opts {
+		if o.name == name {
+			return o, ""
+		}
+		if strings.HasPrefix(o.name, name) && name != "" {
+			found = append(found, o)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], ""
+	case 0:
+		return option{}, "unrecognized option"
+	}
+	return option{}, "ambiguous option"
+}
+
+// attach attaches for a subcommand, with the C command's one-line errors.
+func attach(ring string) (*pbring.Ring, bool) {
+	r, err := pbring.Attach(ring, nil)
+	switch {
+	case errors.Is(err, pbring.ErrInvalid):
+		fail(ring, "invalid ring name (use 1-63 of [A-Za-z0-9_.-])")
+	case err != nil:
+		failErr(ring, "", err)
+	}
+	return r, err == nil
+}
+
+// checkType refuses a ring that does not hold DeviceEvents.
+func checkType(name string, r *pbring.Ring) bool {
+	if r.CheckType(demo.MsgType, 0) == nil {
+		return true
+	}
+	if t := r.Info().MsgType; t == "" {
+		fail(name, "ring holds raw bytes, not %s (use --raw)", demo.MsgType)
+	} else {
+		fail(name, "ring holds %s, not %s", t, demo.MsgType)
+	}
+	return false
+}
+
+// hasGatingReader: a live gating reader is attached (as the C command
+// decides it: more than 64 participants count as yes).
+func hasGatingReader(r *pbring.Ring) bool {
+	ps, err := r.Participants()
+	if err != nil {
+		return false
+	}
+	for i, p := range ps {
+		if i < 64 && p.IsReader && p.Alive && p.Gating {
+			return true
+		}
+	}
+	return len(ps) > 64
+}
+
+func waitGatingReader(r *pbring.Ring, timeout time.Duration) bool {
+	until := time.Now().Add(timeout)
+	for !hasGatingReader(r) {
+		if !time.Now().Before(until) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+func isTTY(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+func nowNs() int64 { return int64(pbring.MonotonicNs()) }

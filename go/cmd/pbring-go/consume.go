@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	pbring "github.com/pbring/pbring/go"
+	"github.com/pbring/pbring/go/demo"
+	demov1 "github.com/pbring/pbring/go/proto/pbring/demo/v1"
+)
+
+const consumeHelp = `usage: pbring-go consume RING [options]
+Receive pbring.demo.v1.DeviceEvent messages, check and summarise them.
+  --count N            stop after N messages (default: until interrupted)
+  --timeout SEC        stop when nothing arrives for SEC seconds
+  --from oldest|latest start at the oldest message in the ring (default)
+                       or only take messages sent from now on
+  --lossy              never hold producers back; count what is missed
+  --json               one canonical protobuf JSON object per message on stdout
+  --quiet              no per-message output, only the summary
+  --raw                skip the message type check (for untyped rings)
+Exits 1 if it saw corruption or, as a gating reader, a gap in any
+producer's seq; the summary on stderr says what it saw.
+`
+
+const (
+	batch = 64
+	ids   = 4096 // producer ids tracked for continuity, as in C
+	step  = 200 * time.Millisecond
+)
+
+type consumeCfg struct {
+	ring                    string
+	count                   uint64
+	timeout                 time.Duration // idle; < 0 = none
+	start                   pbring.Start
+	lossy, json, quiet, raw bool
+}
+
+// seqTrack follows one producer's seq.
+type seqTrack struct {
+	next uint64
+	seen bool
+}
+
+type consumeState struct {
+	cfg                                          *consumeCfg
+	rd                                           *pbring.Reader
+	out                                          *bufio.Writer
+	ids                                          map[string]*seqTrack
+	hist                                         hist
+	received, gaps, gapMsgs, dups, corrupt, untr uint64
+	startNs, lastNs                              int64
+	line                                         []byte
+	ev                                           demov1.DeviceEvent
+	stop                                         atomic.Bool
+}
+
+var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
+	{"lossy", false}, {"json", false}, {"quiet", false}, {"raw", false}, {"help", false}}
+
+func parseConsume(args []string) (*consumeCfg, int) {
+	got, operands, ok := parseArgs("consume", args, consumeOpts)
+	if !ok {
+		return nil, usage("consume", "bad option")
+	}
+	c := &consumeCfg{timeout: -1}
+	for _, kv := range got {
+		if rc := c.set(kv[0], kv[1]); rc != 0 {
+			return nil, rc
+		}
+	}
+	if len(operands) != 1 {
+		return nil, usage("consume", "expects exactly one RING")
+	}
+	if c.json && c.quiet {
+		return nil, usage("consume", "--json and --quiet exclude each other")
+	}
+	c.ring = operands[0]
+	return c, 0
+}
+
+func (c *consumeCfg) set(name, arg string) int {
+	var ok bool
+	switch name {
+	case "help":
+		fmt.Print(consumeHelp)
+		return -1
+	case "count":
+		if c.count, ok = parseU64(arg, 1, 1<<63-1); !ok {
+			return usage("consume", "--count: '%s' is not a positive number", arg)
+		}
+	case "timeout":
+		d, ok := parseSeconds(arg)
+		if !ok {
+			return usage("consume", "--timeout: '%s' is not a number of seconds", arg)
+		}
+		c.timeout = time.Duration(d * 1e9)
+	case "from":
+		switch arg {
+		case "oldest":
+			c.start = pbring.StartOldest
+		case "latest":
+			c.start = pbring.StartLatest
+		default:
+			return usage("consume", "--from: '%s' is not oldest or latest", arg)
+		}
+	case "lossy":
+		c.lossy = true
+	case "json":
+		c.json = true
+	case "quiet":
+		c.quiet = true
+	case "raw":
+		c.raw = true
+	}
+	return 0
+}
+
+func cmdConsume(args []string) int {
+	c, rc := parseConsume(args)
+	if c == nil {
+		return max(rc, 0)
+	}
+	r, ok := attach(c.ring)
+	if !ok {
+		return exitRuntime
+	}
+	defer r.Close()
+	if !c.raw && !checkType(c.ring, r) {
+		return exitRuntime
+	}
+	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start})
+	if err != nil {
+		return failErr(c.ring, "open reader", err)
+	}
+	defer rd.Close()
+	s := &consumeState{cfg: c, rd: rd, out: bufio.NewWriterSize(os.Stdout, 1<<20),
+		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256)}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sigs; s.stop.Store(true) }()
+	err = s.loop()
+	s.out.Flush()
+	s.summary()
+	return s.verdict(err)
+}
+
+// loop receives until --count, the idle --timeout, or a signal. It peeks
+// in steps of at most 200 ms so that a signal is seen promptly.
+func (s *consumeState) loop() error {
+	c := s.cfg
+	idleFrom := nowNs()
+	views := make([]pbring.View, batch)
+	if c.lossy {
+		views = views[:1]
+	}
+	wait := step
+	if c.timeout >= 0 && c.timeout < step {
+		wait = c.timeout
+	}
+	for c.count == 0 || s.received < c.count {
+		if s.stop.Load() {
+			return nil
+		}
+		n, err := s.rd.PeekBatch(views, wait)
+		switch {
+		case errors.Is(err, pbring.ErrTimeout):
+			if c.timeout >= 0 && nowNs()-idleFrom >= int64(c.timeout) {
+				return err
+			}
+			continue
+		case errors.Is(err, pbring.ErrBadMsg):
+			continue // counted in the reader's stats as bad
+		case err != nil:
+			return err
+		}
+		idleFrom = nowNs()
+		s.lastNs = idleFrom
+		if s.startNs == 0 {
+			s.startNs = idleFrom
+		}
+		if c.lossy {
+			err = s.takeLossy(&views[0])
+		} else {
+			err = s.takeGating(views[:n])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOne decodes and checks one message while its slot is still ours,
+// and formats it; false if it is corrupt (not counted yet: a lossy reader
+// may learn it was a loss).
+func (s *consumeState) takeOne(v *pbring.View) bool {
+	if v.Unmarshal(&s.ev) != nil || !demo.Check(&s.ev) {
+		return false
+	}
+	now := nowNs()
+	if s.ev.SentNs != 0 && uint64(now) >= s.ev.SentNs {
+		s.hist.add(uint64(now) - s.ev.SentNs)
+	}
+	if s.cfg.json {
+		s.line = demo.AppendJSON(s.line[:0], &s.ev)
+	}
+	return true
+}
+
+func (s *consumeState) emit(v *pbring.View) {
+	s.checkSeq()
+	s.received++
+	switch {
+	case s.cfg.quiet:
+	case s.cfg.json:
+		s.out.Write(s.line)
+		s.out.WriteByte('\n')
+	default:
+		fmt.Fprintf(s.out, "seq %d id %s status %d blob %d B (ring seq %d, producer %d)\n",
+			s.ev.Seq, cID(s.ev.Id), s.ev.Status, len(s.ev.Blob), v.Seq, v.Producer)
+	}
+}
+
+// cID is the id as the C consumer holds it: a C string.
+func cID(id string) string {
+	for i := 0; i < len(id); i++ {
+		if id[i] == 0 {
+			return id[:i]
+		}
+	}
+	return id
+}
+
+// checkSeq follows each producer's seq; the first one seen sets the
+// start, since a consumer may join a producer that is already running.
+func (s *consumeState) checkSeq() {
+	id := cID(s.ev.Id)
+	t, ok := s.ids[id]
+	if !ok {
+		if len(s.ids) >= ids {
+			s.untr++
+			return
+		}
+		t = &seqTrack{}
+		s.ids[id] = t
+	}
+	seq := s.ev.Seq
+	if t.seen && seq > t.next {
+		s.gaps++
+		s.gapMsgs += seq - t.next
+	} else if t.seen && seq < t.next {
+		s.dups++
+	}
+	t.seen = true
+	if seq >= t.next {
+		t.next = seq + 1
+	}
+}
+
+// takeGating: a gating batch is stable until released; emit, then release.
+func (s *consumeState) takeGating(views []pbring.View) error {
+	n := len(views)
+	for i := range views {
+		if s.cfg.count != 0 && s.received >= s.cfg.count {
+			n = i
+			break
+		}
+		if s.takeOne(&views[i]) {
+			s.emit(&views[i])
+		} else {
+			s.corrupt++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return s.rd.Release(&views[n-1])
+}
+
+// takeLossy decides only after Release confirms the slot was not
+// overwritten while it was read.
+func (s *consumeState) takeLossy(v *pbring.View) error {
+	ok := s.takeOne(v)
+	err := s.rd.Release(v)
+	if errors.Is(err, pbring.ErrStale) {
+		return nil // a loss, counted as such
+	}
+	if ok {
+		s.emit(v)
+	} else {
+		s.corrupt++
+	}
+	return err
+}
+
+// summary prints the C command's summary line on stderr.
+func (s *consumeState) summary() {
+	st := s.rd.Stats()
+	secs := float64(s.lastNs-s.startNs) / 1e9
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(s.received) / secs
+	}
+	mode := "gating"
+	if s.cfg.lossy {
+		mode = "lossy"
+	}
+	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, gaps %d, duplicates %d, "+
+		"crc errors %d, abandoned %d, rate %.0f msg/s, latency p50 %.1f us p99 %.1f us max %.1f us\n",
+		mode, s.received, max(st.Lost, s.gapMsgs), s.gaps, s.dups, s.corrupt+st.Bad,
+		st.Abandoned, rate, float64(s.hist.pct(50))/1e3, float64(s.hist.pct(99))/1e3,
+		float64(s.hist.max)/1e3)
+}
+
+func (s *consumeState) verdict(err error) int {
+	c, st := s.cfg, s.rd.Stats()
+	timedOut := errors.Is(err, pbring.ErrTimeout)
+	switch {
+	case timedOut && c.count != 0:
+		fail(c.ring, "timed out after %d of %d messages", s.received, c.count)
+		return exitRuntime
+	case err != nil && !timedOut:
+		return failErr(c.ring, "receive", err)
+	case s.corrupt+st.Bad != 0:
+		fail(c.ring, "%d corrupt messages", s.corrupt+st.Bad)
+		return exitRuntime
+	case !c.lossy && (s.gaps != 0 || s.dups != 0):
+		fail(c.ring, "%d gaps and %d duplicates in producer sequences", s.gaps, s.dups)
+		return exitRuntime
+	}
+	return 0
+}

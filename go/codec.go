@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Protobuf messages in slots: marshal straight into a reserved slot,
+// unmarshal from a peeked slot, CRC32C, and the schema identity that the
+// C codec defines (include/pbring.h, "Codec").
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC32C is the CRC32C (Castagnoli) of b, as the C library's
+// pbr_crc32c(0, b, len(b)) computes it. crc32.Update(crc, table, b)
+// continues a CRC the same way pbr_crc32c(crc, ...) does.
+func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+const (
+	fnvOffset = 0xcbf29ce484222325
+	fnvPrime  = 0x100000001b3
+)
+
+// SchemaHash is the schema identity stored in a ring's superblock:
+// FNV-1a 64 over the serialized FileDescriptorSet. No bytes hash to 0
+// ("no schema"), and a hash that comes out 0 is returned as 1.
+func SchemaHash(fds []byte) uint64 {
+	if len(fds) == 0 {
+		return 0
+	}
+	h := uint64(fnvOffset)
+	for _, b := range fds {
+		h ^= uint64(b)
+		h *= fnvPrime
+	}
+	if h == 0 {
+		return 1
+	}
+	return h
+}
+
+// CheckType reports whether the ring carries msgType (a protobuf full
+// name): nil if its msg_type is exactly msgType and, when both schemaHash
+// and the ring's hash are non-zero, they are equal; ErrWrongType
+// otherwise (an untyped ring never matches).
+func (r *Ring) CheckType(msgType string, schemaHash uint64) error {
+	if r.info.MsgType == "" || r.info.MsgType != msgType ||
+		(schemaHash != 0 && r.info.SchemaHash != 0 && schemaHash != r.info.SchemaHash) {
+		return wrap(r.name, "check type", ErrWrongType)
+	}
+	return nil
+}
+
+// monoOffset converts Go's monotonic clock to CLOCK_MONOTONIC
+// nanoseconds, the clock C producers stamp into slots and sent_ns.
+var monoOffset = clockMonotonicOffset()
+
+// MonotonicNs is CLOCK_MONOTONIC in nanoseconds, read without a system
+// call (Go's monotonic clock is the same clock, from another origin).
+func MonotonicNs() uint64 { return uint64(monoOffset + mono()) }
+
+// CommitProto marshals m into the reserved slot with
+// proto.MarshalOptions.MarshalAppend on the slot's own buffer (never
+// reallocating it), sets FlagCRC with the payload's CRC32C and a
+// CLOCK_MONOTONIC timestamp unless the slot already has one, and commits.
+// If m does not fit (ErrMsgSize) or cannot be marshalled (ErrInvalid, with
+// protobuf's reason), the reservation
+// is aborted, so readers never see it and its sequence is not reused; an
+// error of that abort is returned instead.
+func (p *Producer) CommitProto(s *Slot, m proto.Message) error {
+	n, err := p.marshalInto(s, m)
+	if err != nil {
+		if aerr := p.Abort(s); aerr != nil {
+			return aerr
+		}
+		return wrap(p.r.name, "marshal", err)
+	}
+	return p.Commit(s, n)
+}
+
+func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
+	if err := p.checkSlot(s); err != nil {
+		return 0, err
+	}
+	// Size first: a message that does not fit must not make MarshalAppend
+	// allocate a buffer of its size. UseCachedSize then reuses the sizes
+	// this pass cached in the message.
+	if n = (proto.MarshalOptions{}).Size(m); n > len(s.Data) {
+		return 0, ErrMsgSize
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, p.r.name, "marshal")
+	buf := s.Data[:0]
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
+	if err != nil {
+		// As C's -EINVAL when nanopb refuses a message.
+		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if len(out) != n || n > 0 && &out[0] != &s.Data[0] {
+		return 0, ErrMsgSize // it grew or moved: never publish a copy
+	}
+	s.Flags |= FlagCRC
+	s.CRC32C = CRC32C(out)
+	if s.TimestampNs == 0 {
+		s.TimestampNs = MonotonicNs()
+	}
+	return n, nil
+}
+
+// SendProto reserves a slot (waiting as Reserve does), marshals m into it
+// and commits it with a CRC32C and timestamp; see CommitProto.
+func (p *Producer) SendProto(m proto.Message, timeout time.Duration) error {
+	s, err := p.Reserve(timeout)
+	if err != nil {
+		return err
+	}
+	return p.CommitProto(s, m)
+}
+
+// SendProtoContext is SendProto bounded by ctx.
+func (p *Producer) SendProtoContext(ctx context.Context, m proto.Message) error {
+	s, err := p.ReserveContext(ctx)
+	if err != nil {
+		return err
+	}
+	return p.CommitProto(s, m)
+}
+
+// Verify checks the payload against the CRC32C its producer stored: nil
+// if it matches or there is none (no FlagCRC), ErrBadMsg if it differs.
+// For a lossy reader a mismatch may also mean the slot was overwritten;
+// Release then reports ErrStale.
+func (v *View) Verify() (err error) {
+	if v.Flags&FlagCRC == 0 {
+		return nil
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, "", "verify")
+	if CRC32C(v.Data) != v.CRC32C {
+		return ErrBadMsg
+	}
+	return nil
+}
+
+// Unmarshal verifies the CRC (when the producer stored one) and decodes
+// the payload into m, straight from the slot. The decoded message does not
+// point into the ring (the protobuf runtime copies bytes and strings), so
+// it outlives Release; a lossy reader must still discard it if Release
+// reports ErrStale. A CRC mismatch or an invalid encoding is ErrBadMsg.
+func (v *View) Unmarshal(m proto.Message) error {
+	if err := v.Verify(); err != nil {
+		return err
+	}
+	return v.UnmarshalNoVerify(proto.UnmarshalOptions{}, m)
+}
+
+// UnmarshalNoVerify decodes with the given options and no CRC check, for
+// callers that ran Verify (or decode from a copy they verified).
+func (v *View) UnmarshalNoVerify(o proto.UnmarshalOptions, m proto.Message) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, "", "unmarshal")
+	if err := o.Unmarshal(v.Data, m); err != nil {
+		return &decodeError{err}
+	}
+	return nil
+}
+
+// AppendPayload appends a private copy of the payload to dst: decode from
+// it when the writers are not trusted, so that the bytes checked are the
+// bytes decoded. Reading happens under the fault guard.
+func (v *View) AppendPayload(dst []byte) (out []byte, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, "", "copy")
+	return append(dst, v.Data...), nil
+}
+
+// decodeError is a protobuf decoding failure; it matches ErrBadMsg.
+type decodeError struct{ err error }
+
+// Error says why protobuf refused the payload.
+func (e *decodeError) Error() string { return ErrBadMsg.text + ": " + e.err.Error() }
+
+// Unwrap matches ErrBadMsg and the protobuf error.
+func (e *decodeError) Unwrap() []error {
+	return []error{ErrBadMsg, e.err}
+}

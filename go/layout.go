@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+// The numbers of segment format 1 (docs/FORMAT.md), mirroring
+// include/pbring/layout.h. layout_test.go parses that header and checks
+// every constant and offset here against it, so the header stays the one
+// source of truth.
+
+// Format identity and limits.
+const (
+	FormatMajor = 1                  // format major version this package speaks
+	FormatMinor = 0                  // format minor version it writes
+	Magic       = 0x0A474E4952425089 // "\x89PBRING\n" as a little-endian u64
+	// LayoutFingerprint encodes the sizes both sides must agree on (§3.1).
+	LayoutFingerprint = 0x88101008
+
+	blockSize = 128  // every independently written word has its own block
+	pageSize  = 4096 // regions start on page boundaries
+
+	NameMax         = 63      // ring name bytes
+	MsgTypeMax      = 191     // message full name bytes
+	SlotHeaderSize  = 64      // bytes before each slot's payload
+	SlotSizeMin     = 128     // smallest slot, header included
+	SlotSizeMax     = 1 << 30 // largest slot
+	SlotCountMin    = 2       // fewest slots
+	SlotCountMax    = 1 << 24 // most slots
+	ParticipantsMax = 1024    // most producers, and most readers
+
+	stateInit  = 0 // superblock state while the creator fills it
+	stateReady = 1 // published last (R0)
+
+	ringSingleProducer = 0x1 // superblock ring_flags bit
+
+	featuresIncompatKnown = 0 // no feature bits are defined in 1.0
+	featuresCompatKnown   = 0
+)
+
+// Slot flags, the high 16 bits of the slot header's producer_flags word.
+const (
+	FlagCRC   = 0x1 // the crc32c header field holds the payload's CRC32C
+	FlagSkip  = 0x2 // an aborted sequence: readers pass over it silently
+	FlagTrace = 0x4 // trace_id and span_id are set
+
+	// ProducerNone is the producer id of a recovered slot.
+	ProducerNone = 0xFFFF
+)
+
+// Superblock offsets (§3).
+const (
+	sbMagic            = 0x000
+	sbState            = 0x008
+	sbMajor            = 0x00C
+	sbMinor            = 0x00E
+	sbFingerprint      = 0x010
+	sbRingFlags        = 0x014
+	sbFeaturesIncompat = 0x018
+	sbFeaturesCompat   = 0x020
+	sbTotalSize        = 0x028
+	sbSlotCount        = 0x030
+	sbSlotSize         = 0x034
+	sbMaxProducers     = 0x038
+	sbMaxReaders       = 0x03C
+	sbControlOff       = 0x040
+	sbControlSize      = 0x048
+	sbParticipantsOff  = 0x050
+	sbParticipantsSize = 0x058
+	sbSchemaOff        = 0x060
+	sbSchemaSize       = 0x068
+	sbSlotsOff         = 0x070
+	sbSlotsSize        = 0x078
+	sbSeqBase          = 0x080
+	sbSchemaHash       = 0x088
+	sbSchemaLen        = 0x090
+	sbCreatorUID       = 0x094
+	sbCreatorPID       = 0x098
+	sbCreatedNs        = 0x0A0
+	sbName             = 0x100
+	sbNameSize         = 64
+	sbMsgType          = 0x140
+	sbMsgTypeSize      = 192
+	sbSize             = pageSize
+)
+
+// Control block (§4).
+const (
+	ctlClaim     = 0x000
+	ctlDataBell  = 0x080 // readers sleep here
+	ctlSpaceBell = 0x100 // producers sleep here
+	ctlStats     = 0x180
+	ctlSize      = pageSize
+
+	bellFutex   = 0x0 // u32 futex word, within a bell
+	bellWaiters = 0x4 // u32 sleepers registered
+
+	statAbandoned       = 0x00 // within ctlStats
+	statProducersReaped = 0x08
+	statReadersReaped   = 0x10
+)
+
+// Participant entries (§5).
+const (
+	entrySize   = blockSize
+	entryFree   = 0
+	entryActive = 1
+
+	peState     = 0x00 // producer entry
+	pePID       = 0x04
+	pePending   = 0x08
+	peCommitted = 0x10
+	peJoinedNs  = 0x18
+
+	pendingIdle     = 0
+	pendingClaiming = 1
+	pendingSeqTag   = 2 // pending = s<<2 | 2 while s is claimed
+
+	reCursor    = 0x00 // reader entry
+	reState     = 0x08
+	reFlags     = 0x0C
+	rePID       = 0x10
+	reDelivered = 0x18
+	reLost      = 0x20
+	reAbandoned = 0x28
+	reJoinedNs  = 0x30
+
+	readerGating = 0x1
+	readerLossy  = 0x2
+)
+
+// Slot header (§6).
+const (
+	shCommit      = 0x00
+	shLength      = 0x08
+	shCRC32C      = 0x0C
+	shProducer    = 0x10 // u16 producer id, read and written as one u32 with flags
+	shFlags       = 0x12
+	shTimestampNs = 0x18
+	shTraceID     = 0x20
+	shSpanID      = 0x30
+
+	commitEmpty     = 0
+	commitDone      = 1 // low two bits of the commit word
+	commitAbandoned = 2
+	commitBusy      = 3
+
+	seq62Mask = 1<<62 - 1
+)
+
+func pendingSeq(s uint64) uint64    { return s<<2 | pendingSeqTag }
+func commitDoneOf(s uint64) uint64  { return s<<2 | commitDone }
+func commitAbandOf(s uint64) uint64 { return s<<2 | commitAbandoned }
+func commitBusyOf(s uint64) uint64  { return s<<2 | commitBusy }
+
+// seqBefore: a comes before b in the wrapping order of sequences.
+func seqBefore(a, b uint64) bool { return int64(a-b) < 0 }
+
+// commitCmp places commit word v relative to sequence s: 0 about s, > 0
+// about a later sequence (s was overwritten), < 0 an earlier one (§6.1).
+func commitCmp(v, s uint64) int {
+	if v == commitEmpty {
+		return -1
+	}
+	d := (v>>2 - s) & seq62Mask
+	switch {
+	case d == 0:
+		return 0
+	case d < 1<<61:
+		return 1
+	}
+	return -1
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Liveness (FORMAT.md §5.1, §8). Each producer and reader holds an
+// open-file-description lock on the first byte of its entry, on a file
+// description of its own: the kernel drops it when the process dies, so a
+// lock that can be taken proves its owner gone. PIDs and clocks are never
+// used for that.
+//
+// OFD locks belong to the description, not the goroutine or thread, so two
+// goroutines probing one byte through one description would both "win".
+// The ring therefore uses two descriptions of its own, each behind a
+// mutex: fd to probe (take and drop at once), reapFd to hold an entry
+// while reaping it. A reap may probe other entries meanwhile (to recover
+// its corpse's sequence) without deadlocking on its own mutex.
+
+var errLocked = fmt.Errorf("entry lock held")
+
+// reopen opens a new file description of fd's object: OFD locks are per
+// description, so each participant needs its own. /proc/self/fd works
+// after the name is unlinked, unlike a second open by name.
+func reopen(fd int) (int, error) {
+	nfd, err := syscall.Open(fmt.Sprintf("/proc/self/fd/%d", fd), syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fromErrno(err)
+	}
+	return nfd, nil
+}
+
+func lockOp(fd int, off uint64, typ int16) error {
+	fl := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: int64(off), Len: 1}
+	for {
+		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &fl)
+		switch err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.EACCES:
+			return errLocked
+		}
+		return fromErrno(err)
+	}
+}
+
+func lockTake(fd int, off uint64) error { return lockOp(fd, off, unix.F_WRLCK) }
+func lockDrop(fd int, off uint64)       { _ = lockOp(fd, off, unix.F_UNLCK) }
+
+// entryAlive: does a live process hold the lock of the entry at off?
+func (r *Ring) entryAlive(off uint64) bool {
+	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
+	if lockTake(r.fd, off) != nil {
+		return true
+	}
+	lockDrop(r.fd, off)
+	return false
+}
+
+// gatingLimit returns the bound below which sequences may be written
+// without overwriting anything a gating reader still holds (§7.2).
+func (r *Ring) gatingLimit(s uint64) uint64 {
+	// E4 (producer side): the loads below are sequentially consistent,
+	// ordered after this producer's own claim store; a reader this scan
+	// misses has read our claim.
+	m := s
+	for i := uint32(0); i < r.g.maxReaders; i++ {
+		e := r.readerEntry(i)
+		if r.u32(e+reState).Load() != entryActive ||
+			r.u32(e+reFlags).Load()&readerGating == 0 {
+			continue
+		}
+		// A2: pairs with R2, the reader's cursor store.
+		if c := r.u64(e + reCursor).Load(); seqBefore(c, m) {
+			m = c
+		}
+	}
+	return m + uint64(r.g.slotCount)
+}
+
+// liveClaimant: might a live producer own sequence s (§8.1)?
+func (r *Ring) liveClaimant(s uint64) bool {
+	for i := uint32(0); i < r.g.maxProducers; i++ {
+		e := r.producerEntry(i)
+		if r.u32(e+peState).Load() == entryFree {
+			continue
+		}
+		// A6: pairs with R6 (IDLE after commit) and R3 (claim after
+		// pending = CLAIMING or s).
+		p := r.u64(e + pePending).Load()
+		if p != pendingSeq(s) && p != pendingClaiming {
+			continue
+		}
+		if r.entryAlive(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// recoverSeq turns claimed-but-dead sequence s into an abandoned record
+// (§8.2). It reports whether s is finished (recovered now or before).
+func (r *Ring) recoverSeq(s uint64) bool {
+	// A3: pairs with R3: if s is claimed, its claimant's pending word is
+	// visible now.
+	if !seqBefore(s, r.u64(r.g.ctl+ctlClaim).Load()) || r.liveClaimant(s) {
+		return false
+	}
+	h := r.u64(r.slotOff(s) + shCommit)
+	v := h.Load()
+	if v == commitDoneOf(s) || v == commitAbandOf(s) {
+		return true
+	}
+	if v != commitBusyOf(s) && !r.prevFinished(s, v) {
+		return false // an earlier lap is stuck: that one first
+	}
+	// R5: one recoverer wins; a late commit's CAS (or check) then fails.
+	if !h.CompareAndSwap(v, commitAbandOf(s)) {
+		return commitCmp(h.Load(), s) >= 0
+	}
+	r.u64(r.g.ctl + ctlStats + statAbandoned).Add(1)
+	r.bellRing(ctlDataBell)
+	return true
+}
+
+// fullSeq: the sequence whose low 62 bits are in pending word p; it is
+// before the claim and within 2^61 of it.
+func (r *Ring) fullSeq(p uint64) uint64 {
+	c := r.u64(r.g.ctl+ctlClaim).Load() - 1
+	return c - (c-p>>2)&seq62Mask
+}
+
+// reapProducer frees a dead producer's entry at e, whose lock the caller
+// holds, recovering its claimed sequence first (§8.3).
+func (r *Ring) reapProducer(e uint64) {
+	pw := r.u64(e + pePending)
+	p := pw.Load()
+	// Clear pending first: recovery of the corpse's sequence must not take
+	// this entry for its live owner.
+	pw.Store(pendingIdle)
+	if p&3 == pendingSeqTag {
+		r.recoverSeq(r.fullSeq(p))
+	}
+	if r.u32(e+peState).CompareAndSwap(entryActive, entryFree) {
+		r.u64(r.g.ctl + ctlStats + statProducersReaped).Add(1)
+	}
+}
+
+// reapReader frees a dead reader's entry at e (lock held), so it stops
+// gating, and wakes producers it held back (§8.4).
+func (r *Ring) reapReader(e uint64) bool {
+	if !r.u32(e+reState).CompareAndSwap(entryActive, entryFree) {
+		return false
+	}
+	r.u64(r.g.ctl + ctlStats + statReadersReaped).Add(1)
+	r.bellRing(ctlSpaceBell)
+	return true
+}
+
+// reapIfDead takes the entry's lock with reapFd; if that works while the
+// entry is ACTIVE its owner is dead and reap runs. reapMu is held.
+func (r *Ring) reapIfDead(e, stateOff uint64, reap func(uint64)) bool {
+	if r.u32(e+stateOff).Load() != entryActive || lockTake(r.reapFd, e) != nil {
+		return false
+	}
+	defer lockDrop(r.reapFd, e)
+	if r.u32(e+stateOff).Load() != entryActive {
+		return false
+	}
+	reap(e)
+	return true
+}
+
+func (r *Ring) reapDeadReaders() int {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	n := 0
+	for i := uint32(0); i < r.g.maxReaders; i++ {
+		if r.reapIfDead(r.readerEntry(i), reState, func(e uint64) { r.reapReader(e) }) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Ring) reapDeadProducers() int {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	n := 0
+	for i := uint32(0); i < r.g.maxProducers; i++ {
+		if r.reapIfDead(r.producerEntry(i), peState, r.reapProducer) {
+			n++
+		}
+	}
+	return n
+}
+
+// Reclaim finds participants whose process died and frees their entries:
+// a dead producer's unfinished slot becomes an abandoned record (readers
+// skip and count it), a dead reader stops gating. It returns how many
+// entries it reclaimed. Waits run this on their own when stuck, so
+// calling it is optional.
+func (r *Ring) Reclaim() (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, r.name, "reclaim")
+	return r.reapDeadProducers() + r.reapDeadReaders(), nil
+}
+
+// Participant describes one ACTIVE producer or reader entry.
+type Participant struct {
+	Index     uint32 // entry index among the producers, or the readers
+	IsReader  bool   // a reader entry (else a producer's)
+	Alive     bool   // its liveness lock is held
+	Gating    bool   // readers: a gating (not lossy) reader
+	PID       uint32 // diagnostic only
+	Pending   uint64 // producers: the pending word
+	Position  uint64 // producers: messages committed; readers: cursor
+	Delivered uint64 // readers
+	Lost      uint64 // readers
+	Abandoned uint64 // readers
+}
+
+// Participants lists the ring's ACTIVE entries, probing each one's lock.
+func (r *Ring) Participants() (out []Participant, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, r.name, "participants")
+	for i := uint32(0); i < r.g.maxProducers; i++ {
+		if e := r.producerEntry(i); r.u32(e+peState).Load() == entryActive {
+			out = append(out, r.describeProducer(i, e))
+		}
+	}
+	for i := uint32(0); i < r.g.maxReaders; i++ {
+		if e := r.readerEntry(i); r.u32(e+reState).Load() == entryActive {
+			out = append(out, r.describeReader(i, e))
+		}
+	}
+	return out, nil
+}
+
+func (r *Ring) describeProducer(i uint32, e uint64) Participant {
+	return Participant{Index: i, Alive: r.entryAlive(e),
+		PID: r.u32(e + pePID).Load(), Pending: r.u64(e + pePending).Load(),
+		Position: r.u64(e + peCommitted).Load()}
+}
+
+func (r *Ring) describeReader(i uint32, e uint64) Participant {
+	return Participant{Index: i, IsReader: true, Alive: r.entryAlive(e),
+		Gating:    r.u32(e+reFlags).Load()&readerGating != 0,
+		PID:       r.u32(e + rePID).Load(),
+		Position:  r.u64(e + reCursor).Load(),
+		Delivered: r.u64(e + reDelivered).Load(),
+		Lost:      r.u64(e + reLost).Load(),
+		Abandoned: r.u64(e + reAbandoned).Load()}
+}

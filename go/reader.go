@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Reading (FORMAT.md §9). A reader owns a cursor: every sequence before
+// it is released. It spins on the commit word of the slot at its cursor,
+// a line it needs anyway, never on the producers' claim word. Gating
+// readers hold producers back, so a slot they peek is stable until
+// released. Lossy readers do not: they re-check the commit word after
+// reading (a seqlock) and Release reports ErrStale when the slot was
+// overwritten meanwhile. A gating reader treats the backlog it found at
+// join the same way, since producers whose cached gating limit predates
+// the join may still overwrite it.
+
+// Start says where a new reader begins.
+type Start int
+
+// Start positions.
+const (
+	StartOldest Start = iota // the oldest message still in the ring
+	StartLatest              // only messages committed after the reader joined
+)
+
+// ReaderOptions tune a reader. The zero value (or nil) is a gating reader
+// from the oldest message that blocks on the futex doorbell.
+type ReaderOptions struct {
+	Lossy bool     // never hold producers back; count what is overwritten
+	Start Start    // where to begin
+	Wait  WaitMode // how Peek waits for data
+}
+
+// ReaderStats are a reader's counters.
+type ReaderStats struct {
+	Cursor    uint64 // next sequence to read
+	Delivered uint64 // messages released
+	Lost      uint64 // overwritten before they were read (lossy, or backlog)
+	Abandoned uint64 // slots of dead producers passed over
+	Bad       uint64 // corrupt slots passed over (ErrBadMsg)
+}
+
+// View is a committed message, read in place. Data points into the ring
+// and is valid until the view is released; a lossy reader must also check
+// that Release does not report ErrStale before trusting what it read.
+type View struct {
+	Data        []byte   // the payload, inside the ring
+	Seq         uint64   // sequence number
+	TimestampNs uint64   // as the producer stored it
+	CRC32C      uint32   // valid with FlagCRC
+	Producer    uint16   // producer id
+	Flags       uint16   // FlagCRC, FlagTrace
+	TraceID     [16]byte // with FlagTrace (else zero)
+	SpanID      [8]byte  // with FlagTrace (else zero)
+}
+
+// Reader is one reader entry (cursor) of a ring. Use it from one
+// goroutine at a time; distinct readers may be used concurrently.
+type Reader struct {
+	r      *Ring
+	e      uint64
+	fd     int
+	index  uint32
+	lossy  bool
+	wait   WaitMode
+	closed bool
+
+	cursor      uint64 // next unreleased sequence
+	checkedFrom uint64 // before it, slots need the seqlock re-check
+	peekedEnd   uint64 // one past the last sequence peeked
+	stuckSeq    uint64 // liveness bookkeeping while waiting
+	stuckSince  int64
+	st          ReaderStats
+	pubLost     uint64 // counters last published to the entry
+	pubAband    uint64
+
+	one        [1]View       // Peek's batch of one
+	fenceWord  atomic.Uint64 // private: its read-modify-write is a fence
+	errEmpty   error         // preallocated: returned without allocating
+	errTimeout error
+}
+
+// What inspect finds in a slot.
+const (
+	slotNothing   = 0
+	slotMessage   = 1
+	slotSkip      = 2
+	slotAbandoned = 3
+	slotBad       = 4
+	slotStale     = 5
+)
+
+// NewReader registers a reader on the ring. ErrBusy if every reader entry
+// is taken.
+func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, r.name, "open reader")
+	if o == nil {
+		o = &ReaderOptions{}
+	}
+	if o.Start != StartOldest && o.Start != StartLatest {
+		return nil, wrap(r.name, "open reader", ErrInvalid)
+	}
+	rd = &Reader{r: r, lossy: o.Lossy, wait: o.Wait,
+		errEmpty: wrap(r.name, "peek", ErrEmpty), errTimeout: wrap(r.name, "peek", ErrTimeout)}
+	if rd.fd, err = reopen(r.fd); err != nil {
+		return nil, wrap(r.name, "open reader", err)
+	}
+	if err = rd.takeEntry(); err == nil {
+		err = r.register(nil, rd)
+	}
+	if err != nil {
+		rd.release()
+		return nil, wrap(r.name, "open reader", err)
+	}
+	rd.join(o.Start)
+	return rd, nil
+}
+
+func (rd *Reader) takeEntry() error {
+	r := rd.r
+	for attempt := 0; attempt < 50; attempt++ {
+		for i := uint32(0); i < r.g.maxReaders; i++ {
+			if lockTake(rd.fd, r.readerEntry(i)) == nil {
+				rd.e, rd.index = r.readerEntry(i), i
+				return nil
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return ErrBusy
+}
+
+func (rd *Reader) release() {
+	if rd.fd >= 0 {
+		syscall.Close(rd.fd)
+		rd.fd = -1
+	}
+}
+
+// join fills the entry and places the cursor (§9.1).
+func (rd *Reader) join(start Start) {
+	r, e := rd.r, rd.e
+	claim := r.u64(r.g.ctl + ctlClaim)
+	c0 := claim.Load()
+	if r.u32(e+reState).Load() != entryFree {
+		r.reapReader(e) // a dead reader's entry
+	}
+	for off := uint64(rePID); off < entrySize; off += 4 {
+		r.u32(e + off).Store(0)
+	}
+	flags := uint32(readerGating)
+	if rd.lossy {
+		flags = readerLossy
+	}
+	r.u64(e + reCursor).Store(c0)
+	r.u32(e + reFlags).Store(flags)
+	r.u32(e + rePID).Store(uint32(os.Getpid()))
+	r.u64(e + reJoinedNs).Store(uint64(time.Now().UnixNano()))
+	// E4 (reader side): ACTIVE, sequentially consistent, before we read
+	// the claim; pairs with the producer's scan in gatingLimit. Every
+	// sequence from c on is gated.
+	r.u32(e + reState).Store(entryActive)
+	c := claim.Load()
+	rd.checkedFrom, rd.cursor = c, c
+	if start == StartOldest {
+		rd.cursor = r.g.seqBase
+		if c-r.g.seqBase > uint64(r.g.slotCount) {
+			rd.cursor = c - uint64(r.g.slotCount)
+		}
+	}
+	rd.peekedEnd = rd.cursor
+	rd.publishCursor()
+}
+
+// Index is the reader's index in the participant table.
+func (rd *Reader) Index() uint32 { return rd.index }
+
+// Ring is the ring this reader reads.
+func (rd *Reader) Ring() *Ring { return rd.r }
+
+// Stats returns the reader's counters.
+func (rd *Reader) Stats() ReaderStats {
+	st := rd.st
+	st.Cursor = rd.cursor
+	return st
+}
+
+// publishCursor publishes the counters, then the cursor (R2), and wakes
+// producers that a gating reader may have held back.
+func (rd *Reader) publishCursor() {
+	r, e := rd.r, rd.e
+	r.u64(e + reDelivered).Store(rd.st.Delivered)
+	if rd.st.Lost != rd.pubLost || rd.st.Abandoned != rd.pubAband {
+		r.u64(e + reLost).Store(rd.st.Lost)
+		r.u64(e + reAbandoned).Store(rd.st.Abandoned)
+		rd.pubLost, rd.pubAband = rd.st.Lost, rd.st.Abandoned
+	}
+	// R2: our reads of every slot before the cursor happen before a
+	// producer may reuse them; pairs with A2 in gatingLimit.
+	r.u64(e + reCursor).Store(rd.cursor)
+	if !rd.lossy {
+		r.bellRing(ctlSpaceBell)
+	}
+}
+
+// fence is a full memory barrier: a read-modify-write of a private word
+// (LOCK XADD, LDADDAL). It is the A4 acquire fence, which Go does not
+// offer otherwise: plain payload reads before it, commit re-reads after.
+func (rd *Reader) fence() { rd.fenceWord.Add(1) }
+
+// needsCheck: slots a producer may overwrite while we read them.
+func (rd *Reader) needsCheck(p uint64) bool {
+	return rd.lossy || seqBefore(p, rd.checkedFrom)
+}
+
+// resync skips a lapped reader to well inside the ring and counts the
+// loss (§9.4).
+func (rd *Reader) resync(p uint64) {
+	r := rd.r
+	to := r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
+	if !seqBefore(p, to) {
+		to = p + 1
+	}
+	rd.st.Lost += to - p
+	rd.cursor, rd.peekedEnd = to, to
+}
+
+// inspect classifies the slot of sequence p (§9.2), filling view for a
+// message. Each header word is read once into a local; only locals are
+// used, and the length is checked against the payload capacity.
+func (rd *Reader) inspect(p uint64, view *View) int {
+	r := rd.r
+	h := r.slotOff(p)
+	// A1: pairs with R1 (commit) and R5 (recovery).
+	v := r.u64(h + shCommit).Load()
+	if v == commitAbandOf(p) {
+		return slotAbandoned
+	}
+	if v != commitDoneOf(p) {
+		if commitCmp(v, p) > 0 {
+			return slotStale
+		}
+		return slotNothing
+	}
+	n := r.u32(h + shLength).Load()
+	pf := r.u32(h + shProducer).Load()
+	if (pf>>16)&FlagSkip != 0 {
+		return slotSkip
+	}
+	if n > r.g.payCap {
+		// A torn header of an overwritten slot is a loss, not corruption.
+		rd.fence()
+		if rd.needsCheck(p) && r.u64(h+shCommit).Load() != v {
+			return slotStale
+		}
+		return slotBad
+	}
+	rd.fill(view, p, h, n, pf)
+	return slotMessage
+}
+
+func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
+	r := rd.r
+	start := h + SlotHeaderSize
+	end := start + uint64(n)
+	view.Data = r.mem[start:end:end]
+	view.Seq = p
+	view.Producer = uint16(pf)
+	view.Flags = uint16(pf >> 16)
+	view.TimestampNs = r.u64(h + shTimestampNs).Load()
+	view.CRC32C = r.u32(h + shCRC32C).Load()
+	if view.Flags&FlagTrace != 0 {
+		copy(view.TraceID[:], r.mem[h+shTraceID:])
+		copy(view.SpanID[:], r.mem[h+shSpanID:])
+	} else {
+		view.TraceID, view.SpanID = [16]byte{}, [8]byte{}
+	}
+}
+
+// consumeHead passes over the record at the cursor, counting it.
+func (rd *Reader) consumeHead(p uint64, what int) {
+	if what == slotStale {
+		rd.resync(p)
+		return
+	}
+	rd.cursor = p + 1
+	switch what {
+	case slotAbandoned:
+		rd.st.Abandoned++
+	case slotBad:
+		rd.st.Bad++
+	}
+}
+
+// scan fills up to len(views) consecutive messages from the cursor.
+// Records to pass over are consumed only at the head, so a batch is
+// always consecutive sequences. It returns the count, or 0 with
+// ErrBadMsg for a corrupt head (views[0].Seq names it).
+func (rd *Reader) scan(views []View) (int, error) {
+	head, n := rd.cursor, 0
+	var err error
+	for n < len(views) {
+		p := rd.cursor + uint64(n)
+		what := rd.inspect(p, &views[n])
+		if what == slotMessage {
+			n++
+			continue
+		}
+		if n > 0 || what == slotNothing {
+			break
+		}
+		rd.consumeHead(p, what)
+		if what == slotBad {
+			views[0] = View{Seq: p}
+			err = ErrBadMsg
+			break
+		}
+	}
+	rd.peekedEnd = rd.cursor + uint64(n)
+	if rd.cursor != head {
+		rd.publishCursor()
+	}
+	return n, err
+}
+
+// slotMoved: would the slot at the cursor give scan something to do?
+func (rd *Reader) slotMoved() bool {
+	v := rd.r.u64(rd.r.slotOff(rd.cursor) + shCommit).Load()
+	return v == commitDoneOf(rd.cursor) || v&3 == commitAbandoned || commitCmp(v, rd.cursor) > 0
+}
+
+// checkStuck: nothing at the cursor for a while; is its producer dead?
+// After 20 ms of a sequence claimed but unpublished, recover it (§8.2).
+func (rd *Reader) checkStuck(waited bool) {
+	r := rd.r
+	if !waited && !seqBefore(rd.cursor, r.u64(r.g.ctl+ctlClaim).Load()) {
+		return // idle, not stuck
+	}
+	now := mono()
+	if rd.stuckSeq != rd.cursor || rd.stuckSince == 0 {
+		rd.stuckSeq, rd.stuckSince = rd.cursor, now
+		return
+	}
+	if now-rd.stuckSince >= livenessNs {
+		r.recoverSeq(rd.cursor)
+		rd.stuckSince = now
+	}
+}
+
+// Peek returns the next unreleased message without consuming it (a
+// second Peek returns the same one). Skip and abandoned records are
+// passed over (the latter counted). timeout 0 does not wait (ErrEmpty), a
+// negative one waits without limit, a positive one fails with
+// ErrTimeout. ErrBadMsg if the next slot's header is corrupt: the slot is
+// skipped and counted, the view's Seq names it, and the next Peek
+// continues after it. A lossy reader that was lapped skips ahead and
+// counts the loss before returning the next message.
+func (rd *Reader) Peek(timeout time.Duration) (View, error) {
+	_, err := rd.peekWith(rd.one[:], timeout, nil)
+	return rd.one[0], err
+}
+
+// PeekContext is Peek bounded by ctx instead of a timeout.
+func (rd *Reader) PeekContext(ctx context.Context) (View, error) {
+	_, err := rd.peekWith(rd.one[:], -1, ctx)
+	return rd.one[0], err
+}
+
+// PeekBatch is Peek for up to len(views) consecutive messages: it returns
+// how many views it filled (at least 1 unless err != nil), stopping early
+// at the first slot not yet published or not plainly a message. Release
+// the batch by releasing its last view.
+func (rd *Reader) PeekBatch(views []View, timeout time.Duration) (int, error) {
+	return rd.peekWith(views, timeout, nil)
+}
+
+// PeekBatchContext is PeekBatch bounded by ctx.
+func (rd *Reader) PeekBatchContext(ctx context.Context, views []View) (int, error) {
+	return rd.peekWith(views, -1, ctx)
+}
+
+func (rd *Reader) peekWith(views []View, timeout time.Duration, ctx context.Context) (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, rd.r.name, "peek")
+	if rd.closed || len(views) == 0 {
+		return 0, rd.fail(ErrInvalid)
+	}
+	var w waiter
+	w.init(rd.wait, timeout, ctx)
+	n, err = rd.peekLoop(views, &w)
+	w.done()
+	return n, rd.fail(err)
+}
+
+func (rd *Reader) peekLoop(views []View, w *waiter) (int, error) {
+	r := rd.r
+	for {
+		if n, err := rd.scan(views); n > 0 || err != nil {
+			return n, err
+		}
+		sleep, err := w.step()
+		if err != nil {
+			rd.checkStuck(false)
+			return 0, err
+		}
+		if sleep {
+			seen := r.bellPrepare(ctlDataBell)
+			if !rd.slotMoved() {
+				r.bellSleep(ctlDataBell, seen, w)
+			}
+			r.bellFinish(ctlDataBell)
+		}
+		if w.livenessDue() {
+			rd.checkStuck(true)
+		}
+	}
+}
+
+func (rd *Reader) fail(err error) error {
+	switch err {
+	case nil:
+		return nil
+	case errAgain:
+		return rd.errEmpty
+	case ErrTimeout:
+		return rd.errTimeout
+	case ErrClosed, ErrInvalid:
+		if rd.closed {
+			err = ErrClosed
+		}
+	}
+	return wrap(rd.r.name, "peek", err)
+}
+
+// countStale is the seqlock re-check of [from, to): how many of those
+// slots were overwritten while we held them.
+func (rd *Reader) countStale(from, to uint64) uint64 {
+	// A4: our reads of the payloads happen before the re-check; pairs
+	// with R4, the producer's barrier after marking a slot BUSY.
+	rd.fence()
+	stale := uint64(0)
+	for q := from; q != to && rd.needsCheck(q); q++ {
+		if rd.r.u64(rd.r.slotOff(q)+shCommit).Load() != commitDoneOf(q) {
+			stale++
+		}
+	}
+	return stale
+}
+
+// Release releases every peeked message up to and including v: producers
+// may reuse their slots and the views are invalid. ErrStale if any of
+// them was overwritten while held (lossy readers, or the backlog a gating
+// reader found at join): whatever was read from them must be discarded;
+// they are counted as lost. ErrInvalid if v is not a message this reader
+// has peeked.
+func (rd *Reader) Release(v *View) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, rd.r.name, "release")
+	if rd.closed || v == nil || seqBefore(v.Seq, rd.cursor) || !seqBefore(v.Seq, rd.peekedEnd) {
+		return wrap(rd.r.name, "release", ErrInvalid)
+	}
+	end, stale := v.Seq+1, uint64(0)
+	if rd.needsCheck(rd.cursor) {
+		stale = rd.countStale(rd.cursor, end)
+	}
+	rd.st.Delivered += end - rd.cursor - stale
+	rd.st.Lost += stale
+	rd.cursor = end
+	rd.publishCursor()
+	if stale != 0 {
+		return wrap(rd.r.name, "release", ErrStale)
+	}
+	return nil
+}
+
+// Close deregisters the reader; it stops gating at once.
+func (rd *Reader) Close() (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, rd.r.name, "close reader")
+	if rd.closed {
+		return nil
+	}
+	rd.closed = true
+	rd.r.u32(rd.e + reState).Store(entryFree)
+	rd.r.bellRing(ctlSpaceBell) // we stop gating
+	lockDrop(rd.fd, rd.e)
+	rd.release()
+	rd.r.unregister(nil, rd)
+	return nil
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCreateAttach(t *testing.T) {
+	r, name := testRing(t, &CreateOptions{SlotCount: 16, SlotSize: 256, MaxProducers: 3,
+		MaxReaders: 2, MsgType: "x.Y", Schema: []byte("fds"), SchemaHash: 42, SeqBase: 7})
+	a, err := Attach(name, nil)
+	must(t, err)
+	defer a.Close()
+	ai, ri := a.Info(), r.Info()
+	if ai != ri || ai.Name != name || ai.MsgType != "x.Y" || ai.PayloadCap != 192 ||
+		ai.SeqBase != 7 || ai.SchemaHash != 42 || ai.TotalSize != 4096*4+16*256 {
+		t.Fatalf("info %+v vs %+v", ai, ri)
+	}
+	if s, _ := a.Schema(); string(s) != "fds" {
+		t.Fatalf("schema %q", s)
+	}
+	if _, err := Create(name, nil); !errors.Is(err, ErrExist) || !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("second create: %v", err)
+	}
+	st, err := a.Stats()
+	must(t, err)
+	if st.Claimed != 7 {
+		t.Fatalf("claim %d", st.Claimed)
+	}
+}
+
+func TestCreateInvalid(t *testing.T) {
+	bad := []CreateOptions{
+		{SlotCount: 3}, {SlotCount: 1 << 25}, {SlotSize: 100}, {SlotSize: 64},
+		{MaxReaders: 1025}, {MaxProducers: 2000}, {Mode: 0o1000},
+		{MsgType: string(make([]byte, 192))},
+	}
+	for i, o := range bad {
+		if _, err := Create("gotest-invalid", &o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("case %d: %v", i, err)
+			Unlink("gotest-invalid")
+		}
+	}
+	for _, n := range []string{"", ".x", "a/b", "a b", string(make([]byte, 64))} {
+		if _, err := Create(n, nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("name %q: %v", n, err)
+		}
+	}
+	if _, err := Attach("gotest-does-not-exist", nil); !errors.Is(err, ErrNotExist) {
+		t.Errorf("attach missing: %v", err)
+	}
+}
+
+// corrupt creates a ring, closes it, lets f modify the object's bytes
+// and returns what Attach says.
+func corrupt(t *testing.T, f func(b []byte)) error {
+	r, name := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128})
+	r.Close()
+	path := shmPath(name)
+	b, err := os.ReadFile(path)
+	must(t, err)
+	f(b)
+	must(t, os.WriteFile(path, b, 0o600))
+	a, err := Attach(name, &AttachOptions{Timeout: 20 * time.Millisecond})
+	if err == nil {
+		a.Close()
+	}
+	return err
+}
+
+func TestAttachValidation(t *testing.T) {
+	le := binary.LittleEndian
+	cases := []struct {
+		name string
+		f    func(b []byte)
+		want error
+	}{
+		{"magic", func(b []byte) { b[0] ^= 1 }, ErrBadMagic},
+		{"major", func(b []byte) { le.PutUint16(b[sbMajor:], 2) }, ErrVersion},
+		{"fingerprint", func(b []byte) { le.PutUint32(b[sbFingerprint:], 0x88101010) }, ErrFingerprint},
+		{"incompat", func(b []byte) { le.PutUint64(b[sbFeaturesIncompat:], 4) }, ErrFeature},
+		{"total size", func(b []byte) { le.PutUint64(b[sbTotalSize:], 1<<20) }, ErrCorrupt},
+		{"slot count", func(b []byte) { le.PutUint32(b[sbSlotCount:], 3) }, ErrCorrupt},
+		{"slot size", func(b []byte) { le.PutUint32(b[sbSlotSize:], 200) }, ErrCorrupt},
+		{"readers", func(b []byte) { le.PutUint32(b[sbMaxReaders:], 0) }, ErrCorrupt},
+		{"sp producers", func(b []byte) { le.PutUint32(b[sbRingFlags:], 1) }, ErrCorrupt},
+		{"region order", func(b []byte) { le.PutUint64(b[sbControlOff:], 0) }, ErrCorrupt},
+		{"region align", func(b []byte) { le.PutUint64(b[sbSlotsOff:], 4096*3+8) }, ErrCorrupt},
+		{"slots size", func(b []byte) { le.PutUint64(b[sbSlotsSize:], 128) }, ErrCorrupt},
+		{"schema len", func(b []byte) { le.PutUint32(b[sbSchemaLen:], 1) }, ErrCorrupt},
+		{"name nul", func(b []byte) {
+			for i := 0; i < sbNameSize; i++ {
+				b[sbName+i] = 'a'
+			}
+		}, ErrCorrupt},
+		{"msg type nul", func(b []byte) {
+			for i := 0; i < sbMsgTypeSize; i++ {
+				b[sbMsgType+i] = 'a'
+			}
+		}, ErrCorrupt},
+		{"not ready", func(b []byte) { le.PutUint32(b[sbState:], 0) }, ErrTimeout},
+		{"newer minor", func(b []byte) { le.PutUint16(b[sbMinor:], 9) }, nil},
+		{"compat feature", func(b []byte) { le.PutUint64(b[sbFeaturesCompat:], 1) }, nil},
+	}
+	for _, c := range cases {
+		err := corrupt(t, c.f)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestAttachPermissions(t *testing.T) {
+	_, name := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128, Mode: 0o644})
+	a, err := Attach(name, nil)
+	must(t, err)
+	a.Close()
+	must(t, os.Chmod(shmPath(name), 0o666))
+	if _, err := Attach(name, nil); !errors.Is(err, ErrPermission) {
+		t.Fatalf("world-writable: %v", err)
+	}
+	// A ring too small to hold a superblock never becomes ready.
+	must(t, os.Truncate(shmPath(name), 100))
+	must(t, os.Chmod(shmPath(name), 0o600))
+	if _, err := Attach(name, &AttachOptions{Timeout: 10 * time.Millisecond}); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("short object: %v", err)
+	}
+}
+
+func TestCheckType(t *testing.T) {
+	r, _ := testRing(t, &CreateOptions{SlotCount: 4, MsgType: "a.B", SchemaHash: 5})
+	if err := r.CheckType("a.B", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckType("a.B", 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		t string
+		h uint64
+	}{{"a.C", 0}, {"a.B", 6}, {"", 0}} {
+		if err := r.CheckType(c.t, c.h); !errors.Is(err, ErrWrongType) || !errors.Is(err, syscall.EMEDIUMTYPE) {
+			t.Fatalf("%v: %v", c, err)
+		}
+	}
+	u, _ := testRing(t, &CreateOptions{SlotCount: 4})
+	if err := u.CheckType("", 0); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("untyped ring matched: %v", err)
+	}
+}
+
+func TestHashes(t *testing.T) {
+	if got := CRC32C([]byte("123456789")); got != 0xE3069283 {
+		t.Fatalf("crc32c %#x", got)
+	}
+	vec := map[string]uint64{"": 0, "a": 0xaf63dc4c8601ec8c, "foobar": 0x85944171f73967e8}
+	for s, want := range vec {
+		if got := SchemaHash([]byte(s)); got != want {
+			t.Errorf("fnv1a(%q) = %#x, want %#x", s, got, want)
+		}
+	}
+}
+
+func TestSentinelErrnos(t *testing.T) {
+	pairs := map[*Error]syscall.Errno{
+		ErrNotExist: syscall.ENOENT, ErrExist: syscall.EEXIST, ErrBadMagic: syscall.EPROTO,
+		ErrVersion: syscall.EPROTONOSUPPORT, ErrFingerprint: syscall.EPROTOTYPE,
+		ErrFeature: syscall.ENOTSUP, ErrCorrupt: syscall.EUCLEAN, ErrPermission: syscall.EPERM,
+		ErrTimeout: syscall.ETIMEDOUT, ErrFull: syscall.EAGAIN, ErrEmpty: syscall.EAGAIN,
+		ErrMsgSize: syscall.EMSGSIZE, ErrBadMsg: syscall.EBADMSG, ErrOwnerDead: syscall.EOWNERDEAD,
+		ErrStale: syscall.ESTALE, ErrWrongType: syscall.EMEDIUMTYPE,
+	}
+	for e, n := range pairs {
+		w := wrap("r", "op", e)
+		if !errors.Is(w, e) || !errors.Is(w, n) || e.Errno() != n {
+			t.Errorf("%v does not match %v", e, n)
+		}
+	}
+	if !errors.Is(ErrNotExist, os.ErrNotExist) {
+		t.Error("ErrNotExist is not fs.ErrNotExist")
+	}
+}

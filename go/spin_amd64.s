@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+
+#include "textflag.h"
+
+// func spinPause()
+TEXT ·spinPause(SB), NOSPLIT, $0-0
+	PAUSE
+	RET

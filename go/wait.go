@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+
+package pbring
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// WaitMode says how a producer waits for space or a reader for data once
+// a short spin (2048 pause instructions) has not been enough.
+type WaitMode int
+
+// The wait modes, as in the C library.
+const (
+	WaitBlock WaitMode = iota // sleep on a futex doorbell (default)
+	WaitSpin                  // keep spinning: lowest latency, burns a core
+	WaitYield                 // sched_yield between checks
+)
+
+const (
+	// livenessNs: how long a waiter lets a slot or a full ring stay stuck
+	// before it checks the liveness locks, and the longest single sleep.
+	livenessNs = int64(20 * time.Millisecond)
+	spinLimit  = 2048
+
+	futexWait = 0 // FUTEX_WAIT, shared: the word is in a shared mapping
+	futexWake = 1 // FUTEX_WAKE
+)
+
+// monoBase anchors mono(): Go's monotonic clock is CLOCK_MONOTONIC, read
+// through the vDSO by time.Now, without a system call.
+var monoBase = time.Now()
+
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+// waiter paces one wait: a spin budget, a deadline, the liveness timer and
+// an optional context.
+type waiter struct {
+	mode      WaitMode
+	spins     uint32
+	deadline  int64 // 0 = do not wait, < 0 = no deadline, else mono()
+	ctxDead   bool  // the deadline is the context's
+	nextCheck int64
+	ctx       context.Context
+	stopWake  func() bool // unregisters the context's futex wake-up
+}
+
+// init: timeout 0 does not wait, < 0 waits without limit. ctx may be nil;
+// its deadline, if earlier, bounds the wait too.
+func (w *waiter) init(mode WaitMode, timeout time.Duration, ctx context.Context) {
+	*w = waiter{mode: mode, ctx: ctx}
+	if timeout == 0 && ctx == nil {
+		return
+	}
+	now := mono()
+	w.nextCheck = now + livenessNs
+	w.deadline = -1
+	if timeout > 0 {
+		w.deadline = now + int64(timeout)
+	}
+	if ctx != nil {
+		if d, ok := ctx.Deadline(); ok {
+			cd := now + int64(time.Until(d))
+			if w.deadline < 0 || cd < w.deadline {
+				w.deadline, w.ctxDead = max(cd, 1), true
+			}
+		}
+	}
+}
+
+// done releases what the wait registered; call it when the wait ends.
+func (w *waiter) done() {
+	if w.stopWake != nil {
+		w.stopWake()
+		w.stopWake = nil
+	}
+}
+
+// clockDue: sleeping waiters read the clock each step, spinning ones every
+// 64th, as in C.
+func (w *waiter) clockDue() bool {
+	return w.spins&63 == 0 || (w.mode == WaitBlock && w.spins >= spinLimit)
+}
+
+// step is one idle step: (false, nil) look again, (true, nil) time to
+// sleep on a bell, errAgain / ErrTimeout / the context's error: give up.
+func (w *waiter) step() (sleep bool, err error) {
+	if w.deadline == 0 {
+		return false, errAgain
+	}
+	w.spins++
+	if w.clockDue() {
+		if err := w.expired(); err != nil {
+			return false, err
+		}
+	}
+	if w.mode == WaitSpin || w.spins < spinLimit {
+		spinPause()
+		return false, nil
+	}
+	if w.mode == WaitYield {
+		syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (w *waiter) expired() error {
+	if w.ctx != nil {
+		if err := w.ctx.Err(); err != nil {
+			return ctxError(err)
+		}
+	}
+	if w.deadline > 0 && mono() >= w.deadline {
+		if w.ctxDead {
+			return ctxError(context.DeadlineExceeded)
+		}
+		return ErrTimeout
+	}
+	return nil
+}
+
+// ctxError keeps both meanings of a context deadline: errors.Is matches
+// ErrTimeout and context.DeadlineExceeded.
+func ctxError(err error) error {
+	if err == context.DeadlineExceeded {
+		return fmt.Errorf("%w (%w)", ErrTimeout, err)
+	}
+	return err
+}
+
+// livenessDue is true once per livenessNs of waiting: time to look for
+// dead peers.
+func (w *waiter) livenessDue() bool {
+	if w.deadline == 0 || !w.clockDue() {
+		return false
+	}
+	now := mono()
+	if now < w.nextCheck {
+		return false
+	}
+	w.nextCheck = now + livenessNs
+	return true
+}
+
+// errAgain is turned into ErrFull or ErrEmpty by the caller.
+var errAgain = &Error{syscall.EAGAIN, "would block"}
+
+// --- doorbells (§10) ------------------------------------------------------
+
+// bellPrepare registers as a sleeper and returns the futex value to sleep
+// on. The caller re-checks its condition after this and before sleeping.
+// The Add is sequentially consistent, which is the E4 fence on this side.
+func (r *Ring) bellPrepare(bell uint64) uint32 {
+	r.u32(r.g.ctl + bell + bellWaiters).Add(1)
+	return r.u32(r.g.ctl + bell + bellFutex).Load()
+}
+
+// bellSleep sleeps until the bell rings, the futex changed, 20 ms passed
+// (for the liveness checks), the deadline, or the context is done.
+func (r *Ring) bellSleep(bell uint64, seen uint32, w *waiter) {
+	left := livenessNs
+	if w.deadline > 0 {
+		until := w.deadline - mono()
+		if until <= 0 {
+			return
+		}
+		left = min(left, until)
+	}
+	addr := r.u32(r.g.ctl + bell + bellFutex)
+	if w.ctx != nil && w.stopWake == nil && w.ctx.Done() != nil {
+		// Registered once per wait, only when it comes to sleeping:
+		// cancellation wakes the futex instead of waiting out the 20 ms.
+		w.stopWake = context.AfterFunc(w.ctx, func() { futex(unsafe.Pointer(addr), futexWake, math.MaxInt32, 0) })
+	}
+	futex(unsafe.Pointer(addr), futexWait, seen, left)
+}
+
+func (r *Ring) bellFinish(bell uint64) {
+	r.u32(r.g.ctl + bell + bellWaiters).Add(^uint32(0))
+}
+
+// bellRing wakes the bell's sleepers, if any; the caller's change (an
+// atomic store or read-modify-write, sequentially consistent in Go) comes
+// first, which is the E4 fence on the waker's side. With nobody asleep it
+// makes no system call.
+func (r *Ring) bellRing(bell uint64) {
+	if r.u32(r.g.ctl+bell+bellWaiters).Load() == 0 {
+		return
+	}
+	f := r.u32(r.g.ctl + bell + bellFutex)
+	f.Add(1)
+	futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0)
+}
+
+// futex is FUTEX_WAIT (with a relative timeout in ns) or FUTEX_WAKE on a
+// shared futex word. EAGAIN, EINTR and ETIMEDOUT all mean "look again",
+// so the result is ignored.
+func futex(addr unsafe.Pointer, op int, val uint32, ns int64) {
+	var tsp unsafe.Pointer
+	var ts syscall.Timespec
+	if op == futexWait {
+		ts = syscall.NsecToTimespec(ns)
+		tsp = unsafe.Pointer(&ts)
+	}
+	syscall.Syscall6(syscall.SYS_FUTEX, uintptr(addr), uintptr(op), uintptr(val), uintptr(tsp), 0, 0)
+}
