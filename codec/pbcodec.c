@@ -87,6 +87,30 @@ static int encode_failed(struct pbr_producer *p, struct pbr_slot *slot,
 	return rc ? rc : err;
 }
 
+int pbr_producer_send_ex(struct pbr_producer *p, const void *buf, uint32_t len,
+			 unsigned flags, int64_t timeout_ns)
+{
+	struct pbr_slot slot;
+	int rc;
+
+	if (!p || (len && !buf) ||
+	    (flags & ~(PBR_SEND_CRC | PBR_SEND_TIMESTAMP)))
+		return -EINVAL;
+	if (len > p->ring->payload_cap)
+		return -EMSGSIZE; /* before claiming anything */
+	rc = pbr_producer_reserve(p, timeout_ns, &slot);
+	if (rc)
+		return rc;
+	memcpy(slot.data, buf, len);
+	if (flags & PBR_SEND_CRC) {
+		slot.flags |= PBR_SLOT_F_CRC;
+		slot.crc32c = pbr_crc32c(0, slot.data, len);
+	}
+	if (flags & PBR_SEND_TIMESTAMP)
+		slot.timestamp_ns = mono_ns();
+	return pbr_producer_commit(p, &slot, len);
+}
+
 int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
 			 const void *msg, int64_t timeout_ns)
 {

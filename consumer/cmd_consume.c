@@ -202,7 +202,7 @@ static int consume_loop(struct consume_state *s)
 								       200000000
 						  ? 200000000
 						  : c->timeout_ns);
-		if (n == -ETIMEDOUT) {
+		if (n == -ETIMEDOUT || n == -EAGAIN) { /* EAGAIN: --timeout 0 */
 			if (c->timeout_ns >= 0 &&
 			    cli_now_ns() - idle_from >= c->timeout_ns)
 				return -ETIMEDOUT;

@@ -99,6 +99,7 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 		return -EINVAL;
 	}
 	rd->ring = r;
+	rd->pid = getpid();
 	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	rd->fd = pbr_fd_reopen(r->fd);
@@ -119,9 +120,14 @@ void pbr_reader_close(struct pbr_reader *rd)
 {
 	if (!rd)
 		return;
-	st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
-	pbr_bell_ring(rd->ring, PBR_CTL_SPACE_BELL); /* we stop gating */
-	pbr_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
+	/* A forked child's copy of fd shares the parent's lock: leave the
+	 * parent's entry alone, and closing the copy keeps the lock. */
+	if (rd->pid == getpid()) {
+		st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
+		pbr_bell_ring(rd->ring,
+			      PBR_CTL_SPACE_BELL); /* we stop gating */
+		pbr_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
+	}
 	close(rd->fd);
 	pbr_ring_forget_reader(rd->ring, rd);
 	free(rd);

@@ -401,13 +401,14 @@ PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
 #error "libpbring's nanopb is built without these options"
 #endif
 #ifndef __cplusplus
-_Static_assert(sizeof(pb_size_t) == 2, "nanopb pb_size_t differs from libpbring's");
+_Static_assert(sizeof(pb_size_t) == 2,
+	       "nanopb pb_size_t differs from libpbring's");
 #endif
 #endif
 
-struct pb_msgdesc_s;   /* pb_msgdesc_t: a generated <Message>_fields */
-struct pb_istream_s;   /* pb_istream_t */
-struct pb_ostream_s;   /* pb_ostream_t */
+struct pb_msgdesc_s;	/* pb_msgdesc_t: a generated <Message>_fields */
+struct pb_istream_s;	/* pb_istream_t */
+struct pb_ostream_s;	/* pb_ostream_t */
 struct pb_field_iter_s; /* pb_field_t */
 
 /**
@@ -433,6 +434,22 @@ PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
 PBR_API PBR_MUST_CHECK int
 pbr_producer_send_pb(struct pbr_producer *p, const struct pb_msgdesc_s *fields,
 		     const void *msg, int64_t timeout_ns);
+
+/** Flags for pbr_producer_send_ex(). */
+#define PBR_SEND_CRC 0x1u /* store the payload's CRC32C (PBR_SLOT_F_CRC) */
+#define PBR_SEND_TIMESTAMP 0x2u /* stamp CLOCK_MONOTONIC nanoseconds */
+
+/**
+ * pbr_producer_send() with the extras a serialized message wants: with
+ * PBR_SEND_CRC the slot carries the payload's CRC32C, so readers that
+ * verify (pbr_view_verify, the CLI, Go, Python) accept it; with
+ * PBR_SEND_TIMESTAMP its timestamp_ns is CLOCK_MONOTONIC now. -EINVAL for
+ * unknown flags; otherwise the errors of pbr_producer_send().
+ */
+PBR_API PBR_MUST_CHECK int pbr_producer_send_ex(struct pbr_producer *p,
+						const void *buf, uint32_t len,
+						unsigned flags,
+						int64_t timeout_ns);
 
 /**
  * Why the last pbr_producer_send_pb() on @p failed, as nanopb put it: the

@@ -73,6 +73,7 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	if (!p)
 		return -ENOMEM;
 	p->ring = r;
+	p->pid = getpid();
 	p->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	p->single = r->ring_flags & PBR_RING_SINGLE_PRODUCER;
 	p->fd = pbr_fd_reopen(r->fd);
@@ -169,6 +170,15 @@ static void drop_claim(struct pbr_producer *p)
 	st_rel64(p->entry + E_PENDING, PBR_PENDING_IDLE);
 }
 
+/* Our slot was recovered: we were taken for dead, so the entry may have
+ * a new owner by now. Touch nothing shared from here on. */
+static int taken_for_dead(struct pbr_producer *p)
+{
+	p->claimed = p->reserved = false;
+	p->dead = true;
+	return -EOWNERDEAD;
+}
+
 /* Mark slot(seq) BUSY once its previous occupant is finished. */
 static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 {
@@ -179,10 +189,8 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 	int rc;
 
 	while (!prev_finished(r, s, v)) {
-		if (v == PBR_COMMIT_ABANDONED(s)) {
-			drop_claim(p);
-			return -EOWNERDEAD; /* taken for dead meanwhile */
-		}
+		if (v == PBR_COMMIT_ABANDONED(s))
+			return taken_for_dead(p);
 		rc = pbr_waiter_step(w);
 		if (rc < 0)
 			return rc;
@@ -195,8 +203,7 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 	if (p->single) {
 		st_rlx64(h, PBR_COMMIT_BUSY(s));
 	} else if (!cas64(h, &v, PBR_COMMIT_BUSY(s), memory_order_relaxed)) {
-		drop_claim(p);
-		return -EOWNERDEAD;
+		return taken_for_dead(p);
 	}
 	/* R4: BUSY is visible before any payload byte is (seqlock begin);
 	 * pairs with A4 in the lossy reader's re-check. */
@@ -212,6 +219,8 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 	struct pbr_waiter w;
 	int rc;
 
+	if (p->dead)
+		return -EOWNERDEAD;
 	if (p->reserved)
 		return -EINPROGRESS;
 	rc = ring_broken(p->ring);
@@ -265,9 +274,9 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 			    memory_order_release);
 	}
 	PBR_CRASH("committed");
-	drop_claim(p);
 	if (!won)
-		return -EOWNERDEAD;
+		return taken_for_dead(p);
+	drop_claim(p);
 	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, committed),
 		 ++p->committed);
 	pbr_bell_ring(p->ring, PBR_CTL_DATA_BELL);
@@ -317,17 +326,13 @@ int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 	return pbr_producer_commit(p, &slot, len);
 }
 
-int pbr_producer_close(struct pbr_producer *p)
+/* Publish what we claimed (as a skip record if its slot can be reached
+ * now, else recovery does it once we are gone) and free the entry. */
+static int leave(struct pbr_producer *p)
 {
-	struct pbr_ring *r;
 	struct pbr_slot slot;
 	int rc = 0;
 
-	if (!p)
-		return 0;
-	r = p->ring;
-	/* A claimed sequence must be published: as a skip record if we can
-	 * reach its slot now, else by recovery once we are gone. */
 	if (p->claimed && !p->reserved)
 		rc = pbr_producer_reserve(p, 0, &slot);
 	if (p->reserved) {
@@ -335,8 +340,25 @@ int pbr_producer_close(struct pbr_producer *p)
 		slot.seq = p->seq;
 		rc = pbr_producer_abort(p, &slot);
 	}
+	if (p->dead)
+		return rc; /* the abort found us taken for dead */
 	st_rel32(p->entry + E_STATE, PBR_ENTRY_FREE);
-	pbr_lock_drop(p->fd, entry_lock_off(r, p->entry));
+	pbr_lock_drop(p->fd, entry_lock_off(p->ring, p->entry));
+	return rc;
+}
+
+int pbr_producer_close(struct pbr_producer *p)
+{
+	struct pbr_ring *r;
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	r = p->ring;
+	if (!p->dead && p->pid == getpid())
+		rc = leave(p);
+	/* A forked child's copy of fd shares the parent's lock: closing the
+	 * copy keeps it, while an unlock would have dropped it. */
 	close(p->fd);
 	pbr_ring_forget_producer(r, p);
 	free(p);

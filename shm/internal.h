@@ -57,6 +57,8 @@ struct pbr_producer {
 	bool single;   /* single-producer ring: no RMW per message */
 	bool claimed;  /* seq is claimed (maybe not yet writable) */
 	bool reserved; /* seq's slot is marked BUSY and handed out */
+	bool dead;     /* taken for dead: the entry may be another's now */
+	pid_t pid;     /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
 	uint64_t next;	/* SP: next sequence to claim */
 	uint64_t seq;	/* claimed sequence */
@@ -71,6 +73,7 @@ struct pbr_reader {
 	int fd;
 	uint32_t index;
 	bool lossy;
+	pid_t pid; /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
 	uint64_t cursor;       /* next unreleased sequence */
 	uint64_t checked_from; /* below this, slots need seqlock checks */

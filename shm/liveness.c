@@ -144,6 +144,11 @@ int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
 		return 0;
 	if (v != PBR_COMMIT_BUSY(s) && !prev_finished(r, s, v))
 		return -EAGAIN; /* an earlier lap is stuck: recover it first */
+	/* A claim may overshoot the gating limit (the fetch-add comes before
+	 * the wait for space). Until its owner marked the slot BUSY, the slot
+	 * still holds s - N for a gating reader that has not read it. */
+	if (v != PBR_COMMIT_BUSY(s) && !seq_before(s, pbr_gating_limit(r, s)))
+		return -EAGAIN;
 	PBR_CRASH("recover");
 	/* R5: one recoverer wins; a late commit's CAS or check then fails. */
 	if (!cas64(h, &v, PBR_COMMIT_ABANDONED(s), memory_order_release))
@@ -153,10 +158,13 @@ int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
 	return 0;
 }
 
-/* The full sequence whose low 62 bits are in pending word p. */
+/* The full sequence whose low 62 bits are in pending word p, taken in
+ * (claim - 2^62, claim]: a single producer records s in pending before it
+ * publishes claim = s + 1, so s may equal claim (not yet claimed, and
+ * then recover_seq() leaves it alone). */
 static uint64_t pending_seq(struct pbr_ring *r, uint64_t p)
 {
-	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)) - 1;
+	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 
 	return c - ((c - (p >> 2)) & PBR_SEQ62_MASK);
 }

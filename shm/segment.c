@@ -245,7 +245,7 @@ int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
 		return rc;
 	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return errno == EINVAL ? -ENODEV : -errno; /* glibc: EISDIR */
 	rc = wait_ready(fd, flags, timeout, &size);
 	if (!rc)
 		rc = ring_from_fd(fd, size, out);

@@ -783,6 +783,41 @@ static struct pbr_ring *create_typed(const char *tag, const char *type,
 	return r;
 }
 
+/* Raw bytes with the codec's extras: CRC and timestamp as send_pb sets. */
+START_TEST(test_send_ex)
+{
+	const char *name = tu_name("sendex");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, 0, PBR_START_OLDEST, PBR_WAIT_BLOCK);
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_BLOCK);
+	static const char msg[] = "bytes with a checksum";
+	uint8_t big[256] = {0};
+	struct pbr_view v;
+
+	ck_assert_int_eq(pbr_producer_send_ex(p, msg, sizeof(msg), 0x80, 0),
+			 -EINVAL);
+	ck_assert_int_eq(
+		pbr_producer_send_ex(p, big, sizeof(big), PBR_SEND_CRC, 0),
+		-EMSGSIZE);
+	ck_assert_int_eq(pbr_producer_send_ex(p, msg, sizeof(msg),
+					      PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
+					      0),
+			 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, TU_SEC, &v), 0);
+	ck_assert_uint_eq(v.len, sizeof(msg));
+	ck_assert(v.flags & PBR_SLOT_F_CRC);
+	ck_assert_uint_eq(v.crc32c, tu_crc32c(msg, sizeof(msg)));
+	ck_assert_int_eq(pbr_view_verify(&v), 0);
+	ck_assert_uint_gt(v.timestamp_ns, 0);
+	ck_assert_uint_le(v.timestamp_ns, tu_now_ns());
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	(void)pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 START_TEST(test_check_type)
 {
 	uint64_t h = 0;
@@ -844,6 +879,7 @@ static Suite *codec_suite(void)
 	tc = tu_tcase("schema", 10);
 	tcase_add_test(tc, test_schema_hash);
 	tcase_add_test(tc, test_check_type);
+	tcase_add_test(tc, test_send_ex);
 	suite_add_tcase(s, tc);
 	return s;
 }
