@@ -1,0 +1,255 @@
+# SPDX-License-Identifier: MIT
+"""ctypes binding of libpbring (include/pbring.h).
+
+The shared library is the one built from the repository's C sources and
+installed inside this package (libpbring.so next to this file). For
+development, $PBRING_LIBRARY may name another build of it.
+
+Only what Python needs is declared. Every atomic operation and every wait
+stays in C; Python only moves bytes and fills the plain structs.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64,
+                    c_size_t, c_uint, c_uint8, c_uint16, c_uint32, c_uint64,
+                    c_void_p)
+
+# Constants of pbring.h / pbring/layout.h.
+PBR_NAME_MAX = 63
+PBR_MSG_TYPE_MAX = 191
+PBR_SLOT_HDR_SIZE = 64
+PBR_CREATE_SINGLE_PRODUCER = 0x1
+PBR_ATTACH_ANY_OWNER = 0x1
+PBR_READER_GATING = 0x1
+PBR_READER_LOSSY = 0x2
+PBR_START_OLDEST = 0
+PBR_START_LATEST = 1
+PBR_SLOT_F_CRC = 0x1
+PBR_SLOT_F_SKIP = 0x2
+PBR_SLOT_F_TRACE = 0x4
+PBR_WAIT_BLOCK = 0
+PBR_WAIT_SPIN = 1
+PBR_WAIT_YIELD = 2
+PBR_DECODE_NOVERIFY = 0x1
+
+
+class CreateOpts(Structure):
+    _fields_ = [
+        ("slot_count", c_uint32),
+        ("slot_size", c_uint32),
+        ("max_producers", c_uint32),
+        ("max_readers", c_uint32),
+        ("mode", c_uint32),
+        ("flags", c_uint32),
+        ("seq_base", c_uint64),
+        ("msg_type", c_char_p),
+        ("schema", c_void_p),
+        ("schema_len", c_uint32),
+        ("schema_hash", c_uint64),
+    ]
+
+
+class AttachOpts(Structure):
+    _fields_ = [("timeout_ns", c_int64), ("flags", c_uint32)]
+
+
+class RingInfoC(Structure):
+    _fields_ = [
+        ("name", c_char * (PBR_NAME_MAX + 1)),
+        ("msg_type", c_char * (PBR_MSG_TYPE_MAX + 1)),
+        ("format_major", c_uint16),
+        ("format_minor", c_uint16),
+        ("ring_flags", c_uint32),
+        ("slot_count", c_uint32),
+        ("slot_size", c_uint32),
+        ("payload_cap", c_uint32),
+        ("max_producers", c_uint32),
+        ("max_readers", c_uint32),
+        ("total_size", c_uint64),
+        ("seq_base", c_uint64),
+        ("schema_hash", c_uint64),
+        ("created_ns", c_uint64),
+        ("schema_len", c_uint32),
+        ("creator_uid", c_uint32),
+        ("creator_pid", c_uint32),
+        ("schema", c_void_p),
+    ]
+
+
+class RingStatsC(Structure):
+    _fields_ = [
+        ("claimed", c_uint64),
+        ("abandoned", c_uint64),
+        ("producers_reaped", c_uint64),
+        ("readers_reaped", c_uint64),
+    ]
+
+
+class ParticipantC(Structure):
+    _fields_ = [
+        ("index", c_uint32),
+        ("is_reader", c_uint8),
+        ("alive", c_uint8),
+        ("flags", c_uint32),
+        ("pid", c_uint32),
+        ("position", c_uint64),
+        ("pending", c_uint64),
+        ("delivered", c_uint64),
+        ("lost", c_uint64),
+        ("abandoned", c_uint64),
+    ]
+
+
+class ProducerOpts(Structure):
+    _fields_ = [("wait", c_int)]
+
+
+class SlotC(Structure):
+    _fields_ = [
+        ("data", c_void_p),
+        ("cap", c_uint32),
+        ("flags", c_uint16),
+        ("reserved", c_uint16),
+        ("seq", c_uint64),
+        ("crc32c", c_uint32),
+        ("reserved2", c_uint32),
+        ("timestamp_ns", c_uint64),
+        ("trace_id", c_uint8 * 16),
+        ("span_id", c_uint8 * 8),
+    ]
+
+
+class ReaderOpts(Structure):
+    _fields_ = [("flags", c_uint32), ("start", c_uint32), ("wait", c_int)]
+
+
+class ViewC(Structure):
+    _fields_ = [
+        ("data", c_void_p),
+        ("len", c_uint32),
+        ("producer", c_uint16),
+        ("flags", c_uint16),
+        ("seq", c_uint64),
+        ("timestamp_ns", c_uint64),
+        ("crc32c", c_uint32),
+        ("reserved", c_uint32),
+        ("trace_id", c_void_p),
+        ("span_id", c_void_p),
+    ]
+
+
+class ReaderStatsC(Structure):
+    _fields_ = [
+        ("cursor", c_uint64),
+        ("delivered", c_uint64),
+        ("lost", c_uint64),
+        ("abandoned", c_uint64),
+        ("bad", c_uint64),
+    ]
+
+
+# Offsets inside struct pbr_view, for reading a batch without building a
+# Structure per view (the hot path of Reader.views()).
+VIEW_SIZE = ctypes.sizeof(ViewC)
+VIEW_U64 = VIEW_SIZE // 8          # views as a flat array of u64
+VIEW_DATA_U64 = ViewC.data.offset // 8
+VIEW_LEN_U32 = ViewC.len.offset // 4
+VIEW_SEQ_U64 = ViewC.seq.offset // 8
+assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 56, VIEW_SIZE
+
+
+def _library_path() -> str:
+    env = os.environ.get("PBRING_LIBRARY")
+    if env:
+        return env
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "libpbring.so")
+
+
+def _load() -> ctypes.CDLL:
+    path = _library_path()
+    try:
+        return ctypes.CDLL(path)
+    except OSError as e:
+        raise ImportError(
+            f"pbring: cannot load libpbring from {path}: {e} (install the "
+            "package with pip from the repository, which builds it, or set "
+            "PBRING_LIBRARY to a built libpbring.so)") from e
+
+
+lib = _load()
+
+_P = c_void_p  # opaque handles are passed around as integers
+
+
+def _fn(name: str, restype: Any, *argtypes: Any) -> Any:
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+pbr_version = _fn("pbr_version", c_char_p)
+pbr_strerror = _fn("pbr_strerror", c_char_p, c_int)
+pbr_ring_create = _fn("pbr_ring_create", c_int, c_char_p,
+                      POINTER(CreateOpts), POINTER(c_void_p))
+pbr_ring_attach = _fn("pbr_ring_attach", c_int, c_char_p,
+                      POINTER(AttachOpts), POINTER(c_void_p))
+pbr_ring_detach = _fn("pbr_ring_detach", None, _P)
+pbr_ring_unlink = _fn("pbr_ring_unlink", c_int, c_char_p)
+pbr_name_check = _fn("pbr_name_check", c_int, c_char_p)
+pbr_ring_info = _fn("pbr_ring_info", None, _P, POINTER(RingInfoC))
+pbr_ring_stats = _fn("pbr_ring_stats", None, _P, POINTER(RingStatsC))
+pbr_ring_participants = _fn("pbr_ring_participants", c_int, _P,
+                            POINTER(ParticipantC), c_uint)
+pbr_ring_reclaim = _fn("pbr_ring_reclaim", c_int, _P)
+pbr_ring_check_type = _fn("pbr_ring_check_type", c_int, _P, c_char_p,
+                          c_uint64)
+
+pbr_producer_open = _fn("pbr_producer_open", c_int, _P,
+                        POINTER(ProducerOpts), POINTER(c_void_p))
+pbr_producer_close = _fn("pbr_producer_close", c_int, _P)
+pbr_producer_id = _fn("pbr_producer_id", c_uint16, _P)
+# The slot is passed as an address (an int): cheaper than byref() per call.
+pbr_producer_reserve = _fn("pbr_producer_reserve", c_int, _P, c_int64, _P)
+pbr_producer_commit = _fn("pbr_producer_commit", c_int, _P, _P, c_uint32)
+pbr_producer_abort = _fn("pbr_producer_abort", c_int, _P, _P)
+pbr_producer_send = _fn("pbr_producer_send", c_int, _P, c_void_p, c_uint32,
+                        c_int64)
+
+pbr_reader_open = _fn("pbr_reader_open", c_int, _P, POINTER(ReaderOpts),
+                      POINTER(c_void_p))
+pbr_reader_close = _fn("pbr_reader_close", None, _P)
+pbr_reader_peek_batch = _fn("pbr_reader_peek_batch", c_int, _P, _P, c_uint,
+                            c_int64)
+pbr_reader_release = _fn("pbr_reader_release", c_int, _P, _P)
+pbr_reader_stats = _fn("pbr_reader_stats", None, _P, POINTER(ReaderStatsC))
+pbr_reader_index = _fn("pbr_reader_index", c_uint32, _P)
+
+# CRC32C: buf is bytes or an address (c_void_p takes both).
+pbr_crc32c = _fn("pbr_crc32c", c_uint32, c_uint32, c_void_p, c_size_t)
+pbr_view_verify = _fn("pbr_view_verify", c_int, _P)
+pbr_schema_hash = _fn("pbr_schema_hash", c_uint64, c_void_p, c_size_t)
+pbr_demo_schema = _fn("pbr_demo_schema", None, POINTER(c_void_p),
+                      POINTER(c_uint32))
+
+# The same functions without argtypes, for the hot paths: ctypes then
+# passes ctypes objects (c_void_p handles and addresses, c_int64 timeouts)
+# and bytes straight through, which costs a third of converting each
+# argument through argtypes. Only call these with ctypes objects, bytes,
+# or ints that fit a C int.
+def _raw(name: str, restype: Any = c_int) -> Any:
+    f = lib[name]  # a new function object, not the one declared above
+    f.restype = restype
+    return f
+
+
+raw_reader_peek_batch = _raw("pbr_reader_peek_batch")
+raw_reader_release = _raw("pbr_reader_release")
+raw_view_verify = _raw("pbr_view_verify")
+raw_producer_reserve = _raw("pbr_producer_reserve")
+raw_producer_commit = _raw("pbr_producer_commit")
+raw_crc32c = _raw("pbr_crc32c", c_uint32)
