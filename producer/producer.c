@@ -189,7 +189,8 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 	int rc;
 
 	while (!prev_finished(r, s, v)) {
-		if (v == PBR_COMMIT_ABANDONED(s))
+		/* Recovered, and maybe already passed and reused. */
+		if (v == PBR_COMMIT_ABANDONED(s) || commit_cmp(v, s) > 0)
 			return taken_for_dead(p);
 		rc = pbr_waiter_step(w);
 		if (rc < 0)
