@@ -19,8 +19,11 @@
 /* How long a waiter lets a slot or a full ring stay stuck before it
  * checks the liveness locks (and the longest it sleeps in one futex call). */
 #define PBR_LIVENESS_NS (20 * 1000 * 1000LL)
-/* Spins before a PBR_WAIT_BLOCK/YIELD waiter yields or sleeps. */
+/* Pause-instruction spins before a waiter yields (PBR_WAIT_YIELD, about
+ * 60 us on a current x86) or sleeps (PBR_WAIT_BLOCK, a few us: a sleeper
+ * that spins long is scheduled as a CPU hog and wakes late). */
 #define PBR_SPIN_LIMIT 2048u
+#define PBR_BLOCK_SPIN_LIMIT 128u
 /* Default wait for a ring still being created. */
 #define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
 
@@ -174,8 +177,9 @@ uint64_t pbr_realtime_ns(void);
 struct pbr_waiter {
 	enum pbr_wait mode;
 	uint32_t spins;
-	int64_t deadline; /* 0 = none (non-blocking), < 0 = forever */
-	int64_t next_check;
+	int64_t timeout;    /* as passed to pbr_waiter_init() */
+	int64_t deadline;   /* 0 = none (non-blocking), < 0 = forever */
+	int64_t next_check; /* 0 until the first wait step reads the clock */
 };
 
 void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,

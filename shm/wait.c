@@ -35,35 +35,55 @@ uint64_t pbr_realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * No clock read here: reserve and peek set up a waiter on every call and
+ * most calls never wait, while a clock read costs more than the whole
+ * operation. The first wait step reads it (waiter_arm), so the timeout
+ * counts from the first miss.
+ */
 void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
 		     int64_t timeout_ns)
 {
-	int64_t now = timeout_ns == 0 ? 0 : pbr_now_ns();
-
 	w->mode = mode;
 	w->spins = 0;
-	w->deadline = timeout_ns < 0	? -1
-		      : timeout_ns == 0 ? 0
-					: now + timeout_ns;
+	w->timeout = timeout_ns;
+	w->deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : 1;
+	w->next_check = 0;
+}
+
+static void waiter_arm(struct pbr_waiter *w)
+{
+	int64_t now = pbr_now_ns();
+
+	if (w->timeout > 0)
+		w->deadline = now + w->timeout;
 	w->next_check = now + PBR_LIVENESS_NS;
+}
+
+static uint32_t spin_limit(const struct pbr_waiter *w)
+{
+	return w->mode == PBR_WAIT_BLOCK ? PBR_BLOCK_SPIN_LIMIT
+					 : PBR_SPIN_LIMIT;
 }
 
 /* Sleeping waiters read the clock each step; spinning ones every 64th. */
 static bool waiter_clock_due(const struct pbr_waiter *w)
 {
 	return (w->spins & 63) == 0 ||
-	       (w->mode == PBR_WAIT_BLOCK && w->spins >= PBR_SPIN_LIMIT);
+	       (w->mode == PBR_WAIT_BLOCK && w->spins >= spin_limit(w));
 }
 
 int pbr_waiter_step(struct pbr_waiter *w)
 {
 	if (w->deadline == 0)
 		return -EAGAIN;
+	if (!w->next_check)
+		waiter_arm(w);
 	++w->spins;
 	if (w->deadline > 0 && waiter_clock_due(w) &&
 	    pbr_now_ns() >= w->deadline)
 		return -ETIMEDOUT;
-	if (w->mode == PBR_WAIT_SPIN || w->spins < PBR_SPIN_LIMIT) {
+	if (w->mode == PBR_WAIT_SPIN || w->spins < spin_limit(w)) {
 		cpu_relax();
 		return 0;
 	}
@@ -78,7 +98,7 @@ bool pbr_waiter_liveness_due(struct pbr_waiter *w)
 {
 	int64_t now;
 
-	if (w->deadline == 0 || !waiter_clock_due(w))
+	if (w->deadline == 0 || !w->next_check || !waiter_clock_due(w))
 		return false;
 	now = pbr_now_ns();
 	if (now < w->next_check)
