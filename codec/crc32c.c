@@ -143,8 +143,8 @@ static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
 
 static inline uint32_t crc_shift(uint32_t t[4][256], uint32_t c)
 {
-	return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^
-	       t[2][(c >> 16) & 0xff] ^ t[3][c >> 24];
+	return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^
+	       t[3][c >> 24];
 }
 
 static inline uint64_t crc_word(const uint8_t *p)
