@@ -179,6 +179,16 @@ static bool needs_check(const struct pbr_reader *rd, uint64_t p)
 	return rd->lossy || seq_before(p, rd->checked_from);
 }
 
+/* Was p overwritten (lapped)? Only if p was claimed: a commit word about a
+ * sequence beyond the claim is garbage (a corrupt or hostile segment), and
+ * taking it for a lap would walk the cursor towards it one sequence at a
+ * time, for up to 2^61 of them, inside one peek. */
+static bool lapped(struct pbr_reader *rd, uint64_t p, uint64_t v)
+{
+	return commit_cmp(v, p) > 0 &&
+	       seq_before(p, ld_acq64(ctl_word(rd->ring, PBR_CTL_CLAIM)));
+}
+
 /*
  * What the slot of sequence p holds for this reader: 1 a message (view
  * filled), 0 nothing yet, 2 a skip record, 3 an abandoned record,
@@ -196,7 +206,7 @@ static int inspect(struct pbr_reader *rd, uint64_t p, struct pbr_view *view)
 	if (v == PBR_COMMIT_ABANDONED(p))
 		return 3;
 	if (v != PBR_COMMIT_DONE(p))
-		return commit_cmp(v, p) > 0 ? -ESTALE : 0;
+		return lapped(rd, p, v) ? -ESTALE : 0;
 	len = ld_rlx32(h + offsetof(struct pbr_layout_slot, length));
 	pf = ld_rlx32(h + offsetof(struct pbr_layout_slot, producer));
 	if ((pf >> 16) & PBR_SLOT_F_SKIP)

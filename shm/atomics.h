@@ -27,6 +27,41 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 must be 4 bytes");
 #define PBR_A64(p) ((_Atomic uint64_t *)(uintptr_t)(p))
 #define PBR_A32(p) ((_Atomic uint32_t *)(uintptr_t)(p))
 
+#ifdef PBR_ADVERSARIAL_LOADS
+/*
+ * Fuzzing only (tests/fuzz/fuzz_shm_adversarial.c), never in a real build:
+ * every load of a shared word returns what the fuzz target's hook makes
+ * of the value actually read, possibly something else on each load, as a
+ * hostile peer racing the reader could. Code that reads a field twice and
+ * trusts both reads then shows up as a wrong bound under the fuzzer.
+ */
+uint64_t pbr_adv_load64(const void *p, uint64_t seen);
+uint32_t pbr_adv_load32(const void *p, uint32_t seen);
+
+static inline uint64_t ld_acq64(const void *p)
+{
+	return pbr_adv_load64(
+		p, atomic_load_explicit(PBR_A64(p), memory_order_acquire));
+}
+
+static inline uint64_t ld_rlx64(const void *p)
+{
+	return pbr_adv_load64(
+		p, atomic_load_explicit(PBR_A64(p), memory_order_relaxed));
+}
+
+static inline uint32_t ld_acq32(const void *p)
+{
+	return pbr_adv_load32(
+		p, atomic_load_explicit(PBR_A32(p), memory_order_acquire));
+}
+
+static inline uint32_t ld_rlx32(const void *p)
+{
+	return pbr_adv_load32(
+		p, atomic_load_explicit(PBR_A32(p), memory_order_relaxed));
+}
+#else  /* !PBR_ADVERSARIAL_LOADS */
 static inline uint64_t ld_acq64(const void *p)
 {
 	return atomic_load_explicit(PBR_A64(p), memory_order_acquire);
@@ -46,6 +81,7 @@ static inline uint32_t ld_rlx32(const void *p)
 {
 	return atomic_load_explicit(PBR_A32(p), memory_order_relaxed);
 }
+#endif /* PBR_ADVERSARIAL_LOADS */
 
 static inline void st_rel64(void *p, uint64_t v)
 {
