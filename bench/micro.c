@@ -27,7 +27,6 @@
 #include <pb_encode.h>
 
 #include "bench_util.h"
-#include "crc32c_3way.h"
 #include "gbench_shim.h"
 
 static const uint32_t sizes[] = {64, 1024, 65536, 1048576};
@@ -218,14 +217,6 @@ static void bm_crc32c(void *p, uint64_t n)
 		bench_keep(pbr_crc32c(0, f->src, f->size));
 }
 
-static void bm_crc32c_3way(void *p, uint64_t n)
-{
-	struct fixture *f = ((struct arg *)p)->f;
-
-	while (n--)
-		bench_keep(bench_crc32c_3way(0, f->src, f->size));
-}
-
 static void bm_memcpy(void *p, uint64_t n)
 {
 	struct fixture *f = ((struct arg *)p)->f;
@@ -344,23 +335,7 @@ static void register_size(size_t i)
 	reg("pieces/pb_encode", s, bm_pb_encode, a, s);
 	reg("pieces/pb_decode", s, bm_nanopb_decode, a, s);
 	reg("pieces/pb_decode_noinit", s, bm_nanopb_decode_noinit, a, s);
-	reg("pieces/crc32c_3way", s, bm_crc32c_3way, a, s);
 	reg("pieces/memcpy", s, bm_memcpy, a, s);
-}
-
-/* The prototype must agree with the library before its speed means
- * anything. */
-static void check_crc_prototype(void)
-{
-	struct fixture *f = &fx[NSIZES - 1];
-	size_t off, len;
-
-	for (off = 0; off < 8; off++)
-		for (len = 0; len < f->size - 8; len = len * 3 + 1)
-			if (bench_crc32c_3way(7, f->src + off, len) !=
-			    pbr_crc32c(7, f->src + off, len))
-				die("crc32c_3way disagrees with pbr_crc32c",
-				    -EPROTO);
 }
 
 int main(int argc, char **argv)
@@ -370,7 +345,6 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < NSIZES; i++)
 		setup(&fx[i], sizes[i]);
-	check_crc_prototype();
 	for (i = 0; i < NSIZES; i++)
 		register_size(i);
 	pbr_bench_register("pieces/clock_gettime", bm_clock, NULL);
