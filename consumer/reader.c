@@ -140,6 +140,10 @@ static void resync(struct pbr_reader *rd, uint64_t p)
 	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 	uint64_t to = c - (r->slot_count >> 1);
 
+	/* A gating reader lapped in its join backlog skips only the backlog:
+	 * from checked_from on, everything is gated and intact. */
+	if (!rd->lossy && seq_before(rd->checked_from, to))
+		to = rd->checked_from;
 	if (!seq_before(p, to))
 		to = p + 1;
 	rd->st.lost += to - p;

@@ -344,7 +344,10 @@ PBR_API PBR_MUST_CHECK int pbr_reader_peek_batch(struct pbr_reader *rd,
  * Release every peeked message up to and including @v: producers may now
  * reuse their slots and the views are invalid. Returns 0; a lossy reader
  * gets -ESTALE if any of those slots was overwritten while it held the
- * view (whatever was read from it must be discarded; counted as lost).
+ * view (whatever was read from it must be discarded; counted as lost). A
+ * gating reader opened at PBR_START_OLDEST can get the same for the
+ * backlog it found at open, which producers did not know it needed; from
+ * the messages committed after its open on, it loses nothing.
  * -EINVAL if @v is not a message this reader has peeked.
  */
 PBR_API PBR_MUST_CHECK int pbr_reader_release(struct pbr_reader *rd,
