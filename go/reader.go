@@ -226,6 +226,11 @@ func (rd *Reader) needsCheck(p uint64) bool {
 func (rd *Reader) resync(p uint64) {
 	r := rd.r
 	to := r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
+	// A gating reader lapped in its join backlog skips only the backlog:
+	// from checkedFrom on, everything is gated and intact (§9.4).
+	if !rd.lossy && seqBefore(rd.checkedFrom, to) {
+		to = rd.checkedFrom
+	}
 	if !seqBefore(p, to) {
 		to = p + 1
 	}
