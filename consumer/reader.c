@@ -22,26 +22,6 @@
 #define R_CURSOR offsetof(struct pbr_layout_reader, cursor)
 #define R_STATE offsetof(struct pbr_layout_reader, state)
 
-static int take_entry(struct pbr_ring *r, struct pbr_reader *rd)
-{
-	int attempt;
-	uint32_t i;
-
-	for (attempt = 0; attempt < 50; attempt++) {
-		for (i = 0; i < r->max_readers; i++) {
-			uint8_t *e = reader_entry(r, i);
-
-			if (pbr_lock_take(rd->fd, entry_lock_off(r, e)) == 0) {
-				rd->entry = e;
-				rd->index = i;
-				return 0;
-			}
-		}
-		usleep(1000);
-	}
-	return -EBUSY;
-}
-
 /* Publish the cursor (R2) and the reader's counters. */
 static void publish_cursor(struct pbr_reader *rd)
 {
@@ -103,13 +83,16 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	rd->fd = pbr_fd_reopen(r->fd);
-	rc = rd->fd < 0 ? rd->fd : take_entry(r, rd);
+	rc = rd->fd < 0 ? rd->fd
+			: pbr_entry_take(r, rd->fd, r->rtab, r->max_readers,
+					 R_STATE, &rd->index);
 	if (rc) {
 		if (rd->fd >= 0)
 			close(rd->fd);
 		free(rd);
 		return rc;
 	}
+	rd->entry = reader_entry(r, rd->index);
 	join(r, rd, o ? o->start : PBR_START_OLDEST);
 	pbr_ring_add_reader(r, rd);
 	*out = rd;

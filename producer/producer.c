@@ -22,31 +22,6 @@
 #define E_STATE offsetof(struct pbr_layout_producer, state)
 #define E_PENDING offsetof(struct pbr_layout_producer, pending)
 
-static int take_entry(struct pbr_ring *r, struct pbr_producer *p)
-{
-	int attempt;
-	uint32_t i;
-
-	/* A prober may hold a free entry's lock for a moment; retry. */
-	for (attempt = 0; attempt < 50; attempt++) {
-		for (i = 0; i < r->max_producers; i++) {
-			uint8_t *e = producer_entry(r, i);
-
-			if (pbr_lock_take(p->fd, entry_lock_off(r, e)) == 0) {
-				p->entry = e;
-				p->id = (uint16_t)i;
-				return 0;
-			}
-		}
-		if (ld_acq32(producer_entry(r, 0) + E_STATE) ==
-			    PBR_ENTRY_ACTIVE &&
-		    r->max_producers == 1)
-			break; /* a live single producer: no point waiting */
-		usleep(1000);
-	}
-	return -EBUSY;
-}
-
 static void join(struct pbr_ring *r, struct pbr_producer *p)
 {
 	struct pbr_layout_producer *e = (struct pbr_layout_producer *)p->entry;
@@ -67,6 +42,7 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 		      struct pbr_producer **out)
 {
 	struct pbr_producer *p = calloc(1, sizeof(*p));
+	uint32_t idx = 0;
 	int rc;
 
 	*out = NULL;
@@ -77,13 +53,17 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	p->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	p->single = r->ring_flags & PBR_RING_SINGLE_PRODUCER;
 	p->fd = pbr_fd_reopen(r->fd);
-	rc = p->fd < 0 ? p->fd : take_entry(r, p);
+	rc = p->fd < 0 ? p->fd
+		       : pbr_entry_take(r, p->fd, r->ptab, r->max_producers,
+					E_STATE, &idx);
 	if (rc) {
 		if (p->fd >= 0)
 			close(p->fd);
 		free(p);
 		return rc;
 	}
+	p->id = (uint16_t)idx;
+	p->entry = producer_entry(r, idx);
 	join(r, p);
 	pbr_ring_add_producer(r, p);
 	*out = p;

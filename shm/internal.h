@@ -203,6 +203,11 @@ int pbr_fd_reopen(int fd);
 /* Take entry e's lock with fd (non-blocking): 0, -EAGAIN if held. */
 int pbr_lock_take(int fd, off_t off);
 void pbr_lock_drop(int fd, off_t off);
+/* Own a free (or dead) entry of table[0..n) by taking its lock with fd;
+ * state_off is where an entry keeps its state word. 0 (its index in
+ * *index) or -EBUSY. */
+int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
+		   size_t state_off, uint32_t *index);
 /* 1 if a live process holds entry e's lock, 0 if not. */
 bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e);
 /* Sequences below the returned bound may be written without overwriting

@@ -69,6 +69,29 @@ void pbr_lock_drop(int fd, off_t off)
 	(void)lock_op(fd, off, F_UNLCK);
 }
 
+int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
+		   size_t state_off, uint32_t *index)
+{
+	int attempt;
+	uint32_t i;
+
+	/* A prober may hold a free entry's lock for a moment; retry. */
+	for (attempt = 0; attempt < 50; attempt++) {
+		for (i = 0; i < n; i++) {
+			uint8_t *e = table + (size_t)i * PBR_ENTRY_SIZE;
+
+			if (pbr_lock_take(fd, entry_lock_off(r, e)) == 0) {
+				*index = i;
+				return 0;
+			}
+		}
+		if (n == 1 && ld_acq32(table + state_off) == PBR_ENTRY_ACTIVE)
+			break; /* the only entry is live: no point waiting */
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
 bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e)
 {
 	off_t off = entry_lock_off(r, e);
