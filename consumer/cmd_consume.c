@@ -28,9 +28,12 @@ static const char consume_help[] =
 	"  --timeout SEC        stop when nothing arrives for SEC seconds\n"
 	"  --from oldest|latest start at the oldest message in the ring "
 	"(default)\n"
-	"                       or only take messages sent from now on\n"
-	"  --lossy              never hold producers back; count what is "
+	"                       or only take messages sent from now on; "
+	"backlog\n"
+	"                       overwritten before it is read is counted as "
 	"missed\n"
+	"  --lossy              never hold producers back; count what is "
+	"lost\n"
 	"  --json               one canonical protobuf JSON object per message "
 	"on stdout\n"
 	"  --quiet              no per-message output, only the summary\n"
@@ -50,6 +53,7 @@ struct consume_cfg {
 struct seq_track {
 	char id[DEMO_ID_MAX + 1];
 	uint64_t next;
+	uint64_t epoch; /* consume_state.miss_epoch when last seen */
 	bool used, seen;
 };
 
@@ -59,6 +63,9 @@ struct consume_state {
 	struct seq_track *ids;
 	struct cli_hist hist;
 	uint64_t received, gaps, gap_msgs, dups, corrupt, untracked;
+	/* Bumped whenever join backlog was missed (overwritten before we
+	 * read it): the next message of every producer may jump ahead. */
+	uint64_t miss_epoch, missed_seen;
 	int64_t start_ns, last_ns; /* first and latest message */
 	char *line;
 	size_t line_cap;
@@ -94,16 +101,21 @@ static struct seq_track *track(struct consume_state *s, const char *id)
 }
 
 /* Continuity of one producer's seq: the first one seen sets the start,
- * since a consumer may join a producer that is already running. */
+ * since a consumer may join a producer that is already running, and so
+ * does the first one after missed backlog, whose producer we cannot know
+ * (FORMAT.md §9.1). Going backwards is a duplicate either way. */
 static void check_seq(struct consume_state *s, const struct demo_decoded *d)
 {
 	struct seq_track *t = track(s, d->id);
+	bool resumed;
 
 	if (!t) {
 		s->untracked++;
 		return;
 	}
-	if (t->seen && d->seq > t->next) {
+	resumed = t->epoch != s->miss_epoch;
+	t->epoch = s->miss_epoch;
+	if (t->seen && d->seq > t->next && !resumed) {
 		s->gaps++;
 		s->gap_msgs += d->seq - t->next;
 	} else if (t->seen && d->seq < t->next) {
@@ -122,7 +134,7 @@ static void print_text(const struct demo_decoded *d, const struct pbr_view *v)
 }
 
 /* Check and format one message while its slot is still ours: 0, or
- * -EBADMSG (not counted yet: a lossy reader may learn it was a loss). */
+ * -EBADMSG (not counted yet: release may tell it was overwritten). */
 static int take_one(struct consume_state *s, const struct pbr_view *v,
 		    struct demo_decoded *d)
 {
@@ -151,39 +163,49 @@ static void emit(struct consume_state *s, const struct demo_decoded *d,
 		print_text(d, v);
 }
 
-/* Gating: a batch is stable until released; emit, then release. */
-static int take_gating(struct consume_state *s, struct pbr_view *v, int n)
+/* Has the reader missed backlog since we last looked? */
+static void note_missed(struct consume_state *s)
 {
-	struct demo_decoded d;
-	int i;
+	struct pbr_reader_stats st;
 
-	for (i = 0; i < n; i++) {
-		if (s->cfg->count && s->received >= s->cfg->count) {
-			n = i;
-			break;
-		}
-		if (take_one(s, &v[i], &d) == 0)
-			emit(s, &d, &v[i]);
-		else
-			s->corrupt++;
+	pbr_reader_stats(s->rd, &st);
+	if (st.missed != s->missed_seen) {
+		s->missed_seen = st.missed;
+		s->miss_epoch++;
 	}
-	return n ? pbr_reader_release(s->rd, &v[n - 1]) : 0;
 }
 
-/* Lossy: decide only after release confirms the slot was not overwritten. */
-static int take_lossy(struct consume_state *s, struct pbr_view *v)
+/* Check one message, release it, and only then count it: a lossy reader's
+ * slot, or a gating reader's join backlog, may be overwritten while we
+ * read it, and release is what tells (-ESTALE: discard, it is counted as
+ * lost or missed, never as corrupt or delivered). */
+static int take_one_released(struct consume_state *s, struct pbr_view *v)
 {
 	struct demo_decoded d;
 	int bad = take_one(s, v, &d);
 	int rc = pbr_reader_release(s->rd, v);
 
+	note_missed(s);
 	if (rc == -ESTALE)
-		return 0; /* overwritten while read: a loss, counted as such */
+		return 0;
 	if (bad)
 		s->corrupt++;
 	else
 		emit(s, &d, v);
 	return rc;
+}
+
+static int take_batch(struct consume_state *s, struct pbr_view *v, int n)
+{
+	int i, rc;
+
+	for (i = 0; i < n; i++) {
+		if (s->cfg->count && s->received >= s->cfg->count)
+			break;
+		if ((rc = take_one_released(s, &v[i])))
+			return rc;
+	}
+	return 0;
 }
 
 static int consume_loop(struct consume_state *s)
@@ -197,11 +219,12 @@ static int consume_loop(struct consume_state *s)
 		if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
 			return 0;
 		/* Sleep in short steps so that Ctrl-C is seen promptly. */
-		n = pbr_reader_peek_batch(s->rd, v, c->lossy ? 1 : BATCH,
+		n = pbr_reader_peek_batch(s->rd, v, BATCH,
 					  c->timeout_ns < 0 || c->timeout_ns >
 								       200000000
 						  ? 200000000
 						  : c->timeout_ns);
+		note_missed(s); /* peek skips a lapped backlog by itself */
 		if (n == -ETIMEDOUT || n == -EAGAIN) { /* EAGAIN: --timeout 0 */
 			if (c->timeout_ns >= 0 &&
 			    cli_now_ns() - idle_from >= c->timeout_ns)
@@ -215,7 +238,7 @@ static int consume_loop(struct consume_state *s)
 		idle_from = cli_now_ns();
 		if (!s->start_ns)
 			s->start_ns = idle_from;
-		rc = c->lossy ? take_lossy(s, v) : take_gating(s, v, n);
+		rc = take_batch(s, v, n);
 		s->last_ns = cli_now_ns();
 		if (rc)
 			return rc;
@@ -232,13 +255,14 @@ static void consume_summary(struct consume_state *s, struct pbr_ring *ring)
 	pbr_reader_stats(s->rd, &st);
 	fprintf(stderr,
 		"consume (%s): received %" PRIu64 ", lost %" PRIu64
-		", gaps %" PRIu64 ", duplicates %" PRIu64
+		", missed %" PRIu64 ", gaps %" PRIu64 ", duplicates %" PRIu64
 		", crc errors %" PRIu64 ", abandoned %" PRIu64
 		", rate %.0f msg/s, latency p50 %.1f us "
 		"p99 %.1f us max %.1f us\n",
 		/* the ring's count and the seq gaps see the same losses */
 		s->cfg->lossy ? "lossy" : "gating", s->received,
-		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, s->gaps, s->dups,
+		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
+		s->gaps, s->dups,
 		s->corrupt + st.bad, st.abandoned,
 		secs > 0 ? (double)s->received / secs : 0.0,
 		(double)hist_pct(&s->hist, 50) / 1e3,

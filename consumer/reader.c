@@ -116,6 +116,21 @@ void pbr_reader_close(struct pbr_reader *rd)
 	free(rd);
 }
 
+/* Count sequences [p, to) passed over because they were overwritten: the
+ * part in the join backlog (before checked_from) was missed, the rest, on
+ * a lossy reader, lost (FORMAT.md §9.1). */
+static void count_overwritten(struct pbr_reader *rd, uint64_t p, uint64_t to)
+{
+	uint64_t backlog = 0;
+
+	if (seq_before(p, rd->checked_from))
+		backlog = seq_before(rd->checked_from, to)
+				  ? rd->checked_from - p
+				  : to - p;
+	rd->st.missed += backlog;
+	rd->st.lost += (to - p) - backlog;
+}
+
 /* Lapped at sequence p: skip to well inside the ring and count the loss. */
 static void resync(struct pbr_reader *rd, uint64_t p)
 {
@@ -123,13 +138,14 @@ static void resync(struct pbr_reader *rd, uint64_t p)
 	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 	uint64_t to = c - (r->slot_count >> 1);
 
-	/* A gating reader lapped in its join backlog skips only the backlog:
-	 * from checked_from on, everything is gated and intact. */
-	if (!rd->lossy && seq_before(rd->checked_from, to))
-		to = rd->checked_from;
+	/* A gating reader lapped in its join backlog passes over only the
+	 * overwritten slot: the next may be intact, and from checked_from on
+	 * everything is gated. The backlog is at most slot_count long. */
+	if (!rd->lossy)
+		to = p + 1;
 	if (!seq_before(p, to))
 		to = p + 1;
-	rd->st.lost += to - p;
+	count_overwritten(rd, p, to);
 	rd->cursor = rd->peeked_end = to;
 }
 
@@ -140,6 +156,12 @@ static bool slot_moved(struct pbr_reader *rd)
 
 	return v == PBR_COMMIT_DONE(rd->cursor) || PBR_COMMIT_STATE(v) == 2 ||
 	       commit_cmp(v, rd->cursor) > 0;
+}
+
+/* Slots a producer may overwrite while we read them need the re-check. */
+static bool needs_check(const struct pbr_reader *rd, uint64_t p)
+{
+	return rd->lossy || seq_before(p, rd->checked_from);
 }
 
 static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
@@ -154,16 +176,9 @@ static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
 	v->seq = p;
 	v->timestamp_ns = ld_rlx64(&s->timestamp_ns);
 	v->crc32c = ld_rlx32(&s->crc32c);
-	v->reserved = 0;
+	v->vflags = needs_check(rd, p) ? PBR_VIEW_UNSTABLE : 0;
 	v->trace_id = s->trace_id;
 	v->span_id = s->span_id;
-	(void)rd;
-}
-
-/* Slots a producer may overwrite while we read them need the re-check. */
-static bool needs_check(const struct pbr_reader *rd, uint64_t p)
-{
-	return rd->lossy || seq_before(p, rd->checked_from);
 }
 
 /* Was p overwritten (lapped)? Only if p was claimed: a commit word about a
@@ -320,7 +335,8 @@ int pbr_reader_peek(struct pbr_reader *rd, int64_t timeout_ns,
 	return rc > 0 ? 0 : rc;
 }
 
-/* Seqlock re-check of [from, to): how many were overwritten meanwhile. */
+/* Seqlock re-check of [from, to): how many were overwritten meanwhile,
+ * counted as missed (join backlog) or lost (lossy reader). */
 static uint64_t count_stale(struct pbr_reader *rd, uint64_t from, uint64_t to)
 {
 	uint64_t q, stale = 0;
@@ -331,8 +347,10 @@ static uint64_t count_stale(struct pbr_reader *rd, uint64_t from, uint64_t to)
 	for (q = from; q != to; q++) {
 		if (!needs_check(rd, q))
 			break;
-		if (ld_rlx64(slot_at(rd->ring, q)) != PBR_COMMIT_DONE(q))
+		if (ld_rlx64(slot_at(rd->ring, q)) != PBR_COMMIT_DONE(q)) {
+			count_overwritten(rd, q, q + 1);
 			stale++;
+		}
 	}
 	return stale;
 }
@@ -348,7 +366,6 @@ int pbr_reader_release(struct pbr_reader *rd, const struct pbr_view *v)
 	if (needs_check(rd, rd->cursor))
 		stale = count_stale(rd, rd->cursor, end);
 	rd->st.delivered += (end - rd->cursor) - stale;
-	rd->st.lost += stale;
 	rd->cursor = end;
 	PBR_CRASH("release");
 	publish_cursor(rd);

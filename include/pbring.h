@@ -295,13 +295,31 @@ struct pbr_reader_opts {
 	enum pbr_wait wait; /* how peek waits for data */
 };
 
-/** Register a reader. -EBUSY if every reader entry is taken. */
+/**
+ * Register a reader. -EBUSY if every reader entry is taken.
+ *
+ * What a gating reader is owed (FORMAT.md §9.1): every message committed
+ * after its open, exactly once and in order (or counted as abandoned if
+ * its producer died). With PBR_START_OLDEST it also reads the backlog
+ * the ring held at open, but producers did not know it needed that, so a
+ * backlog message may be overwritten before it is read: it is then never
+ * delivered, counted as missed (not lost), and release reports -ESTALE
+ * for a view overwritten while held. Check a backlog view's contents only
+ * after its release returned 0: release views one at a time, or take the
+ * whole batch's -ESTALE as "discard all of it".
+ */
 PBR_API PBR_MUST_CHECK int pbr_reader_open(struct pbr_ring *ring,
 					   const struct pbr_reader_opts *o,
 					   struct pbr_reader **out);
 
 /** Deregister; the reader stops gating at once. */
 PBR_API void pbr_reader_close(struct pbr_reader *rd);
+
+/* The view's slot may be overwritten while it is held (a lossy reader,
+ * or the backlog a gating reader found at open): trust what was read from
+ * it only once its release has returned 0. Without this flag the slot is
+ * stable until released. */
+#define PBR_VIEW_UNSTABLE 0x1u
 
 /** A committed message, read in place. Valid until released. */
 struct pbr_view {
@@ -312,7 +330,7 @@ struct pbr_view {
 	uint64_t seq;	       /* sequence number */
 	uint64_t timestamp_ns; /* as the producer stored it */
 	uint32_t crc32c;       /* with PBR_SLOT_F_CRC */
-	uint32_t reserved;
+	uint32_t vflags;       /* PBR_VIEW_UNSTABLE */
 	const uint8_t *trace_id; /* 16 bytes, with PBR_SLOT_F_TRACE */
 	const uint8_t *span_id;	 /* 8 bytes */
 };
@@ -346,7 +364,7 @@ PBR_API PBR_MUST_CHECK int pbr_reader_peek_batch(struct pbr_reader *rd,
  * gets -ESTALE if any of those slots was overwritten while it held the
  * view (whatever was read from it must be discarded; counted as lost). A
  * gating reader opened at PBR_START_OLDEST can get the same for the
- * backlog it found at open, which producers did not know it needed; from
+ * backlog it found at open (counted as missed, see pbr_reader_open); from
  * the messages committed after its open on, it loses nothing.
  * -EINVAL if @v is not a message this reader has peeked.
  */
@@ -360,6 +378,9 @@ struct pbr_reader_stats {
 	uint64_t lost;	    /* lossy: overwritten before they were read */
 	uint64_t abandoned; /* slots of dead producers passed over */
 	uint64_t bad;	    /* corrupt slots passed over (-EBADMSG) */
+	/* Backlog found at open (PBR_START_OLDEST) that was overwritten
+	 * before it was read: never delivered, not a loss of the stream. */
+	uint64_t missed;
 };
 
 PBR_API void pbr_reader_stats(const struct pbr_reader *rd,

@@ -637,6 +637,52 @@ START_TEST(test_start_oldest_wrapped_ring)
 }
 END_TEST
 
+/* A producer whose cached limit predates the join overwrites backlog that
+ * a gating reader joining at the oldest has not read: that backlog is
+ * missed, never lost, the intact rest is delivered, and views of it are
+ * flagged unstable (FORMAT.md §9.1). */
+START_TEST(test_start_oldest_backlog_missed)
+{
+	struct pbr_ring *r = ring8("sm", 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_reader *rd;
+	struct pbr_view v;
+	int i;
+
+	/* 20 through 8 slots with no reader: the producer's cached limit
+	 * is 24, so 20..23 go out without a rescan. */
+	for (i = 0; i < 20; i++)
+		tu_send_tag(p, i);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 12);
+	ck_assert_uint_eq(v.vflags, PBR_VIEW_UNSTABLE);
+	for (i = 20; i < 24; i++)
+		tu_send_tag(p, i); /* overwrite 12..15 */
+	ck_assert_int_eq(pbr_reader_release(rd, &v), -ESTALE);
+	for (i = 16; i < 24; i++) {
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+		ck_assert_uint_eq(v.seq, i);
+		ck_assert_uint_eq(v.vflags, i < 20 ? PBR_VIEW_UNSTABLE : 0);
+		ck_assert_uint_eq(tu_tag_of(&v), i);
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.delivered, 8);
+	ck_assert_uint_eq(st.missed, 4);
+	ck_assert_uint_eq(st.lost, 0);
+	/* From the join on, the reader gates: 24..31 fit, 32 does not. */
+	for (i = 24; i < 32; i++)
+		tu_send_tag(p, i);
+	ck_assert_int_eq(pbr_producer_send(p, &i, sizeof(i), 0), -EAGAIN);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 START_TEST(test_seq_wrap)
 {
 	const uint64_t base = UINT64_MAX - 5;
@@ -973,6 +1019,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, test_start_latest);
 	tcase_add_test(tc, test_start_oldest);
 	tcase_add_test(tc, test_start_oldest_wrapped_ring);
+	tcase_add_test(tc, test_start_oldest_backlog_missed);
 	tcase_add_test(tc, test_seq_wrap);
 	suite_add_tcase(s, tc);
 

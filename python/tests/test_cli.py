@@ -148,7 +148,7 @@ def test_consume_detects_corruption(ring_name):
                       "--timeout", "0.5"])
         for r in filter(None, (py, c)):
             assert r.returncode == 1, r.stderr
-            assert "received 2, lost 1, gaps 1, duplicates 0, " \
+            assert "received 2, lost 1, missed 0, gaps 1, duplicates 0, " \
                    "crc errors 1" in r.stderr
             assert r.stderr.splitlines()[-1] == \
                 f"pbring: {n}: 1 corrupt messages"

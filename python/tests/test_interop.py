@@ -34,7 +34,7 @@ NAMES = {"c": "C", "go": "Go", "py": "Python"}
 RUN_TIMEOUT = 300
 
 CONSUME_SUMMARY = re.compile(
-    r"consume \(gating\): received (\d+), lost 0, gaps 0, duplicates 0, "
+    r"consume \(gating\): received (\d+), lost 0, missed 0, gaps 0, duplicates 0, "
     r"crc errors 0, abandoned 0, rate \d+ msg/s, latency p50 [\d.]+ us "
     r"p99 [\d.]+ us max [\d.]+ us")
 PRODUCE_SUMMARY = re.compile(
@@ -227,7 +227,7 @@ def test_python_threads_to_c(ring_name, c_bin) -> None:
     assert p.returncode == 0, p.stderr
     assert "produce: 30000 messages from 3 producers in" in p.stderr
     assert c.returncode == 0, err
-    assert "received 30000, lost 0, gaps 0, duplicates 0, crc errors 0" \
+    assert "received 30000, lost 0, missed 0, gaps 0, duplicates 0, crc errors 0" \
         in err
 
 

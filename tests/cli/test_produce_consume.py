@@ -86,7 +86,7 @@ def test_round_trip_json(pbring, ring, procs):
     assert per_id[f"{p.pid}-0"] == list(range(n))
     summary = c.err.splitlines()
     assert len(summary) == 1, c.err
-    assert summary[0].startswith(f"consume (gating): received {n}, lost 0, "
+    assert summary[0].startswith(f"consume (gating): received {n}, lost 0, missed 0, "
                                  "gaps 0, duplicates 0, crc errors 0, "
                                  "abandoned 0, rate "), c.err
     assert re.search(r"latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$",

@@ -28,6 +28,7 @@ PBR_READER_LOSSY = 0x2
 PBR_START_OLDEST = 0
 PBR_START_LATEST = 1
 PBR_SLOT_F_CRC = 0x1
+PBR_VIEW_UNSTABLE = 0x1  # the slot may be overwritten while held
 PBR_SLOT_F_SKIP = 0x2
 PBR_SLOT_F_TRACE = 0x4
 PBR_WAIT_BLOCK = 0
@@ -135,7 +136,7 @@ class ViewC(Structure):
         ("seq", c_uint64),
         ("timestamp_ns", c_uint64),
         ("crc32c", c_uint32),
-        ("reserved", c_uint32),
+        ("vflags", c_uint32),
         ("trace_id", c_void_p),
         ("span_id", c_void_p),
     ]
@@ -148,6 +149,7 @@ class ReaderStatsC(Structure):
         ("lost", c_uint64),
         ("abandoned", c_uint64),
         ("bad", c_uint64),
+        ("missed", c_uint64),
     ]
 
 
@@ -158,6 +160,8 @@ VIEW_U64 = VIEW_SIZE // 8          # views as a flat array of u64
 VIEW_DATA_U64 = ViewC.data.offset // 8
 VIEW_LEN_U32 = ViewC.len.offset // 4
 VIEW_SEQ_U64 = ViewC.seq.offset // 8
+VIEW_VFLAGS_U64 = ViewC.vflags.offset // 8  # the high half of that word
+assert ViewC.vflags.offset % 8 == 4
 assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 56, VIEW_SIZE
 
 

@@ -46,8 +46,9 @@ Receive pbring.demo.v1.DeviceEvent messages, check and summarise them.
   --count N            stop after N messages (default: until interrupted)
   --timeout SEC        stop when nothing arrives for SEC seconds
   --from oldest|latest start at the oldest message in the ring (default)
-                       or only take messages sent from now on
-  --lossy              never hold producers back; count what is missed
+                       or only take messages sent from now on; backlog
+                       overwritten before it is read is counted as missed
+  --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
   --quiet              no per-message output, only the summary
   --raw                skip the message type check (for untyped rings)
@@ -426,21 +427,35 @@ class _Consumer:
         self.cfg = cfg
         self.rd = reader
         self.out = out
-        self.ids: Dict[str, List[Any]] = {}  # id -> [next, seen]
+        self.ids: Dict[str, List[Any]] = {}  # id -> [next, seen, epoch]
+        # Bumped whenever join backlog was missed (overwritten before it
+        # was read): the next message of every producer may jump ahead.
+        self.miss_epoch = self.missed_seen = 0
         self.hist = Hist()
         self.received = self.gaps = self.gap_msgs = 0
         self.dups = self.corrupt = self.untracked = 0
         self.start_ns = self.last_ns = 0
         self.pattern = demo.blob_pattern(reader.ring.info.payload_cap)
 
+    def note_missed(self) -> None:
+        missed = self.rd.stats().missed
+        if missed != self.missed_seen:
+            self.missed_seen = missed
+            self.miss_epoch += 1
+
     def check_seq(self, id_: str, seq: int) -> None:
+        """Continuity of one producer's seq: the first one seen sets the
+        start, and so does the first one after missed backlog, whose
+        producer cannot be known (FORMAT.md §9.1)."""
         t = self.ids.get(id_)
         if t is None:
             if len(self.ids) >= IDS:
                 self.untracked += 1
                 return
-            t = self.ids[id_] = [0, False]
-        if t[1] and seq > t[0]:
+            t = self.ids[id_] = [0, False, self.miss_epoch]
+        resumed = t[2] != self.miss_epoch
+        t[2] = self.miss_epoch
+        if t[1] and seq > t[0] and not resumed:
             self.gaps += 1
             self.gap_msgs += seq - t[0]
         elif t[1] and seq < t[0]:
@@ -490,6 +505,8 @@ class _Consumer:
             idle_from = now
             if not self.start_ns:
                 self.start_ns = now
+            if cfg.start == "oldest":
+                self.note_missed()
             blob = msg.blob
             if blob and blob != pattern[:len(blob)]:
                 self.corrupt += 1
@@ -521,7 +538,8 @@ class _Consumer:
         sys.stderr.write(
             f"consume ({'lossy' if self.cfg.lossy else 'gating'}): "
             f"received {self.received}, "
-            f"lost {max(st.lost, self.gap_msgs)}, gaps {self.gaps}, "
+            f"lost {max(st.lost, self.gap_msgs)}, missed {st.missed}, "
+            f"gaps {self.gaps}, "
             f"duplicates {self.dups}, crc errors {self.corrupt + st.bad}, "
             f"abandoned {st.abandoned}, "
             f"rate {self.received / secs if secs > 0 else 0.0:.0f} msg/s, "

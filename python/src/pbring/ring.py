@@ -186,6 +186,9 @@ class ReaderStats:
     lost: int               #: lossy: overwritten before they were read
     abandoned: int          #: slots of dead producers passed over
     bad: int                #: corrupt slots passed over
+    #: join backlog (start="oldest") overwritten before it was read: never
+    #: delivered, not a loss of the stream (FORMAT.md §9.1)
+    missed: int = 0
 
 
 @dataclass(frozen=True)
@@ -1020,7 +1023,7 @@ class Reader:
         st = _lib.ReaderStatsC()
         _lib.pbr_reader_stats(self._handle(), ctypes.byref(st))
         return ReaderStats(st.cursor, st.delivered, st.lost, st.abandoned,
-                           st.bad)
+                           st.bad, st.missed)
 
     # ---- the batch
 
@@ -1258,18 +1261,26 @@ class Reader:
                 finally:
                     v.release()
             self._pos = i + 1
-            if i + 1 < self._n and not self.lossy:
+            if i + 1 < self._n and not self._unstable(k):
                 self._owed = i  # released with the rest of the batch
             else:
                 self._owed = -1
                 rc = _lib.raw_reader_release(self._hc, vp)
                 if rc:
                     if rc == -_ESTALE:
-                        continue  # overwritten while parsed: lost, counted
+                        continue  # overwritten while parsed: counted as
+                        # lost (lossy) or missed (join backlog)
                     raise error_for(rc, self.ring.name, "release")
             if err is not None:
                 raise err
             return msg
+
+    def _unstable(self, k: int) -> bool:
+        """May the slot of the view at u64 index @k be overwritten while
+        held (a lossy reader, or a gating reader's join backlog)? Then it
+        is trusted only once its own release has succeeded."""
+        w = self._q[k + _lib.VIEW_VFLAGS_U64] >> 32
+        return bool(w & _lib.PBR_VIEW_UNSTABLE)
 
     def recv_bytes(self, timeout: Any = DEFAULT) -> bytes:
         """The next message's payload, copied, and released."""
@@ -1282,7 +1293,7 @@ class Reader:
             a, b = self._bounds(i)
             data = bytes(self._pview[a:b])
             self._pos = i + 1
-            if i + 1 < self._n and not self.lossy:
+            if i + 1 < self._n and not self._unstable(i * _lib.VIEW_U64):
                 self._owed = i
                 return data
             self._owed = -1
@@ -1307,8 +1318,9 @@ class Reader:
         slot, valid until the next step of the iteration (or its end). Ends
         when nothing arrives within @timeout. The fastest way through a
         ring: one C call to peek a batch, one to release it when it is
-        used up. For a lossy reader, a slot overwritten while its view was
-        out raises Stale (which ends the iteration)."""
+        used up. For a lossy reader, or a gating reader's join backlog
+        (start="oldest"), a slot overwritten while its view was out raises
+        Stale (which ends the iteration)."""
         if self._peeked:
             self.release()
         self._settle()
