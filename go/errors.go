@@ -50,7 +50,7 @@ var (
 	ErrFeature = &Error{syscall.ENOTSUP, "ring uses an unknown incompatible feature"}
 	// ErrCorrupt: the ring's geometry is inconsistent, or the mapping
 	// faulted (it was truncated under us) (EUCLEAN).
-	ErrCorrupt = &Error{syscall.EUCLEAN, "ring geometry corrupt or inconsistent with its size"}
+	ErrCorrupt = &Error{syscall.EUCLEAN, "ring is damaged (unfinished creation, truncated, or inconsistent geometry)"}
 	// ErrPermission: owned by another user or writable by others (EPERM).
 	ErrPermission = &Error{syscall.EPERM, "ring owned by another user or writable by everyone"}
 	// ErrNotRegular: the shared-memory object is not a regular file (ENODEV).

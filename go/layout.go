@@ -29,6 +29,8 @@ const (
 
 	stateInit  = 0 // superblock state while the creator fills it
 	stateReady = 1 // published last (R0)
+	// creationLock: the byte whose OFD lock the creator holds until READY.
+	creationLock = 0
 
 	ringSingleProducer = 0x1 // superblock ring_flags bit
 

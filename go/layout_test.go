@@ -29,6 +29,7 @@ var goDefines = map[string]uint64{
 	"PBR_PAGE":                    pageSize,
 	"PBR_STATE_INIT":              stateInit,
 	"PBR_STATE_READY":             stateReady,
+	"PBR_CREATION_LOCK":           creationLock,
 	"PBR_RING_SINGLE_PRODUCER":    ringSingleProducer,
 	"PBR_FEATURES_INCOMPAT_KNOWN": featuresIncompatKnown,
 	"PBR_FEATURES_COMPAT_KNOWN":   featuresCompatKnown,

@@ -104,7 +104,12 @@ func TestAttachValidation(t *testing.T) {
 				b[sbMsgType+i] = 'a'
 			}
 		}, ErrCorrupt},
-		{"not ready", func(b []byte) { le.PutUint32(b[sbState:], 0) }, ErrTimeout},
+		// Not ready and no creator holds the creation lock: damaged, at once.
+		{"not ready", func(b []byte) { le.PutUint32(b[sbState:], 0) }, ErrCorrupt},
+		{"foreign, not ready", func(b []byte) {
+			le.PutUint32(b[sbState:], 0)
+			le.PutUint64(b[sbMagic:], 0x1234)
+		}, ErrBadMagic},
 		{"newer minor", func(b []byte) { le.PutUint16(b[sbMinor:], 9) }, nil},
 		{"compat feature", func(b []byte) { le.PutUint64(b[sbFeaturesCompat:], 1) }, nil},
 	}
@@ -125,12 +130,42 @@ func TestAttachPermissions(t *testing.T) {
 	if _, err := Attach(name, nil); !errors.Is(err, ErrPermission) {
 		t.Fatalf("world-writable: %v", err)
 	}
-	// A ring too small to hold a superblock never becomes ready.
+	// A ring too small to hold a superblock, with no creator at work, is
+	// damaged: said at once, not after the timeout.
 	must(t, os.Truncate(shmPath(name), 100))
 	must(t, os.Chmod(shmPath(name), 0o600))
-	if _, err := Attach(name, &AttachOptions{Timeout: 10 * time.Millisecond}); !errors.Is(err, ErrTimeout) {
+	t0 := time.Now()
+	if _, err := Attach(name, &AttachOptions{Timeout: 5 * time.Second}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("short object: %v", err)
 	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("damaged ring reported after %v", d)
+	}
+}
+
+// While a creator holds the creation lock (§12.1), an unfinished ring is
+// being created: attach waits for it, and times out if it never finishes.
+func TestAttachWaitsForCreator(t *testing.T) {
+	_, name := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128})
+	fd, err := syscall.Open(shmPath(name), syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	must(t, err)
+	defer syscall.Close(fd)
+	m, err := syscall.Mmap(fd, 0, pageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	must(t, err)
+	defer syscall.Munmap(m)
+	u32at(m, sbState).Store(stateInit)
+	must(t, lockTake(fd, creationLock))
+	if _, err := Attach(name, &AttachOptions{Timeout: 50 * time.Millisecond}); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("being created: %v", err)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		u32at(m, sbState).Store(stateReady)
+		lockDrop(fd, creationLock)
+	}()
+	a, err := Attach(name, &AttachOptions{Timeout: 2 * time.Second})
+	must(t, err)
+	a.Close()
 }
 
 func TestCheckType(t *testing.T) {

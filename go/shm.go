@@ -300,6 +300,11 @@ func create(name string, o *CreateOptions) (*Ring, error) {
 }
 
 func initAndMap(fd int, sb *superblock, o *CreateOptions) (*Ring, error) {
+	// The creation lock (§12.1): held until READY, so that an attacher
+	// can tell a ring being created from a damaged one.
+	if err := lockTake(fd, creationLock); err != nil {
+		return nil, err
+	}
 	if err := fallocate(fd, int64(sb.totalSize)); err != nil {
 		return nil, err
 	}
@@ -309,6 +314,7 @@ func initAndMap(fd int, sb *superblock, o *CreateOptions) (*Ring, error) {
 	}
 	initSegment(mem, sb, o)
 	syscall.Munmap(mem)
+	lockDrop(fd, creationLock)
 	mode := o.Mode
 	if mode == 0 {
 		mode = 0o600
@@ -395,19 +401,34 @@ func checkStat(fd int, anyOwner bool) (int64, error) {
 	return st.Size, nil
 }
 
-// waitReady waits until the creator has sized the object and published
-// READY (A0).
+// creationGrace: an empty object whose creation lock is free is damaged
+// after this long; a creator takes the lock just after the object
+// appears (§12.2).
+const creationGrace = 20 * time.Millisecond
+
+// waitReady waits while the creator sizes the object and publishes READY
+// (A0). Without a live creator a ring that is not ready is damaged
+// (ErrCorrupt), said at once; only an empty object gets a short grace.
 func waitReady(fd int, anyOwner bool, timeout time.Duration) (int64, error) {
 	deadline := time.Now().Add(timeout)
+	var orphan time.Time
 	for {
-		size, err := checkStat(fd, anyOwner)
-		if err != nil {
-			return 0, err
+		size, err := look(fd, anyOwner)
+		if err != errAgain {
+			return size, err
 		}
-		if size >= pageSize {
-			ready, err := stateIsReady(fd)
-			if err != nil || ready {
+		if creatorAlive(fd) {
+			orphan = time.Time{}
+		} else {
+			// READY is published before the unlock: look again.
+			if size, err = look(fd, anyOwner); err != errAgain {
 				return size, err
+			}
+			if orphan.IsZero() {
+				orphan = time.Now()
+			}
+			if size != 0 || time.Since(orphan) >= creationGrace {
+				return 0, ErrCorrupt
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -417,16 +438,45 @@ func waitReady(fd int, anyOwner bool, timeout time.Duration) (int64, error) {
 	}
 }
 
-func stateIsReady(fd int) (ready bool, err error) {
+// look: the object's size, and errAgain while it is not READY.
+func look(fd int, anyOwner bool) (int64, error) {
+	size, err := checkStat(fd, anyOwner)
+	if err != nil {
+		return 0, err
+	}
+	if size < pageSize {
+		return size, errAgain
+	}
+	return size, pageState(fd)
+}
+
+// creatorAlive: does a creator still hold the creation lock?
+func creatorAlive(fd int) bool {
+	if lockTake(fd, creationLock) != nil {
+		return true
+	}
+	lockDrop(fd, creationLock)
+	return false
+}
+
+// pageState: nil once READY, errAgain before, ErrBadMagic for a foreign
+// file (a creator writes the magic before READY).
+func pageState(fd int) (err error) {
 	m, err := syscall.Mmap(fd, 0, pageSize, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer syscall.Munmap(m)
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, "", "attach")
 	// A0: pairs with R0 in initSegment.
-	return u32at(m, sbState).Load() == stateReady, nil
+	if u32at(m, sbState).Load() == stateReady {
+		return nil
+	}
+	if magic := u64at(m, sbMagic).Load(); magic != 0 && magic != Magic {
+		return ErrBadMagic
+	}
+	return errAgain
 }
 
 // ringFromFd maps fd (size bytes), validates a private copy of the

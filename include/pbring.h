@@ -112,12 +112,14 @@ struct pbr_attach_opts {
  * Map an existing ring and validate it before use. Errors, each specific:
  * -EINVAL bad name; -ENOENT no such ring; -EACCES the system denied access;
  * -EPERM the ring belongs to another user (unless PBR_ATTACH_ANY_OWNER) or
- * is writable by everyone; -ENODEV not a regular file; -ETIMEDOUT it never
- * became ready (still being created, or its creator died); -EPROTO bad
- * magic (not a pbring segment); -EPROTONOSUPPORT another major format
- * version; -EPROTOTYPE layout fingerprint mismatch; -ENOTSUP an unknown
- * incompatible feature bit; -EUCLEAN a geometry field, region offset or
- * size that is out of bounds or disagrees with the object's real size.
+ * is writable by everyone; -ENODEV not a regular file; -ETIMEDOUT still
+ * being created (its creator is alive) when the timeout ran out; -EPROTO
+ * bad magic (not a pbring segment, told at once); -EPROTONOSUPPORT another
+ * major format version; -EPROTOTYPE layout fingerprint mismatch; -ENOTSUP
+ * an unknown incompatible feature bit; -EUCLEAN the ring is damaged, told
+ * at once: its creator died before it was ready, it was truncated, or a
+ * geometry field, region offset or size is out of bounds or disagrees
+ * with the object's real size (remove it and create it again).
  *
  * If the object is later shrunk under the mapping (by a buggy or hostile
  * process), touching the lost pages would raise SIGBUS. The first create

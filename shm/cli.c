@@ -138,6 +138,9 @@ int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)
 			 "ring made by format %d.x; this pbring reads format "
 			 "%u.x",
 			 major, PBR_FORMAT_MAJOR);
+	else if (rc == -EUCLEAN)
+		cli_fail(ring, "%s; remove it with 'pbring rm %s'",
+			 pbr_strerror(rc), ring);
 	else
 		cli_err(ring, NULL, rc);
 	return EXIT_RUNTIME;

@@ -27,7 +27,8 @@ static const struct {
 	{EPROTONOSUPPORT, "ring made by an unsupported major format version"},
 	{EPROTOTYPE, "ring layout fingerprint mismatch"},
 	{ENOTSUP, "ring uses an unknown incompatible feature"},
-	{EUCLEAN, "ring geometry corrupt or inconsistent with its size"},
+	{EUCLEAN, "ring is damaged (unfinished creation, truncated, or "
+		  "inconsistent geometry)"},
 	{EMSGSIZE, "message larger than the slot payload capacity"},
 	{EBADMSG, "corrupt slot (bad length, CRC or encoding)"},
 	{EOWNERDEAD, "slot reclaimed: its producer was taken for dead"},

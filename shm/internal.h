@@ -26,6 +26,10 @@
 #define PBR_BLOCK_SPIN_LIMIT 128u
 /* Default wait for a ring still being created. */
 #define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
+/* An empty object with no creator holding the creation lock is damaged
+ * after this long: a creator takes the lock just after the object
+ * appears (FORMAT.md §12). */
+#define PBR_CREATION_GRACE_NS (20 * 1000 * 1000LL)
 
 struct pbr_ring {
 	uint8_t *base; /* mapping of the whole segment */

@@ -150,7 +150,11 @@ int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	rc = -posix_fallocate(fd, 0, (off_t)sb.total_size);
+	/* The creation lock (FORMAT.md §12.1): held until READY, so that an
+	 * attacher can tell a ring being created from a damaged one. */
+	rc = pbr_lock_take(fd, PBR_CREATION_LOCK);
+	if (!rc)
+		rc = -posix_fallocate(fd, 0, (off_t)sb.total_size);
 	if (rc)
 		goto fail;
 	base = mmap(NULL, sb.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -161,6 +165,7 @@ int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 	}
 	init_segment(base, &sb, o);
 	munmap(base, sb.total_size);
+	pbr_lock_drop(fd, PBR_CREATION_LOCK);
 	if (fchmod(fd, o->mode ? o->mode : 0600) < 0) {
 		rc = -errno;
 		goto fail;
@@ -198,35 +203,73 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait until the creator has sized the object and published READY. */
+/* The first page's verdict: 0 ready, -EAGAIN not yet, -EPROTO foreign. */
+static int page_state(int fd, size_t size)
+{
+	uint32_t state;
+	uint64_t magic;
+	void *m;
+
+	if (size < PBR_PAGE)
+		return -EAGAIN;
+	m = mmap(NULL, PBR_PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	/* A0: pairs with R0 in init_segment(). */
+	state = ld_acq32((uint8_t *)m + offsetof(struct pbr_layout_super, state));
+	magic = ld_rlx64(m);
+	munmap(m, PBR_PAGE);
+	if (state == PBR_STATE_READY)
+		return 0;
+	/* A creator writes the magic before READY; anything but zero or
+	 * ours is another file, whatever its state word says. */
+	return magic && magic != PBR_MAGIC ? -EPROTO : -EAGAIN;
+}
+
+/* Is the creator still at work? Its creation lock says (§12.1). */
+static bool creator_alive(int fd)
+{
+	if (pbr_lock_take(fd, PBR_CREATION_LOCK) != 0)
+		return true;
+	pbr_lock_drop(fd, PBR_CREATION_LOCK);
+	return false;
+}
+
+/*
+ * Wait while the creator sizes the object and publishes READY. Without a
+ * live creator a ring that is not ready is damaged, and is said so at
+ * once; only an empty object gets a short grace, since a creator takes
+ * its lock just after the object appears.
+ */
+static int look(int fd, uint32_t flags, size_t *size)
+{
+	int rc = check_stat(fd, flags, size);
+
+	return rc ? rc : page_state(fd, *size);
+}
+
 static int wait_ready(int fd, uint32_t flags, int64_t timeout_ns, size_t *size)
 {
-	int64_t deadline = pbr_now_ns() + timeout_ns;
+	int64_t deadline = pbr_now_ns() + timeout_ns, orphan = 0, now;
 	int rc;
 
-	for (;;) {
-		rc = check_stat(fd, flags, size);
-		if (rc)
-			return rc;
-		if (*size >= PBR_PAGE) {
-			void *m = mmap(NULL, PBR_PAGE, PROT_READ, MAP_SHARED,
-				       fd, 0);
-			uint32_t state;
-
-			if (m == MAP_FAILED)
-				return -errno;
-			/* A0: pairs with R0 in init_segment(). */
-			state = ld_acq32(
-				(uint8_t *)m +
-				offsetof(struct pbr_layout_super, state));
-			munmap(m, PBR_PAGE);
-			if (state == PBR_STATE_READY)
-				return 0;
+	while ((rc = look(fd, flags, size)) == -EAGAIN) {
+		now = pbr_now_ns();
+		if (creator_alive(fd)) {
+			orphan = 0;
+		} else {
+			/* READY is published before the unlock: look again. */
+			if ((rc = look(fd, flags, size)) != -EAGAIN)
+				return rc;
+			orphan = orphan ? orphan : now;
+			if (*size || now - orphan >= PBR_CREATION_GRACE_NS)
+				return -EUCLEAN;
 		}
-		if (pbr_now_ns() >= deadline)
+		if (now >= deadline)
 			return -ETIMEDOUT;
 		sleep_ms(1);
 	}
+	return rc;
 }
 
 int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,

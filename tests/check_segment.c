@@ -590,7 +590,8 @@ static const struct corruption corruptions[] = {
 	{"msg_type without NUL", c_type_nul, -EUCLEAN},
 	{"single producer, 8 entries", c_sp_many, -EUCLEAN},
 	{"schema_off not page-aligned", c_schema_odd, -EUCLEAN},
-	{"state never ready", c_state0, -ETIMEDOUT},
+	/* no creator holds the creation lock: damaged, said at once */
+	{"state never ready", c_state0, -EUCLEAN},
 };
 #define N_CORRUPT (int)(sizeof(corruptions) / sizeof(corruptions[0]))
 
@@ -641,6 +642,16 @@ START_TEST(test_corrupt_super)
 }
 END_TEST
 
+/* Play a creator at work: hold the creation lock (FORMAT.md §12.1) on a
+ * description of our own. */
+static void hold_creation_lock(int fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			   .l_start = PBR_CREATION_LOCK, .l_len = 1};
+
+	ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+}
+
 START_TEST(test_never_ready_timeout)
 {
 	const char *name = tu_name("nr");
@@ -650,7 +661,7 @@ START_TEST(test_never_ready_timeout)
 	make_ring_with_schema(name);
 	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
 	raw.sb->state = PBR_STATE_INIT;
-	tu_raw_unmap(&raw);
+	hold_creation_lock(raw.fd); /* a creator that never finishes */
 	/* The caller's timeout is honoured, not the 1 s default ... */
 	t0 = tu_now_ns();
 	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), -ETIMEDOUT);
@@ -663,6 +674,11 @@ START_TEST(test_never_ready_timeout)
 	dt = tu_now_ns() - t0;
 	ck_assert_uint_ge(dt, 1000 * TU_MS);
 	ck_assert_uint_lt(dt, 3000 * TU_MS);
+	/* Once the creator is gone the ring is damaged, said at once. */
+	tu_raw_unmap(&raw);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(attach_rc(name, 5 * TU_SEC, 0), -EUCLEAN);
+	ck_assert_uint_lt(tu_now_ns() - t0, 100 * TU_MS);
 }
 END_TEST
 
@@ -676,6 +692,7 @@ START_TEST(test_ready_while_waiting)
 	make_ring_with_schema(name);
 	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
 	raw.sb->state = PBR_STATE_INIT;
+	hold_creation_lock(raw.fd); /* shared with the child: our creator */
 	/* A creator that finishes while attach waits: attach succeeds. */
 	pid = tu_fork();
 	ck_assert_int_ge(pid, 0);
@@ -699,16 +716,22 @@ START_TEST(test_empty_file)
 	uint64_t t0, dt;
 	int fd;
 
-	/* A zero-length object looks like a ring whose creator has not yet
-	 * sized it; attach waits for it and times out (not -EUCLEAN). */
+	/* A zero-length object whose creator holds the creation lock has
+	 * not been sized yet: attach waits for it and times out. */
 	tu_path(name, path, sizeof(path));
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
-	close(fd);
+	hold_creation_lock(fd);
 	t0 = tu_now_ns();
 	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), -ETIMEDOUT);
 	dt = tu_now_ns() - t0;
 	ck_assert_uint_ge(dt, 50 * TU_MS);
+	/* Without a creator it is damaged (after a short grace, since a
+	 * creator locks just after the object appears), not timed out. */
+	close(fd);
+	t0 = tu_now_ns();
+	ck_assert_int_eq(attach_rc(name, 5 * TU_SEC, 0), -EUCLEAN);
+	ck_assert_uint_lt(tu_now_ns() - t0, 200 * TU_MS);
 	ck_assert_int_eq(pbr_ring_unlink(name), 0);
 }
 END_TEST

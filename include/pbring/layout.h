@@ -31,6 +31,11 @@
 #define PBR_STATE_INIT 0u
 #define PBR_STATE_READY 1u
 
+/* The creator holds an OFD write lock on this byte (the superblock's
+ * first) from just after the object appears until READY is published: a
+ * ring that is not READY and whose creation lock is free is damaged. */
+#define PBR_CREATION_LOCK 0
+
 /* Superblock ring flags (fixed at creation). */
 #define PBR_RING_SINGLE_PRODUCER 0x1u
 

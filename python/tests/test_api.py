@@ -134,8 +134,12 @@ def test_attach_not_a_ring(ring_name):
     os.ftruncate(fd, 65536)
     os.write(fd, b"notaring")
     os.close(fd)
-    with pytest.raises(pbring.Timeout):  # state 0: never became ready
-        Ring.attach(n, timeout=0.05)
+    # state 0 and a foreign magic: not a ring, said at once
+    t0 = time.monotonic()
+    with pytest.raises(pbring.IncompatibleRing) as ei:
+        Ring.attach(n, timeout=5)
+    assert ei.value.errno == errno.EPROTO
+    assert time.monotonic() - t0 < 1
     fd = os.open(path, os.O_RDWR)
     os.pwrite(fd, struct.pack("<I", 1), 8)  # "ready", but bad magic
     os.close(fd)
@@ -143,6 +147,24 @@ def test_attach_not_a_ring(ring_name):
         Ring.attach(n, timeout=0.05)
     assert ei.value.errno == errno.EPROTO
     assert "not a pbring ring" in str(ei.value)
+
+
+def test_attach_damaged(ring_name):
+    """Zeroed or truncated, with no creator at work: damaged, said at once
+    (FORMAT.md §12.2), not a timeout."""
+    n = ring_name()
+    Ring.create(n, slots=8, slot_size=128).close()
+    path = f"/dev/shm/pbring.{n}"
+    for size in (0, 100, 8192):
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.truncate(size)
+        t0 = time.monotonic()
+        with pytest.raises(pbring.IncompatibleRing) as ei:
+            Ring.attach(n, timeout=5)
+        assert ei.value.errno == errno.EUCLEAN, size
+        assert "damaged" in str(ei.value)
+        assert time.monotonic() - t0 < 1, size
 
 
 def test_closed_handles(name):

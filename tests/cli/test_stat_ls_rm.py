@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -118,6 +119,27 @@ def test_stat_bad_magic(pbring, ring):
     # and rm removes it
     assert pbring("rm", name).rc == 0
     assert not os.path.exists(shm_path(name))
+
+
+@pytest.mark.parametrize("size", [0, 100, 8192])
+def test_damaged_ring_said_at_once(pbring, ring, size):
+    """Truncated or zeroed with no creator at work: 'damaged' at once (not
+    'timed out' after the attach timeout), with the way out."""
+    name = ring()
+    assert pbring("create", name).rc == 0
+    with open(shm_path(name), "r+b") as f:
+        f.truncate(0)
+        f.truncate(size)
+    for args in (["stat", name], ["consume", name, "--count", "1"],
+                 ["produce", name, "--count", "1"]):
+        t0 = time.monotonic()
+        r = pbring(*args)
+        assert r.rc == 1, r
+        assert r.err == (f"pbring: {name}: ring is damaged (unfinished "
+                         "creation, truncated, or inconsistent geometry); "
+                         f"remove it with 'pbring rm {name}'\n"), r
+        assert time.monotonic() - t0 < 0.5, args
+    assert pbring("rm", name).rc == 0
 
 
 STAT_HINT = " (see 'pbring stat --help')\n"

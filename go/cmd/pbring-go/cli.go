@@ -163,6 +163,8 @@ func attach(ring string) (*pbring.Ring, bool) {
 	switch {
 	case errors.Is(err, pbring.ErrInvalid):
 		fail(ring, "invalid ring name (use 1-63 of [A-Za-z0-9_.-])")
+	case errors.Is(err, pbring.ErrCorrupt):
+		fail(ring, "%s; remove it with 'pbring rm %s'", pbring.ErrCorrupt.Error(), ring)
 	case err != nil:
 		failErr(ring, "", err)
 	}

@@ -203,7 +203,10 @@ def _attach(cmd: str, name: str) -> Tuple[Optional[Ring], int]:
         if major >= 0:
             return None, fail(name, f"ring made by format {major}.x; this "
                                     "pbring reads format 1.x")
-        return None, fail(name, e.strerror or strerror(e.errno or 0))
+        msg = e.strerror or strerror(e.errno or 0)
+        if e.errno == errno.EUCLEAN:
+            msg += f"; remove it with 'pbring rm {name}'"
+        return None, fail(name, msg)
 
 
 def _ring_major(name: str) -> int:
