@@ -106,6 +106,7 @@ func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 	if len(out) != n || n > 0 && &out[0] != &s.Data[0] {
 		return 0, ErrMsgSize // it grew or moved: never publish a copy
 	}
+	crashPoint("encoded")
 	s.Flags |= FlagCRC
 	s.CRC32C = CRC32C(out)
 	if s.TimestampNs == 0 {

@@ -124,6 +124,13 @@ func (r *Ring) recoverSeq(s uint64) bool {
 	if v != commitBusyOf(s) && !r.prevFinished(s, v) {
 		return false // an earlier lap is stuck: that one first
 	}
+	// A claim may overshoot the gating limit (the fetch-add comes before
+	// the wait for space). Until its owner marked the slot BUSY, the slot
+	// still holds s - N for a gating reader that has not read it.
+	if v != commitBusyOf(s) && !seqBefore(s, r.gatingLimit(s)) {
+		return false
+	}
+	crashPoint("recover")
 	// R5: one recoverer wins; a late commit's CAS (or check) then fails.
 	if !h.CompareAndSwap(v, commitAbandOf(s)) {
 		return commitCmp(h.Load(), s) >= 0
@@ -133,10 +140,12 @@ func (r *Ring) recoverSeq(s uint64) bool {
 	return true
 }
 
-// fullSeq: the sequence whose low 62 bits are in pending word p; it is
-// before the claim and within 2^61 of it.
+// fullSeq: the sequence whose low 62 bits are in pending word p, taken in
+// (claim - 2^62, claim] (§8.3): a single producer records s in pending
+// before it publishes claim = s + 1, so s may equal claim (not claimed
+// yet, and then recoverSeq leaves it alone).
 func (r *Ring) fullSeq(p uint64) uint64 {
-	c := r.u64(r.g.ctl+ctlClaim).Load() - 1
+	c := r.u64(r.g.ctl + ctlClaim).Load()
 	return c - (c-p>>2)&seq62Mask
 }
 
@@ -148,6 +157,7 @@ func (r *Ring) reapProducer(e uint64) {
 	// Clear pending first: recovery of the corpse's sequence must not take
 	// this entry for its live owner.
 	pw.Store(pendingIdle)
+	crashPoint("reap_producer")
 	if p&3 == pendingSeqTag {
 		r.recoverSeq(r.fullSeq(p))
 	}
@@ -159,6 +169,7 @@ func (r *Ring) reapProducer(e uint64) {
 // reapReader frees a dead reader's entry at e (lock held), so it stops
 // gating, and wakes producers it held back (§8.4).
 func (r *Ring) reapReader(e uint64) bool {
+	crashPoint("reap_reader")
 	if !r.u32(e+reState).CompareAndSwap(entryActive, entryFree) {
 		return false
 	}

@@ -177,7 +177,9 @@ func (p *Producer) claim(w *waiter) error {
 		p.seq = p.next
 		p.next++
 		pending.Store(pendingSeq(p.seq))
+		crashPoint("sp_pending")
 		claim.Store(p.next) // R3: pending before claim
+		crashPoint("sp_claimed")
 	} else {
 		// Wait while the ring looks full, so that a claim rarely has to
 		// wait for space after the fetch-add.
@@ -185,8 +187,11 @@ func (p *Producer) claim(w *waiter) error {
 			return err
 		}
 		pending.Store(pendingClaiming)
+		crashPoint("mp_claiming")
 		p.seq = claim.Add(1) - 1 // R3: publishes pending = CLAIMING
+		crashPoint("mp_claimed")
 		pending.Store(pendingSeq(p.seq))
+		crashPoint("mp_pending")
 	}
 	p.claimed = true
 	return nil
@@ -229,6 +234,7 @@ func (p *Producer) begin(w *waiter) error {
 		return ErrOwnerDead
 	}
 	p.reserved = true
+	crashPoint("busy") // after the private flag: C's shared state, no code untagged
 	return nil
 }
 
@@ -349,7 +355,10 @@ func (p *Producer) publish(s *Slot, n, flags uint32) error {
 		copy(r.mem[h+shTraceID:h+shTraceID+16], s.TraceID[:])
 		copy(r.mem[h+shSpanID:h+shSpanID+8], s.SpanID[:])
 	}
-	if !p.commitWord() {
+	crashPoint("header")
+	won := p.commitWord()
+	crashPoint("committed")
+	if !won {
 		p.dropClaim()
 		return ErrOwnerDead
 	}
@@ -404,6 +413,12 @@ func (p *Producer) sendWith(b []byte, timeout time.Duration, ctx context.Context
 func (p *Producer) copyIn(s *Slot, b []byte) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, p.r.name, "send")
+	if crashPoints { // half the payload, then the "write" point, as C
+		copy(s.Data, b[:len(b)/2])
+		crashPoint("write")
+		copy(s.Data[len(b)/2:], b[len(b)/2:])
+		return nil
+	}
 	copy(s.Data, b)
 	return nil
 }

@@ -317,9 +317,16 @@ func TestStartPositions(t *testing.T) {
 	// The producer's gating limit predates the readers' join, so it may
 	// still overwrite the backlog (never sequence 6 or later): that is
 	// the backlog a gating reader checks like a lossy one (§9.1).
+	if !v.Unstable {
+		t.Fatal("a backlog view is not marked unstable")
+	}
 	must(t, sendU64(t, p, 6, 0))
 	if err := oldest.Release(&v); !errors.Is(err, ErrStale) {
 		t.Fatalf("overwritten backlog slot: %v", err)
+	}
+	// Overwritten backlog is missed, never lost (§9.1).
+	if st := oldest.Stats(); st.Missed != 1 || st.Lost != 0 || st.Delivered != 0 {
+		t.Fatalf("backlog overwrite counted as %+v", st)
 	}
 	v, err = latest.Peek(0)
 	must(t, err)

@@ -42,9 +42,12 @@ type ReaderOptions struct {
 type ReaderStats struct {
 	Cursor    uint64 // next sequence to read
 	Delivered uint64 // messages released
-	Lost      uint64 // overwritten before they were read (lossy, or backlog)
+	Lost      uint64 // lossy: overwritten before they were read
 	Abandoned uint64 // slots of dead producers passed over
 	Bad       uint64 // corrupt slots passed over (ErrBadMsg)
+	// Missed: backlog found at join (StartOldest) that was overwritten
+	// before it was read: never delivered, not a loss of the stream.
+	Missed uint64
 }
 
 // View is a committed message, read in place. Data points into the ring
@@ -59,6 +62,10 @@ type View struct {
 	Flags       uint16   // FlagCRC, FlagTrace
 	TraceID     [16]byte // with FlagTrace (else zero)
 	SpanID      [8]byte  // with FlagTrace (else zero)
+	// Unstable: the slot may be overwritten while the view is held (a
+	// lossy reader, or the backlog a gating reader found at join): trust
+	// what was read only once its Release returned nil.
+	Unstable bool
 }
 
 // Reader is one reader entry (cursor) of a ring. Use it from one
@@ -99,6 +106,15 @@ const (
 
 // NewReader registers a reader on the ring. ErrBusy if every reader entry
 // is taken.
+//
+// What a gating reader is owed (FORMAT.md §9.1): every message committed
+// after it joined, exactly once and in order (or counted as abandoned if
+// its producer died). With StartOldest it also reads the backlog the ring
+// held at join, but producers did not know it needed that, so a backlog
+// message may be overwritten before it is read: it is then never
+// delivered, counted in Stats().Missed (not Lost), and Release reports
+// ErrStale for a view overwritten while held. Trust a backlog view's
+// contents only after its Release returned nil.
 func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, r.name, "open reader")
@@ -226,16 +242,39 @@ func (rd *Reader) needsCheck(p uint64) bool {
 func (rd *Reader) resync(p uint64) {
 	r := rd.r
 	to := r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
-	// A gating reader lapped in its join backlog skips only the backlog:
-	// from checkedFrom on, everything is gated and intact (§9.4).
-	if !rd.lossy && seqBefore(rd.checkedFrom, to) {
-		to = rd.checkedFrom
+	// A gating reader lapped in its join backlog passes over only the
+	// overwritten slot: the next may be intact, and from checkedFrom on
+	// everything is gated (§9.4). The backlog is at most slotCount long.
+	if !rd.lossy {
+		to = p + 1
 	}
 	if !seqBefore(p, to) {
 		to = p + 1
 	}
-	rd.st.Lost += to - p
+	rd.countOverwritten(p, to)
 	rd.cursor, rd.peekedEnd = to, to
+}
+
+// countOverwritten counts sequences [p, to) passed over because they were
+// overwritten: the part in the join backlog (before checkedFrom) was
+// missed, the rest, on a lossy reader, lost (§9.1).
+func (rd *Reader) countOverwritten(p, to uint64) {
+	backlog := uint64(0)
+	if seqBefore(p, rd.checkedFrom) {
+		backlog = to - p
+		if seqBefore(rd.checkedFrom, to) {
+			backlog = rd.checkedFrom - p
+		}
+	}
+	rd.st.Missed += backlog
+	rd.st.Lost += to - p - backlog
+}
+
+// lapped: was p overwritten? Only if p was claimed: a commit word about a
+// sequence beyond the claim is garbage (a corrupt or hostile segment), and
+// taking it for a lap would walk the cursor towards it (§9.4).
+func (rd *Reader) lapped(p, v uint64) bool {
+	return commitCmp(v, p) > 0 && seqBefore(p, rd.r.u64(rd.r.g.ctl+ctlClaim).Load())
 }
 
 // inspect classifies the slot of sequence p (§9.2), filling view for a
@@ -250,7 +289,7 @@ func (rd *Reader) inspect(p uint64, view *View) int {
 		return slotAbandoned
 	}
 	if v != commitDoneOf(p) {
-		if commitCmp(v, p) > 0 {
+		if rd.lapped(p, v) {
 			return slotStale
 		}
 		return slotNothing
@@ -280,6 +319,7 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 	view.Seq = p
 	view.Producer = uint16(pf)
 	view.Flags = uint16(pf >> 16)
+	view.Unstable = rd.needsCheck(p)
 	view.TimestampNs = r.u64(h + shTimestampNs).Load()
 	view.CRC32C = r.u32(h + shCRC32C).Load()
 	if view.Flags&FlagTrace != 0 {
@@ -332,6 +372,9 @@ func (rd *Reader) scan(views []View) (int, error) {
 	rd.peekedEnd = rd.cursor + uint64(n)
 	if rd.cursor != head {
 		rd.publishCursor()
+	}
+	if n > 0 {
+		crashPoint("peeked")
 	}
 	return n, err
 }
@@ -446,7 +489,8 @@ func (rd *Reader) fail(err error) error {
 }
 
 // countStale is the seqlock re-check of [from, to): how many of those
-// slots were overwritten while we held them.
+// slots were overwritten while we held them, counted as missed (join
+// backlog) or lost (lossy reader).
 func (rd *Reader) countStale(from, to uint64) uint64 {
 	// A4: our reads of the payloads happen before the re-check; pairs
 	// with R4, the producer's barrier after marking a slot BUSY.
@@ -454,6 +498,7 @@ func (rd *Reader) countStale(from, to uint64) uint64 {
 	stale := uint64(0)
 	for q := from; q != to && rd.needsCheck(q); q++ {
 		if rd.r.u64(rd.r.slotOff(q)+shCommit).Load() != commitDoneOf(q) {
+			rd.countOverwritten(q, q+1)
 			stale++
 		}
 	}
@@ -464,8 +509,8 @@ func (rd *Reader) countStale(from, to uint64) uint64 {
 // may reuse their slots and the views are invalid. ErrStale if any of
 // them was overwritten while held (lossy readers, or the backlog a gating
 // reader found at join): whatever was read from them must be discarded;
-// they are counted as lost. ErrInvalid if v is not a message this reader
-// has peeked.
+// they are counted as lost (lossy) or missed (backlog). ErrInvalid if v
+// is not a message this reader has peeked.
 func (rd *Reader) Release(v *View) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, rd.r.name, "release")
@@ -477,9 +522,10 @@ func (rd *Reader) Release(v *View) (err error) {
 		stale = rd.countStale(rd.cursor, end)
 	}
 	rd.st.Delivered += end - rd.cursor - stale
-	rd.st.Lost += stale
 	rd.cursor = end
+	crashPoint("release")
 	rd.publishCursor()
+	crashPoint("released")
 	if stale != 0 {
 		return wrap(rd.r.name, "release", ErrStale)
 	}

@@ -176,7 +176,7 @@ func produce(t *testing.T, bin, ring string, args ...string) {
 	t.Logf("%s: %s", filepath.Base(bin), strings.TrimSpace(string(out)))
 }
 
-var reSummary = regexp.MustCompile(`^consume \(gating\): received (\d+), lost (\d+), gaps (\d+), duplicates (\d+), crc errors (\d+), abandoned (\d+), rate \d+ msg/s, latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$`)
+var reSummary = regexp.MustCompile(`^consume \(gating\): received (\d+), lost (\d+), missed \d+, gaps (\d+), duplicates (\d+), crc errors (\d+), abandoned (\d+), rate \d+ msg/s, latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$`)
 
 // expectSummary checks the consumer's exit code and summary line.
 func expectSummary(t *testing.T, c *consumer, received, abandoned int) {

@@ -22,8 +22,9 @@ Receive pbring.demo.v1.DeviceEvent messages, check and summarise them.
   --count N            stop after N messages (default: until interrupted)
   --timeout SEC        stop when nothing arrives for SEC seconds
   --from oldest|latest start at the oldest message in the ring (default)
-                       or only take messages sent from now on
-  --lossy              never hold producers back; count what is missed
+                       or only take messages sent from now on; backlog
+                       overwritten before it is read is counted as missed
+  --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
   --quiet              no per-message output, only the summary
   --raw                skip the message type check (for untyped rings)
@@ -47,8 +48,9 @@ type consumeCfg struct {
 
 // seqTrack follows one producer's seq.
 type seqTrack struct {
-	next uint64
-	seen bool
+	next  uint64
+	epoch uint64 // consumeState.missEpoch when last seen
+	seen  bool
 }
 
 type consumeState struct {
@@ -58,10 +60,13 @@ type consumeState struct {
 	ids                                          map[string]*seqTrack
 	hist                                         hist
 	received, gaps, gapMsgs, dups, corrupt, untr uint64
-	startNs, lastNs                              int64
-	line                                         []byte
-	ev                                           demov1.DeviceEvent
-	stop                                         atomic.Bool
+	// missEpoch is bumped whenever join backlog was missed (overwritten
+	// before we read it): the next message of every producer may jump.
+	missEpoch, missedSeen uint64
+	startNs, lastNs       int64
+	line                  []byte
+	ev                    demov1.DeviceEvent
+	stop                  atomic.Bool
 }
 
 var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
@@ -160,9 +165,6 @@ func (s *consumeState) loop() error {
 	c := s.cfg
 	idleFrom := nowNs()
 	views := make([]pbring.View, batch)
-	if c.lossy {
-		views = views[:1]
-	}
 	wait := step
 	if c.timeout >= 0 && c.timeout < step {
 		wait = c.timeout
@@ -172,6 +174,7 @@ func (s *consumeState) loop() error {
 			return nil
 		}
 		n, err := s.rd.PeekBatch(views, wait)
+		s.noteMissed() // peek skips a lapped backlog by itself
 		switch {
 		case errors.Is(err, pbring.ErrTimeout):
 			if c.timeout >= 0 && nowNs()-idleFrom >= int64(c.timeout) {
@@ -188,12 +191,7 @@ func (s *consumeState) loop() error {
 		if s.startNs == 0 {
 			s.startNs = idleFrom
 		}
-		if c.lossy {
-			err = s.takeLossy(&views[0])
-		} else {
-			err = s.takeGating(views[:n])
-		}
-		if err != nil {
+		if err = s.takeBatch(views[:n]); err != nil {
 			return err
 		}
 	}
@@ -201,8 +199,8 @@ func (s *consumeState) loop() error {
 }
 
 // takeOne decodes and checks one message while its slot is still ours,
-// and formats it; false if it is corrupt (not counted yet: a lossy reader
-// may learn it was a loss).
+// and formats it; false if it is corrupt (not counted yet: Release may
+// tell that it was overwritten).
 func (s *consumeState) takeOne(v *pbring.View) bool {
 	if v.Unmarshal(&s.ev) != nil || !demo.Check(&s.ev) {
 		return false
@@ -242,7 +240,9 @@ func cID(id string) string {
 }
 
 // checkSeq follows each producer's seq; the first one seen sets the
-// start, since a consumer may join a producer that is already running.
+// start, since a consumer may join a producer that is already running,
+// and so does the first one after missed backlog, whose producer cannot
+// be known (FORMAT.md §9.1). Going backwards is a duplicate either way.
 func (s *consumeState) checkSeq() {
 	id := cID(s.ev.Id)
 	t, ok := s.ids[id]
@@ -255,7 +255,9 @@ func (s *consumeState) checkSeq() {
 		s.ids[id] = t
 	}
 	seq := s.ev.Seq
-	if t.seen && seq > t.next {
+	resumed := t.epoch != s.missEpoch
+	t.epoch = s.missEpoch
+	if t.seen && seq > t.next && !resumed {
 		s.gaps++
 		s.gapMsgs += seq - t.next
 	} else if t.seen && seq < t.next {
@@ -267,33 +269,38 @@ func (s *consumeState) checkSeq() {
 	}
 }
 
-// takeGating: a gating batch is stable until released; emit, then release.
-func (s *consumeState) takeGating(views []pbring.View) error {
-	n := len(views)
-	for i := range views {
-		if s.cfg.count != 0 && s.received >= s.cfg.count {
-			n = i
-			break
-		}
-		if s.takeOne(&views[i]) {
-			s.emit(&views[i])
-		} else {
-			s.corrupt++
-		}
+// noteMissed bumps missEpoch if the reader missed backlog since last time.
+func (s *consumeState) noteMissed() {
+	if m := s.rd.Stats().Missed; m != s.missedSeen {
+		s.missedSeen = m
+		s.missEpoch++
 	}
-	if n == 0 {
-		return nil
-	}
-	return s.rd.Release(&views[n-1])
 }
 
-// takeLossy decides only after Release confirms the slot was not
-// overwritten while it was read.
-func (s *consumeState) takeLossy(v *pbring.View) error {
+// takeBatch takes the views one at a time, up to --count.
+func (s *consumeState) takeBatch(views []pbring.View) error {
+	for i := range views {
+		if s.cfg.count != 0 && s.received >= s.cfg.count {
+			return nil
+		}
+		if err := s.takeReleased(&views[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeReleased checks one message, releases it, and only then counts it:
+// a lossy reader's slot, or a gating reader's join backlog, may be
+// overwritten while it is read, and Release is what tells (ErrStale:
+// discard it; it is counted as lost or missed, never as corrupt or
+// delivered).
+func (s *consumeState) takeReleased(v *pbring.View) error {
 	ok := s.takeOne(v)
 	err := s.rd.Release(v)
+	s.noteMissed()
 	if errors.Is(err, pbring.ErrStale) {
-		return nil // a loss, counted as such
+		return nil
 	}
 	if ok {
 		s.emit(v)
@@ -315,9 +322,9 @@ func (s *consumeState) summary() {
 	if s.cfg.lossy {
 		mode = "lossy"
 	}
-	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, gaps %d, duplicates %d, "+
+	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
 		"crc errors %d, abandoned %d, rate %.0f msg/s, latency p50 %.1f us p99 %.1f us max %.1f us\n",
-		mode, s.received, max(st.Lost, s.gapMsgs), s.gaps, s.dups, s.corrupt+st.Bad,
+		mode, s.received, max(st.Lost, s.gapMsgs), st.Missed, s.gaps, s.dups, s.corrupt+st.Bad,
 		st.Abandoned, rate, float64(s.hist.pct(50))/1e3, float64(s.hist.pct(99))/1e3,
 		float64(s.hist.max)/1e3)
 }
