@@ -9,25 +9,6 @@
 
 #include "codec.h"
 
-#define FNV1A64_OFFSET 0xcbf29ce484222325ull
-#define FNV1A64_PRIME 0x100000001b3ull
-
-/* FNV-1a: simple enough for Go and Python to redo byte for byte, and with
- * 64 bits it tells schema versions apart, which is all it is for (it is
- * no defence against a peer that forges a schema). */
-uint64_t pbr_schema_hash(const void *fds, size_t len)
-{
-	const uint8_t *p = fds;
-	uint64_t h = FNV1A64_OFFSET;
-
-	if (!len)
-		return 0;
-	while (len--) {
-		h ^= *p++;
-		h *= FNV1A64_PRIME;
-	}
-	return h ? h : 1; /* 0 means "no schema" in the superblock */
-}
 
 int pbr_ring_check_type(const struct pbr_ring *ring, const char *msg_type,
 			uint64_t schema_hash)

@@ -5,6 +5,7 @@ package pbring
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -13,13 +14,13 @@ import (
 
 func TestCreateAttach(t *testing.T) {
 	r, name := testRing(t, &CreateOptions{SlotCount: 16, SlotSize: 256, MaxProducers: 3,
-		MaxReaders: 2, MsgType: "x.Y", Schema: []byte("fds"), SchemaHash: 42, SeqBase: 7})
+		MaxReaders: 2, MsgType: "x.Y", Schema: []byte("fds"), SeqBase: 7})
 	a, err := Attach(name, nil)
 	must(t, err)
 	defer a.Close()
 	ai, ri := a.Info(), r.Info()
 	if ai != ri || ai.Name != name || ai.MsgType != "x.Y" || ai.PayloadCap != 192 ||
-		ai.SeqBase != 7 || ai.SchemaHash != 42 || ai.TotalSize != 4096*4+16*256 {
+		ai.SeqBase != 7 || ai.SchemaHash != SchemaHash([]byte("fds")) || ai.TotalSize != 4096*4+16*256 {
 		t.Fatalf("info %+v vs %+v", ai, ri)
 	}
 	if s, _ := a.Schema(); string(s) != "fds" {
@@ -60,7 +61,7 @@ func TestCreateInvalid(t *testing.T) {
 // corrupt creates a ring, closes it, lets f modify the object's bytes
 // and returns what Attach says.
 func corrupt(t *testing.T, f func(b []byte)) error {
-	r, name := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128})
+	r, name := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128, Schema: []byte("fds")})
 	r.Close()
 	path := shmPath(name)
 	b, err := os.ReadFile(path)
@@ -94,6 +95,7 @@ func TestAttachValidation(t *testing.T) {
 		{"region align", func(b []byte) { le.PutUint64(b[sbSlotsOff:], 4096*3+8) }, ErrCorrupt},
 		{"slots size", func(b []byte) { le.PutUint64(b[sbSlotsSize:], 128) }, ErrCorrupt},
 		{"schema len", func(b []byte) { le.PutUint32(b[sbSchemaLen:], 1) }, ErrCorrupt},
+		{"schema hash of other bytes", func(b []byte) { b[sbSchemaHash] ^= 1 }, ErrCorrupt},
 		{"name nul", func(b []byte) {
 			for i := 0; i < sbNameSize; i++ {
 				b[sbName+i] = 'a'
@@ -219,5 +221,22 @@ func TestSentinelErrnos(t *testing.T) {
 	}
 	if !errors.Is(ErrNotExist, os.ErrNotExist) {
 		t.Error("ErrNotExist is not fs.ErrNotExist")
+	}
+}
+
+// Schema bytes and their hash agree (§3.2): computed when not given,
+// refused when given and different.
+func TestCreateSchemaHash(t *testing.T) {
+	name := fmt.Sprintf("gotest-%d-sh", os.Getpid())
+	_ = Unlink(name)
+	if _, err := Create(name, &CreateOptions{SlotCount: 4, Schema: []byte("fds"), SchemaHash: 42}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("mismatched hash: %v", err)
+	}
+	r, err := Create(name, &CreateOptions{SlotCount: 4, Schema: []byte("fds")})
+	must(t, err)
+	defer Unlink(name)
+	defer r.Close()
+	if h := r.Info().SchemaHash; h != SchemaHash([]byte("fds")) {
+		t.Fatalf("hash %#x", h)
 	}
 }

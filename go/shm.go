@@ -150,6 +150,11 @@ type superblock struct {
 // planLayout fills the geometry of a new ring exactly as the C library
 // does, so that rings made by either are byte-identical.
 func planLayout(o *CreateOptions, sb *superblock) error {
+	// Stored schema bytes and their hash agree (§3.2): the hash is
+	// computed at creation, and a different one given for them refused.
+	if len(o.Schema) > 0 && o.SchemaHash != 0 && o.SchemaHash != SchemaHash(o.Schema) {
+		return ErrInvalid
+	}
 	n := orDefault(o.SlotCount, defaultSlots)
 	sz := orDefault(o.SlotSize, defaultSlotSize)
 	np := orDefault(o.MaxProducers, defaultParticipants)
@@ -187,6 +192,9 @@ func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 	}
 	sb.seqBase = o.SeqBase
 	sb.schemaHash = o.SchemaHash
+	if len(o.Schema) > 0 {
+		sb.schemaHash = SchemaHash(o.Schema)
+	}
 	sb.schemaLen = uint32(len(o.Schema))
 	sb.creatorUID = uint32(os.Geteuid())
 	sb.creatorPID = uint32(os.Getpid())
@@ -479,6 +487,20 @@ func pageState(fd int) (err error) {
 	return errAgain
 }
 
+// checkSchema: stored schema bytes hash to the stored schema_hash (§3.2).
+// Geometry is checked already, so the schema region is in bounds.
+func checkSchema(mem []byte, sb *superblock) (err error) {
+	if sb.schemaLen == 0 || sb.schemaHash == 0 {
+		return nil
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, "", "attach")
+	if SchemaHash(mem[sb.schemaOff:sb.schemaOff+uint64(sb.schemaLen)]) != sb.schemaHash {
+		return ErrCorrupt
+	}
+	return nil
+}
+
 // ringFromFd maps fd (size bytes), validates a private copy of the
 // superblock and builds the handle from that copy only.
 func ringFromFd(fd int, size int64) (*Ring, error) {
@@ -496,6 +518,9 @@ func ringFromFd(fd int, size int64) (*Ring, error) {
 	}
 	if err == nil {
 		err = checkGeometry(&sb, uint64(size))
+	}
+	if err == nil {
+		err = checkSchema(mem, &sb)
 	}
 	var reapFd int
 	if err == nil {

@@ -57,6 +57,12 @@ static int plan_layout(const struct pbr_create_opts *o,
 	uint64_t nr =
 		o->max_readers ? o->max_readers : PBR_DEFAULT_PARTICIPANTS;
 
+	/* Stored schema bytes and their hash agree (§3.2): the hash is
+	 * computed here, and a different one given for them is refused. */
+	if (o->schema_len && o->schema_hash &&
+	    o->schema_hash != pbr_schema_hash(o->schema, o->schema_len))
+		return -EINVAL;
+
 	if (o->flags & PBR_CREATE_SINGLE_PRODUCER) {
 		if (o->max_producers > 1)
 			return -EINVAL;
@@ -97,7 +103,9 @@ static void fill_identity(const char *name, const struct pbr_create_opts *o,
 				 ? PBR_RING_SINGLE_PRODUCER
 				 : 0;
 	sb->seq_base = o->seq_base;
-	sb->schema_hash = o->schema_hash;
+	sb->schema_hash = o->schema_len
+				  ? pbr_schema_hash(o->schema, o->schema_len)
+				  : o->schema_hash;
 	sb->schema_len = o->schema_len;
 	sb->creator_uid = (uint32_t)geteuid();
 	sb->creator_pid = (uint32_t)getpid();
@@ -297,6 +305,34 @@ int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
 	return rc;
 }
 
+/* Schema identity (FORMAT.md §3.2), FNV-1a: simple enough for Go and Python to redo byte for byte, and with
+ * 64 bits it tells schema versions apart, which is all it is for (it is
+ * no defence against a peer that forges a schema). */
+uint64_t pbr_schema_hash(const void *fds, size_t len)
+{
+	const uint8_t *p = fds;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (!len)
+		return 0;
+	while (len--) {
+		h ^= *p++;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1; /* 0 means "no schema" in the superblock */
+}
+
+/* Stored schema bytes must hash to the stored schema_hash (§3.2). */
+static int check_schema(const uint8_t *base, const struct pbr_layout_super *sb)
+{
+	if (!sb->schema_len || !sb->schema_hash)
+		return 0;
+	return pbr_schema_hash(base + sb->schema_off, sb->schema_len) ==
+			       sb->schema_hash
+		       ? 0
+		       : -EUCLEAN;
+}
+
 /* Identity checks, in the order a reader of FORMAT.md expects them. */
 static int check_identity(const struct pbr_layout_super *sb)
 {
@@ -435,6 +471,8 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 	rc = check_identity(&sb);
 	if (!rc)
 		rc = check_geometry(&sb, size);
+	if (!rc)
+		rc = check_schema(base, &sb);
 	if (!rc && atomic_load(&r->truncated))
 		rc = -EUCLEAN; /* shrunk while we read it */
 	if (rc) {

@@ -350,6 +350,29 @@ START_TEST(test_partial_defaults)
 }
 END_TEST
 
+/* Schema bytes and hash agree (FORMAT.md §3.2): computed when not given,
+ * refused when given and different. */
+START_TEST(test_schema_hash_checked)
+{
+	const char *name = tu_name("sh");
+	struct pbr_create_opts o = {.slot_count = 8,
+				    .slot_size = 128,
+				    .schema = "fds",
+				    .schema_len = 3,
+				    .schema_hash = 42};
+	struct pbr_ring_info i;
+	struct pbr_ring *r = NULL;
+
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), -EINVAL);
+	o.schema_hash = 0;
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
+	pbr_ring_info(r, &i);
+	ck_assert_uint_eq(i.schema_hash, pbr_schema_hash("fds", 3));
+	pbr_ring_detach(r);
+	ck_assert_int_eq(pbr_ring_unlink(name), 0);
+}
+END_TEST
+
 START_TEST(test_info_reflects_opts)
 {
 	const char *name = tu_name("info");
@@ -364,17 +387,19 @@ START_TEST(test_info_reflects_opts)
 		.msg_type = "pkg.sub.Event",
 		.schema = schema,
 		.schema_len = sizeof(schema),
-		.schema_hash = 0x5eed5eedull,
+		.schema_hash = 0, /* computed from the bytes */
 	};
 	uint64_t t0 = tu_realtime_ns();
 	struct pbr_ring *r = NULL, *a;
 	struct pbr_ring_info i, ai;
 	char path[128];
 	struct stat st;
+	uint64_t hash;
 	unsigned k;
 
 	for (k = 0; k < sizeof(schema); k++)
 		schema[k] = (uint8_t)(k ^ 0x5a);
+	hash = pbr_schema_hash(schema, sizeof(schema));
 	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
 	/* The schema was copied into the ring, not referenced. */
 	memset(schema, 0, sizeof(schema));
@@ -396,7 +421,7 @@ START_TEST(test_info_reflects_opts)
 	ck_assert_uint_eq(i.max_readers, 6);
 	ck_assert_uint_eq(i.total_size, (uint64_t)st.st_size);
 	ck_assert_uint_eq(i.seq_base, 0xfedcba9876543210ull);
-	ck_assert_uint_eq(i.schema_hash, 0x5eed5eedull);
+	ck_assert_uint_eq(i.schema_hash, hash);
 	ck_assert_uint_ge(i.created_ns, t0 - TU_SEC);
 	ck_assert_uint_le(i.created_ns, tu_realtime_ns() + TU_SEC);
 	ck_assert_uint_eq(i.creator_uid, geteuid());
@@ -535,6 +560,14 @@ static void c_schema_len(struct pbr_layout_super *sb)
 {
 	sb->schema_len = (uint32_t)sb->schema_size + 1;
 }
+static void c_schema_hash(struct pbr_layout_super *sb)
+{
+	sb->schema_hash ^= 1; /* no longer the hash of the stored bytes */
+}
+static void c_schema_len_short(struct pbr_layout_super *sb)
+{
+	sb->schema_len -= 1;
+}
 static void c_name_nul(struct pbr_layout_super *sb)
 {
 	memset(sb->name, 'n', sizeof(sb->name));
@@ -586,6 +619,8 @@ static const struct corruption corruptions[] = {
 	{"max_producers 0", c_prod0, -EUCLEAN},
 	{"max_readers 2000", c_readers_big, -EUCLEAN},
 	{"schema_len > schema_size", c_schema_len, -EUCLEAN},
+	{"schema_hash of other bytes", c_schema_hash, -EUCLEAN},
+	{"schema_len cuts the schema", c_schema_len_short, -EUCLEAN},
 	{"name without NUL", c_name_nul, -EUCLEAN},
 	{"msg_type without NUL", c_type_nul, -EUCLEAN},
 	{"single producer, 8 entries", c_sp_many, -EUCLEAN},
@@ -811,6 +846,7 @@ static Suite *segment_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_partial_defaults);
 	tcase_add_test(tc, test_info_reflects_opts);
+	tcase_add_test(tc, test_schema_hash_checked);
 	tcase_add_test(tc, test_enospc);
 	suite_add_tcase(s, tc);
 
