@@ -91,12 +91,38 @@ static int geometry_ok(const struct pbr_layout_super *sb, uint64_t size)
 	       memchr(sb->msg_type, 0, sizeof(sb->msg_type));
 }
 
-/* The error attach must return for an object of @size bytes whose first
- * page is @sb (zero-padded if the object is shorter). */
-static int expected(const struct pbr_layout_super *sb, uint64_t size)
+/* Do the stored schema bytes hash to schema_hash (FORMAT.md §3.2)? */
+static int schema_ok(const char *name, const struct pbr_layout_super *sb)
 {
-	if (size < PBR_PAGE || sb->state != PBR_STATE_READY)
-		return -ETIMEDOUT; /* never becomes ready */
+	static uint8_t buf[FZ_SIZE_MAX];
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	if (!sb->schema_len || !sb->schema_hash)
+		return 1;
+	fz_path(name, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FZ_ASSERT(fd >= 0);
+	n = pread(fd, buf, sb->schema_len, (off_t)sb->schema_off);
+	close(fd);
+	FZ_ASSERT(n == (ssize_t)sb->schema_len);
+	return pbr_schema_hash(buf, sb->schema_len) == sb->schema_hash;
+}
+
+/* The error attach must return for an object @name of @size bytes whose
+ * first page is @sb (zero-padded if the object is shorter), with no
+ * creator at work and an attach timeout of 1 ns (FORMAT.md §12.2). */
+static int expected(const char *name, const struct pbr_layout_super *sb,
+		    uint64_t size)
+{
+	if (size == 0)
+		return -ETIMEDOUT; /* still within the grace of an empty one */
+	if (size < PBR_PAGE)
+		return -EUCLEAN;
+	if (sb->state != PBR_STATE_READY)
+		return sb->magic && sb->magic != PBR_MAGIC ? -EPROTO
+							   : -EUCLEAN;
 	if (sb->magic != PBR_MAGIC)
 		return -EPROTO;
 	if (sb->major != 1)
@@ -105,7 +131,7 @@ static int expected(const struct pbr_layout_super *sb, uint64_t size)
 		return -EPROTOTYPE;
 	if (sb->features_incompat)
 		return -ENOTSUP;
-	return geometry_ok(sb, size) ? 0 : -EUCLEAN;
+	return geometry_ok(sb, size) && schema_ok(name, sb) ? 0 : -EUCLEAN;
 }
 
 /* --- building the object -------------------------------------------------- */
@@ -325,7 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		create_raw(name, &in, mode);
 	osize = snapshot(name, mode, &sb);
-	want = expected(&sb, osize);
+	want = expected(name, &sb, osize);
 	rc = pbr_ring_attach(name, &ao, &r);
 	fz_trace("attach: mode %#x size %llu: %d (expected %d)\n", mode,
 		 (unsigned long long)osize, rc, want);
