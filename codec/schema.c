@@ -9,7 +9,6 @@
 
 #include "codec.h"
 
-
 int pbr_ring_check_type(const struct pbr_ring *ring, const char *msg_type,
 			uint64_t schema_hash)
 {

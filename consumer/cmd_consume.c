@@ -262,8 +262,7 @@ static void consume_summary(struct consume_state *s, struct pbr_ring *ring)
 		/* the ring's count and the seq gaps see the same losses */
 		s->cfg->lossy ? "lossy" : "gating", s->received,
 		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
-		s->gaps, s->dups,
-		s->corrupt + st.bad, st.abandoned,
+		s->gaps, s->dups, s->corrupt + st.bad, st.abandoned,
 		secs > 0 ? (double)s->received / secs : 0.0,
 		(double)hist_pct(&s->hist, 50) / 1e3,
 		(double)hist_pct(&s->hist, 99) / 1e3,

@@ -325,14 +325,14 @@ PBR_API void pbr_reader_close(struct pbr_reader *rd);
 
 /** A committed message, read in place. Valid until released. */
 struct pbr_view {
-	const void *data;      /* payload inside the ring */
-	uint32_t len;	       /* payload bytes, <= the ring's payload_cap */
-	uint16_t producer;     /* producer id */
-	uint16_t flags;	       /* PBR_SLOT_F_CRC, PBR_SLOT_F_TRACE */
-	uint64_t seq;	       /* sequence number */
-	uint64_t timestamp_ns; /* as the producer stored it */
-	uint32_t crc32c;       /* with PBR_SLOT_F_CRC */
-	uint32_t vflags;       /* PBR_VIEW_UNSTABLE */
+	const void *data;	 /* payload inside the ring */
+	uint32_t len;		 /* payload bytes, <= the ring's payload_cap */
+	uint16_t producer;	 /* producer id */
+	uint16_t flags;		 /* PBR_SLOT_F_CRC, PBR_SLOT_F_TRACE */
+	uint64_t seq;		 /* sequence number */
+	uint64_t timestamp_ns;	 /* as the producer stored it */
+	uint32_t crc32c;	 /* with PBR_SLOT_F_CRC */
+	uint32_t vflags;	 /* PBR_VIEW_UNSTABLE */
 	const uint8_t *trace_id; /* 16 bytes, with PBR_SLOT_F_TRACE */
 	const uint8_t *span_id;	 /* 8 bytes */
 };

@@ -224,7 +224,8 @@ static int page_state(int fd, size_t size)
 	if (m == MAP_FAILED)
 		return -errno;
 	/* A0: pairs with R0 in init_segment(). */
-	state = ld_acq32((uint8_t *)m + offsetof(struct pbr_layout_super, state));
+	state = ld_acq32((uint8_t *)m +
+			 offsetof(struct pbr_layout_super, state));
 	magic = ld_rlx64(m);
 	munmap(m, PBR_PAGE);
 	if (state == PBR_STATE_READY)
@@ -305,9 +306,9 @@ int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
 	return rc;
 }
 
-/* Schema identity (FORMAT.md §3.2), FNV-1a: simple enough for Go and Python to redo byte for byte, and with
- * 64 bits it tells schema versions apart, which is all it is for (it is
- * no defence against a peer that forges a schema). */
+/* Schema identity (FORMAT.md §3.2), FNV-1a: simple enough for Go and
+ * Python to redo byte for byte, and with 64 bits it tells schema versions
+ * apart, which is all it is for (no defence against a forged schema). */
 uint64_t pbr_schema_hash(const void *fds, size_t len)
 {
 	const uint8_t *p = fds;

@@ -681,8 +681,10 @@ END_TEST
  * description of our own. */
 static void hold_creation_lock(int fd)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-			   .l_start = PBR_CREATION_LOCK, .l_len = 1};
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = PBR_CREATION_LOCK,
+			   .l_len = 1};
 
 	ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
 }

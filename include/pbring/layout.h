@@ -92,8 +92,7 @@ struct pbr_layout_super {
 /* --- control block: one page, one 128-byte block per writer class ----- */
 #define PBR_CTL_CLAIM 0x000u	  /* u64: producers */
 #define PBR_CTL_DATA_BELL 0x080u  /* u32 futex, u32 waiters: readers sleep */
-#define PBR_CTL_SPACE_BELL 0x100u /* u32 futex, u32 waiters: producers sleep   \
-				   */
+#define PBR_CTL_SPACE_BELL 0x100u /* u32 futex, u32 waiters: producers */
 #define PBR_CTL_STATS 0x180u	  /* u64 counters written on recovery */
 #define PBR_CTL_SIZE PBR_PAGE
 

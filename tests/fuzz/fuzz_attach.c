@@ -121,8 +121,7 @@ static int expected(const char *name, const struct pbr_layout_super *sb,
 	if (size < PBR_PAGE)
 		return -EUCLEAN;
 	if (sb->state != PBR_STATE_READY)
-		return sb->magic && sb->magic != PBR_MAGIC ? -EPROTO
-							   : -EUCLEAN;
+		return sb->magic && sb->magic != PBR_MAGIC ? -EPROTO : -EUCLEAN;
 	if (sb->magic != PBR_MAGIC)
 		return -EPROTO;
 	if (sb->major != 1)
