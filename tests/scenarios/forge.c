@@ -14,6 +14,8 @@
  *        forge RING slot SEQ      print slot(SEQ)'s commit word as
  *                                 "DONE 0", "ABANDONED 16", "BUSY 16", "EMPTY"
  *        forge RING claim         print the claim counter
+ *        forge RING unfinished    a creator at work (§12.1): state back to
+ *                                 initialising, the creation lock held
  * The claim commands print the sequence on stdout (one line, flushed) once
  * the state is in place, then pause(). Exit status: 0, 1 runtime error,
  * 2 usage.
@@ -214,6 +216,21 @@ static void cmd_sp_pending(struct tu_raw *raw)
 	announce_and_pause(c);
 }
 
+/* A creator that has not published READY yet: killing it leaves a ring
+ * that will never be ready, which attachers must call damaged (§12.2). */
+static void cmd_unfinished(struct tu_raw *raw)
+{
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = PBR_CREATION_LOCK,
+			   .l_len = 1};
+
+	if (fcntl(raw->fd, F_OFD_SETLK, &fl) < 0)
+		die("creation lock", errno);
+	__atomic_store_n(&raw->sb->state, PBR_STATE_INIT, __ATOMIC_SEQ_CST);
+	announce_and_pause(0);
+}
+
 static void cmd_slot(struct tu_raw *raw, const char *arg)
 {
 	static const char *names[] = {"INVALID", "DONE", "ABANDONED", "BUSY"};
@@ -243,7 +260,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: forge RING claim-mp|claim-busy|"
-				"sp-pending|claim|slot SEQ\n");
+				"sp-pending|claim|unfinished|slot SEQ\n");
 		return 2;
 	}
 	ring_name = argv[1];
@@ -261,6 +278,8 @@ int main(int argc, char **argv)
 		cmd_claim_busy(&raw);
 	else if (!strcmp(cmd, "sp-pending") && argc == 3)
 		cmd_sp_pending(&raw);
+	else if (!strcmp(cmd, "unfinished") && argc == 3)
+		cmd_unfinished(&raw);
 	else if (!strcmp(cmd, "slot") && argc == 4)
 		cmd_slot(&raw, argv[3]);
 	else if (!strcmp(cmd, "claim") && argc == 3)
