@@ -6,16 +6,19 @@
  *           [--producers P] [--gating G] [--witnesses W] [--lossy L]
  *           [--slots N] [--slot-size B] [--seq-base S] [--rate R]
  *           [--seed X] [--keep | --discard] [--dir D]
- *           [--inject lost|dup|torn]
+ *           [--inject lost|dup|torn] [--slow]
+ *           [--langs c,go,py] [--go-child PATH] [--py-child PYTHON]
+ *           [--py-script PATH]
  *
  * The driver creates a small ring (sequences start just below 2^64, so
  * they wrap early), starts G gating readers (the first W of them, the
  * witnesses, are never killed and never armed) and L lossy readers, waits
  * until they have joined, then starts P producers. Each child is the same
- * executable re-run with a role, so it attaches by name and holds its own
- * liveness locks. Most children are started "armed": PBR_CRASH_AT names a
- * crash point of the library (built with PBRING_CRASH_POINTS) and a
- * passage at which the child SIGKILLs itself. On top of that the driver
+ * executable re-run with a role (or a Go or Python child, see --langs
+ * below), so it attaches by name and holds its own liveness locks. Most
+ * children are started "armed": PBR_CRASH_AT names a crash point of the
+ * library (built with PBRING_CRASH_POINTS) and a passage at which the
+ * child SIGKILLs itself. On top of that the driver
  * SIGKILLs a random killable child every few milliseconds. Every death is
  * followed by an immediate restart, and by a measurement of how long the
  * ring takes to deliver again: from the kill (or, for a crash point, from
@@ -45,12 +48,35 @@
  * of the above held. The work directory (logs and delivery streams) is
  * removed, or kept after a failure (--keep: always, --discard: never).
  *
+ * Cross-language (--langs LIST, default c): the children follow the
+ * contract of torture.h, whatever they are written in. Every process the
+ * driver starts (each restart too) picks a language at random from LIST,
+ * except the witnesses: witness j is written in the j-th language of LIST
+ * (cyclically), so that with as many witnesses as languages every
+ * language has a gating reader that must see everything exactly once; all
+ * witnesses are checked against the logs, and against each other (the
+ * same set of messages per producer). A C child is this executable, a Go
+ * child the binary of --go-child (default $PBRING_TORTURE_GO), a Python
+ * child PYTHON torture_child.py with PYTHON from --py-child (default
+ * $PBRING_TORTURE_PY). Python children use libpbring from
+ * $PBRING_TORTURE_PYLIB if set (build it with PBRING_CRASH_POINTS, and
+ * crash points apply to them too), else the package's own and are never
+ * armed. The line before the last says how many processes ran per
+ * language: "langs c N go N py N".
+ *
+ * --slow: every 0.5 to 2 s, one gating reader other than witness 0 is
+ * stopped (SIGSTOP) for 0.3 to 1.5 s, making the producers wait for a
+ * reader that is alive but not moving. Resume times measured across a stop
+ * are left out of the resume figures (and the stall bound counts from the
+ * SIGCONT).
+ *
  * --quick is 500 kills (ctest's torture_quick), --kills N and --seconds S
  * bound a soak (whichever comes first). --inject lost|dup|torn makes the
  * producers misbehave on purpose every 97 messages, to show that the
  * checks catch each kind of fault (ctest's torture_catches_*).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +102,12 @@
 #define ARM_PERCENT 60
 #define KILL_GAP_MS 40 /* random kills come 0 .. this apart */
 
+#ifndef TT_PY_SCRIPT /* the Python child, set by the build */
+#define TT_PY_SCRIPT "tests/crash/torture_child.py"
+#endif
+
+static const char *lang_name[TT_NLANGS] = {"c", "go", "py"};
+
 enum { ON_SP = 1, ON_MP = 2, ON_PROD = 3, ON_READER = 4 };
 
 /* Crash points, where they can fire, and the range of passages to pick
@@ -84,23 +116,25 @@ enum { ON_SP = 1, ON_MP = 2, ON_PROD = 3, ON_READER = 4 };
 static const struct point {
 	const char *name;
 	unsigned on, max_n;
+	unsigned not_in; /* languages (1 << enum tt_lang) it cannot fire in */
 } points[] = {
-	{"sp_pending", ON_SP, 300},
-	{"sp_claimed", ON_SP, 300},
-	{"mp_claiming", ON_MP, 300},
-	{"mp_claimed", ON_MP, 300},
-	{"mp_pending", ON_MP, 300},
-	{"busy", ON_PROD, 300},
-	{"write", ON_PROD, 200},
-	{"encoded", ON_PROD, 100},
-	{"header", ON_PROD, 300},
-	{"committed", ON_PROD, 300},
-	{"reap_producer", ON_PROD, 1},
-	{"recover", ON_PROD | ON_READER, 2},
-	{"reap_reader", ON_PROD | ON_READER, 2},
-	{"peeked", ON_READER, 500},
-	{"release", ON_READER, 500},
-	{"released", ON_READER, 500},
+	{"sp_pending", ON_SP, 300, 0},
+	{"sp_claimed", ON_SP, 300, 0},
+	{"mp_claiming", ON_MP, 300, 0},
+	{"mp_claimed", ON_MP, 300, 0},
+	{"mp_pending", ON_MP, 300, 0},
+	{"busy", ON_PROD, 300, 0},
+	/* pbr_producer_send and pbr_producer_send_pb: Python does its own */
+	{"write", ON_PROD, 200, 1u << TT_LANG_PY},
+	{"encoded", ON_PROD, 100, 1u << TT_LANG_PY},
+	{"header", ON_PROD, 300, 0},
+	{"committed", ON_PROD, 300, 0},
+	{"reap_producer", ON_PROD, 1, 0},
+	{"recover", ON_PROD | ON_READER, 2, 0},
+	{"reap_reader", ON_PROD | ON_READER, 2, 0},
+	{"peeked", ON_READER, 500, 0},
+	{"release", ON_READER, 500, 0},
+	{"released", ON_READER, 500, 0},
 };
 #define NPOINTS (int)(sizeof(points) / sizeof(points[0]))
 
@@ -109,12 +143,14 @@ struct child {
 	enum tt_role role;
 	unsigned index, incarnation;
 	bool killable;
-	int point; /* armed with points[point], or -1 */
+	int point;	   /* armed with points[point], or -1 */
+	enum tt_lang lang; /* of the current (or last) incarnation */
 };
 
 struct pending_resume {
 	uint64_t t;  /* death time */
 	uint64_t h0; /* witness 0's delivery count then */
+	bool slowed; /* a reader was stopped meanwhile (--slow) */
 };
 
 struct driver {
@@ -131,7 +167,12 @@ struct driver {
 	unsigned failures;
 	struct pending_resume out[MAX_OUT];
 	unsigned nout;
-	uint64_t max_resume_ns, sum_resume_ns, nresume;
+	uint64_t max_resume_ns, sum_resume_ns, nresume, nresume_slowed;
+	long spawned[TT_NLANGS];
+	/* --slow: the stopped reader, when it goes on, the next stop */
+	struct child *stopped;
+	uint64_t cont_at, next_stop, last_cont;
+	long stops;
 };
 
 static const char *role_name[] = {"producer", "gating", "lossy"};
@@ -162,7 +203,24 @@ static void usage(void)
 		"  [--producers P] [--gating G] [--witnesses W] [--lossy L]\n"
 		"  [--slots N] [--slot-size B] [--seq-base S] [--rate R]\n"
 		"  [--seed X] [--keep | --discard] [--dir D]\n"
-		"  [--inject lost|dup|torn]\n");
+		"  [--inject lost|dup|torn] [--slow]\n"
+		"  [--langs c,go,py] [--go-child PATH] [--py-child PYTHON] "
+		"[--py-script PATH]\n");
+	exit(2);
+}
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "torture: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 	exit(2);
 }
 
@@ -180,6 +238,12 @@ static void defaults(struct tt_config *cf)
 	cf->seed = (unsigned)(tu_now_ns() ^ (uint64_t)getpid());
 	snprintf(cf->dir, sizeof(cf->dir), "%s",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	cf->go_child = getenv("PBRING_TORTURE_GO");
+	cf->py_child = getenv("PBRING_TORTURE_PY");
+	cf->py_lib = getenv("PBRING_TORTURE_PYLIB");
+	if (cf->py_lib && !*cf->py_lib)
+		cf->py_lib = NULL;
+	cf->py_script = TT_PY_SCRIPT;
 }
 
 /* How each option's argument is stored into struct tt_config. */
@@ -213,6 +277,11 @@ static const struct opt {
 	OPT("dir", required_argument, O_STR, dir),
 	OPT("ring", required_argument, O_STR, ring),
 	OPT("inject", required_argument, O_PTR, inject),
+	OPT("slow", no_argument, O_FLAG, slow),
+	OPT("langs", required_argument, O_PTR, langs_arg),
+	OPT("go-child", required_argument, O_PTR, go_child),
+	OPT("py-child", required_argument, O_PTR, py_child),
+	OPT("py-script", required_argument, O_PTR, py_script),
 #undef OPT
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -276,6 +345,100 @@ static const char *parse_args(struct tt_config *cf, int argc, char **argv)
 	return child;
 }
 
+/* --langs c,go,py: which languages, in order (duplicates ignored). */
+static void parse_langs(struct tt_config *cf)
+{
+	const char *s = cf->langs_arg ? cf->langs_arg : "c";
+	unsigned seen = 0, l;
+	size_t n;
+
+	cf->nlangs = 0;
+	while (*s) {
+		n = strcspn(s, ",");
+		for (l = 0; l < TT_NLANGS; l++)
+			if (strlen(lang_name[l]) == n &&
+			    !strncmp(s, lang_name[l], n))
+				break;
+		if (l == TT_NLANGS)
+			usage_error("--langs: unknown language '%.*s' (c, go, "
+				    "py)",
+				    (int)n, s);
+		if (!(seen & (1u << l)))
+			cf->langs[cf->nlangs++] = l;
+		seen |= 1u << l;
+		s += n + (s[n] == ',');
+	}
+	if (!cf->nlangs)
+		usage_error("--langs: no language given");
+}
+
+static bool uses_lang(const struct tt_config *cf, enum tt_lang l)
+{
+	unsigned i;
+
+	for (i = 0; i < cf->nlangs; i++)
+		if (cf->langs[i] == l)
+			return true;
+	return false;
+}
+
+/* Can PYTHON import pbring (with the library the children will get)? */
+static bool python_works(const struct tt_config *cf)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0) { /* the usage error says it in one line */
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (cf->py_lib)
+			setenv("PBRING_LIBRARY", cf->py_lib, 1);
+		execlp(cf->py_child, cf->py_child, "-c", "import pbring",
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return false;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A language asked for must have a child to run: a clear usage error. */
+static void check_children(const struct tt_config *cf)
+{
+	if (uses_lang(cf, TT_LANG_GO)) {
+		if (!cf->go_child || !*cf->go_child)
+			usage_error("--langs has go but no Go child: give "
+				    "--go-child PATH or set PBRING_TORTURE_GO");
+		if (access(cf->go_child, X_OK))
+			usage_error("Go child %s: %s", cf->go_child,
+				    strerror(errno));
+	}
+	if (uses_lang(cf, TT_LANG_PY)) {
+		if (!cf->py_child || !*cf->py_child)
+			usage_error("--langs has py but no Python: give "
+				    "--py-child PYTHON or set "
+				    "PBRING_TORTURE_PY");
+		if (access(cf->py_script, R_OK))
+			usage_error("Python child %s: %s (--py-script)",
+				    cf->py_script, strerror(errno));
+		if (cf->py_lib && access(cf->py_lib, R_OK))
+			usage_error("PBRING_TORTURE_PYLIB %s: %s", cf->py_lib,
+				    strerror(errno));
+		if (!python_works(cf))
+			usage_error("%s cannot import pbring%s%s (install the "
+				    "package: pip install python/)",
+				    cf->py_child,
+				    cf->py_lib ? " with PBRING_LIBRARY=" : "",
+				    cf->py_lib ? cf->py_lib : "");
+	}
+}
+
 static void check_config(struct tt_config *cf)
 {
 	if (cf->single)
@@ -291,6 +454,8 @@ static void check_config(struct tt_config *cf)
 	    cf->gating > TT_MAX_GATING || cf->lossy > TT_MAX_LOSSY ||
 	    !cf->witnesses || cf->witnesses > cf->gating)
 		usage();
+	parse_langs(cf);
+	check_children(cf);
 }
 
 /* --- children ------------------------------------------------------------ */
@@ -306,10 +471,14 @@ static int pick_point(struct driver *d, const struct child *k)
 
 	if (!k->killable || rand() % 100 >= ARM_PERCENT)
 		return -1;
+	/* Without a crash-point libpbring a Python child cannot fire. */
+	if (k->lang == TT_LANG_PY && !d->cf.py_lib)
+		return -1;
 	for (i = 0; i < NPOINTS; i++) {
 		int p = (d->arm_turn[want] + i) % NPOINTS;
 
-		if (points[p].on & want) {
+		if ((points[p].on & want) &&
+		    !(points[p].not_in & (1u << k->lang))) {
 			d->arm_turn[want] = p + 1;
 			return p;
 		}
@@ -320,7 +489,10 @@ static int pick_point(struct driver *d, const struct child *k)
 static void exec_child(struct driver *d, const struct child *k, pid_t parent)
 {
 	char idx[16], inc[16], np[16], w[16], rate[16], seed[16], at[64];
-	char *argv[] = {"torture",
+	/* Two in front for "PYTHON script"; the contract's argv from [2]. */
+	char *argv[] = {NULL,
+			NULL,
+			"torture",
 			"--child",
 			(char *)role_name[k->role],
 			idx,
@@ -351,15 +523,42 @@ static void exec_child(struct driver *d, const struct child *k, pid_t parent)
 	snprintf(rate, sizeof(rate), "%u", d->cf.rate);
 	snprintf(seed, sizeof(seed), "%u", d->cf.seed + k->incarnation);
 	if (!d->cf.inject)
-		argv[17] = NULL; /* drop "--inject" */
+		argv[19] = NULL; /* drop "--inject" */
 	unsetenv("PBR_CRASH_AT");
 	if (k->point >= 0) {
 		snprintf(at, sizeof(at), "%s:%u", points[k->point].name,
 			 1 + (unsigned)rand() % points[k->point].max_n);
 		setenv("PBR_CRASH_AT", at, 1);
 	}
-	execv("/proc/self/exe", argv);
+	switch (k->lang) {
+	case TT_LANG_C:
+		execv("/proc/self/exe", argv + 2);
+		break;
+	case TT_LANG_GO:
+		argv[2] = (char *)d->cf.go_child;
+		execv(d->cf.go_child, argv + 2);
+		break;
+	case TT_LANG_PY:
+		if (d->cf.py_lib)
+			setenv("PBRING_LIBRARY", d->cf.py_lib, 1);
+		argv[1] = (char *)d->cf.py_child;
+		argv[2] = (char *)d->cf.py_script;
+		execvp(d->cf.py_child, argv + 1);
+		break;
+	default:
+		break;
+	}
+	fprintf(stderr, "torture: exec %s child: %s\n", lang_name[k->lang],
+		strerror(errno));
 	_exit(127);
+}
+
+/* The language of a new process: witnesses have theirs, others draw. */
+static enum tt_lang pick_lang(struct driver *d, const struct child *k)
+{
+	if (!k->killable)
+		return d->cf.langs[k->index % d->cf.nlangs];
+	return d->cf.langs[(unsigned)rand() % d->cf.nlangs];
 }
 
 static void spawn(struct driver *d, struct child *k)
@@ -367,7 +566,9 @@ static void spawn(struct driver *d, struct child *k)
 	pid_t parent = getpid();
 	unsigned r;
 
+	k->lang = pick_lang(d, k);
 	k->point = pick_point(d, k);
+	d->spawned[k->lang]++;
 	r = (unsigned)rand(); /* the child's draw of N, made here */
 	k->pid = fork();
 	if (k->pid == 0) {
@@ -406,12 +607,18 @@ static struct child *find_kid(struct driver *d, pid_t pid)
 
 /* --- deaths and resume times --------------------------------------------- */
 
+static uint64_t rand_ms(unsigned lo, unsigned hi)
+{
+	return TU_MS * (lo + (unsigned)rand() % (hi - lo + 1));
+}
+
 static void expect_resume(struct driver *d, uint64_t t, uint64_t h0)
 {
 	if (!d->running || d->nout == MAX_OUT)
 		return;
 	d->out[d->nout].t = t;
 	d->out[d->nout].h0 = h0;
+	d->out[d->nout].slowed = d->stopped != NULL;
 	d->nout++;
 }
 
@@ -443,10 +650,18 @@ static void on_death(struct driver *d, struct child *k, int status, bool ours,
 	} else if (d->running || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		describe_status(how, sizeof(how), status);
 		note_failure(
-			d, "%s %u (incarnation %u%s%s) ended unexpectedly: %s",
+			d,
+			"%s %u (incarnation %u, %s%s%s) ended unexpectedly: %s",
 			role_name[k->role], k->index, k->incarnation,
-			k->point >= 0 ? ", armed at " : "",
+			lang_name[k->lang], k->point >= 0 ? ", armed at " : "",
 			k->point >= 0 ? points[k->point].name : "", how);
+	}
+	/* Killed while stopped (its resume counted as slowed, above): the
+	 * next incarnation runs. */
+	if (d->stopped == k) {
+		d->stopped = NULL;
+		d->last_cont = tu_now_ns();
+		d->next_stop = d->last_cont + rand_ms(500, 2000);
 	}
 	if (d->running) {
 		k->incarnation++;
@@ -496,11 +711,23 @@ static void poll_resume(struct driver *d)
 
 		if (resumed_at(d, o, &when)) {
 			dt = when - o->t;
-			d->max_resume_ns =
-				dt > d->max_resume_ns ? dt : d->max_resume_ns;
-			d->sum_resume_ns += dt;
-			d->nresume++;
-		} else if (now - o->t < STALL_NS) {
+			if (o->slowed) {
+				/* a stopped reader held the ring meanwhile */
+				d->nresume_slowed++;
+			} else {
+				d->max_resume_ns = dt > d->max_resume_ns
+							   ? dt
+							   : d->max_resume_ns;
+				d->sum_resume_ns += dt;
+				d->nresume++;
+			}
+		} else if (d->stopped && o->slowed) {
+			i++; /* no verdict while a reader is stopped */
+			continue;
+		} else if (now - (o->slowed && d->last_cont > o->t
+					  ? d->last_cont
+					  : o->t) <
+			   STALL_NS) {
 			i++;
 			continue;
 		} else {
@@ -553,6 +780,56 @@ static void random_kill(struct driver *d)
 		(void)!pbr_ring_reclaim(d->ring);
 }
 
+/* --- slow readers (--slow) ------------------------------------------------ */
+
+static void resume_stopped(struct driver *d)
+{
+	unsigned i;
+
+	if (!d->stopped)
+		return;
+	kill(d->stopped->pid, SIGCONT);
+	d->stopped = NULL;
+	d->last_cont = tu_now_ns();
+	d->next_stop = d->last_cont + rand_ms(500, 2000);
+	for (i = 0; i < d->nout; i++) /* the stall bound counts from now */
+		d->out[i].slowed = true;
+}
+
+/* Stop a gating reader other than witness 0 for a while, now and then. */
+static void slow_tick(struct driver *d)
+{
+	struct child *c[TT_MAX_GATING];
+	uint64_t now = tu_now_ns();
+	unsigned i, n = 0;
+
+	if (d->stopped) {
+		if (now >= d->cont_at)
+			resume_stopped(d);
+		return;
+	}
+	if (!d->next_stop)
+		d->next_stop = now + rand_ms(500, 2000);
+	if (now < d->next_stop)
+		return;
+	for (i = 0; i < d->nkids; i++) {
+		struct child *k = &d->kids[i];
+
+		if (k->role == TT_GATING && k->index != 0 && k->pid)
+			c[n++] = k;
+	}
+	if (!n) {
+		d->next_stop = now + rand_ms(500, 2000);
+		return;
+	}
+	d->stopped = c[(unsigned)rand() % n];
+	kill(d->stopped->pid, SIGSTOP);
+	d->stops++;
+	d->cont_at = now + rand_ms(300, 1500);
+	for (i = 0; i < d->nout; i++)
+		d->out[i].slowed = true;
+}
+
 /* --- phases ------------------------------------------------------------- */
 
 static bool time_up(struct driver *d)
@@ -585,6 +862,8 @@ static void run(struct driver *d)
 	d->next_kill = d->t0;
 	while (d->running && !time_up(d)) {
 		reap_children(d);
+		if (d->cf.slow)
+			slow_tick(d);
 		poll_resume(d);
 		if (d->nout == 0 && tu_now_ns() >= d->next_kill) {
 			random_kill(d);
@@ -674,6 +953,7 @@ static int start(struct driver *d)
 static void finish(struct driver *d)
 {
 	d->running = false;
+	resume_stopped(d);
 	atomic_store(&d->sh->stop, 1);
 	wait_exit(d, TT_PRODUCER, "stop");
 	atomic_store(&d->sh->drain, 1);
@@ -692,6 +972,21 @@ static void print_setup(const struct driver *d, double secs)
 	       cf->single ? "single-producer" : "multi-producer", cf->producers,
 	       cf->gating, cf->witnesses, cf->lossy, cf->slots, cf->slot_size,
 	       (unsigned long long)cf->seq_base, cf->seed, secs);
+	if (cf->nlangs > 1 || cf->langs[0] != TT_LANG_C || cf->slow) {
+		unsigned j;
+
+		printf("languages:");
+		for (j = 0; j < cf->nlangs; j++)
+			printf(" %s", lang_name[cf->langs[j]]);
+		printf("; witnesses:");
+		for (j = 0; j < cf->witnesses; j++)
+			printf(" %u=%s", j,
+			       lang_name[cf->langs[j % cf->nlangs]]);
+		printf("; python children %s; slow readers %s (%ld stops)\n",
+		       cf->py_lib ? "armed (crash-point libpbring)"
+				  : "not armed",
+		       cf->slow ? "on" : "off", d->stops);
+	}
 }
 
 static void print_deaths(const struct driver *d)
@@ -706,27 +1001,32 @@ static void print_deaths(const struct driver *d)
 		if (d->point_hits[i])
 			printf(" %s %ld", points[i].name, d->point_hits[i]);
 	printf("\n");
-	printf("resume: %llu measured, mean %.1f ms, max %.1f ms\n",
+	printf("resume: %llu measured, mean %.1f ms, max %.1f ms",
 	       (unsigned long long)d->nresume,
 	       d->nresume ? (double)d->sum_resume_ns / d->nresume / TU_MS : 0,
 	       (double)d->max_resume_ns / TU_MS);
+	if (d->nresume_slowed)
+		printf(" (%llu more across a stopped reader, not counted)",
+		       (unsigned long long)d->nresume_slowed);
+	printf("\n");
 }
 
 static void print_reader(const char *kind, unsigned i,
-			 struct tt_reader_stats *s)
+			 struct tt_reader_stats *s, uint64_t missed)
 {
 	if (atomic_load(&s->ahead))
 		printf("FAIL: %s reader %u ended %llu past the claim word: it "
 		       "consumed sequences that no producer claimed\n",
 		       kind, i, (unsigned long long)atomic_load(&s->ahead));
 	printf("%s %u: delivered %llu, torn %llu, dup %llu, stale %llu, "
-	       "lost %llu, abandoned %llu\n",
+	       "lost %llu, abandoned %llu, missed %llu\n",
 	       kind, i, (unsigned long long)atomic_load(&s->delivered),
 	       (unsigned long long)atomic_load(&s->torn),
 	       (unsigned long long)atomic_load(&s->dup),
 	       (unsigned long long)atomic_load(&s->stale),
 	       (unsigned long long)atomic_load(&s->lost),
-	       (unsigned long long)atomic_load(&s->abandoned));
+	       (unsigned long long)atomic_load(&s->abandoned),
+	       (unsigned long long)missed);
 }
 
 /* Sum the self-checks of every reader into @t. */
@@ -736,13 +1036,16 @@ static void reader_totals(struct driver *d, struct tt_result *t)
 
 	for (i = 0; i < d->cf.gating; i++) {
 		d->failures += atomic_load(&d->sh->gating[i].ahead) != 0;
-		print_reader("gating", i, &d->sh->gating[i]);
+		print_reader("gating", i, &d->sh->gating[i],
+			     atomic_load(&d->sh->gating_missed[i]));
 		t->torn += atomic_load(&d->sh->gating[i].torn);
-		t->duplicated += atomic_load(&d->sh->gating[i].dup);
+		if (i >= d->cf.witnesses) /* witnesses: check_witness */
+			t->duplicated += atomic_load(&d->sh->gating[i].dup);
 	}
 	for (i = 0; i < d->cf.lossy; i++) {
 		d->failures += atomic_load(&d->sh->lossy[i].ahead) != 0;
-		print_reader("lossy", i, &d->sh->lossy[i]);
+		print_reader("lossy", i, &d->sh->lossy[i],
+			     atomic_load(&d->sh->lossy_missed[i]));
 		t->torn += atomic_load(&d->sh->lossy[i].torn);
 		t->duplicated += atomic_load(&d->sh->lossy[i].dup);
 	}
@@ -750,22 +1053,27 @@ static void reader_totals(struct driver *d, struct tt_result *t)
 
 static void check_witness(struct driver *d, unsigned j, struct tt_result *t)
 {
-	uint64_t ab = atomic_load(&d->sh->gating[j].abandoned);
+	uint64_t ab = atomic_load(&d->sh->gating[j].abandoned), dup;
 	struct tt_result w;
 
 	if (tt_check_witness(&d->cf, j, &w)) {
 		note_failure(d, "witness %u: cannot read the logs", j);
 		return;
 	}
-	printf("witness %u: delivered %llu, lost %llu, duplicated %llu, "
+	printf("witness %u (%s): delivered %llu, lost %llu, duplicated %llu, "
 	       "out of order %llu, never sent %llu, in flight and delivered "
 	       "%llu, abandoned %llu\n",
-	       j, (unsigned long long)w.delivered, (unsigned long long)w.lost,
+	       j, lang_name[d->cf.langs[j % d->cf.nlangs]],
+	       (unsigned long long)w.delivered, (unsigned long long)w.lost,
 	       (unsigned long long)w.duplicated, (unsigned long long)w.disorder,
 	       (unsigned long long)w.phantom,
 	       (unsigned long long)w.maybe_delivered, (unsigned long long)ab);
 	if (w.disorder)
 		note_failure(d, "witness %u: per-producer order broken", j);
+	/* A witness's duplicates: those in its stream, or those it counted
+	 * itself if more (reader_totals leaves witnesses out). */
+	dup = atomic_load(&d->sh->gating[j].dup);
+	t->duplicated += w.duplicated > dup ? w.duplicated : dup;
 	if (ab != t->abandoned)
 		note_failure(d,
 			     "witness %u passed %llu abandoned slots, the ring "
@@ -775,6 +1083,41 @@ static void check_witness(struct driver *d, unsigned j, struct tt_result *t)
 	t->delivered += w.delivered;
 	t->lost += w.lost;
 	t->torn += w.phantom;
+}
+
+static void compare_witnesses(struct driver *d)
+{
+	uint64_t differ[TT_MAX_GATING], sum = 0;
+	unsigned j;
+
+	if (d->cf.witnesses < 2)
+		return;
+	if (tt_compare_witnesses(&d->cf, differ)) {
+		note_failure(d, "witnesses: cannot read the streams");
+		return;
+	}
+	for (j = 1; j < d->cf.witnesses; j++)
+		if ((sum += differ[j], differ[j]))
+			note_failure(d,
+				     "witness %u (%s) and witness 0 (%s) were "
+				     "handed different messages: %llu differ",
+				     j,
+				     lang_name[d->cf.langs[j % d->cf.nlangs]],
+				     lang_name[d->cf.langs[0]],
+				     (unsigned long long)differ[j]);
+	printf("witnesses: %u streams compared, %s\n", d->cf.witnesses,
+	       sum ? "they differ" : "the same messages per producer");
+}
+
+static void print_langs(const struct driver *d)
+{
+	unsigned j;
+
+	printf("langs");
+	for (j = 0; j < d->cf.nlangs; j++)
+		printf(" %s %ld", lang_name[d->cf.langs[j]],
+		       d->spawned[d->cf.langs[j]]);
+	printf("\n");
 }
 
 static int report(struct driver *d, double secs)
@@ -792,6 +1135,7 @@ static int report(struct driver *d, double secs)
 	reader_totals(d, &t);
 	for (j = 0; j < d->cf.witnesses; j++)
 		check_witness(d, j, &t);
+	compare_witnesses(d);
 	if (t.abandoned > (uint64_t)d->deaths[TT_PRODUCER])
 		note_failure(
 			d,
@@ -801,6 +1145,7 @@ static int report(struct driver *d, double secs)
 			d->deaths[TT_PRODUCER]);
 	if (d->cf.quick && d->kills < QUICK_KILLS)
 		note_failure(d, "quick mode reached only %ld kills", d->kills);
+	print_langs(d);
 	printf("kills %ld, committed %llu, delivered %llu, lost %llu, "
 	       "duplicated %llu, torn %llu, abandoned %llu, max_resume_ms "
 	       "%llu\n",

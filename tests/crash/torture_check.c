@@ -156,3 +156,53 @@ int tt_check_witness(const struct tt_config *cf, unsigned j,
 	free_logs(logs, i);
 	return rc;
 }
+
+/*
+ * Every witness was there from the start and was never killed, so each
+ * must have been handed the same messages: the committed ones (checked
+ * above) and the same in-flight ones (a slot a dying producer published is
+ * read by all of them; one it did not is abandoned for all of them). Per
+ * counter, a bit per witness that delivered it; all bits or none.
+ */
+int tt_compare_witnesses(const struct tt_config *cf, uint64_t *differ)
+{
+	struct plog logs[TT_MAX_PROD];
+	uint8_t rec[12], all = (uint8_t)((1u << cf->witnesses) - 1);
+	uint32_t who;
+	uint64_t c;
+	unsigned i, j, n = 0;
+	int rc = 0;
+	FILE *f;
+
+	memset(differ, 0, sizeof(*differ) * cf->witnesses);
+	if (cf->witnesses > 8)
+		return -EINVAL;
+	for (; n < cf->producers && !rc; n++)
+		rc = load_log(cf, n, &logs[n]);
+	for (j = 0; j < cf->witnesses && !rc; j++) {
+		f = open_in(cf, "gating-%u.bin", j);
+		if (!f) {
+			rc = -errno;
+			break;
+		}
+		while (fread(rec, sizeof(rec), 1, f) == 1) {
+			memcpy(&who, rec, 4);
+			memcpy(&c, rec + 4, 8);
+			/* Phantoms are counted as torn elsewhere. */
+			if (who < cf->producers && c <= logs[who].top)
+				logs[who].seen[c] |= (uint8_t)(1u << j);
+		}
+		fclose(f);
+	}
+	for (i = 0; i < cf->producers && !rc; i++)
+		for (c = 0; c <= logs[i].top; c++) {
+			uint8_t m = logs[i].seen[c];
+
+			if (m == 0 || m == all)
+				continue;
+			for (j = 1; j < cf->witnesses; j++)
+				differ[j] += ((m >> j) & 1) != (m & 1);
+		}
+	free_logs(logs, n);
+	return rc;
+}

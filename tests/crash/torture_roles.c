@@ -205,9 +205,10 @@ struct reader {
 	bool lossy, hist, witness;
 	unsigned index, pause_odds, complaints;
 	FILE *stream;
-	uint64_t lost, abandoned; /* already added to st */
-	uint64_t cursor;	  /* before the current peek */
-	struct tu_raw raw;	  /* witnesses: to explain a loss */
+	uint64_t lost, abandoned, missed; /* already added to st */
+	_Atomic uint64_t *missed_st;
+	uint64_t cursor;   /* before the current peek */
+	struct tu_raw raw; /* witnesses: to explain a loss */
 	uint64_t last[TT_MAX_PROD];
 	bool seen[TT_MAX_PROD];
 	uint8_t buf[PBR_SLOT_SIZE_MAX < 65536 ? PBR_SLOT_SIZE_MAX : 65536];
@@ -258,8 +259,10 @@ static void sync_stats(struct reader *x)
 		explain_loss(x, rs.lost - x->lost);
 	atomic_fetch_add(&x->st->lost, rs.lost - x->lost);
 	atomic_fetch_add(&x->st->abandoned, rs.abandoned - x->abandoned);
+	atomic_fetch_add(x->missed_st, rs.missed - x->missed);
 	x->lost = rs.lost;
 	x->abandoned = rs.abandoned;
+	x->missed = rs.missed;
 }
 
 static void note_time(struct reader *x)
@@ -415,6 +418,8 @@ static int reader_main(const struct tt_config *cf, struct tt_shared *sh,
 	x.lossy = role == TT_LOSSY;
 	x.index = index;
 	x.st = x.lossy ? &sh->lossy[index] : &sh->gating[index];
+	x.missed_st =
+		x.lossy ? &sh->lossy_missed[index] : &sh->gating_missed[index];
 	x.hist = !x.lossy && index == 0;
 	x.witness = !x.lossy && index < cf->witnesses;
 	/* Slow readers make producers wait (gating) or get lapped (lossy);
