@@ -58,7 +58,7 @@ verify() {
 	if ! build "$@"; then
 		echo "$name: FAILED to build"
 		failed=1
-		cd "$work"
+		cd "$work" || exit 1
 		return
 	fi
 	./pan -m10000 >pan.log 2>&1
@@ -70,7 +70,7 @@ verify() {
 		echo "  (trail: cd $work/$name && spin $* -t -p $here/pbring.pml)"
 		failed=1
 	fi
-	cd "$work"
+	cd "$work" || exit 1
 }
 
 # expect NAME PATTERN DEFINES...: spin must find the error PATTERN.
@@ -80,7 +80,7 @@ expect() {
 	shift 2
 	if ! build "$name" "$@"; then
 		failed=1
-		cd "$work"
+		cd "$work" || exit 1
 		return
 	fi
 	./pan -m10000 >pan.log 2>&1
@@ -90,7 +90,7 @@ expect() {
 		echo "$name: FAILED: spin no longer finds $pattern"
 		failed=1
 	fi
-	cd "$work"
+	cd "$work" || exit 1
 }
 
 echo "spin: $(spin -V)"

@@ -20,7 +20,7 @@ rc=$?
 # Rings of an input that crashed were never unlinked.
 rm -f /dev/shm/pbring.fz-$pid-*
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
-corpus=$(ls "$work/corpus" | wc -l)
+corpus=$(find "$work/corpus" -type f | wc -l)
 echo "$name: ${execs:-?} execs in ${secs} s, working corpus $corpus files, exit $rc"
 if [ $rc -ne 0 ]; then
 	tail -n 40 "$work/log"

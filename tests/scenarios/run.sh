@@ -67,13 +67,16 @@ venv=${SCEN_VENV:-$build/scen-venv}
 stamp=$venv/.scen-installed
 py=${PYTHON:-python3}
 fresh=0
-if [ -f "$stamp" -o -n "${SCEN_VENV_KEEP:-}" ] &&
+if { [ -f "$stamp" ] || [ -n "${SCEN_VENV_KEEP:-}" ]; } &&
 	env -u PYTHONPATH -u PBRING_LIBRARY "$venv/bin/python" -c \
 		"import pbring, pytest" 2>/dev/null; then
-	newer=$(cd "$root" && find shm producer consumer codec include \
+	newer=$(cd "$root" && { find shm producer consumer codec include \
 		python/src python/pyproject.toml python/CMakeLists.txt \
-		CMakeLists.txt -newer "$stamp" -type f -print -quit 2>/dev/null || true)
-	[ -z "$newer" -o -n "${SCEN_VENV_KEEP:-}" ] && fresh=1
+		CMakeLists.txt -newer "$stamp" -type f -print -quit 2>/dev/null ||
+		true; })
+	if [ -z "$newer" ] || [ -n "${SCEN_VENV_KEEP:-}" ]; then
+		fresh=1
+	fi
 fi
 if [ "$fresh" -eq 0 ]; then
 	echo "run.sh: installing ./python into $venv" >&2

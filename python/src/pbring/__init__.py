@@ -19,17 +19,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import (Busy, Closed, Corrupt, IncompatibleRing,
-                     InvalidArgument, MessageTooLarge, OwnerDead,
-                     PbringError, PermissionDenied, RingEmpty, RingExists,
-                     RingFull, RingNotFound, Stale, Timeout, ViewInUse,
-                     WrongType)
-from .ring import (DEFAULT, Participant, Producer, Reader, ReaderStats, Ring,
-                   RingInfo, RingStats, SlotInfo, crc32c, list_rings, unlink,
-                   version)
 from . import demo  # noqa: F401  (pbring.demo: the demo message helpers)
-from .schema import (DEMO_MSG_TYPE, demo_schema, file_descriptor_set,
-                     message_class, schema_hash)
+from .errors import (
+    Busy,
+    Closed,
+    Corrupt,
+    IncompatibleRing,
+    InvalidArgument,
+    MessageTooLarge,
+    OwnerDead,
+    PbringError,
+    PermissionDenied,
+    RingEmpty,
+    RingExists,
+    RingFull,
+    RingNotFound,
+    Stale,
+    Timeout,
+    ViewInUse,
+    WrongType,
+)
+from .ring import (
+    DEFAULT,
+    Participant,
+    Producer,
+    Reader,
+    ReaderStats,
+    Ring,
+    RingInfo,
+    RingStats,
+    SlotInfo,
+    crc32c,
+    list_rings,
+    unlink,
+    version,
+)
+from .schema import DEMO_MSG_TYPE, demo_schema, file_descriptor_set, message_class, schema_hash
 
 __version__ = "0.1.0"
 

@@ -12,10 +12,22 @@ from __future__ import annotations
 
 import ctypes
 import os
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char,
+    c_char_p,
+    c_int,
+    c_int64,
+    c_size_t,
+    c_uint,
+    c_uint8,
+    c_uint16,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
 from typing import Any
-from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64,
-                    c_size_t, c_uint, c_uint8, c_uint16, c_uint32, c_uint64,
-                    c_void_p)
 
 # Constants of pbring.h / pbring/layout.h.
 PBR_NAME_MAX = 63

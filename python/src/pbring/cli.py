@@ -644,8 +644,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(MAIN_HELP)
         return 0
     if cmd == "--version":
-        from .ring import version
         from . import __version__
+        from .ring import version
         sys.stdout.write(f"pbring (Python {__version__}, libpbring "
                          f"{version()})\n")
         return 0

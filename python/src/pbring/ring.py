@@ -27,16 +27,26 @@ import sys
 import time
 import weakref
 from dataclasses import dataclass
-from typing import (Any, Dict, Iterator, List, Optional, Tuple, Type,
-                    TypeVar, Union, overload)
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Type, TypeVar, Union, cast, overload
 
 from google.protobuf.message import DecodeError, Message
 
 from . import _lib
 from . import schema as _schema
-from .errors import (EMEDIUMTYPE, Busy, Closed, Corrupt, InvalidArgument,
-                     MessageTooLarge, RingEmpty, RingFull,
-                     Stale, ViewInUse, WrongType, error_for)
+from .errors import (
+    EMEDIUMTYPE,
+    Busy,
+    Closed,
+    Corrupt,
+    InvalidArgument,
+    MessageTooLarge,
+    RingEmpty,
+    RingFull,
+    Stale,
+    ViewInUse,
+    WrongType,
+    error_for,
+)
 
 __all__ = [
     "Ring", "RingInfo", "RingStats", "Participant", "Producer", "Reader",
@@ -1209,7 +1219,8 @@ class Reader:
 
     def _class(self, message_type: Optional[Type[M]]) -> Type[M]:
         if message_type is None:
-            return self.message_type or self.ring.message_class
+            # The reader's own class, or the ring's: M is Message then.
+            return cast(Type[M], self.message_type or self.ring.message_class)
         if message_type is not self.message_type:
             self._check_class(message_type)
         return message_type

@@ -21,7 +21,7 @@ from . import _lib
 
 __all__ = [
     "DEMO_MSG_TYPE", "demo_schema", "schema_hash", "file_descriptor_set",
-    "message_class", "DeviceEvent",
+    "message_class", "DeviceEvent",  # noqa: F822 (module __getattr__)
 ]
 
 DEMO_MSG_TYPE = "pbring.demo.v1.DeviceEvent"
@@ -125,7 +125,8 @@ def _get_message_class(desc: Any) -> Type[Message]:
         from google.protobuf.message_factory import GetMessageClass
     except ImportError:  # protobuf < 4.22
         from google.protobuf.message_factory import MessageFactory
-        cls: Type[Message] = MessageFactory(desc.file.pool).GetPrototype(desc)
+        factory: Any = MessageFactory(desc.file.pool)  # typed for >= 4.22
+        cls: Type[Message] = factory.GetPrototype(desc)
         return cls
     got: Type[Message] = GetMessageClass(desc)
     return got
