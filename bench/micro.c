@@ -28,6 +28,7 @@
 
 #include "bench_util.h"
 #include "gbench_shim.h"
+#include "pbring/pb.h"
 
 static const uint32_t sizes[] = {64, 1024, 65536, 1048576};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "pbring/pb.h"
+#include "pbring/demo.h"
 
 #define PB_BATCH_MAX 64
 

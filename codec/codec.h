@@ -17,11 +17,11 @@
 
 /* Both take and return the plain CRC value (no pre/post inversion is
  * visible to callers), exactly like pbr_crc32c(). */
-uint32_t pbr_crc32c_sw(uint32_t crc, const void *buf, size_t len);
-/* Only valid when pbr_crc32c_hw_available(); falls back to software
+uint32_t pbri_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* Only valid when pbri_crc32c_hw_available(); falls back to software
  * otherwise (so that tests may call it unconditionally). */
-uint32_t pbr_crc32c_hw(uint32_t crc, const void *buf, size_t len);
-bool pbr_crc32c_hw_available(void);
+uint32_t pbri_crc32c_hw(uint32_t crc, const void *buf, size_t len);
+bool pbri_crc32c_hw_available(void);
 
 /* --- errors (pbcodec.c) --------------------------------------------------- */
 
@@ -30,7 +30,7 @@ bool pbr_crc32c_hw_available(void);
 
 /* Record why a codec call failed on this thread; @who is the producer for
  * an encode failure, NULL otherwise. Returns @err for tail calls. */
-int pbr_codec_fail(const struct pbr_producer *who, int err, const char *msg);
+int pbri_codec_fail(const struct pbr_producer *who, int err, const char *msg);
 
 /* --- generated: the demo FileDescriptorSet (pbring_demo_fds.c) ------------ */
 extern const unsigned char pbr_demo_fds[];

@@ -189,13 +189,13 @@ crc_hw(uint32_t c, const uint8_t *p, size_t n)
 }
 #endif
 
-uint32_t pbr_crc32c_sw(uint32_t crc, const void *buf, size_t len)
+uint32_t pbri_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&crc_once, crc_init);
 	return ~crc_sw(~crc, buf, len);
 }
 
-uint32_t pbr_crc32c_hw(uint32_t crc, const void *buf, size_t len)
+uint32_t pbri_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&crc_once, crc_init);
 #ifdef PBR_CRC_HAVE_SSE42
@@ -205,7 +205,7 @@ uint32_t pbr_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	return ~crc_sw(~crc, buf, len);
 }
 
-bool pbr_crc32c_hw_available(void)
+bool pbri_crc32c_hw_available(void)
 {
 	pthread_once(&crc_once, crc_init);
 	return crc_use_hw;
@@ -213,5 +213,5 @@ bool pbr_crc32c_hw_available(void)
 
 uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	return pbr_crc32c_hw(crc, buf, len);
+	return pbri_crc32c_hw(crc, buf, len);
 }

@@ -26,6 +26,7 @@
 #include <pb_encode.h>
 
 #include "pbring.h"
+#include "pbring/pb.h"
 
 /* Deepest nesting of static submessages checked (and decodable). */
 #define PBR_DESC_DEPTH_MAX 32
@@ -40,7 +41,7 @@ static _Thread_local struct {
  * one message type over and over checks it once. */
 static _Thread_local const pb_msgdesc_t *static_ok;
 
-int pbr_codec_fail(const struct pbr_producer *who, int err, const char *msg)
+int pbri_codec_fail(const struct pbr_producer *who, int err, const char *msg)
 {
 	size_t n = msg ? strnlen(msg, PBR_ERRMSG_MAX - 1) : 0;
 
@@ -82,7 +83,7 @@ static int encode_failed(struct pbr_producer *p, struct pbr_slot *slot,
 
 	if (pb_get_encoded_size(&need, fields, msg) && need > slot->cap)
 		err = -EMSGSIZE;
-	pbr_codec_fail(p, err, PB_GET_ERROR(os));
+	pbri_codec_fail(p, err, PB_GET_ERROR(os));
 	rc = pbr_producer_abort(p, slot);
 	return rc ? rc : err;
 }
@@ -166,7 +167,7 @@ static int check_desc(const pb_msgdesc_t *fields)
 	if (fields == static_ok)
 		return 0;
 	if (check_static(fields, 0))
-		return pbr_codec_fail(
+		return pbri_codec_fail(
 			NULL, -EINVAL,
 			"message has pointer or extension fields");
 	static_ok = fields;
@@ -196,10 +197,11 @@ static int decode_buffer(const void *buf, size_t len,
 		return 0;
 	/* nanopb drops the message of a callback that fails on a field with
 	 * a non-length-delimited wire type (it ran on a private substream). */
-	return pbr_codec_fail(NULL, -EBADMSG,
-			      is.errmsg ? is.errmsg
-					: "invalid message (a callback refused "
-					  "a field)");
+	return pbri_codec_fail(NULL, -EBADMSG,
+			       is.errmsg
+				       ? is.errmsg
+				       : "invalid message (a callback refused "
+					 "a field)");
 }
 
 int pbr_view_verify(const struct pbr_view *v)
@@ -207,8 +209,8 @@ int pbr_view_verify(const struct pbr_view *v)
 	if (!(v->flags & PBR_SLOT_F_CRC))
 		return 0;
 	if (pbr_crc32c(0, v->data, v->len) != v->crc32c)
-		return pbr_codec_fail(NULL, -EBADMSG,
-				      "payload CRC32C mismatch");
+		return pbri_codec_fail(NULL, -EBADMSG,
+				       "payload CRC32C mismatch");
 	return 0;
 }
 
@@ -237,7 +239,7 @@ int pbr_view_decode_copy(const struct pbr_view *v, const pb_msgdesc_t *fields,
 	if (rc)
 		return rc;
 	if (scratch_len < v->len || (!scratch && v->len))
-		return pbr_codec_fail(
+		return pbri_codec_fail(
 			NULL, -ENOBUFS,
 			"scratch buffer smaller than the payload");
 	/* One read of the shared bytes; CRC and decode both see the copy. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "pbring/demo.h"
 
 int pbr_ring_check_type(const struct pbr_ring *ring, const char *msg_type,
 			uint64_t schema_hash)

@@ -31,10 +31,10 @@ static void publish_cursor(struct pbr_reader *rd)
 	st_rlx64(&e->lost, rd->st.lost);
 	st_rlx64(&e->abandoned, rd->st.abandoned);
 	/* R2: our reads of every slot below the cursor happen before a
-	 * producer may reuse them; pairs with A2 in pbr_gating_limit(). */
+	 * producer may reuse them; pairs with A2 in pbri_gating_limit(). */
 	st_rel64(&e->cursor, rd->cursor);
 	if (!rd->lossy)
-		pbr_bell_ring(rd->ring, PBR_CTL_SPACE_BELL);
+		pbri_bell_ring(rd->ring, PBR_CTL_SPACE_BELL);
 }
 
 static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
@@ -43,14 +43,14 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	uint64_t c0 = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), c;
 
 	if (ld_acq32(rd->entry + R_STATE) != PBR_ENTRY_FREE)
-		pbr_reap_reader(r, rd->entry); /* a dead reader's entry */
+		pbri_reap_reader(r, rd->entry); /* a dead reader's entry */
 	memset(rd->entry + 0x10, 0, PBR_ENTRY_SIZE - 0x10);
 	st_rlx64(&e->cursor, c0);
 	st_rlx32(&e->flags, rd->lossy ? PBR_READER_LOSSY : PBR_READER_GATING);
 	st_rlx32(&e->pid, (uint32_t)getpid());
-	st_rlx64(&e->joined_ns, pbr_realtime_ns());
+	st_rlx64(&e->joined_ns, pbri_realtime_ns());
 	/* E4 (reader side): ACTIVE before we read the claim; pairs with the
-	 * fence in pbr_gating_limit(). Every sequence from c on is gated. */
+	 * fence in pbri_gating_limit(). Every sequence from c on is gated. */
 	st_sc32(&e->state, PBR_ENTRY_ACTIVE);
 	fence_sc();
 	c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
@@ -82,10 +82,10 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	rd->pid = getpid();
 	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
-	rd->fd = pbr_fd_reopen(r->fd);
+	rd->fd = pbri_fd_reopen(r->fd);
 	rc = rd->fd < 0 ? rd->fd
-			: pbr_entry_take(r, rd->fd, r->rtab, r->max_readers,
-					 R_STATE, &rd->index);
+			: pbri_entry_take(r, rd->fd, r->rtab, r->max_readers,
+					  R_STATE, &rd->index);
 	if (rc) {
 		if (rd->fd >= 0)
 			close(rd->fd);
@@ -94,7 +94,7 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	}
 	rd->entry = reader_entry(r, rd->index);
 	join(r, rd, o ? o->start : PBR_START_OLDEST);
-	pbr_ring_add_reader(r, rd);
+	pbri_ring_add_reader(r, rd);
 	*out = rd;
 	return 0;
 }
@@ -107,12 +107,12 @@ void pbr_reader_close(struct pbr_reader *rd)
 	 * parent's entry alone, and closing the copy keeps the lock. */
 	if (rd->pid == getpid()) {
 		st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
-		pbr_bell_ring(rd->ring,
-			      PBR_CTL_SPACE_BELL); /* we stop gating */
-		pbr_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
+		pbri_bell_ring(rd->ring,
+			       PBR_CTL_SPACE_BELL); /* we stop gating */
+		pbri_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
 	}
 	close(rd->fd);
-	pbr_ring_forget_reader(rd->ring, rd);
+	pbri_ring_forget_reader(rd->ring, rd);
 	free(rd);
 }
 
@@ -284,14 +284,14 @@ static void check_stuck(struct pbr_reader *rd, bool waited)
 		if (!seq_before(rd->cursor, c))
 			return; /* idle, not stuck */
 	}
-	now = pbr_now_ns();
+	now = pbri_now_ns();
 	if (rd->stuck_seq != rd->cursor || rd->stuck_since == 0) {
 		rd->stuck_seq = rd->cursor;
 		rd->stuck_since = now;
 		return;
 	}
 	if (now - rd->stuck_since >= PBR_LIVENESS_NS) {
-		(void)pbr_recover_seq(rd->ring, rd->cursor);
+		(void)pbri_recover_seq(rd->ring, rd->cursor);
 		rd->stuck_since = now;
 	}
 }
@@ -305,24 +305,24 @@ int pbr_reader_peek_batch(struct pbr_reader *rd, struct pbr_view *views,
 
 	if (!max)
 		return -EINVAL;
-	pbr_waiter_init(&w, rd->wait, timeout_ns);
+	pbri_waiter_init(&w, rd->wait, timeout_ns);
 	for (;;) {
 		rc = scan(rd, views, max);
 		if (rc)
 			return rc;
-		rc = pbr_waiter_step(&w);
+		rc = pbri_waiter_step(&w);
 		if (rc < 0) {
 			check_stuck(rd, false);
 			return rc;
 		}
 		if (rc == 1) {
-			seen = pbr_bell_prepare(rd->ring, PBR_CTL_DATA_BELL);
+			seen = pbri_bell_prepare(rd->ring, PBR_CTL_DATA_BELL);
 			if (!slot_moved(rd))
-				pbr_bell_sleep(rd->ring, PBR_CTL_DATA_BELL,
-					       seen, &w);
-			pbr_bell_finish(rd->ring, PBR_CTL_DATA_BELL);
+				pbri_bell_sleep(rd->ring, PBR_CTL_DATA_BELL,
+						seen, &w);
+			pbri_bell_finish(rd->ring, PBR_CTL_DATA_BELL);
 		}
-		if (pbr_waiter_liveness_due(&w))
+		if (pbri_waiter_liveness_due(&w))
 			check_stuck(rd, true);
 	}
 }

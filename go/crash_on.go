@@ -13,7 +13,7 @@ import (
 )
 
 // Named crash points, the Go side of C's PBRING_CRASH_POINTS build
-// (shm/errors.c pbr_crash_point): with the build tag pbring_crash,
+// (shm/errors.c pbri_crash_point): with the build tag pbring_crash,
 // PBR_CRASH_AT=name[:N] makes the process SIGKILL itself at the Nth
 // passage (default 1st) of the point called name. The variable is read
 // once, at start-up. N is read as C's strtol does (no digits: 0, which

@@ -27,6 +27,10 @@ const (
 	SlotCountMax    = 1 << 24 // most slots
 	ParticipantsMax = 1024    // most producers, and most readers
 
+	// A ring NAME is the file ShmDir/NamePrefix+NAME (§2).
+	NamePrefix = "pbring."
+	ShmDir     = "/dev/shm"
+
 	stateInit  = 0 // superblock state while the creator fills it
 	stateReady = 1 // published last (R0)
 	// creationLock: the byte whose OFD lock the creator holds until READY.

@@ -21,6 +21,12 @@ import (
 const layoutHeader = "../include/pbring/layout.h"
 
 // goDefines mirrors every object-like #define of layout.h.
+// goStrings: the string constants of layout.h.
+var goStrings = map[string]string{
+	"PBR_NAME_PREFIX": NamePrefix,
+	"PBR_SHM_DIR":     ShmDir,
+}
+
 var goDefines = map[string]uint64{
 	"PBR_FORMAT_MAJOR":            FormatMajor,
 	"PBR_FORMAT_MINOR":            FormatMinor,
@@ -162,6 +168,13 @@ func TestLayoutDefines(t *testing.T) {
 	defs, macros := parseDefines(h)
 	seen := 0
 	for name, expr := range defs {
+		if s, ok := goStrings[name]; ok {
+			if want := strconv.Quote(s); expr != want {
+				t.Errorf("%s: C %s, Go %s", name, expr, want)
+			}
+			seen++
+			continue
+		}
 		goVal, ok := goDefines[name]
 		if !ok {
 			if expr != "" {
@@ -179,8 +192,8 @@ func TestLayoutDefines(t *testing.T) {
 		}
 		seen++
 	}
-	if seen != len(goDefines) {
-		t.Errorf("matched %d of %d Go constants: some are gone from layout.h", seen, len(goDefines))
+	if want := len(goDefines) + len(goStrings); seen != want {
+		t.Errorf("matched %d of %d Go constants: some are gone from layout.h", seen, want)
 	}
 	checkMacros(t, defs, macros)
 }

@@ -14,9 +14,6 @@ import (
 	"unsafe"
 )
 
-// shmDir is where glibc's shm_open keeps POSIX shared-memory objects.
-const shmDir = "/dev/shm/"
-
 const (
 	defaultSlots         = 1024
 	defaultSlotSize      = 1024
@@ -115,7 +112,7 @@ func CheckName(name string) error {
 	return nil
 }
 
-func shmPath(name string) string { return shmDir + "pbring." + name }
+func shmPath(name string) string { return ShmDir + "/" + NamePrefix + name }
 
 func pageUp(v uint64) uint64 { return (v + pageSize - 1) &^ (pageSize - 1) }
 

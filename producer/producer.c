@@ -28,10 +28,10 @@ static void join(struct pbr_ring *r, struct pbr_producer *p)
 
 	/* We hold the lock: a non-free entry is a dead producer's. */
 	if (ld_acq32(p->entry + E_STATE) != PBR_ENTRY_FREE)
-		pbr_reap_producer(r, p->entry);
+		pbri_reap_producer(r, p->entry);
 	st_rlx32(&e->pid, (uint32_t)getpid());
 	st_rlx64(&e->committed, 0);
-	st_rlx64(&e->joined_ns, pbr_realtime_ns());
+	st_rlx64(&e->joined_ns, pbri_realtime_ns());
 	st_rel64(&e->pending, PBR_PENDING_IDLE);
 	st_rel32(&e->state, PBR_ENTRY_ACTIVE);
 	p->next = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
@@ -52,10 +52,10 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	p->pid = getpid();
 	p->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	p->single = r->ring_flags & PBR_RING_SINGLE_PRODUCER;
-	p->fd = pbr_fd_reopen(r->fd);
+	p->fd = pbri_fd_reopen(r->fd);
 	rc = p->fd < 0 ? p->fd
-		       : pbr_entry_take(r, p->fd, r->ptab, r->max_producers,
-					E_STATE, &idx);
+		       : pbri_entry_take(r, p->fd, r->ptab, r->max_producers,
+					 E_STATE, &idx);
 	if (rc) {
 		if (p->fd >= 0)
 			close(p->fd);
@@ -65,7 +65,7 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	p->id = (uint16_t)idx;
 	p->entry = producer_entry(r, idx);
 	join(r, p);
-	pbr_ring_add_producer(r, p);
+	pbri_ring_add_producer(r, p);
 	*out = p;
 	return 0;
 }
@@ -84,23 +84,23 @@ static int wait_space(struct pbr_producer *p, uint64_t s, struct pbr_waiter *w)
 	int rc;
 
 	while (!seq_before(s, p->limit)) {
-		p->limit = pbr_gating_limit(r, s);
+		p->limit = pbri_gating_limit(r, s);
 		if (seq_before(s, p->limit))
 			break;
-		rc = pbr_waiter_step(w);
-		if (rc == -EAGAIN && pbr_reap_dead_readers(r) > 0)
+		rc = pbri_waiter_step(w);
+		if (rc == -EAGAIN && pbri_reap_dead_readers(r) > 0)
 			continue;
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
-			seen = pbr_bell_prepare(r, PBR_CTL_SPACE_BELL);
-			p->limit = pbr_gating_limit(r, s);
+			seen = pbri_bell_prepare(r, PBR_CTL_SPACE_BELL);
+			p->limit = pbri_gating_limit(r, s);
 			if (!seq_before(s, p->limit))
-				pbr_bell_sleep(r, PBR_CTL_SPACE_BELL, seen, w);
-			pbr_bell_finish(r, PBR_CTL_SPACE_BELL);
+				pbri_bell_sleep(r, PBR_CTL_SPACE_BELL, seen, w);
+			pbri_bell_finish(r, PBR_CTL_SPACE_BELL);
 		}
-		if (pbr_waiter_liveness_due(w))
-			pbr_reap_dead_readers(r);
+		if (pbri_waiter_liveness_due(w))
+			pbri_reap_dead_readers(r);
 	}
 	return 0;
 }
@@ -172,11 +172,11 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 		/* Recovered, and maybe already passed and reused. */
 		if (v == PBR_COMMIT_ABANDONED(s) || commit_cmp(v, s) > 0)
 			return taken_for_dead(p);
-		rc = pbr_waiter_step(w);
+		rc = pbri_waiter_step(w);
 		if (rc < 0)
 			return rc;
-		if (rc == 1 || pbr_waiter_liveness_due(w))
-			(void)pbr_recover_seq(r, s - r->slot_count);
+		if (rc == 1 || pbri_waiter_liveness_due(w))
+			(void)pbri_recover_seq(r, s - r->slot_count);
 		if (rc == 1)
 			usleep(100);
 		v = ld_acq64(h);
@@ -207,7 +207,7 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 	rc = ring_broken(p->ring);
 	if (rc)
 		return rc;
-	pbr_waiter_init(&w, p->wait, timeout_ns);
+	pbri_waiter_init(&w, p->wait, timeout_ns);
 	if (!p->claimed) {
 		rc = claim(p, &w);
 		if (rc)
@@ -260,7 +260,7 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 	drop_claim(p);
 	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, committed),
 		 ++p->committed);
-	pbr_bell_ring(p->ring, PBR_CTL_DATA_BELL);
+	pbri_bell_ring(p->ring, PBR_CTL_DATA_BELL);
 	return 0;
 }
 
@@ -324,7 +324,7 @@ static int leave(struct pbr_producer *p)
 	if (p->dead)
 		return rc; /* the abort found us taken for dead */
 	st_rel32(p->entry + E_STATE, PBR_ENTRY_FREE);
-	pbr_lock_drop(p->fd, entry_lock_off(p->ring, p->entry));
+	pbri_lock_drop(p->fd, entry_lock_off(p->ring, p->entry));
 	return rc;
 }
 
@@ -341,7 +341,7 @@ int pbr_producer_close(struct pbr_producer *p)
 	/* A forked child's copy of fd shares the parent's lock: closing the
 	 * copy keeps it, while an unlock would have dropped it. */
 	close(p->fd);
-	pbr_ring_forget_producer(r, p);
+	pbri_ring_forget_producer(r, p);
 	free(p);
 	return rc;
 }

@@ -85,7 +85,7 @@ int pbr_name_check(const char *name)
 #include <signal.h>
 #include <stdlib.h>
 
-void pbr_crash_point(const char *name)
+void pbri_crash_point(const char *name)
 {
 	static _Atomic long hits;
 	const char *at = getenv("PBR_CRASH_AT");

@@ -97,8 +97,8 @@ struct pbr_reader {
  * "name:N" for its N-th passage). Compiled out otherwise.
  */
 #ifdef PBRING_CRASH_POINTS
-void pbr_crash_point(const char *name);
-#define PBR_CRASH(name) pbr_crash_point(name)
+void pbri_crash_point(const char *name);
+#define PBR_CRASH(name) pbri_crash_point(name)
 #else
 #define PBR_CRASH(name) ((void)0)
 #endif
@@ -171,63 +171,63 @@ static inline int ring_broken(struct pbr_ring *r)
 }
 
 /* --- SIGBUS containment (sigbus.c) ---------------------------------------- */
-void pbr_sigbus_guard(void *base, size_t size, atomic_int *truncated);
-void pbr_sigbus_unguard(void *base);
+void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated);
+void pbri_sigbus_unguard(void *base);
 
 /* --- time and waiting (wait.c) -------------------------------------------- */
-int64_t pbr_now_ns(void);
-uint64_t pbr_realtime_ns(void);
+int64_t pbri_now_ns(void);
+uint64_t pbri_realtime_ns(void);
 
 struct pbr_waiter {
 	enum pbr_wait mode;
 	uint32_t spins;
-	int64_t timeout;    /* as passed to pbr_waiter_init() */
+	int64_t timeout;    /* as passed to pbri_waiter_init() */
 	int64_t deadline;   /* 0 = none (non-blocking), < 0 = forever */
 	int64_t next_check; /* 0 until the first wait step reads the clock */
 };
 
-void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
-		     int64_t timeout_ns);
+void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		      int64_t timeout_ns);
 /* One idle step: 0 = look again, 1 = time to sleep on a bell,
  * -EAGAIN / -ETIMEDOUT = give up. */
-int pbr_waiter_step(struct pbr_waiter *w);
+int pbri_waiter_step(struct pbr_waiter *w);
 /* True once per PBR_LIVENESS_NS of waiting: time to check for the dead. */
-bool pbr_waiter_liveness_due(struct pbr_waiter *w);
+bool pbri_waiter_liveness_due(struct pbr_waiter *w);
 
 /* Futex doorbells (bell = control-block offset of {futex, waiters}). */
-uint32_t pbr_bell_prepare(struct pbr_ring *r, uint32_t bell);
-void pbr_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
-		    const struct pbr_waiter *w);
-void pbr_bell_finish(struct pbr_ring *r, uint32_t bell);
+uint32_t pbri_bell_prepare(struct pbr_ring *r, uint32_t bell);
+void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
+		     const struct pbr_waiter *w);
+void pbri_bell_finish(struct pbr_ring *r, uint32_t bell);
 /* Wake sleepers if any; the caller's stores must precede it. */
-void pbr_bell_ring(struct pbr_ring *r, uint32_t bell);
+void pbri_bell_ring(struct pbr_ring *r, uint32_t bell);
 
 /* --- liveness (liveness.c) ------------------------------------------------ */
-int pbr_fd_reopen(int fd);
+int pbri_fd_reopen(int fd);
 /* Take entry e's lock with fd (non-blocking): 0, -EAGAIN if held. */
-int pbr_lock_take(int fd, off_t off);
-void pbr_lock_drop(int fd, off_t off);
+int pbri_lock_take(int fd, off_t off);
+void pbri_lock_drop(int fd, off_t off);
 /* Own a free (or dead) entry of table[0..n) by taking its lock with fd;
  * state_off is where an entry keeps its state word. 0 (its index in
  * *index) or -EBUSY. */
-int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
-		   size_t state_off, uint32_t *index);
+int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
+		    size_t state_off, uint32_t *index);
 /* 1 if a live process holds entry e's lock, 0 if not. */
-bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e);
+bool pbri_entry_alive(struct pbr_ring *r, const uint8_t *e);
 /* Sequences below the returned bound may be written without overwriting
  * anything a gating reader still holds. */
-uint64_t pbr_gating_limit(struct pbr_ring *r, uint64_t s);
+uint64_t pbri_gating_limit(struct pbr_ring *r, uint64_t s);
 /* Turn claimed-but-dead sequence s into an abandoned record.
  * 0 done (or already committed), -EAGAIN not provably abandoned. */
-int pbr_recover_seq(struct pbr_ring *r, uint64_t s);
-void pbr_reap_producer(struct pbr_ring *r, uint8_t *e);
-bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e);
-int pbr_reap_dead_readers(struct pbr_ring *r);
+int pbri_recover_seq(struct pbr_ring *r, uint64_t s);
+void pbri_reap_producer(struct pbr_ring *r, uint8_t *e);
+bool pbri_reap_reader(struct pbr_ring *r, uint8_t *e);
+int pbri_reap_dead_readers(struct pbr_ring *r);
 
 /* --- handle lists (segment.c) -------------------------------------------- */
-void pbr_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p);
-void pbr_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd);
-void pbr_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p);
-void pbr_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd);
+void pbri_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p);
+void pbri_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd);
+void pbri_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p);
+void pbri_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd);
 
 #endif /* PBR_INTERNAL_H */

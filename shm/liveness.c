@@ -32,7 +32,7 @@
 #define R_FLAGS offsetof(struct pbr_layout_reader, flags)
 #define STATS(field) (PBR_CTL_STATS + offsetof(struct pbr_layout_stats, field))
 
-int pbr_fd_reopen(int fd)
+int pbri_fd_reopen(int fd)
 {
 	char path[32];
 	int nfd;
@@ -59,18 +59,18 @@ static int lock_op(int fd, off_t off, short type)
 	return (errno == EAGAIN || errno == EACCES) ? -EAGAIN : -errno;
 }
 
-int pbr_lock_take(int fd, off_t off)
+int pbri_lock_take(int fd, off_t off)
 {
 	return lock_op(fd, off, F_WRLCK);
 }
 
-void pbr_lock_drop(int fd, off_t off)
+void pbri_lock_drop(int fd, off_t off)
 {
 	(void)lock_op(fd, off, F_UNLCK);
 }
 
-int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
-		   size_t state_off, uint32_t *index)
+int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
+		    size_t state_off, uint32_t *index)
 {
 	int attempt;
 	uint32_t i;
@@ -80,7 +80,7 @@ int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 		for (i = 0; i < n; i++) {
 			uint8_t *e = table + (size_t)i * PBR_ENTRY_SIZE;
 
-			if (pbr_lock_take(fd, entry_lock_off(r, e)) == 0) {
+			if (pbri_lock_take(fd, entry_lock_off(r, e)) == 0) {
 				*index = i;
 				return 0;
 			}
@@ -92,20 +92,20 @@ int pbr_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 	return -EBUSY;
 }
 
-bool pbr_entry_alive(struct pbr_ring *r, const uint8_t *e)
+bool pbri_entry_alive(struct pbr_ring *r, const uint8_t *e)
 {
 	off_t off = entry_lock_off(r, e);
 	bool alive;
 
 	pthread_mutex_lock(&r->probe_lock);
-	alive = pbr_lock_take(r->fd, off) != 0;
+	alive = pbri_lock_take(r->fd, off) != 0;
 	if (!alive)
-		pbr_lock_drop(r->fd, off);
+		pbri_lock_drop(r->fd, off);
 	pthread_mutex_unlock(&r->probe_lock);
 	return alive;
 }
 
-uint64_t pbr_gating_limit(struct pbr_ring *r, uint64_t s)
+uint64_t pbri_gating_limit(struct pbr_ring *r, uint64_t s)
 {
 	uint64_t min = s;
 	uint32_t i;
@@ -145,13 +145,13 @@ static bool live_claimant(struct pbr_ring *r, uint64_t s)
 		p = ld_acq64(e + E_PENDING);
 		if (p != PBR_PENDING_SEQ(s) && p != PBR_PENDING_CLAIMING)
 			continue;
-		if (pbr_entry_alive(r, e))
+		if (pbri_entry_alive(r, e))
 			return true;
 	}
 	return false;
 }
 
-int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
+int pbri_recover_seq(struct pbr_ring *r, uint64_t s)
 {
 	uint8_t *h = slot_at(r, s);
 	uint64_t v;
@@ -170,14 +170,14 @@ int pbr_recover_seq(struct pbr_ring *r, uint64_t s)
 	/* A claim may overshoot the gating limit (the fetch-add comes before
 	 * the wait for space). Until its owner marked the slot BUSY, the slot
 	 * still holds s - N for a gating reader that has not read it. */
-	if (v != PBR_COMMIT_BUSY(s) && !seq_before(s, pbr_gating_limit(r, s)))
+	if (v != PBR_COMMIT_BUSY(s) && !seq_before(s, pbri_gating_limit(r, s)))
 		return -EAGAIN;
 	PBR_CRASH("recover");
 	/* R5: one recoverer wins; a late commit's CAS or check then fails. */
 	if (!cas64(h, &v, PBR_COMMIT_ABANDONED(s), memory_order_release))
 		return commit_cmp(v, s) >= 0 ? 0 : -EAGAIN;
 	faa64(ctl_word(r, STATS(abandoned)), 1, memory_order_relaxed);
-	pbr_bell_ring(r, PBR_CTL_DATA_BELL);
+	pbri_bell_ring(r, PBR_CTL_DATA_BELL);
 	return 0;
 }
 
@@ -192,7 +192,7 @@ static uint64_t pending_seq(struct pbr_ring *r, uint64_t p)
 	return c - ((c - (p >> 2)) & PBR_SEQ62_MASK);
 }
 
-void pbr_reap_producer(struct pbr_ring *r, uint8_t *e)
+void pbri_reap_producer(struct pbr_ring *r, uint8_t *e)
 {
 	uint64_t p = ld_acq64(e + E_PENDING);
 	uint32_t st = PBR_ENTRY_ACTIVE;
@@ -202,13 +202,13 @@ void pbr_reap_producer(struct pbr_ring *r, uint8_t *e)
 	st_rel64(e + E_PENDING, PBR_PENDING_IDLE);
 	PBR_CRASH("reap_producer");
 	if ((p & 3) == 2)
-		(void)pbr_recover_seq(r, pending_seq(r, p));
+		(void)pbri_recover_seq(r, pending_seq(r, p));
 	if (cas32(e + E_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
 		faa64(ctl_word(r, STATS(producers_reaped)), 1,
 		      memory_order_relaxed);
 }
 
-bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e)
+bool pbri_reap_reader(struct pbr_ring *r, uint8_t *e)
 {
 	uint32_t st = PBR_ENTRY_ACTIVE;
 
@@ -217,7 +217,7 @@ bool pbr_reap_reader(struct pbr_ring *r, uint8_t *e)
 		return false;
 	faa64(ctl_word(r, STATS(readers_reaped)), 1, memory_order_relaxed);
 	/* It may have been the reader that held producers back. */
-	pbr_bell_ring(r, PBR_CTL_SPACE_BELL);
+	pbri_bell_ring(r, PBR_CTL_SPACE_BELL);
 	return true;
 }
 
@@ -227,15 +227,15 @@ static bool take_dead(struct pbr_ring *r, uint8_t *e, uint32_t state_off)
 {
 	if (ld_acq32(e + state_off) != PBR_ENTRY_ACTIVE)
 		return false;
-	if (pbr_lock_take(r->fd, entry_lock_off(r, e)) != 0)
+	if (pbri_lock_take(r->fd, entry_lock_off(r, e)) != 0)
 		return false;
 	if (ld_acq32(e + state_off) == PBR_ENTRY_ACTIVE)
 		return true;
-	pbr_lock_drop(r->fd, entry_lock_off(r, e));
+	pbri_lock_drop(r->fd, entry_lock_off(r, e));
 	return false;
 }
 
-int pbr_reap_dead_readers(struct pbr_ring *r)
+int pbri_reap_dead_readers(struct pbr_ring *r)
 {
 	int n = 0;
 	uint32_t i;
@@ -245,8 +245,8 @@ int pbr_reap_dead_readers(struct pbr_ring *r)
 
 		pthread_mutex_lock(&r->probe_lock);
 		if (take_dead(r, e, R_STATE)) {
-			n += pbr_reap_reader(r, e);
-			pbr_lock_drop(r->fd, entry_lock_off(r, e));
+			n += pbri_reap_reader(r, e);
+			pbri_lock_drop(r->fd, entry_lock_off(r, e));
 		}
 		pthread_mutex_unlock(&r->probe_lock);
 	}
@@ -263,13 +263,13 @@ int pbr_ring_reclaim(struct pbr_ring *r)
 
 		pthread_mutex_lock(&r->probe_lock);
 		if (take_dead(r, e, E_STATE)) {
-			pbr_reap_producer(r, e);
-			pbr_lock_drop(r->fd, entry_lock_off(r, e));
+			pbri_reap_producer(r, e);
+			pbri_lock_drop(r->fd, entry_lock_off(r, e));
 			n++;
 		}
 		pthread_mutex_unlock(&r->probe_lock);
 	}
-	return n + pbr_reap_dead_readers(r);
+	return n + pbri_reap_dead_readers(r);
 }
 
 static void describe_producer(struct pbr_ring *r, uint32_t i,
@@ -279,7 +279,7 @@ static void describe_producer(struct pbr_ring *r, uint32_t i,
 
 	memset(pt, 0, sizeof(*pt));
 	pt->index = i;
-	pt->alive = pbr_entry_alive(r, e);
+	pt->alive = pbri_entry_alive(r, e);
 	pt->pid = ld_rlx32(e + E_PID);
 	pt->pending = ld_acq64(e + E_PENDING);
 	pt->position = ld_rlx64(e + E_COMMITTED);
@@ -293,7 +293,7 @@ static void describe_reader(struct pbr_ring *r, uint32_t i,
 	memset(pt, 0, sizeof(*pt));
 	pt->index = i;
 	pt->is_reader = 1;
-	pt->alive = pbr_entry_alive(r, e);
+	pt->alive = pbri_entry_alive(r, e);
 	pt->flags = ld_rlx32(e + R_FLAGS);
 	pt->pid = ld_rlx32(e + offsetof(struct pbr_layout_reader, pid));
 	pt->position = ld_acq64(e + R_CURSOR);

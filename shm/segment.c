@@ -32,7 +32,7 @@ static int shm_path(const char *name, char *buf, size_t len)
 
 	if (rc)
 		return rc;
-	snprintf(buf, len, "/pbring.%s", name);
+	snprintf(buf, len, "/" PBR_NAME_PREFIX "%s", name);
 	return 0;
 }
 
@@ -109,7 +109,7 @@ static void fill_identity(const char *name, const struct pbr_create_opts *o,
 	sb->schema_len = o->schema_len;
 	sb->creator_uid = (uint32_t)geteuid();
 	sb->creator_pid = (uint32_t)getpid();
-	sb->created_ns = pbr_realtime_ns();
+	sb->created_ns = pbri_realtime_ns();
 	strncpy(sb->name, name, sizeof(sb->name) - 1);
 	if (o->msg_type)
 		strncpy(sb->msg_type, o->msg_type, sizeof(sb->msg_type) - 1);
@@ -160,7 +160,7 @@ int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 		return -errno;
 	/* The creation lock (FORMAT.md §12.1): held until READY, so that an
 	 * attacher can tell a ring being created from a damaged one. */
-	rc = pbr_lock_take(fd, PBR_CREATION_LOCK);
+	rc = pbri_lock_take(fd, PBR_CREATION_LOCK);
 	if (!rc)
 		rc = -posix_fallocate(fd, 0, (off_t)sb.total_size);
 	if (rc)
@@ -173,7 +173,7 @@ int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 	}
 	init_segment(base, &sb, o);
 	munmap(base, sb.total_size);
-	pbr_lock_drop(fd, PBR_CREATION_LOCK);
+	pbri_lock_drop(fd, PBR_CREATION_LOCK);
 	if (fchmod(fd, o->mode ? o->mode : 0600) < 0) {
 		rc = -errno;
 		goto fail;
@@ -238,9 +238,9 @@ static int page_state(int fd, size_t size)
 /* Is the creator still at work? Its creation lock says (§12.1). */
 static bool creator_alive(int fd)
 {
-	if (pbr_lock_take(fd, PBR_CREATION_LOCK) != 0)
+	if (pbri_lock_take(fd, PBR_CREATION_LOCK) != 0)
 		return true;
-	pbr_lock_drop(fd, PBR_CREATION_LOCK);
+	pbri_lock_drop(fd, PBR_CREATION_LOCK);
 	return false;
 }
 
@@ -259,11 +259,11 @@ static int look(int fd, uint32_t flags, size_t *size)
 
 static int wait_ready(int fd, uint32_t flags, int64_t timeout_ns, size_t *size)
 {
-	int64_t deadline = pbr_now_ns() + timeout_ns, orphan = 0, now;
+	int64_t deadline = pbri_now_ns() + timeout_ns, orphan = 0, now;
 	int rc;
 
 	while ((rc = look(fd, flags, size)) == -EAGAIN) {
-		now = pbr_now_ns();
+		now = pbri_now_ns();
 		if (creator_alive(fd)) {
 			orphan = 0;
 		} else {
@@ -466,7 +466,7 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 		free(r);
 		return -errno;
 	}
-	pbr_sigbus_guard(base, size, &r->truncated);
+	pbri_sigbus_guard(base, size, &r->truncated);
 	/* The one read of the superblock: everything below uses the copy. */
 	memcpy(&sb, base, sizeof(sb));
 	rc = check_identity(&sb);
@@ -477,7 +477,7 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 	if (!rc && atomic_load(&r->truncated))
 		rc = -EUCLEAN; /* shrunk while we read it */
 	if (rc) {
-		pbr_sigbus_unguard(base);
+		pbri_sigbus_unguard(base);
 		munmap(base, size);
 		free(r);
 		return rc;
@@ -500,12 +500,33 @@ void pbr_ring_detach(struct pbr_ring *r)
 		(void)pbr_producer_close(r->producers);
 	while (r->readers)
 		pbr_reader_close(r->readers);
-	pbr_sigbus_unguard(r->base);
+	pbri_sigbus_unguard(r->base);
 	munmap(r->base, r->size);
 	close(r->fd);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->probe_lock);
 	free(r);
+}
+
+int pbr_ring_format(const char *name, uint16_t *major, uint16_t *minor)
+{
+	char path[PBR_NAME_MAX + 16];
+	uint16_t v[2];
+	ssize_t n;
+	int fd, rc = shm_path(name, path, sizeof(path));
+
+	if (rc)
+		return rc;
+	fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, v, sizeof(v), offsetof(struct pbr_layout_super, major));
+	close(fd);
+	if (n != (ssize_t)sizeof(v))
+		return n < 0 ? -errno : -EUCLEAN;
+	*major = v[0];
+	*minor = v[1];
+	return 0;
 }
 
 int pbr_ring_unlink(const char *name)
@@ -536,7 +557,7 @@ void pbr_ring_stats(const struct pbr_ring *r, struct pbr_ring_stats *st)
 		ld_rlx64(s + offsetof(struct pbr_layout_stats, readers_reaped));
 }
 
-void pbr_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p)
+void pbri_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p)
 {
 	pthread_mutex_lock(&r->lock);
 	p->link = r->producers;
@@ -544,7 +565,7 @@ void pbr_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void pbr_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd)
+void pbri_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd)
 {
 	pthread_mutex_lock(&r->lock);
 	rd->link = r->readers;
@@ -552,7 +573,7 @@ void pbr_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void pbr_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p)
+void pbri_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p)
 {
 	struct pbr_producer **pp;
 
@@ -565,7 +586,7 @@ void pbr_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void pbr_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd)
+void pbri_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd)
 {
 	struct pbr_reader **pp;
 

@@ -83,7 +83,7 @@ static void install(void)
 	sigaction(SIGBUS, &sa, &prev_action);
 }
 
-void pbr_sigbus_guard(void *base, size_t size, atomic_int *truncated)
+void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated)
 {
 	int i;
 
@@ -103,7 +103,7 @@ void pbr_sigbus_guard(void *base, size_t size, atomic_int *truncated)
 	/* More than PBR_MAX_MAPS rings at once: this one is unguarded. */
 }
 
-void pbr_sigbus_unguard(void *base)
+void pbri_sigbus_unguard(void *base)
 {
 	int i;
 

@@ -19,7 +19,7 @@
 
 #include "internal.h"
 
-int64_t pbr_now_ns(void)
+int64_t pbri_now_ns(void)
 {
 	struct timespec ts;
 
@@ -27,7 +27,7 @@ int64_t pbr_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-uint64_t pbr_realtime_ns(void)
+uint64_t pbri_realtime_ns(void)
 {
 	struct timespec ts;
 
@@ -41,8 +41,8 @@ uint64_t pbr_realtime_ns(void)
  * operation. The first wait step reads it (waiter_arm), so the timeout
  * counts from the first miss.
  */
-void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
-		     int64_t timeout_ns)
+void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		      int64_t timeout_ns)
 {
 	w->mode = mode;
 	w->spins = 0;
@@ -53,7 +53,7 @@ void pbr_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
 
 static void waiter_arm(struct pbr_waiter *w)
 {
-	int64_t now = pbr_now_ns();
+	int64_t now = pbri_now_ns();
 
 	if (w->timeout > 0)
 		w->deadline = now + w->timeout;
@@ -73,7 +73,7 @@ static bool waiter_clock_due(const struct pbr_waiter *w)
 	       (w->mode == PBR_WAIT_BLOCK && w->spins >= spin_limit(w));
 }
 
-int pbr_waiter_step(struct pbr_waiter *w)
+int pbri_waiter_step(struct pbr_waiter *w)
 {
 	if (w->deadline == 0)
 		return -EAGAIN;
@@ -81,7 +81,7 @@ int pbr_waiter_step(struct pbr_waiter *w)
 		waiter_arm(w);
 	++w->spins;
 	if (w->deadline > 0 && waiter_clock_due(w) &&
-	    pbr_now_ns() >= w->deadline)
+	    pbri_now_ns() >= w->deadline)
 		return -ETIMEDOUT;
 	if (w->mode == PBR_WAIT_SPIN || w->spins < spin_limit(w)) {
 		cpu_relax();
@@ -94,38 +94,38 @@ int pbr_waiter_step(struct pbr_waiter *w)
 	return 1;
 }
 
-bool pbr_waiter_liveness_due(struct pbr_waiter *w)
+bool pbri_waiter_liveness_due(struct pbr_waiter *w)
 {
 	int64_t now;
 
 	if (w->deadline == 0 || !w->next_check || !waiter_clock_due(w))
 		return false;
-	now = pbr_now_ns();
+	now = pbri_now_ns();
 	if (now < w->next_check)
 		return false;
 	w->next_check = now + PBR_LIVENESS_NS;
 	return true;
 }
 
-uint32_t pbr_bell_prepare(struct pbr_ring *r, uint32_t bell)
+uint32_t pbri_bell_prepare(struct pbr_ring *r, uint32_t bell)
 {
 	uint8_t *b = ctl_word(r, bell);
 
 	faa32(b + 4, 1, memory_order_seq_cst);
 	/* E4 (sleeper side): registration before the re-check of the
-	 * condition; pairs with the fence in pbr_bell_ring(). */
+	 * condition; pairs with the fence in pbri_bell_ring(). */
 	fence_sc();
 	return ld_rlx32(b);
 }
 
-void pbr_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
-		    const struct pbr_waiter *w)
+void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
+		     const struct pbr_waiter *w)
 {
 	int64_t left = PBR_LIVENESS_NS;
 	struct timespec ts;
 
 	if (w->deadline > 0) {
-		int64_t until = w->deadline - pbr_now_ns();
+		int64_t until = w->deadline - pbri_now_ns();
 
 		if (until <= 0)
 			return;
@@ -140,12 +140,12 @@ void pbr_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
 			  (int32_t)seen, &ts, NULL, 0);
 }
 
-void pbr_bell_finish(struct pbr_ring *r, uint32_t bell)
+void pbri_bell_finish(struct pbr_ring *r, uint32_t bell)
 {
 	fsub32(ctl_word(r, bell) + 4, 1, memory_order_relaxed);
 }
 
-void pbr_bell_ring(struct pbr_ring *r, uint32_t bell)
+void pbri_bell_ring(struct pbr_ring *r, uint32_t bell)
 {
 	uint8_t *b = ctl_word(r, bell);
 

@@ -24,6 +24,8 @@
 #include <pb_encode.h>
 
 #include "pbring.h"
+#include "pbring/demo.h"
+#include "pbring/pb.h"
 #include "testutil.h"
 
 /* protoc --encode output (tests/CMakeLists.txt, "codec tests"). */
@@ -142,7 +144,7 @@ START_TEST(test_crc_vectors)
 {
 	uint8_t b[32];
 	uint32_t (*const fn[])(uint32_t, const void *, size_t) = {
-		pbr_crc32c, pbr_crc32c_sw, pbr_crc32c_hw};
+		pbr_crc32c, pbri_crc32c_sw, pbri_crc32c_hw};
 	unsigned i, k;
 
 	for (k = 0; k < 3; k++) {
@@ -183,20 +185,20 @@ START_TEST(test_crc_hw_equals_sw)
 	unsigned seed = 12345, off;
 	size_t i, len;
 
-	if (!pbr_crc32c_hw_available())
+	if (!pbri_crc32c_hw_available())
 		fprintf(stderr, "no SSE4.2: hardware path falls back\n");
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)rand_r(&seed);
 	for (off = 0; off < 16; off++) {
 		for (len = 0; len <= 300; len++)
-			ck_assert_uint_eq(pbr_crc32c_hw(0, buf + off, len),
-					  pbr_crc32c_sw(0, buf + off, len));
+			ck_assert_uint_eq(pbri_crc32c_hw(0, buf + off, len),
+					  pbri_crc32c_sw(0, buf + off, len));
 		for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
 			ck_assert_uint_eq(
-				pbr_crc32c_hw(0x1234567u, buf + off, big[i]),
-				pbr_crc32c_sw(0x1234567u, buf + off, big[i]));
+				pbri_crc32c_hw(0x1234567u, buf + off, big[i]),
+				pbri_crc32c_sw(0x1234567u, buf + off, big[i]));
 	}
-	ck_assert_uint_eq(pbr_crc32c_sw(0, buf, 999), tu_crc32c(buf, 999));
+	ck_assert_uint_eq(pbri_crc32c_sw(0, buf, 999), tu_crc32c(buf, 999));
 }
 END_TEST
 

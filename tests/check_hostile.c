@@ -41,6 +41,7 @@
 
 #include "pbring/demo/v1/device.pb.h"
 #include "testutil.h"
+#include "pbring/pb.h"
 
 #define NOBODY 65534
 #define SLOTS 8

@@ -3,7 +3,7 @@
 // Package demo is the demo message of pbring, pbring.demo.v1.DeviceEvent,
 // as every language's `produce` and `consume` commands send and check it:
 // the same id, seq, status, blob pattern and canonical JSON as the C
-// command (codec/demo_event.c), so any producer can be checked by any
+// command (cli/demo/demo_event.c), so any producer can be checked by any
 // consumer.
 //
 // The generated code is in

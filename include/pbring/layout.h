@@ -43,6 +43,11 @@
 #define PBR_FEATURES_INCOMPAT_KNOWN 0ull
 #define PBR_FEATURES_COMPAT_KNOWN 0ull
 
+/* Ring NAME is the POSIX shared-memory object "/" PBR_NAME_PREFIX NAME,
+ * on Linux the file PBR_SHM_DIR "/" PBR_NAME_PREFIX NAME (FORMAT.md §2). */
+#define PBR_NAME_PREFIX "pbring."
+#define PBR_SHM_DIR "/dev/shm"
+
 /* Limits enforced at creation and on attach. */
 #define PBR_NAME_MAX 63u      /* ring name bytes, without NUL */
 #define PBR_MSG_TYPE_MAX 191u /* message full name bytes, without NUL */

@@ -28,6 +28,7 @@
 
 #include "pbring/demo/v1/device.pb.h"
 #include "testutil.h"
+#include "pbring/pb.h"
 
 #define SLOTS 8
 #define SLOT_SIZE 256

@@ -92,6 +92,7 @@
 
 #include "testutil.h"
 #include "torture.h"
+#include "pbring/pb.h"
 
 #define MAX_KIDS (TT_MAX_PROD + TT_MAX_GATING + TT_MAX_LOSSY)
 #define MAX_OUT 64	      /* deaths awaiting their resume time */

@@ -144,6 +144,7 @@
 #include <stdint.h>
 
 #include "pbring.h"
+#include "pbring/pb.h"
 
 #define TT_MAX_PROD 16
 #define TT_MAX_GATING 8

@@ -15,6 +15,7 @@
 #include "pbring/demo/v1/device.pb.h"
 #include "testutil.h"
 #include "torture.h"
+#include "pbring/pb.h"
 
 #define RAW_MAGIC 0x4b4c5454u /* "TTLK" */
 #define RAW_HDR 24	      /* magic, who, counter, len, crc */

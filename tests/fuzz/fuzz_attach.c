@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
+#include "pbring/demo.h"
 
 #define M_OVERLAY 0x1u
 #define M_READY 0x2u

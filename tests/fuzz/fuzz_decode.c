@@ -30,6 +30,7 @@
 #include <pb_encode.h>
 
 #include "fuzz_util.h"
+#include "pbring/pb.h"
 
 #define F_NOVERIFY 0x1u
 #define F_CRC_OK 0x2u

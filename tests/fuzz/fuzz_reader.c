@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
+#include "pbring/pb.h"
 
 #define OPS_MAX 512
 #define BATCH_MAX 4

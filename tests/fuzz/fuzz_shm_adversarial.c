@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
+#include "pbring/pb.h"
 
 #define OPS_MAX 256
 #define BATCH_MAX 4

@@ -19,6 +19,7 @@
 #include <pb.h>
 
 #include "fuzz_util.h"
+#include "pbring/pb.h"
 
 void fz_fail(const char *what, const char *file, int line)
 {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "pbring.h"
+#include "pbring/pb.h"
 
 #define FZ_ASSERT(c)                                                           \
 	do {                                                                   \

@@ -62,7 +62,7 @@ func TestParseConfigs(t *testing.T) {
 	}
 }
 
-// The histogram buckets exactly as shm/cli.c does.
+// The histogram buckets exactly as cli/cli.c does.
 func TestHist(t *testing.T) {
 	for _, v := range []uint64{0, 1, 31, 32, 33, 63, 64, 1000, 123456789, 1 << 40} {
 		i := histIndex(v)

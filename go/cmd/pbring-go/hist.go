@@ -7,7 +7,7 @@ import (
 	"math/bits"
 )
 
-// hist is the C command's latency histogram (shm/cli.c), bucket for
+// hist is the C command's latency histogram (cli/cli.c), bucket for
 // bucket, so that both print the same percentiles for the same samples:
 // 64 octaves x 32 linear steps, about 3 % resolution, no allocation per
 // sample.

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `pbring create | stat | ls | rm`: ring lifecycle from the shell. */
-#include <dirent.h>
+/* `pbring create`: make a ring from the shell. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,9 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-#define SHM_DIR "/dev/shm"
-#define SHM_PREFIX "pbring."
+#include "pbring/demo.h"
 
 static const char create_help[] =
 	"usage: pbring create RING [options]\n"
@@ -141,76 +138,5 @@ int cmd_create(int argc, char **argv)
 	if (rc)
 		return cli_err(argv[optind], NULL, rc);
 	pbr_ring_detach(ring);
-	return 0;
-}
-
-static const char rm_help[] =
-	"usage: pbring rm RING...\n"
-	"Remove rings. Processes that have one mapped keep using it.\n";
-
-int cmd_rm(int argc, char **argv)
-{
-	int i, rc, status = 0;
-
-	if (argc < 2)
-		return cli_usage("rm", "expects at least one RING");
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(rm_help, stdout);
-			return 0;
-		}
-	}
-	for (i = 1; i < argc; i++) {
-		rc = pbr_ring_unlink(argv[i]);
-		if (rc == -EINVAL)
-			return cli_usage("rm", "invalid ring name '%s'",
-					 argv[i]);
-		if (rc)
-			status = cli_err(argv[i], NULL, rc);
-	}
-	return status;
-}
-
-static const char ls_help[] =
-	"usage: pbring ls\n"
-	"List the rings in " SHM_DIR " with their type and geometry.\n";
-
-static void ls_one(const char *name)
-{
-	struct pbr_ring_info info;
-	struct pbr_ring *ring;
-	int rc = pbr_ring_attach(name, NULL, &ring);
-
-	if (rc) {
-		printf("%-24s  (%s)\n", name, pbr_strerror(rc));
-		return;
-	}
-	pbr_ring_info(ring, &info);
-	printf("%-24s  %6u x %-7u  %-32s  %" PRIu64 " B\n", name,
-	       info.slot_count, info.slot_size,
-	       info.msg_type[0] ? info.msg_type : "(raw bytes)",
-	       info.total_size);
-	pbr_ring_detach(ring);
-}
-
-int cmd_ls(int argc, char **argv)
-{
-	struct dirent *d;
-	DIR *dir;
-
-	if (argc > 1 &&
-	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(ls_help, stdout);
-		return 0;
-	}
-	if (argc > 1)
-		return cli_usage("ls", "takes no arguments");
-	dir = opendir(SHM_DIR);
-	if (!dir)
-		return cli_err(NULL, SHM_DIR, -errno);
-	while ((d = readdir(dir)))
-		if (!strncmp(d->d_name, SHM_PREFIX, strlen(SHM_PREFIX)))
-			ls_one(d->d_name + strlen(SHM_PREFIX));
-	closedir(dir);
 	return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "pbring.h"
+#include "pbring/demo.h"
+#include "pbring/pb.h"
 #include "pbring/demo/v1/device.pb.h"
 
 #define DEMO_ID_MAX 64

@@ -10,6 +10,7 @@
 #include <pb.h>
 
 #include "demo_event.h"
+#include "pbring/pb.h"
 
 int demo_event_init(struct demo_event *e, int pid, unsigned k, uint32_t size)
 {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pbring/demo.h"
 
 void cli_fail(const char *ring, const char *fmt, ...)
 {
@@ -107,17 +108,9 @@ bool cli_tty(int fd)
 /* The major format version of a ring we refused for it, or -1. */
 static int ring_major(const char *ring)
 {
-	char path[128];
-	uint16_t major;
-	int fd, n;
+	uint16_t major, minor;
 
-	snprintf(path, sizeof(path), "/dev/shm/pbring.%s", ring);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = (int)pread(fd, &major, sizeof(major), 0x00C);
-	close(fd);
-	return n == sizeof(major) ? major : -1;
+	return pbr_ring_format(ring, &major, &minor) ? -1 : major;
 }
 
 int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The `pbring` command: dispatch to subcommands, and `pbring demo`. */
+/* `pbring demo`: a producer and two consumers on a fresh ring. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,22 +8,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-static const char main_help[] =
-	"usage: pbring COMMAND [ARGS]\n"
-	"Protobuf messages between processes through a shared-memory ring.\n"
-	"\n"
-	"commands:\n"
-	"  create RING    create a ring\n"
-	"  produce RING   send DeviceEvent messages\n"
-	"  consume RING   receive, check and summarise messages\n"
-	"  stat RING      show a ring's geometry, participants and counters\n"
-	"  ls             list rings\n"
-	"  rm RING...     remove rings\n"
-	"  demo           a producer and two consumers on a fresh ring\n"
-	"\n"
-	"'pbring COMMAND --help' describes each. Exit status: 0 success,\n"
-	"1 runtime error, 2 usage error.\n";
 
 static pid_t spawn(const char *self, char *const argv[])
 {
@@ -98,38 +82,4 @@ int cmd_demo(int argc, char **argv, const char *self)
 	}
 	(void)pbr_ring_unlink(ring);
 	return ok ? 0 : EXIT_RUNTIME;
-}
-
-int main(int argc, char **argv)
-{
-	const char *cmd = argc > 1 ? argv[1] : NULL;
-
-	if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
-	    !strcmp(cmd, "help")) {
-		fputs(main_help, cmd ? stdout : stderr);
-		return cmd ? 0 : EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "--version")) {
-		printf("pbring %s (segment format %u.%u)\n", pbr_version(),
-		       PBR_FORMAT_MAJOR, PBR_FORMAT_MINOR);
-		return 0;
-	}
-	argc--, argv++;
-	if (!strcmp(cmd, "create"))
-		return cmd_create(argc, argv);
-	if (!strcmp(cmd, "produce"))
-		return cmd_produce(argc, argv);
-	if (!strcmp(cmd, "consume"))
-		return cmd_consume(argc, argv);
-	if (!strcmp(cmd, "stat"))
-		return cmd_stat(argc, argv);
-	if (!strcmp(cmd, "ls"))
-		return cmd_ls(argc, argv);
-	if (!strcmp(cmd, "rm"))
-		return cmd_rm(argc, argv);
-	if (!strcmp(cmd, "demo"))
-		return cmd_demo(argc, argv, "/proc/self/exe");
-	fprintf(stderr, "pbring: unknown command '%s' (see 'pbring --help')\n",
-		cmd);
-	return EXIT_USAGE;
 }

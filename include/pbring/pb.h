@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pbring/pb.h: protobuf messages in pbring slots through nanopb: encode
+ * straight into a slot, decode in place, spans for bytes fields. Include
+ * it only if you use nanopb; <pbring.h> (the ring) needs none of it.
+ */
+#ifndef PBRING_PB_H
+#define PBRING_PB_H
+
+#include "pbring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Messages are described by nanopb's generated descriptors (the
+ * <Message>_fields of a generated .pb.h, a const pb_msgdesc_t *); this
+ * header only forward-declares nanopb's structs so that it does not need
+ * <pb.h>. libpbring carries its own copy of the nanopb 0.4 runtime (hidden
+ * in the shared library), so generated code must come from a nanopb 0.4
+ * generator (PB_PROTO_HEADER_VERSION 40) built without PB_FIELD_32BIT,
+ * like Debian's libnanopb-dev. Decoding accepts static and callback
+ * fields only: a descriptor with pointer (malloc) or extension fields is
+ * refused with -EINVAL, so nothing in libpbring ever allocates while
+ * decoding what another process wrote.
+ *
+ * Error text: nanopb explains a failure in a message; the last one on the
+ * calling thread is kept in thread-local storage and returned by
+ * pbr_codec_errmsg() (and pbr_producer_errmsg() for encoding). Only
+ * failures set it; it stays valid until the thread's next codec failure.
+ */
+#include <stdbool.h> /* the nanopb callbacks below return bool */
+
+/*
+ * Generated descriptors and message structs cross from the program into
+ * the nanopb runtime inside libpbring, so the program's nanopb must be
+ * configured like it. Include <pb.h> before this header and a mismatch is
+ * a compile error instead of memory corruption.
+ */
+#ifdef PB_H_INCLUDED
+#if PB_PROTO_HEADER_VERSION != 40
+#error "pbring needs nanopb 0.4 (PB_PROTO_HEADER_VERSION 40)"
+#endif
+#if defined(PB_FIELD_32BIT) || defined(PB_BUFFER_ONLY) ||                      \
+	defined(PB_WITHOUT_64BIT)
+#error "libpbring's nanopb is built without these options"
+#endif
+#ifndef __cplusplus
+_Static_assert(sizeof(pb_size_t) == 2,
+	       "nanopb pb_size_t differs from libpbring's");
+#endif
+#endif
+
+struct pb_msgdesc_s;	/* pb_msgdesc_t: a generated <Message>_fields */
+struct pb_istream_s;	/* pb_istream_t */
+struct pb_ostream_s;	/* pb_ostream_t */
+struct pb_field_iter_s; /* pb_field_t */
+
+/**
+ * Reserve a slot, nanopb-encode @msg (of type @fields) straight into it and
+ * commit it with PBR_SLOT_F_CRC, its CRC32C and a CLOCK_MONOTONIC
+ * timestamp. On an encoding failure the reservation is aborted, so readers
+ * never see the message (they pass over the skip record silently) and its
+ * sequence number is not reused: -EMSGSIZE if the encoding is larger than
+ * the slot payload capacity, -EINVAL if nanopb refused the message (for
+ * example a string longer than its max_size; pbr_producer_errmsg() says
+ * why). If that abort fails too, its error is returned instead (e.g.
+ * -EOWNERDEAD). Other errors are those of pbr_producer_reserve() and
+ * pbr_producer_commit(). Returns 0 on success.
+ */
+PBR_API PBR_MUST_CHECK int
+pbr_producer_send_pb(struct pbr_producer *p, const struct pb_msgdesc_s *fields,
+		     const void *msg, int64_t timeout_ns);
+
+/**
+ * Why the last pbr_producer_send_pb() on @p failed, as nanopb put it: the
+ * message of the calling thread's last codec failure if that failure was
+ * an encode on @p, else "". Never NULL.
+ */
+PBR_API const char *pbr_producer_errmsg(const struct pbr_producer *p);
+
+/** The calling thread's last codec failure message, or "". Never NULL. */
+PBR_API const char *pbr_codec_errmsg(void);
+
+/** Flags for pbr_view_decode(). */
+#define PBR_DECODE_NOVERIFY 0x1u /* the caller already ran pbr_view_verify */
+
+/**
+ * Decode the view's payload in place into @msg (of type @fields; the
+ * struct is first reset to its defaults, callbacks kept). The CRC is
+ * verified first unless PBR_DECODE_NOVERIFY. Spans recorded by
+ * pbr_pb_decode_span() point into the slot and are valid until the view
+ * is released. Returns 0; -EBADMSG for a CRC mismatch or bytes that are
+ * not a valid @fields message (pbr_codec_errmsg() says why); -EINVAL for
+ * unknown flags or a descriptor with pointer or extension fields.
+ *
+ * In place means the bytes are read from shared memory while decoding: a
+ * lossy reader must still check pbr_reader_release() for -ESTALE. For
+ * writers that are not trusted, use pbr_view_decode_copy().
+ */
+PBR_API PBR_MUST_CHECK int pbr_view_decode(const struct pbr_view *v,
+					   const struct pb_msgdesc_s *fields,
+					   void *msg, unsigned flags);
+
+/**
+ * Like pbr_view_decode(), but from a private copy: the payload is copied
+ * once into @scratch (@scratch_len >= v->len, else -ENOBUFS), and the CRC
+ * is verified and the message decoded from that copy, so that a writer
+ * changing the slot meanwhile cannot make the checked bytes differ from
+ * the decoded ones. Spans point into @scratch. Never allocates.
+ */
+PBR_API PBR_MUST_CHECK int
+pbr_view_decode_copy(const struct pbr_view *v,
+		     const struct pb_msgdesc_s *fields, void *msg,
+		     void *scratch, size_t scratch_len);
+
+/** A run of bytes inside a decoded buffer (not NUL-terminated). */
+struct pbr_span {
+	const void *data;
+	size_t len;
+};
+
+/**
+ * nanopb decode callback for a bytes or string field generated as
+ * FT_CALLBACK: records where the field's bytes are instead of copying
+ * them. Set msg.field.funcs.decode = pbr_pb_decode_span and
+ * msg.field.arg = &span (a struct pbr_span). Only works within
+ * pbr_view_decode() and pbr_view_decode_copy(), which decode with
+ * pb_istream_from_buffer() (a buffer stream's state is its read pointer),
+ * and only for a length-delimited field inside the buffer being decoded:
+ * nanopb hands a field that arrived with another wire type to callbacks
+ * as a buffer stream over a copy on its own stack, and such a field fails
+ * the decode (-EBADMSG) rather than yield a dangling span. Callbacks of
+ * your own that read stream->state as a pointer must guard against that
+ * too; better use this one. The last occurrence on the wire wins; an
+ * absent field leaves @span as it was.
+ */
+PBR_API bool pbr_pb_decode_span(struct pb_istream_s *stream,
+				const struct pb_field_iter_s *field,
+				void **arg);
+
+/**
+ * nanopb encode callback writing the struct pbr_span at *arg as a bytes or
+ * string field (set msg.field.funcs.encode = pbr_pb_encode_span, arg =
+ * &span). An empty span or a NULL arg writes nothing, as proto3 omits an
+ * empty singular field.
+ */
+PBR_API bool pbr_pb_encode_span(struct pb_ostream_s *stream,
+				const struct pb_field_iter_s *field,
+				void *const *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PBRING_PB_H */
