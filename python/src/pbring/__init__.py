@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import demo  # noqa: F401  (pbring.demo: the demo message helpers)
+from .codec import crc32c
 from .errors import (
     Busy,
     Closed,
@@ -39,17 +40,14 @@ from .errors import (
     ViewInUse,
     WrongType,
 )
+from .producer import Producer
+from .reader import Reader, ReaderStats, SlotInfo
 from .ring import (
     DEFAULT,
     Participant,
-    Producer,
-    Reader,
-    ReaderStats,
     Ring,
     RingInfo,
     RingStats,
-    SlotInfo,
-    crc32c,
     list_rings,
     unlink,
     version,

@@ -20,7 +20,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import demo, schema
 from .errors import Corrupt, PbringError, RingEmpty, strerror
-from .ring import Producer, Reader, Ring
+from .producer import Producer
+from .reader import Reader
+from .ring import Ring
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The demo message, pbring.demo.v1.DeviceEvent, as every language's demo
-tools send and check it (codec/demo_event.c): the same fields, blob pattern
+tools send and check it (cli/demo/demo_event.c): the same fields, blob pattern
 and JSON, so that any producer can be checked by any consumer.
 
 - ``id`` = ``"<pid>-<k>"`` for producer thread k of process pid;

@@ -1,0 +1,351 @@
+# SPDX-License-Identifier: MIT
+"""Producers (C's producer/): :class:`Producer`, its reservations
+(``reserve()``: the slot lent as a writable memoryview, then commit or
+abort) and ``send()``. See :mod:`pbring._shm` for how slot memory is kept
+safe.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import time
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+
+from google.protobuf.message import Message
+
+from . import _lib
+from . import codec as _codec
+from ._shm import (
+    _WAIT_STEP_NS,
+    DEFAULT,
+    Buffer,
+    Seconds,
+    _Handle,
+    _ns,
+    _Region,
+    _slot_region,
+    _wait_mode,
+)
+from .errors import (
+    Busy,
+    Closed,
+    InvalidArgument,
+    MessageTooLarge,
+    RingFull,
+    ViewInUse,
+    error_for,
+)
+
+if TYPE_CHECKING:
+    from .ring import Ring
+
+__all__ = ["Producer"]
+
+_ETIMEDOUT = errno.ETIMEDOUT
+_EAGAIN = errno.EAGAIN
+_EMSGSIZE = errno.EMSGSIZE
+
+
+class _Reservation:
+    """The context manager of Producer.reserve()."""
+
+    __slots__ = ("_p", "_n", "_crc", "_view", "_open", "seq")
+
+    def __init__(self, p: "Producer", n: int, crc: bool,
+                 view: memoryview) -> None:
+        self._p = p
+        self._n = n
+        self._crc = crc
+        self._view = view
+        self._open = True
+        self.seq: int = p._slot.seq  #: the sequence this slot will carry
+
+    def _release_view(self) -> None:
+        p = self._p
+        try:
+            self._view.release()
+        except BufferError as e:
+            raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
+                "the slot's memoryview is exported (e.g. to NumPy); drop "
+                "that first")) from e
+        if p._region is not None and p._region.in_use():
+            raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
+                "a memoryview derived from the slot is still alive; drop it "
+                "(the slot stays reserved until then)"))
+
+    def commit(self, length: Optional[int] = None) -> int:
+        """Publish the slot with @length bytes (default: the reserved
+        size), its CRC32C and a CLOCK_MONOTONIC timestamp. Returns its
+        sequence number."""
+        if not self._open:
+            raise InvalidArgument(errno.EINVAL, self._p.ring.name, "commit",
+                                  message="reservation is not open")
+        n = self._n if length is None else length
+        if not 0 <= n <= self._n:
+            raise ValueError(f"length {n} outside 0..{self._n}")
+        self._release_view()
+        p = self._p
+        slot = p._slot
+        if self._crc:
+            slot.flags |= _lib.PBR_SLOT_F_CRC
+            slot.crc32c = _lib.pbr_crc32c(0, slot.data, n)
+        slot.timestamp_ns = time.monotonic_ns()
+        self._open = False
+        p._reservation = None
+        rc = _lib.pbr_producer_commit(p._handle(), p._slot_addr, n)
+        if rc:
+            raise error_for(rc, p.ring.name, "commit")
+        return self.seq
+
+    def abort(self) -> None:
+        """Give the sequence up: readers pass over it."""
+        if not self._open:
+            return
+        self._release_view()
+        p = self._p
+        self._open = False
+        p._reservation = None
+        rc = _lib.pbr_producer_abort(p._handle(), p._slot_addr)
+        if rc:
+            raise error_for(rc, p.ring.name, "abort")
+
+    def __enter__(self) -> memoryview:
+        return self._view
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
+        if not self._open:
+            return
+        if et is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class Producer:
+    """One producer entry of a ring.
+
+    ``send(msg)`` serializes a protobuf message and copies it once into a
+    slot; ``send_bytes(buf)`` copies bytes; ``reserve(n)`` lends the slot
+    itself as a writable memoryview. Every message is committed with its
+    CRC32C (flag CRC) and a CLOCK_MONOTONIC timestamp, as the C codec does.
+    @timeout (seconds, None = no limit) bounds the wait for a free slot
+    while a gating reader lags; RingFull when it runs out. A producer is
+    used by one thread at a time.
+    """
+
+    def __init__(self, ring: Ring, *, wait: str = "block",
+                 timeout: Seconds = None, crc: bool = True) -> None:
+        self.ring = ring
+        self.timeout = timeout
+        self.crc = crc
+        o = _lib.ProducerOpts()
+        o.wait = _wait_mode(wait)
+        h = ctypes.c_void_p()
+        rc = _lib.pbr_producer_open(ring._handle(), ctypes.byref(o),
+                                    ctypes.byref(h))
+        if rc:
+            raise error_for(rc, ring.name, "open producer")
+        self._box = _Handle(h.value or 0, _lib.pbr_producer_close)
+        ring._handles.add(self._box)
+        self._slot = _lib.SlotC()
+        self._slot_addr = ctypes.addressof(self._slot)
+        # the hot path reads and writes the slot struct as words, and calls
+        # the C functions with ready-made ctypes arguments
+        self._sq = (ctypes.c_uint64 * 5).from_buffer(self._slot)
+        self._s32 = (ctypes.c_uint32 * 10).from_buffer(self._slot)
+        self._slotp = ctypes.c_void_p(self._slot_addr)
+        self._hc = ctypes.c_void_p(h.value)
+        self._tcache: Dict[int, ctypes.c_int64] = {}
+        self._wview: Optional[memoryview] = None  # private, never lent
+        self._wbase = 0
+        self._cap = ring.info.payload_cap
+        self._msg_type = ring.info.msg_type
+        self._checked: Optional[type] = None
+        self._region: Optional[_Region] = None
+        self._reservation: Optional[_Reservation] = None
+        self.id = int(_lib.pbr_producer_id(h.value))
+        ring._children.add(self)
+
+    def _handle(self) -> int:
+        h = self._box.h
+        if h is None:
+            raise Closed(errno.EBADF, self.ring.name, message="producer is closed")
+        return h
+
+    @property
+    def closed(self) -> bool:
+        return self._box.h is None
+
+    @property
+    def payload_cap(self) -> int:
+        return self._cap
+
+    def close(self) -> None:
+        """Deregister; an open reservation is aborted (ViewInUse, and
+        nothing is closed, while a view of it is alive)."""
+        box = self._box
+        if box.h is None or box.forked():
+            return
+        if self._reservation is not None:
+            self._reservation.abort()
+        if self._wview is not None:
+            self._wview.release()
+            self._wview = None
+        h, box.h = box.h, None
+        self.ring._handles.discard(box)
+        rc = _lib.pbr_producer_close(h)
+        if rc:
+            raise error_for(rc, self.ring.name, "close producer")
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Not while a reservation is open: a view of it may still exist,
+        # and closing would recycle its slot (it stays until exit then).
+        try:
+            box = self._box
+            if box.h is not None and self._reservation is None and \
+                    not box.forked():
+                h, box.h = box.h, None
+                _lib.pbr_producer_close(h)
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<pbring.Producer {self.ring.name!r} id {self.id}>"
+
+    # ---- reserving
+
+    def _reserve(self, timeout: Any) -> int:
+        """Reserve the next slot into self._slot, waiting per @timeout.
+        Returns the producer's handle."""
+        h = self._box.h
+        if h is None:
+            raise Closed(errno.EBADF, self.ring.name, message="producer is closed")
+        t = _ns(self.timeout if timeout is DEFAULT else timeout)
+        first = t if 0 <= t <= _WAIT_STEP_NS else _WAIT_STEP_NS
+        tc = self._tcache.get(first)
+        if tc is None:
+            tc = self._tcache[first] = ctypes.c_int64(first)
+        rc = _lib.raw_producer_reserve(self._hc, tc, self._slotp)
+        if not rc:
+            return h
+        if rc not in (-_ETIMEDOUT, -_EAGAIN) or 0 <= t <= _WAIT_STEP_NS:
+            self._reserve_failed(rc)
+        # A long wait, in steps; the claimed sequence (if any) stays ours.
+        deadline = None if t < 0 else time.monotonic_ns() + t - first
+        while True:
+            step = _WAIT_STEP_NS
+            if deadline is not None:
+                step = max(0, min(step, deadline - time.monotonic_ns()))
+            rc = _lib.raw_producer_reserve(self._hc, ctypes.c_int64(step),
+                                           self._slotp)
+            if not rc:
+                return h
+            if (rc not in (-_ETIMEDOUT, -_EAGAIN) or
+                    (deadline is not None and
+                     time.monotonic_ns() >= deadline)):
+                self._reserve_failed(rc)
+
+    def _reserve_failed(self, rc: int) -> None:
+        if rc in (-_ETIMEDOUT, -_EAGAIN):
+            raise RingFull(-rc, self.ring.name, "reserve", message=(
+                "ring stayed full for the timeout (is a gating reader "
+                "stuck?)"))
+        raise error_for(rc, self.ring.name, "reserve")
+
+    def reserve(self, n: Optional[int] = None, *, timeout: Any = DEFAULT,
+                crc: Optional[bool] = None) -> _Reservation:
+        """Reserve the next slot for @n bytes (default: the whole payload
+        capacity): ``with producer.reserve(n) as buf: buf[:] = ...``. The
+        writable memoryview is the slot itself. Leaving the block commits
+        the n bytes (with CRC32C and timestamp); an exception aborts the
+        reservation (readers pass over it). The view is released on exit.
+        """
+        if self._reservation is not None:
+            raise Busy(errno.EINPROGRESS, self.ring.name, "reserve",
+                              message="a reservation is already open")
+        if n is None:
+            n = self._cap
+        if not 0 <= n <= self._cap:
+            raise MessageTooLarge(_EMSGSIZE, self.ring.name, "reserve",
+                                  message=(f"{n} bytes do not fit in a "
+                                           f"slot ({self._cap} max)"))
+        self._reserve(timeout)
+        slot = self._slot
+        region = self._region
+        if region is None:
+            region = self._region = _slot_region(self.ring, slot.data,
+                                                 slot.seq)
+            self.ring._regions.add(region)
+        off = slot.data - region.base
+        whole = region.view(readonly=False)
+        view = whole[off:off + n]
+        whole.release()
+        res = _Reservation(self, n, self.crc if crc is None else crc, view)
+        self._reservation = res
+        return res
+
+    @property
+    def reservation(self) -> Optional[_Reservation]:
+        """The open reservation, if any."""
+        return self._reservation
+
+    # ---- sending
+
+    def send_bytes(self, data: Buffer, *, timeout: Any = DEFAULT) -> int:
+        """Copy @data into the next slot and commit it with its CRC32C and
+        a CLOCK_MONOTONIC timestamp. Returns the message's sequence."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        n = len(data)
+        if n > self._cap:
+            raise MessageTooLarge(_EMSGSIZE, self.ring.name, "send",
+                                  message=(f"{n} bytes do not fit in a slot "
+                                           f"({self._cap} max)"))
+        if self._reservation is not None:
+            raise Busy(errno.EINPROGRESS, self.ring.name, "send",
+                              message="a reservation is already open")
+        crc = _lib.raw_crc32c(0, data, n) if self.crc else 0
+        self._reserve(timeout)
+        sq = self._sq
+        wv = self._wview
+        if wv is None:
+            wv = self._locate()
+        off = sq[0] - self._wbase  # slot.data
+        wv[off:off + n] = data     # the one copy
+        if self.crc:
+            s32 = self._s32
+            s32[3] = _lib.PBR_SLOT_F_CRC  # slot.flags (and reserved)
+            s32[6] = crc                  # slot.crc32c
+        sq[4] = time.monotonic_ns()       # slot.timestamp_ns
+        rc = _lib.raw_producer_commit(self._hc, self._slotp, n)
+        if rc:
+            raise error_for(rc, self.ring.name, "commit")
+        return sq[2]                      # slot.seq
+
+    def _locate(self) -> memoryview:
+        region = _slot_region(self.ring, self._slot.data, self._slot.seq)
+        self._wbase = region.base
+        self._wview = region.view(readonly=False)
+        return self._wview
+
+    def send(self, msg: Union[Message, Buffer], *,
+             timeout: Any = DEFAULT) -> int:
+        """Send a protobuf message (serialized, then copied once into the
+        slot) or raw bytes. A message must be of the ring's type (WrongType
+        otherwise). Returns its sequence."""
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            return self.send_bytes(msg, timeout=timeout)
+        cls = type(msg)
+        if cls is not self._checked:
+            self._check_class(cls)
+        return self.send_bytes(msg.SerializeToString(), timeout=timeout)
+
+    def _check_class(self, cls: type) -> None:
+        _codec.check_send_class(cls, self._msg_type, self.ring.name)
+        self._checked = cls
