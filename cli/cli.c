@@ -94,10 +94,7 @@ bool cli_mode(const char *s, uint32_t *out)
 
 int64_t cli_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return (int64_t)pbr_clock_ns(); /* the clock of slot timestamps */
 }
 
 bool cli_tty(int fd)

@@ -81,12 +81,10 @@ static void on_signal(int sig)
 
 static struct seq_track *track(struct consume_state *s, const char *id)
 {
-	uint64_t h = 1469598103934665603ull;
-	const char *c;
+	/* FNV-1a, the library's, as the table's hash of the id. */
+	uint64_t h = pbr_schema_hash(id, strlen(id));
 	unsigned i, k;
 
-	for (c = id; *c; c++)
-		h = (h ^ (uint8_t)*c) * 1099511628211ull;
 	for (k = 0; k < IDS; k++) {
 		i = (unsigned)(h + k) % IDS;
 		if (!s->ids[i].used) {

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private interface of the codec layer (CRC32C, nanopb in slots, schema
- * identity). Not installed. The tests include it to reach both CRC32C
- * implementations directly.
+ * Private interface of the codec layer (nanopb in slots, schema
+ * identity). Not installed.
  */
 #ifndef PBR_CODEC_H
 #define PBR_CODEC_H
@@ -12,16 +11,6 @@
 #include <stdint.h>
 
 #include "pbring.h"
-
-/* --- CRC32C (crc32c.c) ---------------------------------------------------- */
-
-/* Both take and return the plain CRC value (no pre/post inversion is
- * visible to callers), exactly like pbr_crc32c(). */
-uint32_t pbri_crc32c_sw(uint32_t crc, const void *buf, size_t len);
-/* Only valid when pbri_crc32c_hw_available(); falls back to software
- * otherwise (so that tests may call it unconditionally). */
-uint32_t pbri_crc32c_hw(uint32_t crc, const void *buf, size_t len);
-bool pbri_crc32c_hw_available(void);
 
 /* --- errors (pbcodec.c) --------------------------------------------------- */
 

@@ -20,7 +20,7 @@
 #include <pb_common.h>
 
 #include "codec.h"
-#include "internal.h"
+#include "crash.h"
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -63,14 +63,6 @@ const char *pbr_producer_errmsg(const struct pbr_producer *p)
 
 /* --- encoding ------------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* pb_encode failed: tell "does not fit" from "not encodable" by sizing the
  * message (only on this failure path), then give the sequence back as a
  * skip record so that nothing of the message is ever delivered. */
@@ -86,30 +78,6 @@ static int encode_failed(struct pbr_producer *p, struct pbr_slot *slot,
 	pbri_codec_fail(p, err, PB_GET_ERROR(os));
 	rc = pbr_producer_abort(p, slot);
 	return rc ? rc : err;
-}
-
-int pbr_producer_send_ex(struct pbr_producer *p, const void *buf, uint32_t len,
-			 unsigned flags, int64_t timeout_ns)
-{
-	struct pbr_slot slot;
-	int rc;
-
-	if (!p || (len && !buf) ||
-	    (flags & ~(PBR_SEND_CRC | PBR_SEND_TIMESTAMP)))
-		return -EINVAL;
-	if (len > p->ring->payload_cap)
-		return -EMSGSIZE; /* before claiming anything */
-	rc = pbr_producer_reserve(p, timeout_ns, &slot);
-	if (rc)
-		return rc;
-	memcpy(slot.data, buf, len);
-	if (flags & PBR_SEND_CRC) {
-		slot.flags |= PBR_SLOT_F_CRC;
-		slot.crc32c = pbr_crc32c(0, slot.data, len);
-	}
-	if (flags & PBR_SEND_TIMESTAMP)
-		slot.timestamp_ns = mono_ns();
-	return pbr_producer_commit(p, &slot, len);
 }
 
 int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
@@ -131,7 +99,7 @@ int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
 	/* The CRC is taken while the bytes just written are still hot. */
 	slot.flags |= PBR_SLOT_F_CRC;
 	slot.crc32c = pbr_crc32c(0, slot.data, os.bytes_written);
-	slot.timestamp_ns = mono_ns();
+	slot.timestamp_ns = pbr_clock_ns();
 	return pbr_producer_commit(p, &slot, (uint32_t)os.bytes_written);
 }
 

@@ -19,6 +19,23 @@
 
 #include "internal.h"
 
+struct pbr_reader {
+	struct pbr_ring *ring;
+	struct pbri_handle handle; /* on the ring's list, for detach */
+	uint8_t *entry;
+	int fd;
+	uint32_t index;
+	bool lossy;
+	pid_t pid; /* opener: a forked child must not touch the entry */
+	enum pbr_wait wait;
+	uint64_t cursor;       /* next unreleased sequence */
+	uint64_t checked_from; /* below this, slots need seqlock checks */
+	uint64_t peeked_end;   /* one past the last sequence peeked */
+	uint64_t stuck_seq;    /* liveness bookkeeping while waiting */
+	int64_t stuck_since;
+	struct pbr_reader_stats st;
+};
+
 #define R_CURSOR offsetof(struct pbr_layout_reader, cursor)
 #define R_STATE offsetof(struct pbr_layout_reader, state)
 
@@ -64,6 +81,12 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	publish_cursor(rd);
 }
 
+/* Detach closes a reader still open (pbri_handle). */
+static void close_handle(struct pbri_handle *h)
+{
+	pbr_reader_close(pbri_container_of(h, struct pbr_reader, handle));
+}
+
 int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 		    struct pbr_reader **out)
 {
@@ -94,7 +117,8 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	}
 	rd->entry = reader_entry(r, rd->index);
 	join(r, rd, o ? o->start : PBR_START_OLDEST);
-	pbri_ring_add_reader(r, rd);
+	rd->handle.close = close_handle;
+	pbri_ring_add_handle(r, &rd->handle);
 	*out = rd;
 	return 0;
 }
@@ -112,7 +136,7 @@ void pbr_reader_close(struct pbr_reader *rd)
 		pbri_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
 	}
 	close(rd->fd);
-	pbri_ring_forget_reader(rd->ring, rd);
+	pbri_ring_forget_handle(rd->ring, &rd->handle);
 	free(rd);
 }
 

@@ -289,10 +289,34 @@ PBR_API PBR_MUST_CHECK int pbr_producer_commit(struct pbr_producer *p,
 PBR_API PBR_MUST_CHECK int pbr_producer_abort(struct pbr_producer *p,
 					      struct pbr_slot *slot);
 
-/** Reserve, copy @len bytes from @buf, commit. Same errors as above. */
+/** Flags for pbr_producer_send(). */
+#define PBR_SEND_CRC 0x1u /* store the payload's CRC32C (PBR_SLOT_F_CRC) */
+#define PBR_SEND_TIMESTAMP 0x2u /* stamp pbr_clock_ns() as timestamp_ns */
+
+/**
+ * Send a serialized message: reserve, copy @len bytes from @buf, commit.
+ * With PBR_SEND_CRC the slot carries the payload's CRC32C, which readers
+ * that verify (pbr_view_verify, the commands, Go, Python) check; with
+ * PBR_SEND_TIMESTAMP its timestamp_ns is pbr_clock_ns() at commit. Pass
+ * both unless you know every reader does without. -EINVAL for a NULL
+ * @buf with a length, or unknown flags; -EMSGSIZE before anything is
+ * claimed if @len exceeds the payload capacity; otherwise the errors of
+ * pbr_producer_reserve() and pbr_producer_commit().
+ *
+ * Which call sends what: pbr_producer_send() copies a message you have in
+ * a buffer; pbr_producer_reserve() + pbr_producer_commit() write it in
+ * place (no copy; set slot.crc32c and PBR_SLOT_F_CRC yourself if readers
+ * should verify it); pbr_producer_send_pb() (<pbring/pb.h>) encodes a
+ * nanopb struct straight into the slot.
+ */
 PBR_API PBR_MUST_CHECK int pbr_producer_send(struct pbr_producer *p,
 					     const void *buf, uint32_t len,
+					     unsigned flags,
 					     int64_t timeout_ns);
+
+/** CLOCK_MONOTONIC nanoseconds: the clock of slot timestamps (FORMAT.md
+ * §6), to compare with pbr_view.timestamp_ns from the same host. */
+PBR_API uint64_t pbr_clock_ns(void);
 
 /* ------------------------------------------------------------------------
  * Readers
@@ -402,14 +426,6 @@ PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
 
 /* ------------------------------------------------------------------------
  * Checksums and schema identity (FORMAT.md §6.2, §3.2)
- *
- * Which call sends what: pbr_producer_reserve() + pbr_producer_commit()
- * write a message in place (no copy; set slot.crc32c and PBR_SLOT_F_CRC
- * yourself if readers should verify it); pbr_producer_send() copies a
- * serialized message from a buffer; pbr_producer_send_ex() is the same
- * with a CRC32C and a timestamp, which readers of another language
- * expect; pbr_producer_send_pb() (<pbring/pb.h>) encodes a nanopb struct
- * straight into the slot.
  */
 
 /**
@@ -419,22 +435,6 @@ PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
  * Uses the SSE4.2 crc32 instruction when the CPU has it.
  */
 PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
-
-/** Flags for pbr_producer_send_ex(). */
-#define PBR_SEND_CRC 0x1u /* store the payload's CRC32C (PBR_SLOT_F_CRC) */
-#define PBR_SEND_TIMESTAMP 0x2u /* stamp CLOCK_MONOTONIC nanoseconds */
-
-/**
- * pbr_producer_send() with the extras a serialized message wants: with
- * PBR_SEND_CRC the slot carries the payload's CRC32C, so readers that
- * verify (pbr_view_verify, the CLI, Go, Python) accept it; with
- * PBR_SEND_TIMESTAMP its timestamp_ns is CLOCK_MONOTONIC now. -EINVAL for
- * unknown flags; otherwise the errors of pbr_producer_send().
- */
-PBR_API PBR_MUST_CHECK int pbr_producer_send_ex(struct pbr_producer *p,
-						const void *buf, uint32_t len,
-						unsigned flags,
-						int64_t timeout_ns);
 
 /**
  * Check a view's payload against its CRC32C: 0 if it matches or the

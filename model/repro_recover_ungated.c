@@ -59,7 +59,7 @@ static void child(const char *name, int ready_fd)
 		_exit(3);
 	if (write(ready_fd, "x", 1) != 1)
 		_exit(3);
-	rc = pbr_producer_send(p, "child", 5, 400 * MS);
+	rc = pbr_producer_send(p, "child", 5, 0, 400 * MS);
 	if (rc == -ETIMEDOUT)
 		raise(SIGKILL); /* dies holding its claimed sequence */
 	(void)pbr_producer_close(p);
@@ -86,8 +86,8 @@ static int run(const char *name, struct pbr_ring *r)
 	char c;
 
 	if (pbr_reader_open(r, NULL, &rd) || pbr_producer_open(r, NULL, &p0) ||
-	    pbr_producer_send(p0, "m0", 2, 0) ||
-	    pbr_producer_send(p0, "m1", 2, 0) || pipe(fds))
+	    pbr_producer_send(p0, "m0", 2, 0, 0) ||
+	    pbr_producer_send(p0, "m1", 2, 0, 0) || pipe(fds))
 		return SKIP;
 	for (i = 0; i < 2; i++)
 		if (fork_child(name, fds[1]) < 0 || read(fds[0], &c, 1) != 1)

@@ -19,6 +19,24 @@
 
 #include "internal.h"
 
+struct pbr_producer {
+	struct pbr_ring *ring;
+	struct pbri_handle handle; /* on the ring's list, for detach */
+	uint8_t *entry;
+	int fd; /* holds the entry's liveness lock */
+	uint16_t id;
+	bool single;   /* single-producer ring: no RMW per message */
+	bool claimed;  /* seq is claimed (maybe not yet writable) */
+	bool reserved; /* seq's slot is marked BUSY and handed out */
+	bool dead;     /* taken for dead: the entry may be another's now */
+	pid_t pid;     /* opener: a forked child must not touch the entry */
+	enum pbr_wait wait;
+	uint64_t next;	/* SP: next sequence to claim */
+	uint64_t seq;	/* claimed sequence */
+	uint64_t limit; /* cached: sequences < limit are not gated */
+	uint64_t committed;
+};
+
 #define E_STATE offsetof(struct pbr_layout_producer, state)
 #define E_PENDING offsetof(struct pbr_layout_producer, pending)
 
@@ -36,6 +54,13 @@ static void join(struct pbr_ring *r, struct pbr_producer *p)
 	st_rel32(&e->state, PBR_ENTRY_ACTIVE);
 	p->next = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 	p->limit = p->next; /* forces a scan of the readers on first use */
+}
+
+/* Detach closes a producer still open (pbri_handle). */
+static void close_handle(struct pbri_handle *h)
+{
+	(void)pbr_producer_close(
+		pbri_container_of(h, struct pbr_producer, handle));
 }
 
 int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
@@ -65,7 +90,8 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	p->id = (uint16_t)idx;
 	p->entry = producer_entry(r, idx);
 	join(r, p);
-	pbri_ring_add_producer(r, p);
+	p->handle.close = close_handle;
+	pbri_ring_add_handle(r, &p->handle);
 	*out = p;
 	return 0;
 }
@@ -290,13 +316,16 @@ int pbr_producer_abort(struct pbr_producer *p, struct pbr_slot *slot)
 }
 
 int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
-		      int64_t timeout_ns)
+		      unsigned flags, int64_t timeout_ns)
 {
 	struct pbr_slot slot;
 	int rc;
 
+	if (!p || (len && !buf) ||
+	    (flags & ~(PBR_SEND_CRC | PBR_SEND_TIMESTAMP)))
+		return -EINVAL;
 	if (len > p->ring->payload_cap)
-		return -EMSGSIZE;
+		return -EMSGSIZE; /* before claiming anything */
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
 		return rc;
@@ -304,6 +333,12 @@ int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 	PBR_CRASH("write");
 	memcpy((uint8_t *)slot.data + len / 2, (const uint8_t *)buf + len / 2,
 	       len - len / 2);
+	if (flags & PBR_SEND_CRC) {
+		slot.flags |= PBR_SLOT_F_CRC;
+		slot.crc32c = pbr_crc32c(0, slot.data, len);
+	}
+	if (flags & PBR_SEND_TIMESTAMP)
+		slot.timestamp_ns = pbr_clock_ns();
 	return pbr_producer_commit(p, &slot, len);
 }
 
@@ -341,7 +376,7 @@ int pbr_producer_close(struct pbr_producer *p)
 	/* A forked child's copy of fd shares the parent's lock: closing the
 	 * copy keeps it, while an unlock would have dropped it. */
 	close(p->fd);
-	pbri_ring_forget_producer(r, p);
+	pbri_ring_forget_handle(r, &p->handle);
 	free(p);
 	return rc;
 }

@@ -80,23 +80,3 @@ int pbr_name_check(const char *name)
 			return -EINVAL;
 	return 0;
 }
-
-#ifdef PBRING_CRASH_POINTS
-#include <signal.h>
-#include <stdlib.h>
-
-void pbri_crash_point(const char *name)
-{
-	static _Atomic long hits;
-	const char *at = getenv("PBR_CRASH_AT");
-	size_t n = strlen(name);
-	long nth = 1;
-
-	if (!at || strncmp(at, name, n) || (at[n] && at[n] != ':'))
-		return;
-	if (at[n] == ':')
-		nth = strtol(at + n + 1, NULL, 10);
-	if (atomic_fetch_add(&hits, 1) + 1 == nth)
-		raise(SIGKILL);
-}
-#endif

@@ -31,6 +31,16 @@
  * appears (FORMAT.md §12). */
 #define PBR_CREATION_GRACE_NS (20 * 1000 * 1000LL)
 
+/* An open producer or reader, listed on its ring so that detach can close
+ * it without knowing what it is. */
+struct pbri_handle {
+	struct pbri_handle *next;
+	void (*close)(struct pbri_handle *h);
+};
+
+#define pbri_container_of(ptr, type, member)                                   \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 struct pbr_ring {
 	uint8_t *base; /* mapping of the whole segment */
 	size_t size;   /* == superblock total_size == fstat size */
@@ -49,59 +59,12 @@ struct pbr_ring {
 	uint32_t slot_count, slot_size, payload_cap;
 	uint32_t max_producers, max_readers, ring_flags;
 	struct pbr_ring_info info;
-	atomic_int truncated;		/* set by the SIGBUS guard */
-	pthread_mutex_t lock;		/* guards the two lists below */
-	struct pbr_producer *producers; /* open handles, for detach */
-	struct pbr_reader *readers;
+	atomic_int truncated;	     /* set by the SIGBUS guard */
+	pthread_mutex_t lock;	     /* guards the list below */
+	struct pbri_handle *handles; /* open producers and readers */
 };
 
-struct pbr_producer {
-	struct pbr_ring *ring;
-	struct pbr_producer *link;
-	uint8_t *entry;
-	int fd; /* holds the entry's liveness lock */
-	uint16_t id;
-	bool single;   /* single-producer ring: no RMW per message */
-	bool claimed;  /* seq is claimed (maybe not yet writable) */
-	bool reserved; /* seq's slot is marked BUSY and handed out */
-	bool dead;     /* taken for dead: the entry may be another's now */
-	pid_t pid;     /* opener: a forked child must not touch the entry */
-	enum pbr_wait wait;
-	uint64_t next;	/* SP: next sequence to claim */
-	uint64_t seq;	/* claimed sequence */
-	uint64_t limit; /* cached: sequences < limit are not gated */
-	uint64_t committed;
-};
-
-struct pbr_reader {
-	struct pbr_ring *ring;
-	struct pbr_reader *link;
-	uint8_t *entry;
-	int fd;
-	uint32_t index;
-	bool lossy;
-	pid_t pid; /* opener: a forked child must not touch the entry */
-	enum pbr_wait wait;
-	uint64_t cursor;       /* next unreleased sequence */
-	uint64_t checked_from; /* below this, slots need seqlock checks */
-	uint64_t peeked_end;   /* one past the last sequence peeked */
-	uint64_t stuck_seq;    /* liveness bookkeeping while waiting */
-	int64_t stuck_since;
-	struct pbr_reader_stats st;
-};
-
-/*
- * Named crash points for the SIGKILL torture tests (tests/crash): in a
- * build with PBRING_CRASH_POINTS, the process kills itself with SIGKILL at
- * the point named by the environment variable PBR_CRASH_AT ("name" or
- * "name:N" for its N-th passage). Compiled out otherwise.
- */
-#ifdef PBRING_CRASH_POINTS
-void pbri_crash_point(const char *name);
-#define PBR_CRASH(name) pbri_crash_point(name)
-#else
-#define PBR_CRASH(name) ((void)0)
-#endif
+#include "crash.h"
 
 /* --- layout access ------------------------------------------------------ */
 static inline uint8_t *slot_at(const struct pbr_ring *r, uint64_t seq)
@@ -175,7 +138,11 @@ void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated);
 void pbri_sigbus_unguard(void *base);
 
 /* --- time and waiting (wait.c) -------------------------------------------- */
-int64_t pbri_now_ns(void);
+/* pbr_clock_ns() as a signed count, for deadlines. */
+static inline int64_t pbri_now_ns(void)
+{
+	return (int64_t)pbr_clock_ns();
+}
 uint64_t pbri_realtime_ns(void);
 
 struct pbr_waiter {
@@ -224,10 +191,18 @@ void pbri_reap_producer(struct pbr_ring *r, uint8_t *e);
 bool pbri_reap_reader(struct pbr_ring *r, uint8_t *e);
 int pbri_reap_dead_readers(struct pbr_ring *r);
 
-/* --- handle lists (segment.c) -------------------------------------------- */
-void pbri_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p);
-void pbri_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd);
-void pbri_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p);
-void pbri_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd);
+/* --- open handles (segment.c): detach closes what is still open -------- */
+void pbri_ring_add_handle(struct pbr_ring *r, struct pbri_handle *h);
+void pbri_ring_forget_handle(struct pbr_ring *r, struct pbri_handle *h);
+
+/* --- CRC32C (crc32c.c): the slot checksum of FORMAT.md §6.2 ----------- */
+
+/* Both take and return the plain CRC value (no pre/post inversion is
+ * visible to callers), exactly like pbr_crc32c(). */
+uint32_t pbri_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* Only valid when pbri_crc32c_hw_available(); falls back to software
+ * otherwise (so that tests may call it unconditionally). */
+uint32_t pbri_crc32c_hw(uint32_t crc, const void *buf, size_t len);
+bool pbri_crc32c_hw_available(void);
 
 #endif /* PBR_INTERNAL_H */

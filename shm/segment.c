@@ -496,10 +496,9 @@ void pbr_ring_detach(struct pbr_ring *r)
 {
 	if (!r)
 		return;
-	while (r->producers)
-		(void)pbr_producer_close(r->producers);
-	while (r->readers)
-		pbr_reader_close(r->readers);
+	/* Each close takes its handle off the list. */
+	while (r->handles)
+		r->handles->close(r->handles);
 	pbri_sigbus_unguard(r->base);
 	munmap(r->base, r->size);
 	close(r->fd);
@@ -557,43 +556,22 @@ void pbr_ring_stats(const struct pbr_ring *r, struct pbr_ring_stats *st)
 		ld_rlx64(s + offsetof(struct pbr_layout_stats, readers_reaped));
 }
 
-void pbri_ring_add_producer(struct pbr_ring *r, struct pbr_producer *p)
+void pbri_ring_add_handle(struct pbr_ring *r, struct pbri_handle *h)
 {
 	pthread_mutex_lock(&r->lock);
-	p->link = r->producers;
-	r->producers = p;
+	h->next = r->handles;
+	r->handles = h;
 	pthread_mutex_unlock(&r->lock);
 }
 
-void pbri_ring_add_reader(struct pbr_ring *r, struct pbr_reader *rd)
+void pbri_ring_forget_handle(struct pbr_ring *r, struct pbri_handle *h)
 {
-	pthread_mutex_lock(&r->lock);
-	rd->link = r->readers;
-	r->readers = rd;
-	pthread_mutex_unlock(&r->lock);
-}
-
-void pbri_ring_forget_producer(struct pbr_ring *r, struct pbr_producer *p)
-{
-	struct pbr_producer **pp;
+	struct pbri_handle **pp;
 
 	pthread_mutex_lock(&r->lock);
-	for (pp = &r->producers; *pp; pp = &(*pp)->link)
-		if (*pp == p) {
-			*pp = p->link;
-			break;
-		}
-	pthread_mutex_unlock(&r->lock);
-}
-
-void pbri_ring_forget_reader(struct pbr_ring *r, struct pbr_reader *rd)
-{
-	struct pbr_reader **pp;
-
-	pthread_mutex_lock(&r->lock);
-	for (pp = &r->readers; *pp; pp = &(*pp)->link)
-		if (*pp == rd) {
-			*pp = rd->link;
+	for (pp = &r->handles; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
 			break;
 		}
 	pthread_mutex_unlock(&r->lock);

@@ -19,12 +19,12 @@
 
 #include "internal.h"
 
-int64_t pbri_now_ns(void)
+uint64_t pbr_clock_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t pbri_realtime_ns(void)

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "internal.h" /* the two CRC32C implementations */
 #include "pbring/demo/v1/device.pb.h"
 #include "pbring/test/v1/alltypes.pb.h"
 #include "pbring/test/v1/pointer.pb.h"
@@ -400,7 +401,7 @@ START_TEST(test_alltypes_decode_protoc)
 
 	fx_open(&f, "atd", 1024);
 	ck_assert_int_eq(pbr_producer_send(f.p, alltypes_pb,
-					   (uint32_t)alltypes_pb_len, 0),
+					   (uint32_t)alltypes_pb_len, 0, 0),
 			 0);
 	peek_ok(&f, &v);
 	ck_assert_uint_eq(v.flags & PBR_SLOT_F_CRC, 0);
@@ -432,7 +433,7 @@ START_TEST(test_alltypes_unpacked)
 	fx_open(&f, "atu", 1024);
 	ck_assert_int_eq(pbr_producer_send(f.p, alltypes_unpacked_pb,
 					   (uint32_t)alltypes_unpacked_pb_len,
-					   0),
+					   0, 0),
 			 0);
 	peek_ok(&f, &v);
 	ck_assert_int_eq(pbr_view_decode(&v, AT_FIELDS, &m, 0), 0);
@@ -509,7 +510,7 @@ START_TEST(test_garbage_payload)
 	struct pbr_view v;
 
 	fx_open(&f, "junk", 1024);
-	ck_assert_int_eq(pbr_producer_send(f.p, garbage, sizeof(garbage), 0),
+	ck_assert_int_eq(pbr_producer_send(f.p, garbage, sizeof(garbage), 0, 0),
 			 0);
 	peek_ok(&f, &v);
 	decode_target(&ev, &span);
@@ -530,7 +531,7 @@ static void expect_bad_event(struct fixture *f, const void *bytes, uint32_t n,
 	struct pbr_view v;
 	int rc;
 
-	ck_assert_int_eq(pbr_producer_send(f->p, bytes, n, 0), 0);
+	ck_assert_int_eq(pbr_producer_send(f->p, bytes, n, 0, 0), 0);
 	peek_ok(f, &v);
 	decode_target(&ev, &span);
 	rc = pbr_view_decode(&v, EV_FIELDS, &ev, 0);
@@ -693,7 +694,7 @@ START_TEST(test_pointer_descriptor_refused)
 	struct pbr_view v;
 
 	fx_open(&f, "ptr", 1024);
-	ck_assert_int_eq(pbr_producer_send(f.p, msg, sizeof(msg), 0), 0);
+	ck_assert_int_eq(pbr_producer_send(f.p, msg, sizeof(msg), 0, 0), 0);
 	peek_ok(&f, &v);
 	ck_assert_int_eq(
 		pbr_view_decode(&v, pbring_test_v1_PointerMsg_fields, &pm, 0),
@@ -786,7 +787,7 @@ static struct pbr_ring *create_typed(const char *tag, const char *type,
 }
 
 /* Raw bytes with the codec's extras: CRC and timestamp as send_pb sets. */
-START_TEST(test_send_ex)
+START_TEST(test_send_flags)
 {
 	const char *name = tu_name("sendex");
 	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
@@ -797,14 +798,14 @@ START_TEST(test_send_ex)
 	uint8_t big[256] = {0};
 	struct pbr_view v;
 
-	ck_assert_int_eq(pbr_producer_send_ex(p, msg, sizeof(msg), 0x80, 0),
+	ck_assert_int_eq(pbr_producer_send(p, msg, sizeof(msg), 0x80, 0),
 			 -EINVAL);
 	ck_assert_int_eq(
-		pbr_producer_send_ex(p, big, sizeof(big), PBR_SEND_CRC, 0),
+		pbr_producer_send(p, big, sizeof(big), PBR_SEND_CRC, 0),
 		-EMSGSIZE);
-	ck_assert_int_eq(pbr_producer_send_ex(p, msg, sizeof(msg),
-					      PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
-					      0),
+	ck_assert_int_eq(pbr_producer_send(p, msg, sizeof(msg),
+					   PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
+					   0),
 			 0);
 	ck_assert_int_eq(pbr_reader_peek(rd, TU_SEC, &v), 0);
 	ck_assert_uint_eq(v.len, sizeof(msg));
@@ -881,7 +882,7 @@ static Suite *codec_suite(void)
 	tc = tu_tcase("schema", 10);
 	tcase_add_test(tc, test_schema_hash);
 	tcase_add_test(tc, test_check_type);
-	tcase_add_test(tc, test_send_ex);
+	tcase_add_test(tc, test_send_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }

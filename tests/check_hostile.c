@@ -427,7 +427,7 @@ static void careless_child(const char *name, bool die)
 	for (t = 1; t <= 3; t++) {
 		uint64_t buf[2] = {t, ~t};
 
-		if (pbr_producer_send(p, buf, sizeof(buf), TU_SEC))
+		if (pbr_producer_send(p, buf, sizeof(buf), 0, TU_SEC))
 			_exit(4);
 	}
 	if (die)
@@ -657,16 +657,16 @@ START_TEST(gating_reader_stopped_is_not_reaped)
 	ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
 	for (i = 1; i <= SLOTS; i++)
 		tu_send_tag(p, i);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 200 * TU_MS),
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 200 * TU_MS),
 			 -ETIMEDOUT);
 	ck_assert_int_eq(pbr_ring_reclaim(r), 0);
 	pbr_ring_stats(r, &rs);
 	ck_assert_uint_eq(rs.readers_reaped, 0);
 	ck_assert_int_eq(kill(pid, SIGCONT), 0);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 2 * TU_SEC), 0);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 2 * TU_SEC), 0);
 	buf[0] = 999;
 	buf[1] = ~buf[0];
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 2 * TU_SEC), 0);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 2 * TU_SEC), 0);
 	ck_assert_int_eq(tu_read_full(out[0], &got, sizeof(got), 5000), 0);
 	ck_assert_uint_eq(got, SLOTS + 2);
 	ck_assert_int_eq(tu_exit_code(tu_wait(pid, 5000)), 0);

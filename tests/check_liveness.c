@@ -54,7 +54,7 @@ static uint64_t child_exit_unclosed(struct pbr_ring *r)
 	for (i = 0; i < 3; i++) {
 		uint64_t buf[2] = {i, ~i};
 
-		if (pbr_producer_send(p, buf, 16, 0))
+		if (pbr_producer_send(p, buf, 16, 0, 0))
 			return REPORT_FAIL;
 	}
 	if (pbr_reader_open(r, &ro, &rd) || pbr_producer_reserve(p, 0, &s))
@@ -398,11 +398,11 @@ START_TEST(test_dead_reader_stops_gating)
 	k.delay_ms = 100;
 	for (i = 0; i < 8; i++)
 		tu_send_tag(p, i);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0), -EAGAIN);
 	/* The reader dies while this producer is blocked on it. */
 	ck_assert_int_eq(pthread_create(&th, NULL, killer_main, &k), 0);
 	t0 = tu_now_ns();
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 5 * TU_SEC), 0);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 5 * TU_SEC), 0);
 	dt = tu_now_ns() - t0;
 	pthread_join(th, NULL);
 	ck_assert_int_eq(tu_exit_code(tu_wait(k.pid, 5000)), -SIGKILL);

@@ -54,7 +54,7 @@ START_TEST(test_round_trip)
 
 	for (i = 0; i < 5; i++) {
 		fill_payload(buf, lens[i], i);
-		ck_assert_int_eq(pbr_producer_send(p, buf, lens[i], 0), 0);
+		ck_assert_int_eq(pbr_producer_send(p, buf, lens[i], 0, 0), 0);
 	}
 	for (i = 0; i < 5; i++) {
 		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
@@ -125,16 +125,17 @@ START_TEST(test_full_ring)
 	for (i = 0; i < 8; i++)
 		tu_send_tag(p, i);
 	/* The gating reader holds all 8 slots. */
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0), -EAGAIN);
 	t0 = tu_now_ns();
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 10 * TU_MS), -ETIMEDOUT);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 10 * TU_MS),
+			 -ETIMEDOUT);
 	dt = tu_now_ns() - t0;
 	ck_assert_uint_ge(dt, 10 * TU_MS);
 	ck_assert_uint_lt(dt, 1000 * TU_MS);
 	/* One release makes exactly one slot of room. */
 	tu_recv_tag(rd, 0, 0);
 	tu_send_tag(p, 8);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0), -EAGAIN);
 	/* No gap: the sequence claimed by the failed tries was reused. */
 	for (i = 1; i <= 8; i++)
 		ck_assert_uint_eq(tu_recv_tag(rd, 0, i), i);
@@ -154,9 +155,9 @@ START_TEST(test_close_reader_ungates)
 
 	for (i = 0; i < 8; i++)
 		tu_send_tag(p, i);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0), -EAGAIN);
 	pbr_reader_close(rd);
-	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0), 0);
+	ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0), 0);
 	pbr_producer_close(p);
 	pbr_ring_detach(r);
 }
@@ -186,7 +187,7 @@ START_TEST(test_msgsize)
 	ck_assert_mem_eq(v.data, big, CAP);
 	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
 	/* send() refuses too and delivers nothing, leaving no reservation. */
-	ck_assert_int_eq(pbr_producer_send(p, big, CAP + 1, 0), -EMSGSIZE);
+	ck_assert_int_eq(pbr_producer_send(p, big, CAP + 1, 0, 0), -EMSGSIZE);
 	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
 	tu_send_tag(p, 5);
 	tu_recv_tag(rd, 0, 5);
@@ -234,7 +235,7 @@ START_TEST(test_double_reserve)
 
 	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
 	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s2), -EINPROGRESS);
-	ck_assert_int_eq(pbr_producer_send(p, tag, 16, 0), -EINPROGRESS);
+	ck_assert_int_eq(pbr_producer_send(p, tag, 16, 0, 0), -EINPROGRESS);
 	memcpy(s.data, tag, 16);
 	ck_assert_int_eq(pbr_producer_commit(p, &s, 16), 0);
 	ck_assert_uint_eq(tu_recv_tag(rd, 0, 31), 0);
@@ -676,7 +677,7 @@ START_TEST(test_start_oldest_backlog_missed)
 	/* From the join on, the reader gates: 24..31 fit, 32 does not. */
 	for (i = 24; i < 32; i++)
 		tu_send_tag(p, i);
-	ck_assert_int_eq(pbr_producer_send(p, &i, sizeof(i), 0), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_send(p, &i, sizeof(i), 0, 0), -EAGAIN);
 	pbr_reader_close(rd);
 	pbr_producer_close(p);
 	pbr_ring_detach(r);
@@ -701,7 +702,7 @@ START_TEST(test_seq_wrap)
 		for (k = 0; k < n; k++)
 			tu_send_tag(p, next_send++);
 		if (n == 8)
-			ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0),
+			ck_assert_int_eq(pbr_producer_send(p, buf, 16, 0, 0),
 					 -EAGAIN);
 		for (k = 0; k < n; k++, next_recv++)
 			ck_assert_uint_eq(tu_recv_tag(rd, 0, next_recv),
@@ -879,7 +880,7 @@ static void *sender_main(void *arg)
 	for (i = 0; i < s->count && !s->err; i++) {
 		uint64_t buf[2] = {i, ~(uint64_t)i};
 
-		s->err = pbr_producer_send(s->p, buf, 16, 2 * TU_SEC);
+		s->err = pbr_producer_send(s->p, buf, 16, 0, 2 * TU_SEC);
 		if (i % 16 == 15)
 			tu_sleep_ms(1);
 	}

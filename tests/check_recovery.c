@@ -244,10 +244,10 @@ START_TEST(truncated_ring_reports_euclean_not_sigbus)
 	ck_assert_int_eq(truncate(path, 3 * 4096), 0); /* slots are gone */
 	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EUCLEAN);
 	ck_assert_int_eq(pbr_reader_peek(rd, 10 * TU_MS, &v), -EUCLEAN);
-	rc = pbr_producer_send(p, "x", 1, 0);
+	rc = pbr_producer_send(p, "x", 1, 0, 0);
 	/* the send that touched the gone page may still pass; the next not */
 	if (rc == 0)
-		rc = pbr_producer_send(p, "x", 1, 0);
+		rc = pbr_producer_send(p, "x", 1, 0, 0);
 	ck_assert_int_eq(rc, -EUCLEAN);
 	ck_assert_int_eq(pbr_ring_attach(name, NULL, &again), -EUCLEAN);
 	(void)pbr_producer_close(p);

@@ -141,7 +141,7 @@ static void produce(struct worker *w)
 		/* Alternate zero-copy reserve/commit and send(). */
 		if (c % 3 == 0) {
 			msg_fill(buf, w->who, c);
-			rc = pbr_producer_send(w->p, buf, msg_len(w->who, c),
+			rc = pbr_producer_send(w->p, buf, msg_len(w->who, c), 0,
 					       OP_TIMEOUT);
 		} else {
 			rc = pbr_producer_reserve(w->p, OP_TIMEOUT, &s);
@@ -611,7 +611,7 @@ static pid_t delayed_sender(const char *name, unsigned delay_ms, uint64_t tag,
 			for (;;)
 				pause();
 		tu_sleep_ms(delay_ms);
-		if (pbr_producer_send(p, buf, 16, TU_SEC))
+		if (pbr_producer_send(p, buf, 16, 0, TU_SEC))
 			_exit(4);
 		pbr_producer_close(p);
 		pbr_ring_detach(r);

@@ -263,7 +263,7 @@ struct pbr_reader *tu_reader(struct pbr_ring *r, uint32_t flags, uint32_t start,
 void tu_send_tag(struct pbr_producer *p, uint64_t tag)
 {
 	uint64_t buf[2] = {tag, ~tag};
-	int rc = pbr_producer_send(p, buf, sizeof(buf), 0);
+	int rc = pbr_producer_send(p, buf, sizeof(buf), 0, 0);
 
 	ck_assert_msg(rc == 0, "send tag %llu: %d %s", (unsigned long long)tag,
 		      rc, pbr_strerror(rc));

@@ -37,20 +37,12 @@ void demo_event_fini(struct demo_event *e)
 	e->blob = NULL;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
 		    int64_t timeout_ns)
 {
 	e->msg.seq = seq;
 	e->msg.status = (int32_t)(seq % 3); /* a little variety for checks */
-	e->msg.sent_ns = mono_ns();
+	e->msg.sent_ns = pbr_clock_ns();
 	return pbr_producer_send_pb(p, pbring_demo_v1_DeviceEvent_fields,
 				    &e->msg, timeout_ns);
 }

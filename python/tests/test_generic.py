@@ -138,7 +138,8 @@ def test_generic_decode_of_unseen_schema(protoc, tmp_path, name):
     lib.pbr_producer_open.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
                                       ctypes.POINTER(ctypes.c_void_p)]
     lib.pbr_producer_send.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
-                                      ctypes.c_uint32, ctypes.c_int64]
+                                      ctypes.c_uint32, ctypes.c_uint,
+                                      ctypes.c_int64]
     lib.pbr_producer_close.argtypes = [ctypes.c_void_p]
     lib.pbr_ring_detach.argtypes = [ctypes.c_void_p]
     o = CreateOpts(slot_count=8, slot_size=512,
@@ -155,7 +156,7 @@ def test_generic_decode_of_unseen_schema(protoc, tmp_path, name):
                               text=True)
         p = ctypes.c_void_p()
         assert lib.pbr_producer_open(ring, None, ctypes.byref(p)) == 0
-        assert lib.pbr_producer_send(p, m1, len(m1), 10**9) == 0  # no CRC
+        assert lib.pbr_producer_send(p, m1, len(m1), 0, 10**9) == 0  # no CRC
         assert lib.pbr_producer_close(p) == 0
         with pbring.Ring.attach(name) as r, r.producer() as pp:
             assert r.info.schema == fds

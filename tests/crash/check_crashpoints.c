@@ -135,7 +135,7 @@ static int send_tag(struct pbr_producer *p, uint64_t tag)
 {
 	uint64_t buf[2] = {tag, ~tag};
 
-	return pbr_producer_send(p, buf, sizeof(buf), OP_TIMEOUT);
+	return pbr_producer_send(p, buf, sizeof(buf), 0, OP_TIMEOUT);
 }
 
 static int send_event(struct pbr_producer *p, uint64_t tag)

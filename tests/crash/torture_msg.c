@@ -89,7 +89,7 @@ static int send_raw(struct pbr_producer *p, uint32_t cap, uint32_t who,
 	memcpy(buf + RAW_CRC_OFF, &crc, 4);
 	if (corrupt)
 		buf[len - 1] ^= 0x10;
-	return pbr_producer_send(p, buf, len, timeout_ns);
+	return pbr_producer_send(p, buf, len, 0, timeout_ns);
 }
 
 static int send_event(struct pbr_producer *p, uint32_t cap, uint32_t who,

@@ -318,7 +318,7 @@ static void use(struct pbr_ring *r, const struct pbr_layout_super *sb)
 	fz_geo_of(r, sb, &g);
 	fz_watch(&g); /* every shared load inside the mapping */
 	if (pbr_producer_open(r, NULL, &p) == 0) {
-		rc = pbr_producer_send(p, "fuzz", 4, 0);
+		rc = pbr_producer_send(p, "fuzz", 4, 0, 0);
 		FZ_ASSERT(rc == 0 || rc == -EAGAIN || rc == -EOWNERDEAD);
 	}
 	use_reader(r, &g);

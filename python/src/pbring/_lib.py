@@ -234,7 +234,7 @@ pbr_producer_reserve = _fn("pbr_producer_reserve", c_int, _P, c_int64, _P)
 pbr_producer_commit = _fn("pbr_producer_commit", c_int, _P, _P, c_uint32)
 pbr_producer_abort = _fn("pbr_producer_abort", c_int, _P, _P)
 pbr_producer_send = _fn("pbr_producer_send", c_int, _P, c_void_p, c_uint32,
-                        c_int64)
+                        c_uint, c_int64)
 
 pbr_reader_open = _fn("pbr_reader_open", c_int, _P, POINTER(ReaderOpts),
                       POINTER(c_void_p))

@@ -19,7 +19,7 @@
 #define PBR_CRC_HAVE_SSE42 1
 #endif
 
-#include "codec.h"
+#include "internal.h"
 
 #define CRC32C_POLY 0x82F63B78u
 
