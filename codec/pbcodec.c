@@ -142,6 +142,8 @@ static int check_desc(const pb_msgdesc_t *fields)
 	return 0;
 }
 
+static void clear_spans(const pb_msgdesc_t *fields, void *msg, int depth);
+
 /* The buffer a pbr decode on this thread is reading: [begin, end). A
  * stack of one, saved and restored, so a decode from within a callback of
  * another decode does not lose the outer window. */
@@ -158,6 +160,7 @@ static int decode_buffer(const void *buf, size_t len,
 
 	window.begin = (uintptr_t)buf;
 	window.end = window.begin + len;
+	clear_spans(fields, msg, 0);
 	ok = pb_decode(&is, fields, msg);
 	window.begin = saved_begin;
 	window.end = saved_end;
@@ -231,26 +234,82 @@ static bool buffer_stream(const pb_istream_t *s)
 	return s->callback == probe.callback;
 }
 
-bool pbr_pb_decode_span(pb_istream_t *stream, const pb_field_t *field,
-			void **arg)
+/* Where the current field's bytes are, if they lie in the buffer of a
+ * pbring decode; false (with stream's error set) otherwise. */
+static bool locate(pb_istream_t *stream, struct pbr_span *out)
 {
-	struct pbr_span *span = *arg;
 	uintptr_t at = (uintptr_t)stream->state;
 	size_t n = stream->bytes_left;
 
-	(void)field;
 	/* Only then is state a pointer into the buffer being decoded (no
 	 * window: no pbring decode is running on this thread). */
 	if (!buffer_stream(stream) || !window.end || at < window.begin ||
 	    at > window.end || n > window.end - at)
 		PB_RETURN_ERROR(stream, "span: field is not a length-delimited "
 					"part of a pbring decode");
-	if (!span)
-		PB_RETURN_ERROR(stream, "span: arg is not a struct pbr_span");
-	span->data = stream->state;
-	span->len = n;
+	out->data = stream->state;
+	out->len = n;
 	/* Skips the bytes: a buffer stream copies nothing for a NULL buf. */
 	return pb_read(stream, NULL, n);
+}
+
+bool pbr_pb_decode_span(pb_istream_t *stream, const pb_field_t *field,
+			void **arg)
+{
+	struct pbr_span *span = *arg;
+
+	(void)field;
+	if (!span)
+		PB_RETURN_ERROR(stream, "span: arg is not a struct pbr_span");
+	return locate(stream, span);
+}
+
+bool pbr_pb_decode_spans(pb_istream_t *stream, const pb_field_t *field,
+			 void **arg)
+{
+	struct pbr_span_list *list = *arg;
+
+	(void)field;
+	if (!list || (list->cap && !list->items))
+		PB_RETURN_ERROR(stream, "spans: arg is not a pbr_span_list");
+	if (list->count >= list->cap)
+		PB_RETURN_ERROR(stream, "spans: span list full");
+	if (!locate(stream, &list->items[list->count]))
+		return false;
+	list->count++;
+	return true;
+}
+
+/* Empty the storage of pbring's span callbacks in @msg and its static
+ * submessages, so that a field absent from the message being decoded
+ * does not show the previous one's (pb_decode resets everything else). */
+static void clear_spans(const pb_msgdesc_t *fields, void *msg, int depth)
+{
+	pb_field_iter_t it;
+
+	if (depth > PBR_DESC_DEPTH_MAX ||
+	    !pb_field_iter_begin(&it, fields, msg))
+		return;
+	do {
+		/* A oneof's members share memory: only the decoder knows
+		 * which one is there, so leave them to it. */
+		if (PB_HTYPE(it.type) == PB_HTYPE_ONEOF)
+			continue;
+		if (PB_ATYPE(it.type) == PB_ATYPE_CALLBACK && it.pData) {
+			pb_callback_t *cb = it.pData;
+
+			if (cb->funcs.decode == pbr_pb_decode_span && cb->arg)
+				*(struct pbr_span *)cb->arg =
+					(struct pbr_span){NULL, 0};
+			else if (cb->funcs.decode == pbr_pb_decode_spans &&
+				 cb->arg)
+				((struct pbr_span_list *)cb->arg)->count = 0;
+		} else if (PB_ATYPE(it.type) == PB_ATYPE_STATIC &&
+			   PB_LTYPE_IS_SUBMSG(it.type) && it.pData &&
+			   PB_HTYPE(it.type) != PB_HTYPE_REPEATED) {
+			clear_spans(it.submsg_desc, it.pData, depth + 1);
+		}
+	} while (pb_field_iter_next(&it));
 }
 
 bool pbr_pb_encode_span(pb_ostream_t *stream, const pb_field_t *field,

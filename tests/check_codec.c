@@ -20,6 +20,7 @@
 #include "pbring/demo/v1/device.pb.h"
 #include "pbring/test/v1/alltypes.pb.h"
 #include "pbring/test/v1/pointer.pb.h"
+#include "pbring/test/v1/spans.pb.h"
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -748,6 +749,113 @@ START_TEST(test_span_outside_pbring_decode)
 }
 END_TEST
 
+/* A Spans message, by hand: one = "A\0B", chunks "c1" "c22", items
+ * {1,"x"} {2,"yy"}, blobs {"k": "v\0"}, names "n1", head {7,"h"}. */
+static const uint8_t spans_wire[] = {
+	0x0A, 3, 'A',  0,   'B',		       /* one */
+	0x12, 2, 'c',  '1', 0x12, 3,	'c', '2', '2', /* chunks */
+	0x1A, 5, 0x08, 1,   0x12, 1,	'x',	       /* items[0] */
+	0x1A, 6, 0x08, 2,   0x12, 2,	'y', 'y',      /* items[1] */
+	0x22, 7, 0x0A, 1,   'k',  0x12, 2,   'v', 0,   /* blobs */
+	0x2A, 2, 'n',  '1',			       /* names */
+	0x32, 5, 0x08, 7,   0x12, 1,	'h',	       /* head */
+};
+
+struct spans_target {
+	pbring_test_v1_Spans msg;
+	struct pbr_span one, head_name, items[4], chunks[4], blobs[4], names[4];
+	struct pbr_span_list items_l, chunks_l, blobs_l, names_l;
+};
+
+static void spans_target_init(struct spans_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->items_l = (struct pbr_span_list){t->items, 4, 0};
+	t->chunks_l = (struct pbr_span_list){t->chunks, 4, 0};
+	t->blobs_l = (struct pbr_span_list){t->blobs, 4, 0};
+	t->names_l = (struct pbr_span_list){t->names, 0, 0}; /* set later */
+	t->msg.one.funcs.decode = pbr_pb_decode_span;
+	t->msg.one.arg = &t->one;
+	t->msg.chunks.funcs.decode = pbr_pb_decode_spans;
+	t->msg.chunks.arg = &t->chunks_l;
+	t->msg.items.funcs.decode = pbr_pb_decode_spans;
+	t->msg.items.arg = &t->items_l;
+	t->msg.blobs.funcs.decode = pbr_pb_decode_spans;
+	t->msg.blobs.arg = &t->blobs_l;
+	t->msg.names.funcs.decode = pbr_pb_decode_spans;
+	t->msg.names.arg = &t->names_l;
+	t->msg.head.name.funcs.decode = pbr_pb_decode_span;
+	t->msg.head.name.arg = &t->head_name;
+}
+
+static void span_is(const struct pbr_span *s, const void *want, size_t n)
+{
+	ck_assert_uint_eq(s->len, n);
+	ck_assert(!memcmp(s->data, want, n));
+}
+
+/* Spans over repeated and map fields, in wire order, pointing into the
+ * slot; a second decode of a message without those fields empties them
+ * (decode clears what pbring's callbacks own). */
+START_TEST(test_spans_repeated_and_map)
+{
+	static const uint8_t only_head[] = {0x32, 2, 0x08, 9};
+	struct spans_target t;
+	struct fixture f;
+	struct pbr_view v;
+	pb_istream_t is;
+	pbring_test_v1_Item item = pbring_test_v1_Item_init_zero;
+
+	fx_open(&f, "spans", 1024);
+	ck_assert_int_eq(pbr_producer_send(f.p, spans_wire, sizeof(spans_wire),
+					   PBR_SEND_CRC, 0),
+			 0);
+	peek_ok(&f, &v);
+	spans_target_init(&t);
+	ck_assert_int_eq(
+		pbr_view_decode(&v, pbring_test_v1_Spans_fields, &t.msg, 0),
+		-EBADMSG); /* names has room for none */
+	ck_assert_str_eq(pbr_codec_errmsg(), "spans: span list full");
+	t.names_l.cap = 4;
+	ck_assert_int_eq(
+		pbr_view_decode(&v, pbring_test_v1_Spans_fields, &t.msg, 0), 0);
+	span_is(&t.one, "A\0B", 3);
+	ck_assert_uint_eq(t.chunks_l.count, 2);
+	span_is(&t.chunks[0], "c1", 2);
+	span_is(&t.chunks[1], "c22", 3);
+	ck_assert_uint_eq(t.items_l.count, 2);
+	/* Each element's span is a serialized Item, inside the slot. */
+	ck_assert(t.items[1].data > v.data &&
+		  (const uint8_t *)t.items[1].data <
+			  (const uint8_t *)v.data + v.len);
+	is = pb_istream_from_buffer(t.items[1].data, t.items[1].len);
+	ck_assert(pb_decode(&is, pbring_test_v1_Item_fields, &item));
+	ck_assert_int_eq(item.id, 2);
+	ck_assert_uint_eq(t.blobs_l.count, 1);
+	span_is(&t.blobs[0], "\x0A\x01k\x12\x02v\0", 7);
+	ck_assert_uint_eq(t.names_l.count, 1);
+	ck_assert_int_eq(t.msg.head.id, 7);
+	span_is(&t.head_name, "h", 1);
+	release_ok(&f, &v);
+
+	ck_assert_int_eq(pbr_producer_send(f.p, only_head, sizeof(only_head),
+					   PBR_SEND_CRC, 0),
+			 0);
+	peek_ok(&f, &v);
+	ck_assert_int_eq(
+		pbr_view_decode(&v, pbring_test_v1_Spans_fields, &t.msg, 0), 0);
+	ck_assert_int_eq(t.msg.head.id, 9);
+	ck_assert_ptr_null(t.one.data);
+	ck_assert_uint_eq(t.one.len, 0);
+	ck_assert_ptr_null(t.head_name.data);
+	ck_assert_uint_eq(t.chunks_l.count + t.items_l.count + t.blobs_l.count +
+				  t.names_l.count,
+			  0);
+	release_ok(&f, &v);
+	fx_close(&f);
+}
+END_TEST
+
 /* --- schema identity ------------------------------------------------------ */
 
 START_TEST(test_schema_hash)
@@ -877,6 +985,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_pointer_descriptor_refused);
 	tcase_add_test(tc, test_span_without_arg);
 	tcase_add_test(tc, test_span_outside_pbring_decode);
+	tcase_add_test(tc, test_spans_repeated_and_map);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("schema", 10);

@@ -88,9 +88,12 @@ PBR_API const char *pbr_codec_errmsg(void);
 
 /**
  * Decode the view's payload in place into @msg (of type @fields; the
- * struct is first reset to its defaults, callbacks kept). The CRC is
- * verified first unless PBR_DECODE_NOVERIFY. Spans recorded by
- * pbr_pb_decode_span() point into the slot and are valid until the view
+ * struct is first reset to its defaults, callbacks kept, and the storage
+ * of pbring's own span callbacks is cleared: a struct pbr_span to empty, a
+ * struct pbr_span_list to no items, so a field absent from this message
+ * never shows the last one's). The CRC is verified first unless
+ * PBR_DECODE_NOVERIFY. Spans recorded by pbr_pb_decode_span() and
+ * pbr_pb_decode_spans() point into the slot and are valid until the view
  * is released. Returns 0; -EBADMSG for a CRC mismatch or bytes that are
  * not a valid @fields message (pbr_codec_errmsg() says why); -EINVAL for
  * unknown flags or a descriptor with pointer or extension fields.
@@ -133,12 +136,42 @@ struct pbr_span {
  * as a buffer stream over a copy on its own stack, and such a field fails
  * the decode (-EBADMSG) rather than yield a dangling span. Callbacks of
  * your own that read stream->state as a pointer must guard against that
- * too; better use this one. The last occurrence on the wire wins; an
- * absent field leaves @span as it was.
+ * too; better use this one. For a singular field the last occurrence on
+ * the wire wins (as protobuf merges it); pbr_view_decode() empties @span
+ * first, so an absent field leaves it empty.
  */
 PBR_API bool pbr_pb_decode_span(struct pb_istream_s *stream,
 				const struct pb_field_iter_s *field,
 				void **arg);
+
+/** Where pbr_pb_decode_spans() records a repeated or map field. */
+struct pbr_span_list {
+	struct pbr_span *items; /* caller's array of cap spans */
+	size_t cap;
+	size_t count; /* items recorded, in wire order */
+};
+
+/**
+ * pbr_pb_decode_span() for repeated fields: each occurrence of a bytes,
+ * string or message field (a map field is a repeated message of key and
+ * value: each entry's span holds its serialized entry, to decode with
+ * pb_decode over pb_istream_from_buffer(span)) is appended to the struct
+ * pbr_span_list at *arg, in wire order. More than cap occurrences fail
+ * the decode (-EBADMSG, "span list full"). The same rules as
+ * pbr_pb_decode_span() on where it works.
+ *
+ * nanopb and protobuf differ in ways that matter in shared memory: a
+ * string field generated as a static char array stops at its first NUL
+ * (protobuf strings may contain NUL: generate it as FT_CALLBACK and take
+ * a span, or use bytes); fields the descriptor does not know are skipped
+ * silently (nanopb keeps no unknown fields); static strings, bytes and
+ * repeated fields need bounds in a .options file (max_size, max_count),
+ * and a message that contains itself needs FT_CALLBACK on the recursive
+ * field, or the generated struct does not compile.
+ */
+PBR_API bool pbr_pb_decode_spans(struct pb_istream_s *stream,
+				 const struct pb_field_iter_s *field,
+				 void **arg);
 
 /**
  * nanopb encode callback writing the struct pbr_span at *arg as a bytes or
