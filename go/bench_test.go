@@ -166,7 +166,15 @@ func TestNoAllocations(t *testing.T) {
 	lossy, _ := r.NewReader(&ReaderOptions{Lossy: true})
 	ev := &demov1.DeviceEvent{Id: "1-0", Seq: 5, Blob: make([]byte, 32)}
 	views := make([]View, 8)
+	typed, _ := testRing(t, &CreateOptions{SlotCount: 64, SlotSize: 256, MsgType: string(ev.ProtoReflect().Descriptor().FullName())})
+	tp, _ := typed.NewProducer(nil)
+	trd, _ := typed.NewReader(nil)
 	cases := map[string]func(){
+		"typed send-proto (type checked)/peek/release": func() {
+			tp.SendProto(ev, 0)
+			v, _ := trd.Peek(0)
+			trd.Release(&v)
+		},
 		"reserve/commit/peek/release": func() {
 			s, _ := p.Reserve(0)
 			p.Commit(s, 8)

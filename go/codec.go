@@ -66,15 +66,23 @@ var monoOffset = clockMonotonicOffset()
 // call (Go's monotonic clock is the same clock, from another origin).
 func MonotonicNs() uint64 { return uint64(monoOffset + mono()) }
 
-// CommitProto marshals m into the reserved slot with
-// proto.MarshalOptions.MarshalAppend on the slot's own buffer (never
+// CommitProto marshals m into the reserved slot with the producer's
+// ProducerOptions.Marshal (MarshalAppend on the slot's own buffer, never
 // reallocating it), sets FlagCRC with the payload's CRC32C and a
 // CLOCK_MONOTONIC timestamp unless the slot already has one, and commits.
-// If m does not fit (ErrMsgSize) or cannot be marshalled (ErrInvalid, with
-// protobuf's reason), the reservation
-// is aborted, so readers never see it and its sequence is not reused; an
+// On a typed ring, a message whose full name is not the ring's msg_type
+// is ErrWrongType (as C's pbr_ring_check_type), not a misencoded slot.
+// If m is of the wrong type, does not fit (ErrMsgSize) or cannot be
+// marshalled (ErrInvalid, with protobuf's reason), the reservation is
+// aborted, so readers never see it and its sequence is not reused; an
 // error of that abort is returned instead.
 func (p *Producer) CommitProto(s *Slot, m proto.Message) error {
+	if err := p.r.checkMessage(m); err != nil {
+		if aerr := p.Abort(s); aerr != nil {
+			return aerr
+		}
+		return wrap(p.r.name, "check type", err)
+	}
 	n, err := p.marshalInto(s, m)
 	if err != nil {
 		if aerr := p.Abort(s); aerr != nil {
@@ -85,6 +93,42 @@ func (p *Producer) CommitProto(s *Slot, m proto.Message) error {
 	return p.Commit(s, n)
 }
 
+// marshalOptions: the producer sizes first and then marshals with the
+// cached sizes, whatever the caller set.
+func marshalOptions(o proto.MarshalOptions) proto.MarshalOptions {
+	o.UseCachedSize = false
+	return o
+}
+
+// checkMessage: on a typed ring, m must be of the ring's message type.
+func (r *Ring) checkMessage(m proto.Message) error {
+	return checkMsgType(r.info.MsgType, m)
+}
+
+// checkMsgType is nil if msgType is "" (untyped: any bytes go) or m's
+// full name; ErrWrongType, saying both names, otherwise.
+func checkMsgType(msgType string, m proto.Message) error {
+	if msgType == "" || m == nil {
+		return nil
+	}
+	if name := m.ProtoReflect().Descriptor().FullName(); string(name) != msgType {
+		return &wrongType{ring: msgType, msg: string(name)}
+	}
+	return nil
+}
+
+// wrongType is a message of another type than the ring's; it matches
+// ErrWrongType (and EMEDIUMTYPE).
+type wrongType struct{ ring, msg string }
+
+// Error names both types.
+func (e *wrongType) Error() string {
+	return ErrWrongType.text + ": ring holds " + e.ring + ", message is " + e.msg
+}
+
+// Unwrap matches ErrWrongType.
+func (e *wrongType) Unwrap() error { return ErrWrongType }
+
 func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 	if err := p.checkSlot(s); err != nil {
 		return 0, err
@@ -92,13 +136,15 @@ func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 	// Size first: a message that does not fit must not make MarshalAppend
 	// allocate a buffer of its size. UseCachedSize then reuses the sizes
 	// this pass cached in the message.
-	if n = (proto.MarshalOptions{}).Size(m); n > len(s.Data) {
+	o := p.marshal
+	if n = o.Size(m); n > len(s.Data) {
 		return 0, ErrMsgSize
 	}
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, p.r.name, "marshal")
 	buf := s.Data[:0]
-	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
+	o.UseCachedSize = true
+	out, err := o.MarshalAppend(buf, m)
 	if err != nil {
 		// As C's -EINVAL when nanopb refuses a message.
 		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -116,8 +162,12 @@ func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 }
 
 // SendProto reserves a slot (waiting as Reserve does), marshals m into it
-// and commits it with a CRC32C and timestamp; see CommitProto.
+// and commits it with a CRC32C and timestamp; see CommitProto. A message
+// of the wrong type is refused (ErrWrongType) before reserving.
 func (p *Producer) SendProto(m proto.Message, timeout time.Duration) error {
+	if err := p.r.checkMessage(m); err != nil {
+		return wrap(p.r.name, "check type", err)
+	}
 	s, err := p.Reserve(timeout)
 	if err != nil {
 		return err
@@ -127,6 +177,9 @@ func (p *Producer) SendProto(m proto.Message, timeout time.Duration) error {
 
 // SendProtoContext is SendProto bounded by ctx.
 func (p *Producer) SendProtoContext(ctx context.Context, m proto.Message) error {
+	if err := p.r.checkMessage(m); err != nil {
+		return wrap(p.r.name, "check type", err)
+	}
 	s, err := p.ReserveContext(ctx)
 	if err != nil {
 		return err
@@ -154,8 +207,13 @@ func (v *View) Verify() (err error) {
 // the payload into m, straight from the slot. The decoded message does not
 // point into the ring (the protobuf runtime copies bytes and strings), so
 // it outlives Release; a lossy reader must still discard it if Release
-// reports ErrStale. A CRC mismatch or an invalid encoding is ErrBadMsg.
+// reports ErrStale. A CRC mismatch or an invalid encoding is ErrBadMsg;
+// on a typed ring, an m of another type than the ring's msg_type is
+// ErrWrongType (nothing is decoded).
 func (v *View) Unmarshal(m proto.Message) error {
+	if err := checkMsgType(v.msgType, m); err != nil {
+		return err
+	}
 	if err := v.Verify(); err != nil {
 		return err
 	}
@@ -163,8 +221,12 @@ func (v *View) Unmarshal(m proto.Message) error {
 }
 
 // UnmarshalNoVerify decodes with the given options and no CRC check, for
-// callers that ran Verify (or decode from a copy they verified).
+// callers that ran Verify (or decode from a copy they verified). It checks
+// m's type as Unmarshal does.
 func (v *View) UnmarshalNoVerify(o proto.UnmarshalOptions, m proto.Message) (err error) {
+	if err := checkMsgType(v.msgType, m); err != nil {
+		return err
+	}
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, "", "unmarshal")
 	if err := o.Unmarshal(v.Data, m); err != nil {

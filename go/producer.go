@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // Producing (FORMAT.md §7). A single-producer ring claims with a private
@@ -18,9 +20,15 @@ import (
 // rescans the reader table only when a claim reaches it.
 
 // ProducerOptions tune a producer. The zero value (or nil) blocks on the
-// futex doorbell when the ring is full.
+// futex doorbell when the ring is full and marshals with protobuf's
+// default options.
 type ProducerOptions struct {
 	Wait WaitMode // how Reserve waits for space
+	// Marshal are the options SendProto and CommitProto marshal with
+	// (Deterministic, AllowPartial, ...). UseCachedSize is managed by
+	// the producer: it sizes the message first, then marshals with the
+	// sizes that pass cached.
+	Marshal proto.MarshalOptions
 }
 
 // Producer is one producer entry of a ring. Use it from one goroutine at
@@ -32,6 +40,8 @@ type Producer struct {
 	id     uint16
 	single bool
 	wait   WaitMode
+	// marshal: ProducerOptions.Marshal (UseCachedSize cleared).
+	marshal proto.MarshalOptions
 
 	claimed  bool // seq is claimed (maybe not yet writable)
 	reserved bool // seq's slot is BUSY and handed out
@@ -68,7 +78,7 @@ func (r *Ring) NewProducer(o *ProducerOptions) (p *Producer, err error) {
 	if o == nil {
 		o = &ProducerOptions{}
 	}
-	p = &Producer{r: r, wait: o.Wait, single: r.g.ringFlags&ringSingleProducer != 0,
+	p = &Producer{r: r, wait: o.Wait, marshal: marshalOptions(o.Marshal), single: r.g.ringFlags&ringSingleProducer != 0,
 		errFull: wrap(r.name, "reserve", ErrFull), errTimeout: wrap(r.name, "reserve", ErrTimeout)}
 	if p.fd, err = reopen(r.fd); err != nil {
 		return nil, wrap(r.name, "open producer", err)

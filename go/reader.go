@@ -66,6 +66,8 @@ type View struct {
 	// lossy reader, or the backlog a gating reader found at join): trust
 	// what was read only once its Release returned nil.
 	Unstable bool
+
+	msgType string // the ring's msg_type: what Unmarshal accepts
 }
 
 // Reader is one reader entry (cursor) of a ring. Use it from one
@@ -316,6 +318,7 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 	start := h + SlotHeaderSize
 	end := start + uint64(n)
 	view.Data = r.mem[start:end:end]
+	view.msgType = r.info.MsgType
 	view.Seq = p
 	view.Producer = uint16(pf)
 	view.Flags = uint16(pf >> 16)

@@ -4,6 +4,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,13 +15,20 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
+
 	pbring "github.com/pbring/pbring/go"
 	"github.com/pbring/pbring/go/demo"
 	demov1 "github.com/pbring/pbring/go/proto/pbring/demo/v1"
 )
 
 const consumeHelp = `usage: pbring-go consume RING [options]
-Receive pbring.demo.v1.DeviceEvent messages, check and summarise them.
+Receive messages, check and summarise them. On a demo ring
+(pbring.demo.v1.DeviceEvent) each message is checked (blob pattern, id,
+per-producer seq); on any other typed ring each is decoded with the
+schema stored in the ring and printed as one line of proto3 JSON.
   --count N            stop after N messages (default: until interrupted)
   --timeout SEC        stop when nothing arrives for SEC seconds
   --from oldest|latest start at the oldest message in the ring (default)
@@ -27,9 +37,13 @@ Receive pbring.demo.v1.DeviceEvent messages, check and summarise them.
   --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
   --quiet              no per-message output, only the summary
-  --raw                skip the message type check (for untyped rings)
-Exits 1 if it saw corruption or, as a gating reader, a gap in any
-producer's seq; the summary on stderr says what it saw.
+  --raw                no decoding: write each payload to stdout as a 4-byte
+                       little-endian length and the payload bytes (any
+                       ring; the only way to read an untyped ring)
+Exits 1 if it saw a CRC or content error (a corrupt slot header, a payload
+that does not decode, a demo check failure) or, as a gating reader on a
+demo ring, a gap in any producer's seq; the summary on stderr says what it
+saw.
 `
 
 const (
@@ -53,13 +67,26 @@ type seqTrack struct {
 	seen  bool
 }
 
+// How messages are taken: checked demo events, decoded with the ring's
+// schema, or raw frames.
+const (
+	takeDemo = iota
+	takeSchema
+	takeRaw
+)
+
 type consumeState struct {
-	cfg                                          *consumeCfg
-	rd                                           *pbring.Reader
-	out                                          *bufio.Writer
-	ids                                          map[string]*seqTrack
-	hist                                         hist
-	received, gaps, gapMsgs, dups, corrupt, untr uint64
+	cfg                                                   *consumeCfg
+	rd                                                    *pbring.Reader
+	out                                                   *bufio.Writer
+	ids                                                   map[string]*seqTrack
+	hist                                                  hist
+	received, gaps, gapMsgs, dups, crcErrs, badMsgs, untr uint64
+	kind                                                  int
+	schema                                                *ringSchema
+	dyn                                                   *dynamicpb.Message
+	jsonOpts                                              protojson.MarshalOptions
+	scratch                                               []byte
 	// missEpoch is bumped whenever join backlog was missed (overwritten
 	// before we read it): the next message of every producer may jump.
 	missEpoch, missedSeen uint64
@@ -86,8 +113,8 @@ func parseConsume(args []string) (*consumeCfg, int) {
 	if len(operands) != 1 {
 		return nil, usage("consume", "expects exactly one RING")
 	}
-	if c.json && c.quiet {
-		return nil, usage("consume", "--json and --quiet exclude each other")
+	if c.json && c.quiet || c.json && c.raw || c.quiet && c.raw {
+		return nil, usage("consume", "--json, --quiet and --raw exclude each other")
 	}
 	c.ring = operands[0]
 	return c, 0
@@ -140,16 +167,31 @@ func cmdConsume(args []string) int {
 		return exitRuntime
 	}
 	defer r.Close()
-	if !c.raw && !checkType(c.ring, r) {
+	s := &consumeState{cfg: c, out: bufio.NewWriterSize(os.Stdout, 1<<20),
+		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256)}
+	switch t := r.Info().MsgType; {
+	case c.raw:
+		s.kind = takeRaw
+	case t == "":
+		fail(c.ring, "ring is untyped: use --raw")
 		return exitRuntime
+	case t == demo.MsgType:
+		s.kind = takeDemo
+	default:
+		sch, err := loadSchema(r)
+		if err != nil {
+			fail(c.ring, "%v: use --raw", err)
+			return exitRuntime
+		}
+		s.kind, s.schema, s.dyn = takeSchema, sch, sch.newMessage()
+		s.jsonOpts = protojson.MarshalOptions{Resolver: sch.types}
 	}
 	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start})
 	if err != nil {
 		return failErr(c.ring, "open reader", err)
 	}
 	defer rd.Close()
-	s := &consumeState{cfg: c, rd: rd, out: bufio.NewWriterSize(os.Stdout, 1<<20),
-		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256)}
+	s.rd = rd
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sigs; s.stop.Store(true) }()
@@ -198,29 +240,78 @@ func (s *consumeState) loop() error {
 	return nil
 }
 
+// What takeOne found.
+const (
+	takenOK      = iota
+	takenCRC     // CRC32C mismatch
+	takenContent // does not decode, or fails the demo checks
+)
+
 // takeOne decodes and checks one message while its slot is still ours,
-// and formats it; false if it is corrupt (not counted yet: Release may
-// tell that it was overwritten).
-func (s *consumeState) takeOne(v *pbring.View) bool {
-	if v.Unmarshal(&s.ev) != nil || !demo.Check(&s.ev) {
-		return false
+// and formats it (not counted yet: Release may tell that it was
+// overwritten).
+func (s *consumeState) takeOne(v *pbring.View) int {
+	if v.Verify() != nil {
+		return takenCRC
 	}
-	now := nowNs()
-	if s.ev.SentNs != 0 && uint64(now) >= s.ev.SentNs {
-		s.hist.add(uint64(now) - s.ev.SentNs)
+	switch s.kind {
+	case takeRaw:
+		s.latency(v.TimestampNs)
+		if !s.cfg.quiet {
+			s.line = binary.LittleEndian.AppendUint32(s.line[:0], uint32(len(v.Data)))
+			var err error
+			if s.line, err = v.AppendPayload(s.line); err != nil {
+				return takenContent
+			}
+		}
+		return takenOK
+	case takeSchema:
+		proto.Reset(s.dyn)
+		if v.UnmarshalNoVerify(proto.UnmarshalOptions{Resolver: s.schema.types}, s.dyn) != nil {
+			return takenContent
+		}
+		s.latency(v.TimestampNs)
+		if !s.cfg.quiet {
+			var err error
+			if s.scratch, err = s.jsonOpts.MarshalAppend(s.scratch[:0], s.dyn); err != nil {
+				return takenContent // e.g. an Any of a type the schema lacks
+			}
+			// protojson varies its whitespace on purpose: take it out.
+			buf := bytes.NewBuffer(s.line[:0])
+			if json.Compact(buf, s.scratch) != nil {
+				return takenContent
+			}
+			s.line = buf.Bytes()
+		}
+		return takenOK
 	}
+	if v.UnmarshalNoVerify(proto.UnmarshalOptions{}, &s.ev) != nil || !demo.Check(&s.ev) {
+		return takenContent
+	}
+	s.latency(s.ev.SentNs)
 	if s.cfg.json {
 		s.line = demo.AppendJSON(s.line[:0], &s.ev)
 	}
-	return true
+	return takenOK
+}
+
+// latency adds now - sent (CLOCK_MONOTONIC ns) to the histogram.
+func (s *consumeState) latency(sent uint64) {
+	if now := uint64(nowNs()); sent != 0 && now >= sent {
+		s.hist.add(now - sent)
+	}
 }
 
 func (s *consumeState) emit(v *pbring.View) {
-	s.checkSeq()
+	if s.kind == takeDemo {
+		s.checkSeq()
+	}
 	s.received++
 	switch {
 	case s.cfg.quiet:
-	case s.cfg.json:
+	case s.kind == takeRaw:
+		s.out.Write(s.line)
+	case s.cfg.json || s.kind == takeSchema:
 		s.out.Write(s.line)
 		s.out.WriteByte('\n')
 	default:
@@ -296,16 +387,19 @@ func (s *consumeState) takeBatch(views []pbring.View) error {
 // discard it; it is counted as lost or missed, never as corrupt or
 // delivered).
 func (s *consumeState) takeReleased(v *pbring.View) error {
-	ok := s.takeOne(v)
+	what := s.takeOne(v)
 	err := s.rd.Release(v)
 	s.noteMissed()
 	if errors.Is(err, pbring.ErrStale) {
 		return nil
 	}
-	if ok {
+	switch what {
+	case takenOK:
 		s.emit(v)
-	} else {
-		s.corrupt++
+	case takenCRC:
+		s.crcErrs++
+	default:
+		s.badMsgs++
 	}
 	return err
 }
@@ -323,8 +417,9 @@ func (s *consumeState) summary() {
 		mode = "lossy"
 	}
 	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
-		"crc errors %d, abandoned %d, rate %.0f msg/s, latency p50 %.1f us p99 %.1f us max %.1f us\n",
-		mode, s.received, max(st.Lost, s.gapMsgs), st.Missed, s.gaps, s.dups, s.corrupt+st.Bad,
+		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, "+
+		"latency p50 %.1f us p99 %.1f us max %.1f us\n",
+		mode, s.received, max(st.Lost, s.gapMsgs), st.Missed, s.gaps, s.dups, s.crcErrs, s.badMsgs+st.Bad,
 		st.Abandoned, rate, float64(s.hist.pct(50))/1e3, float64(s.hist.pct(99))/1e3,
 		float64(s.hist.max)/1e3)
 }
@@ -338,8 +433,9 @@ func (s *consumeState) verdict(err error) int {
 		return exitRuntime
 	case err != nil && !timedOut:
 		return failErr(c.ring, "receive", err)
-	case s.corrupt+st.Bad != 0:
-		fail(c.ring, "%d corrupt messages", s.corrupt+st.Bad)
+	case s.crcErrs+s.badMsgs+st.Bad != 0:
+		fail(c.ring, "%d corrupt messages (%d crc errors, %d content errors)",
+			s.crcErrs+s.badMsgs+st.Bad, s.crcErrs, s.badMsgs+st.Bad)
 		return exitRuntime
 	case !c.lossy && (s.gaps != 0 || s.dups != 0):
 		fail(c.ring, "%d gaps and %d duplicates in producer sequences", s.gaps, s.dups)

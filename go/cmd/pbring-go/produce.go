@@ -16,8 +16,14 @@ import (
 	"github.com/pbring/pbring/go/demo"
 )
 
-const produceHelp = `usage: pbring-go produce RING [options]
-Send pbring.demo.v1.DeviceEvent messages.
+const produceHelp = `usage: pbring-go produce RING --from-json FILE|- [--timeout SEC] [--no-wait]
+       pbring-go produce RING [options]
+Send messages: with --from-json, one proto3 JSON object per line of FILE
+('-': stdin), parsed with the schema stored in the ring into its message
+type and sent in order by one producer (any typed ring; blank lines are
+skipped; a line that does not parse stops the command with exit 1, every
+line before it sent). Otherwise pbring.demo.v1.DeviceEvent messages:
+  --from-json FILE|-  the JSON lines to send
   --count N        messages per producer (default: until interrupted)
   --rate HZ        total messages per second (default: as fast as possible)
   --size BYTES     blob bytes per message (default 0)
@@ -37,6 +43,9 @@ type produceCfg struct {
 	producers   int
 	timeout     time.Duration
 	raw, noWait bool
+	fromJSON    string // --from-json FILE, "-" for stdin
+	payCap      uint32 // the ring's slot payload capacity
+	given       map[string]bool
 }
 
 // producerRun is one producer goroutine's state.
@@ -48,7 +57,8 @@ type producerRun struct {
 }
 
 var produceOpts = []option{{"count", true}, {"rate", true}, {"size", true},
-	{"producers", true}, {"timeout", true}, {"raw", false}, {"no-wait", false}, {"help", false}}
+	{"producers", true}, {"timeout", true}, {"raw", false}, {"no-wait", false},
+	{"from-json", true}, {"help", false}}
 
 // parseProduce returns the config, or an exit code (-1: help printed).
 func parseProduce(args []string) (*produceCfg, int) {
@@ -56,14 +66,22 @@ func parseProduce(args []string) (*produceCfg, int) {
 	if !ok {
 		return nil, usage("produce", "bad option")
 	}
-	c := &produceCfg{producers: 1, timeout: 10 * time.Second}
+	c := &produceCfg{producers: 1, timeout: 10 * time.Second, given: map[string]bool{}}
 	for _, kv := range got {
 		if rc := c.set(kv[0], kv[1]); rc != 0 {
 			return nil, rc
 		}
+		c.given[kv[0]] = true
 	}
 	if len(operands) != 1 {
 		return nil, usage("produce", "expects exactly one RING")
+	}
+	if c.given["from-json"] {
+		for _, o := range []string{"count", "rate", "size", "producers", "raw"} {
+			if c.given[o] {
+				return nil, usage("produce", "--%s does not go with --from-json", o)
+			}
+		}
 	}
 	c.ring = operands[0]
 	if c.rate > 0 {
@@ -107,6 +125,11 @@ func (c *produceCfg) set(name, arg string) int {
 		c.raw = true
 	case "no-wait":
 		c.noWait = true
+	case "from-json":
+		if arg == "" {
+			return usage("produce", "--from-json: expects a FILE or -")
+		}
+		c.fromJSON = arg
 	}
 	return 0
 }
@@ -115,6 +138,9 @@ func cmdProduce(args []string) int {
 	c, rc := parseProduce(args)
 	if c == nil {
 		return max(rc, 0)
+	}
+	if c.fromJSON != "" {
+		return produceJSON(c)
 	}
 	r, ok := attach(c.ring)
 	if !ok {

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pbring "github.com/pbring/pbring/go"
+)
+
+// produceJSON is `produce RING --from-json FILE|-`: each non-blank line
+// is one proto3 JSON object, parsed with the ring's stored schema into
+// its message type and sent (CRC32C and timestamp) in order by one
+// producer. The first line that does not parse or send stops it: every
+// line before it was committed, nothing of it was.
+func produceJSON(c *produceCfg) int {
+	in, name := io.Reader(os.Stdin), "-"
+	if c.fromJSON != "-" {
+		f, err := os.Open(c.fromJSON)
+		if err != nil {
+			fail(c.ring, "%s: %s", c.fromJSON, errText(err))
+			return exitRuntime
+		}
+		defer f.Close()
+		in, name = f, c.fromJSON
+	}
+	r, ok := attach(c.ring)
+	if !ok {
+		return exitRuntime
+	}
+	defer r.Close()
+	if r.Info().MsgType == "" {
+		fail(c.ring, "ring is untyped: it has no schema to parse JSON with")
+		return exitRuntime
+	}
+	sch, err := loadSchema(r)
+	if err != nil {
+		fail(c.ring, "%v", err)
+		return exitRuntime
+	}
+	if !c.noWait && !waitGatingReader(r, c.timeout) {
+		fail(c.ring, "no gating reader attached (start a consumer first, or use --no-wait)")
+		return exitRuntime
+	}
+	p, err := r.NewProducer(nil)
+	if err != nil {
+		return failErr(c.ring, "open producer", err)
+	}
+	c.payCap = r.Info().PayloadCap
+	defer p.Close()
+	start := nowNs()
+	sent, lineNo, reason := sendJSONLines(c, sch, p, bufio.NewReaderSize(in, 1<<16))
+	secs := float64(nowNs()-start) / 1e9
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(sent) / secs
+	}
+	fmt.Fprintf(os.Stderr, "produce: %d messages from %s in %.3f s, %.0f msg/s\n", sent, name, secs, rate)
+	if reason != "" {
+		if lineNo > 0 {
+			fail(c.ring, "line %d: %s", lineNo, reason)
+		} else {
+			fail(c.ring, "%s", reason)
+		}
+		return exitRuntime
+	}
+	return 0
+}
+
+// sendJSONLines sends line after line; it returns the messages sent and,
+// on failure, the number of the line at fault (0: not a line's fault)
+// and the reason.
+func sendJSONLines(c *produceCfg, sch *ringSchema, p *pbring.Producer, in *bufio.Reader) (uint64, int, string) {
+	opts := protojson.UnmarshalOptions{Resolver: sch.types}
+	msg := sch.newMessage()
+	payCap := c.payCap
+	var sent uint64
+	for n := 1; ; n++ {
+		line, err := in.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return sent, 0, fmt.Sprintf("reading %s: %v", c.fromJSON, err)
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			proto.Reset(msg)
+			if perr := opts.Unmarshal(t, msg); perr != nil {
+				return sent, n, jsonReason(perr)
+			}
+			if serr := p.SendProto(msg, c.timeout); serr != nil {
+				switch {
+				case errors.Is(serr, pbring.ErrTimeout):
+					return sent, 0, "ring stayed full for the timeout (is a gating reader stuck?)"
+				case errors.Is(serr, pbring.ErrMsgSize):
+					return sent, n, fmt.Sprintf("a message of %d bytes does not fit in a slot (%d bytes)",
+						proto.Size(msg), payCap)
+				}
+				return sent, n, "send: " + errText(serr)
+			}
+			sent++
+		}
+		if err == io.EOF {
+			return sent, 0, ""
+		}
+	}
+}
+
+var reJSONPos = regexp.MustCompile(` ?\(line 1:(\d+)\)`)
+
+// jsonReason is protojson's error without its "proto: " prefix, with its
+// position inside the one-line document moved to the end as a column:
+// `unknown field "x" (column 15)`, `syntax error: unexpected token 5
+// (column 11)`.
+func jsonReason(err error) string {
+	s := strings.TrimPrefix(err.Error(), "proto:")
+	s = strings.TrimSpace(strings.ReplaceAll(s, "\u00a0", " "))
+	col := ""
+	if m := reJSONPos.FindStringSubmatchIndex(s); m != nil {
+		col = " (column " + s[m[2]:m[3]] + ")"
+		s = s[:m[0]] + s[m[1]:]
+	}
+	s = strings.TrimSpace(strings.TrimPrefix(s, ":"))
+	return s + col
+}
