@@ -60,6 +60,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 int cmd_demo(int argc, char **argv, const char *self);
 
 #endif /* PBR_CLI_H */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `pbring consume`: receive DeviceEvents, decode them in place, check them
- * (CRC, blob pattern, per-producer seq continuity) and summarise: counts,
- * losses, rate and latency percentiles from sent_ns.
+ * `pbring consume`: receive messages and summarise: counts, losses, rate
+ * and latency percentiles. On demo rings, DeviceEvents are decoded in
+ * place and checked (CRC, blob pattern, per-producer seq continuity); on
+ * other typed rings each message is decoded with the ring's schema and
+ * printed as proto3 JSON; --raw writes length-prefixed payloads.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,14 +17,19 @@
 
 #include "cli.h"
 #include "demo_event.h"
+#include "pbschema.h"
 
 #define BATCH 64
 #define IDS 4096 /* producer ids tracked for continuity */
 
 static const char consume_help[] =
 	"usage: pbring consume RING [options]\n"
-	"Receive pbring.demo.v1.DeviceEvent messages, check and summarise "
-	"them.\n"
+	"Receive messages, check and summarise them. Demo rings: each\n"
+	"pbring.demo.v1.DeviceEvent is checked and printed as text (or "
+	"--json).\n"
+	"Other typed rings: each message is decoded with the ring's schema "
+	"and\n"
+	"printed as one line of proto3 JSON.\n"
 	"  --count N            stop after N messages (default: until "
 	"interrupted)\n"
 	"  --timeout SEC        stop when nothing arrives for SEC seconds\n"
@@ -37,10 +44,15 @@ static const char consume_help[] =
 	"  --json               one canonical protobuf JSON object per message "
 	"on stdout\n"
 	"  --quiet              no per-message output, only the summary\n"
-	"  --raw                skip the message type check (for untyped "
-	"rings)\n"
-	"Exits 1 if it saw corruption or, as a gating reader, a gap in any\n"
-	"producer's seq; the summary on stderr says what it saw.\n";
+	"  --raw                no decoding: each payload as a 4-byte "
+	"little-endian\n"
+	"                       length and its bytes on stdout (any ring; the "
+	"only\n"
+	"                       way to read an untyped ring)\n"
+	"Exits 1 if it saw a CRC or content error or, as a gating reader of a\n"
+	"demo ring, a gap in any producer's seq; the summary on stderr says "
+	"what\n"
+	"it saw.\n";
 
 struct consume_cfg {
 	const char *ring_name;
@@ -57,18 +69,31 @@ struct seq_track {
 	bool used, seen;
 };
 
+/* What the ring's messages are, for this consumer. */
+enum consume_kind {
+	KIND_DEMO,  /* DeviceEvents: decoded in place, checked */
+	KIND_TYPED, /* any other typed ring: decoded with the stored schema */
+	KIND_RAW,   /* --raw: payloads as they are */
+};
+
 struct consume_state {
 	const struct consume_cfg *cfg;
+	enum consume_kind kind;
+	struct pbs_codec *codec; /* KIND_TYPED */
 	struct pbr_reader *rd;
 	struct seq_track *ids;
 	struct cli_hist hist;
-	uint64_t received, gaps, gap_msgs, dups, corrupt, untracked;
+	uint64_t received, gaps, gap_msgs, dups, untracked;
+	uint64_t crc_errors;	 /* CRC32C mismatches */
+	uint64_t content_errors; /* undecodable payloads, failed checks */
 	/* Bumped whenever join backlog was missed (overwritten before we
 	 * read it): the next message of every producer may jump ahead. */
 	uint64_t miss_epoch, missed_seen;
 	int64_t start_ns, last_ns; /* first and latest message */
-	char *line;
-	size_t line_cap;
+	char *line;		   /* the output of the message in hand */
+	size_t line_cap, line_len;
+	const char *json; /* KIND_TYPED: in the codec, json_len bytes */
+	size_t json_len;
 };
 
 static atomic_bool stop_flag;
@@ -131,18 +156,60 @@ static void print_text(const struct demo_decoded *d, const struct pbr_view *v)
 	       d->seq, d->id, d->status, d->blob_len, v->seq, v->producer);
 }
 
-/* Check and format one message while its slot is still ours: 0, or
- * -EBADMSG (not counted yet: release may tell it was overwritten). */
+/* Latency from the slot's timestamp (the producer's pbr_clock_ns()). */
+static void add_latency(struct consume_state *s, uint64_t sent_ns)
+{
+	int64_t now = cli_now_ns();
+
+	if (sent_ns && (uint64_t)now >= sent_ns)
+		hist_add(&s->hist, (uint64_t)now - sent_ns);
+}
+
+/* --raw: copy the frame out, to write it once the slot is released. */
+static int take_raw(struct consume_state *s, const struct pbr_view *v)
+{
+	uint32_t n = v->len;
+
+	if ((size_t)n + 4 > s->line_cap)
+		return -EBADMSG;
+	s->line[0] = (char)(n & 0xff);
+	s->line[1] = (char)((n >> 8) & 0xff);
+	s->line[2] = (char)((n >> 16) & 0xff);
+	s->line[3] = (char)(n >> 24);
+	memcpy(s->line + 4, v->data, n);
+	s->line_len = (size_t)n + 4;
+	add_latency(s, v->timestamp_ns);
+	return 0;
+}
+
+/* Any typed ring: decode with the stored schema (to JSON unless quiet). */
+static int take_typed(struct consume_state *s, const struct pbr_view *v)
+{
+	int rc = s->cfg->quiet ? pbs_pb_check(s->codec, v->data, v->len)
+			       : pbs_pb_to_json(s->codec, v->data, v->len,
+						&s->json, &s->json_len);
+
+	if (rc)
+		return -EBADMSG;
+	add_latency(s, v->timestamp_ns);
+	return 0;
+}
+
+/* Check and format one message while its slot is still ours: 0, -EILSEQ
+ * (CRC mismatch) or -EBADMSG (content error); not counted yet: release
+ * may tell it was overwritten. */
 static int take_one(struct consume_state *s, const struct pbr_view *v,
 		    struct demo_decoded *d)
 {
-	int64_t now;
-
+	if (pbr_view_verify(v))
+		return -EILSEQ;
+	if (s->kind == KIND_RAW)
+		return take_raw(s, v);
+	if (s->kind == KIND_TYPED)
+		return take_typed(s, v);
 	if (demo_event_decode(v, d) || !demo_blob_ok(d))
 		return -EBADMSG;
-	now = cli_now_ns();
-	if (d->sent_ns && (uint64_t)now >= d->sent_ns)
-		hist_add(&s->hist, (uint64_t)now - d->sent_ns);
+	add_latency(s, d->sent_ns);
 	if (s->cfg->json && !demo_event_json(d, s->line, s->line_cap))
 		return -ENOBUFS;
 	return 0;
@@ -151,11 +218,17 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 static void emit(struct consume_state *s, const struct demo_decoded *d,
 		 const struct pbr_view *v)
 {
-	check_seq(s, d);
+	if (s->kind == KIND_DEMO)
+		check_seq(s, d);
 	s->received++;
 	if (s->cfg->quiet)
 		return;
-	if (s->cfg->json)
+	if (s->kind == KIND_RAW) {
+		fwrite(s->line, 1, s->line_len, stdout);
+	} else if (s->kind == KIND_TYPED) {
+		fwrite(s->json, 1, s->json_len, stdout);
+		putchar('\n');
+	} else if (s->cfg->json)
 		puts(s->line);
 	else
 		print_text(d, v);
@@ -186,8 +259,10 @@ static int take_one_released(struct consume_state *s, struct pbr_view *v)
 	note_missed(s);
 	if (rc == -ESTALE)
 		return 0;
-	if (bad)
-		s->corrupt++;
+	if (bad == -EILSEQ)
+		s->crc_errors++;
+	else if (bad)
+		s->content_errors++;
 	else
 		emit(s, &d, v);
 	return rc;
@@ -254,14 +329,14 @@ static void consume_summary(struct consume_state *s, struct pbr_ring *ring)
 	fprintf(stderr,
 		"consume (%s): received %" PRIu64 ", lost %" PRIu64
 		", missed %" PRIu64 ", gaps %" PRIu64 ", duplicates %" PRIu64
-		", crc errors %" PRIu64 ", abandoned %" PRIu64
-		", rate %.0f msg/s, latency p50 %.1f us "
+		", crc errors %" PRIu64 ", content errors %" PRIu64
+		", abandoned %" PRIu64 ", rate %.0f msg/s, latency p50 %.1f us "
 		"p99 %.1f us max %.1f us\n",
 		/* the ring's count and the seq gaps see the same losses */
 		s->cfg->lossy ? "lossy" : "gating", s->received,
 		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
-		s->gaps, s->dups, s->corrupt + st.bad, st.abandoned,
-		secs > 0 ? (double)s->received / secs : 0.0,
+		s->gaps, s->dups, s->crc_errors, s->content_errors + st.bad,
+		st.abandoned, secs > 0 ? (double)s->received / secs : 0.0,
 		(double)hist_pct(&s->hist, 50) / 1e3,
 		(double)hist_pct(&s->hist, 99) / 1e3,
 		(double)s->hist.max / 1e3);
@@ -281,9 +356,9 @@ static int consume_verdict(struct consume_state *s, int rc)
 	}
 	if (rc && rc != -ETIMEDOUT)
 		return cli_err(c->ring_name, "receive", rc);
-	if (s->corrupt || st.bad) {
+	if (s->crc_errors || s->content_errors || st.bad) {
 		cli_fail(c->ring_name, "%" PRIu64 " corrupt messages",
-			 s->corrupt + st.bad);
+			 s->crc_errors + s->content_errors + st.bad);
 		return EXIT_RUNTIME;
 	}
 	if (!c->lossy && (s->gaps || s->dups)) {
@@ -366,9 +441,12 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 	}
 	if (optind != argc - 1)
 		return cli_usage("consume", "expects exactly one RING");
-	if (cfg->json && cfg->quiet)
-		return cli_usage("consume",
-				 "--json and --quiet exclude each other");
+	if (cfg->json + cfg->quiet + cfg->raw > 1)
+		return cli_usage("consume", "%s exclude each other",
+				 !cfg->raw     ? "--json and --quiet"
+				 : !cfg->quiet ? "--json and --raw"
+				 : !cfg->json  ? "--quiet and --raw"
+					       : "--json, --quiet and --raw");
 	cfg->ring_name = argv[optind];
 	return 0;
 }
@@ -383,12 +461,49 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 	o.start = s->cfg->start;
 	pbr_ring_info(ring, &info);
 	s->line_cap = 128 + 6 * DEMO_ID_MAX + (info.payload_cap + 2) / 3 * 4;
+	if (s->line_cap < (size_t)info.payload_cap + 4)
+		s->line_cap = (size_t)info.payload_cap + 4; /* a raw frame */
 	s->line = malloc(s->line_cap);
 	s->ids = calloc(IDS, sizeof(*s->ids));
 	if (!s->line || !s->ids)
 		return -ENOMEM;
 	rc = pbr_reader_open(ring, &o, &s->rd);
 	return rc;
+}
+
+/* What this ring holds and how to read it: 0, or an exit status. */
+static int consume_kind(struct consume_state *s, struct pbr_ring *ring)
+{
+	const char *name = s->cfg->ring_name;
+	struct pbr_ring_info info;
+	char *err = NULL;
+
+	pbr_ring_info(ring, &info);
+	if (s->cfg->raw) {
+		s->kind = KIND_RAW;
+		return 0;
+	}
+	if (!info.msg_type[0]) {
+		cli_fail(name, "ring is untyped: use --raw");
+		return EXIT_RUNTIME;
+	}
+	if (!strcmp(info.msg_type, PBR_DEMO_MSG_TYPE)) {
+		s->kind = KIND_DEMO;
+		return 0;
+	}
+	if (!info.schema_len) {
+		cli_fail(name, "ring holds %s without its schema: use --raw",
+			 info.msg_type);
+		return EXIT_RUNTIME;
+	}
+	if (pbs_codec_open(info.schema, info.schema_len, info.msg_type,
+			   &s->codec, &err)) {
+		cli_fail(name, "%s", err ? err : "bad stored schema");
+		free(err);
+		return EXIT_RUNTIME;
+	}
+	s->kind = KIND_TYPED;
+	return 0;
 }
 
 int cmd_consume(int argc, char **argv)
@@ -404,10 +519,11 @@ int cmd_consume(int argc, char **argv)
 		return rc;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
-	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, ring);
+	rc = consume_kind(&s, ring);
 	if (!rc && (rc = consume_open(&s, ring)))
 		cli_err(cfg.ring_name, "open reader", rc);
 	if (rc) {
+		pbs_codec_close(s.codec);
 		pbr_ring_detach(ring);
 		return EXIT_RUNTIME;
 	}
@@ -422,5 +538,6 @@ int cmd_consume(int argc, char **argv)
 	pbr_ring_detach(ring);
 	free(s.line);
 	free(s.ids);
+	pbs_codec_close(s.codec);
 	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "pbring/demo.h"
+#include "pbschema.h"
 
 static const char create_help[] =
 	"usage: pbring create RING [options]\n"
@@ -18,29 +19,82 @@ static const char create_help[] =
 	"  --slot-size BYTES  bytes per slot incl. 64-byte header, multiple of "
 	"128\n"
 	"                     (default 1024)\n"
-	"  --schema NAME      message schema stored in the ring: demo "
+	"  --schema SCHEMA    message schema stored in the ring: demo "
 	"(default),\n"
-	"                     or none for an untyped raw-bytes ring\n"
+	"                     none for an untyped raw-bytes ring, or a FILE:\n"
+	"                     a serialized FileDescriptorSet (protoc\n"
+	"                     --include_imports --descriptor_set_out) or a "
+	".proto\n"
+	"                     file, compiled here; stored as the canonical "
+	"bytes\n"
+	"  --type NAME        the message full name (required with a FILE)\n"
+	"  -I DIR             where a .proto's imports are (repeatable; then "
+	"the\n"
+	"                     file's directory, then /usr/include)\n"
 	"  --mode OCTAL       permissions (default 0600; never "
 	"world-writable)\n"
 	"  --producers N      producer entries (default 8)\n"
 	"  --readers N        reader entries (default 8)\n"
 	"  --single-producer  one producer only, no atomic RMW per message\n";
 
-static int create_schema(const char *name, struct pbr_create_opts *o)
+/* What --schema, --type and -I asked for. */
+struct create_schema_args {
+	const char *schema; /* demo, none or a FILE */
+	const char *type;
+	const char **dirs;
+	size_t ndirs;
+};
+
+/* Fill o's schema from a: 0, or an exit status (after saying why). *bytes
+ * is what to free after the ring is made. */
+static int create_schema(const struct create_schema_args *a,
+			 struct pbr_create_opts *o, uint8_t **bytes)
 {
-	if (!strcmp(name, "none")) {
-		o->msg_type = NULL;
-		o->schema = NULL;
-		o->schema_len = 0;
-		o->schema_hash = 0;
+	size_t len;
+	char *err = NULL;
+	int rc;
+
+	*bytes = NULL;
+	if (!strcmp(a->schema, "none")) {
+		if (a->type)
+			return cli_usage("create", "--schema none is untyped: "
+						   "it takes no --type");
 		return 0;
 	}
-	if (strcmp(name, "demo"))
-		return -1;
-	o->msg_type = PBR_DEMO_MSG_TYPE;
-	pbr_demo_schema(&o->schema, &o->schema_len);
-	o->schema_hash = pbr_schema_hash(o->schema, o->schema_len);
+	if (!strcmp(a->schema, "demo")) {
+		if (a->type && strcmp(a->type, PBR_DEMO_MSG_TYPE))
+			return cli_usage("create",
+					 "--type: the demo schema's type is "
+					 "%s, not '%s'",
+					 PBR_DEMO_MSG_TYPE, a->type);
+		o->msg_type = PBR_DEMO_MSG_TYPE;
+		pbr_demo_schema(&o->schema, &o->schema_len);
+		o->schema_hash = pbr_schema_hash(o->schema, o->schema_len);
+		return 0;
+	}
+	if (!a->type)
+		return cli_usage("create",
+				 "--type NAME is required with --schema FILE");
+	if (strlen(a->type) > PBR_MSG_TYPE_MAX)
+		return cli_usage("create",
+				 "--type: '%s' is longer than %u bytes",
+				 a->type, PBR_MSG_TYPE_MAX);
+	rc = pbs_canonical(a->schema, a->type, a->dirs, a->ndirs, bytes, &len,
+			   &err);
+	if (rc) {
+		cli_usage("create", "%s", err ? err : "cannot read the schema");
+		free(err);
+		return EXIT_USAGE;
+	}
+	if (len > UINT32_MAX) {
+		free(*bytes);
+		*bytes = NULL;
+		return cli_usage("create", "--schema: the schema is too large");
+	}
+	o->msg_type = a->type;
+	o->schema = *bytes;
+	o->schema_len = (uint32_t)len;
+	o->schema_hash = pbr_schema_hash(*bytes, len);
 	return 0;
 }
 
@@ -83,60 +137,76 @@ static int create_opt(int c, const char *arg, struct pbr_create_opts *o)
 	case '1':
 		o->flags |= PBR_CREATE_SINGLE_PRODUCER;
 		return 0;
-	case 'S':
-		if (create_schema(arg, o))
-			return cli_usage(
-				"create",
-				"--schema: unknown schema '%s' (demo or none)",
-				arg);
-		return 0;
 	}
 	return cli_usage("create", "unknown option");
 }
 
 int cmd_create(int argc, char **argv)
 {
-	static const struct option opts[] = {{"slots", 1, 0, 's'},
-					     {"slot-size", 1, 0, 'z'},
-					     {"schema", 1, 0, 'S'},
-					     {"mode", 1, 0, 'm'},
-					     {"producers", 1, 0, 'p'},
-					     {"readers", 1, 0, 'r'},
-					     {"single-producer", 0, 0, '1'},
-					     {"help", 0, 0, 'h'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+		{"slots", 1, 0, 's'},	{"slot-size", 1, 0, 'z'},
+		{"schema", 1, 0, 'S'},	{"type", 1, 0, 'T'},
+		{"mode", 1, 0, 'm'},	{"producers", 1, 0, 'p'},
+		{"readers", 1, 0, 'r'}, {"single-producer", 0, 0, '1'},
+		{"help", 0, 0, 'h'},	{0, 0, 0, 0}};
+	struct create_schema_args sa = {"demo", NULL, NULL, 0};
 	struct pbr_create_opts o;
 	struct pbr_ring *ring;
+	uint8_t *bytes = NULL;
 	int c, rc;
 
 	memset(&o, 0, sizeof(o));
-	create_schema("demo", &o);
+	sa.dirs = calloc((size_t)argc + 1, sizeof(*sa.dirs));
+	if (!sa.dirs)
+		return EXIT_RUNTIME;
 	opterr = 0; /* cli_bad_option() says it in one line */
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hI:", opts, NULL)) != -1) {
+		rc = 0;
 		if (c == 'h') {
 			fputs(create_help, stdout);
-			return 0;
+			goto out;
 		}
 		if (c == '?' || c == ':')
-			return cli_bad_option("create", argv, c);
-		if ((rc = create_opt(c, optarg, &o)))
-			return rc;
+			rc = cli_bad_option("create", argv, c);
+		else if (c == 'S')
+			sa.schema = optarg;
+		else if (c == 'T')
+			sa.type = optarg;
+		else if (c == 'I')
+			sa.dirs[sa.ndirs++] = optarg;
+		else
+			rc = create_opt(c, optarg, &o);
+		if (rc)
+			goto out;
 	}
-	if (optind != argc - 1)
-		return cli_usage("create", "expects exactly one RING");
-	if ((o.flags & PBR_CREATE_SINGLE_PRODUCER) && o.max_producers > 1)
-		return cli_usage("create",
-				 "--single-producer allows one producer, not "
-				 "--producers %u",
-				 o.max_producers);
+	rc = EXIT_USAGE;
+	if (optind != argc - 1) {
+		cli_usage("create", "expects exactly one RING");
+		goto out;
+	}
+	if ((o.flags & PBR_CREATE_SINGLE_PRODUCER) && o.max_producers > 1) {
+		cli_usage("create",
+			  "--single-producer allows one producer, not "
+			  "--producers %u",
+			  o.max_producers);
+		goto out;
+	}
+	if (pbr_name_check(argv[optind])) {
+		cli_usage("create",
+			  "invalid ring name '%s' (use 1-63 of [A-Za-z0-9_.-])",
+			  argv[optind]);
+		goto out;
+	}
+	if ((rc = create_schema(&sa, &o, &bytes)))
+		goto out;
 	rc = pbr_ring_create(argv[optind], &o, &ring);
-	if (rc == -EINVAL && pbr_name_check(argv[optind]))
-		return cli_usage(
-			"create",
-			"invalid ring name '%s' (use 1-63 of [A-Za-z0-9_.-])",
-			argv[optind]);
-	if (rc)
-		return cli_err(argv[optind], NULL, rc);
+	if (rc) {
+		rc = cli_err(argv[optind], NULL, rc);
+		goto out;
+	}
 	pbr_ring_detach(ring);
-	return 0;
+out:
+	free(bytes);
+	free(sa.dirs);
+	return rc;
 }

@@ -15,8 +15,9 @@ static const char main_help[] =
 	"\n"
 	"commands:\n"
 	"  create RING    create a ring\n"
-	"  produce RING   send DeviceEvent messages\n"
-	"  consume RING   receive, check and summarise messages\n"
+	"  produce RING   send messages: JSON lines, or demo DeviceEvents\n"
+	"  consume RING   receive, check and summarise messages (JSON, raw)\n"
+	"  schema RING    show a ring's message type and schema\n"
 	"  stat RING      show a ring's geometry, participants and counters\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
 		return cmd_produce(argc, argv);
 	if (!strcmp(cmd, "consume"))
 		return cmd_consume(argc, argv);
+	if (!strcmp(cmd, "schema"))
+		return cmd_schema(argc, argv);
 	if (!strcmp(cmd, "stat"))
 		return cmd_stat(argc, argv);
 	if (!strcmp(cmd, "ls"))

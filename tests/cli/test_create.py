@@ -141,7 +141,13 @@ BAD = [
     (["--producers", "1025"], "--producers: '1025' is not in 1..1024"),
     (["--readers", "0"], "--readers: '0' is not in 1..1024"),
     (["--readers", "1025"], "--readers: '1025' is not in 1..1024"),
-    (["--schema", "other"], "--schema: unknown schema 'other' (demo or none)"),
+    (["--schema", "other"], "--type NAME is required with --schema FILE"),
+    (["--schema", "other", "--type", "a.B"],
+     "--schema: cannot read 'other': No such file or directory"),
+    (["--schema", "none", "--type", "a.B"],
+     "--schema none is untyped: it takes no --type"),
+    (["--schema", "demo", "--type", "a.B"],
+     "--type: the demo schema's type is pbring.demo.v1.DeviceEvent, not 'a.B'"),
 ]
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 
 import pytest
@@ -88,7 +89,7 @@ def test_round_trip_json(pbring, ring, procs):
     assert len(summary) == 1, c.err
     assert summary[0].startswith(f"consume (gating): received {n}, lost 0, missed 0, "
                                  "gaps 0, duplicates 0, crc errors 0, "
-                                 "abandoned 0, rate "), c.err
+                                 "content errors 0, abandoned 0, rate "), c.err
     assert re.search(r"latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$",
                      summary[0]), c.err
 
@@ -362,23 +363,38 @@ def _make_untyped(name):
         m.put("<I", SB_SCHEMA_LEN, 0)
 
 
-def test_untyped_ring_refused(pbring, ring):
+def raw_frames(data):
+    """consume --raw output: 4-byte little-endian length, then the bytes."""
+    frames = []
+    while data:
+        assert len(data) >= 4, data
+        n = struct.unpack_from("<I", data)[0]
+        assert len(data) >= 4 + n, data
+        frames.append(data[4:4 + n])
+        data = data[4 + n:]
+    return frames
+
+
+def test_untyped_ring_refused(pbring, pbring_path, ring):
     name = ring()
     assert pbring("create", name).rc == 0
     _make_untyped(name)
-    msg = (f"pbring: {name}: ring holds raw bytes, not {DEMO_TYPE} "
-           "(use --raw)\n")
     r = pbring("consume", name, "--count", 1, "--timeout", "0.2")
-    assert (r.rc, r.out, r.err) == (1, "", msg)
+    assert (r.rc, r.out, r.err) == (
+        1, "", f"pbring: {name}: ring is untyped: use --raw\n")
     r = pbring("produce", name, "--count", 1, "--no-wait")
-    assert (r.rc, r.out, r.err) == (1, "", msg)
-    # --raw on both sides skips the check
+    assert (r.rc, r.out, r.err) == (
+        1, "", f"pbring: {name}: ring holds raw bytes, not {DEMO_TYPE} "
+        "(use --raw)\n")
+    # --raw on both sides skips the check; consume --raw writes frames
     r = pbring("produce", name, "--count", 3, "--no-wait", "--raw")
     assert r.rc == 0, r
-    r = pbring("consume", name, "--count", 3, "--raw", "--json",
-               "--timeout", 5)
-    assert r.rc == 0, r
-    assert list(check_json_lines(r.out, 0).values()) == [[0, 1, 2]]
+    cp = subprocess.run([pbring_path, "consume", name, "--count", "3", "--raw",
+                         "--timeout", "5"], capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp
+    frames = raw_frames(cp.stdout)
+    assert len(frames) == 3
+    assert all(b"-0" in f for f in frames)  # DeviceEvent.id "<pid>-0"
 
 
 def test_untyped_ring_from_create_schema_none(pbring, ring):
@@ -386,8 +402,7 @@ def test_untyped_ring_from_create_schema_none(pbring, ring):
     assert pbring("create", name, "--schema", "none").rc == 0
     r = pbring("consume", name, "--count", 1, "--timeout", "0.2")
     assert r.rc == 1, r
-    assert r.err == (f"pbring: {name}: ring holds raw bytes, not {DEMO_TYPE} "
-                     "(use --raw)\n")
+    assert r.err == f"pbring: {name}: ring is untyped: use --raw\n"
 
 
 def test_other_type_refused(pbring, ring):
@@ -397,11 +412,14 @@ def test_other_type_refused(pbring, ring):
         m.m[SB_MSG_TYPE:SB_MSG_TYPE + SB_MSG_TYPE_LEN] = \
             b"other.Msg".ljust(SB_MSG_TYPE_LEN, b"\0")
     msg = f"pbring: {name}: ring holds other.Msg, not {DEMO_TYPE}\n"
-    for cmd in ("consume", "produce"):
-        r = pbring(cmd, name, "--count", 1, "--timeout", "0.2", "--no-wait"
-                   if cmd == "produce" else "--quiet")
-        assert (r.rc, r.out, r.err) == (1, "", msg), (cmd, r)
-    r = pbring("consume", name, "--raw", "--timeout", "0.1", "--quiet")
+    r = pbring("produce", name, "--count", 1, "--timeout", "0.2", "--no-wait")
+    assert (r.rc, r.out, r.err) == (1, "", msg), r
+    # consume decodes any typed ring with its stored schema: this one's
+    # schema (the demo's) has no other.Msg
+    r = pbring("consume", name, "--count", 1, "--timeout", "0.2", "--quiet")
+    assert (r.rc, r.out, r.err) == (
+        1, "", f"pbring: {name}: stored schema has no message other.Msg\n")
+    r = pbring("consume", name, "--raw", "--timeout", "0.1")
     assert r.rc == 0, r
 
 
@@ -466,6 +484,7 @@ def test_corrupted_payload_counted_and_skipped(pbring, ring):
     assert len(lines) == 2, r.err
     s = consume_summary(lines[0])
     assert s["received"] == n - 1 and s["crc errors"] == 1, r.err
+    assert s["content errors"] == 0, r.err
     assert lines[1] == f"pbring: {name}: 1 corrupt messages"
     # asking for all n: the corrupt one never arrives
     r = pbring("consume", name, "--count", n, "--timeout", "0.5", "--quiet")
@@ -489,13 +508,17 @@ def test_corrupted_length_counted_and_skipped(pbring, ring):
     (seqs,) = check_json_lines(r.out, 0).values()
     assert seqs == [s for s in range(n) if s != bad_seq]
     s = consume_summary(r.err_lines[0])
-    assert s["received"] == n - 1 and s["crc errors"] == 1, r.err
+    # a corrupt slot header is a content error, not a CRC mismatch
+    assert s["received"] == n - 1, r.err
+    assert (s["crc errors"], s["content errors"]) == (0, 1), r.err
     assert r.err_lines[1] == f"pbring: {name}: 1 corrupt messages"
 
 
 CONSUME_HINT = " (see 'pbring consume --help')\n"
 CONSUME_BAD = [
     (["--json", "--quiet"], "--json and --quiet exclude each other"),
+    (["--json", "--raw"], "--json and --raw exclude each other"),
+    (["--quiet", "--raw"], "--quiet and --raw exclude each other"),
     (["--count", "0"], "--count: '0' is not a positive number"),
     (["--count", "-1"], "--count: '-1' is not a positive number"),
     (["--count", "ten"], "--count: 'ten' is not a positive number"),
@@ -530,6 +553,12 @@ PRODUCE_BAD = [
     (["--producers", "0"], "--producers: '0' is not in 1..1024"),
     (["--producers", "1025"], "--producers: '1025' is not in 1..1024"),
     (["--timeout", "x"], "--timeout: 'x' is not a number of seconds"),
+    (["--from-json", "-", "--count", "3"],
+     "--from-json and --count exclude each other"),
+    (["--size", "3", "--from-json", "-"],
+     "--from-json and --size exclude each other"),
+    (["--from-json", "-", "--raw"], "--from-json and --raw exclude each other"),
+    (["--from-json"], "option '--from-json' needs a value"),
 ]
 
 
