@@ -120,3 +120,53 @@ def go_dir(tmp_path_factory) -> str:
 
 
 PY_CMD = [sys.executable, "-m", "pbring"]
+
+
+PROTO_DIR = os.path.join(REPO, "proto")
+ACME_READING = "acme/telemetry/v1/reading.proto"
+ACME_COMMON = "acme/telemetry/v1/common.proto"
+# protoc's well-known types (Debian: /usr/include/google/protobuf/*.proto)
+WKT_INCLUDE = "/usr/include"
+
+
+def protoc_bin() -> str:
+    p = shutil.which("protoc")
+    if not p:
+        pytest.skip("protoc not found (Debian package protobuf-compiler)")
+    return p
+
+
+def protoc_set(tmp: str, includes: List[str], *files: str) -> bytes:
+    """`protoc -I... --include_imports --descriptor_set_out` of @files
+    (written into the directory @tmp)."""
+    out = os.path.join(str(tmp), f"set-{uuid.uuid4().hex[:8]}.fds")
+    args = [protoc_bin()] + [f"-I{d}" for d in includes] + \
+        ["--include_imports", f"--descriptor_set_out={out}"] + list(files)
+    cp = subprocess.run(args, capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    with open(out, "rb") as f:
+        return f.read()
+
+
+class Acme:
+    """acme.telemetry.v1 compiled by protoc: the generated Python modules
+    (imported) and protoc's own descriptor set of reading.proto."""
+
+    def __init__(self, gen: str) -> None:
+        protoc = protoc_bin()
+        subprocess.run([protoc, f"-I{PROTO_DIR}", f"-I{WKT_INCLUDE}",
+                        f"--python_out={gen}", ACME_COMMON, ACME_READING],
+                       check=True, capture_output=True)
+        sys.path.insert(0, gen)
+        from acme.telemetry.v1 import common_pb2, reading_pb2
+        self.gen = gen
+        self.common_pb2 = common_pb2
+        self.reading_pb2 = reading_pb2
+        self.Reading = reading_pb2.Reading
+        self.Location = common_pb2.Location
+        self.fds = protoc_set(gen, [PROTO_DIR, WKT_INCLUDE], ACME_READING)
+
+
+@pytest.fixture(scope="session")
+def acme(tmp_path_factory) -> Acme:
+    return Acme(str(tmp_path_factory.mktemp("acme-gen")))

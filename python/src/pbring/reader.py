@@ -49,6 +49,9 @@ M = TypeVar("M", bound=Message)
 _ETIMEDOUT = errno.ETIMEDOUT
 _EAGAIN = errno.EAGAIN
 _EBADMSG = errno.EBADMSG
+#: The text of the Corrupt error raised for a payload whose CRC32C does not
+#: match (as opposed to one that does not decode).
+CRC_MISMATCH = "CRC32C mismatch"
 _ESTALE = errno.ESTALE
 
 
@@ -399,7 +402,7 @@ class Reader:
             if _lib.pbr_view_verify(self._vaddr + i * _lib.VIEW_SIZE):
                 raise Corrupt(_EBADMSG, self.ring.name, "verify",
                               seq=self._views[i].seq,
-                              message="CRC32C mismatch")
+                              message=CRC_MISMATCH)
 
     def release(self) -> None:
         """Release what was peeked: its views become unusable and the
@@ -460,7 +463,7 @@ class Reader:
                     _lib.raw_view_verify(vp):
                 err = Corrupt(_EBADMSG, self.ring.name, "recv",
                               seq=q[k + _lib.VIEW_SEQ_U64],
-                              message="CRC32C mismatch")
+                              message=CRC_MISMATCH)
             else:
                 off = q[k] - self._pbase
                 v = self._pview[off:off + (w1 & 0xFFFFFFFF)]

@@ -21,7 +21,7 @@ from . import _lib
 
 __all__ = [
     "DEMO_MSG_TYPE", "demo_schema", "schema_hash", "file_descriptor_set",
-    "message_class", "DeviceEvent",  # noqa: F822 (module __getattr__)
+    "file_descriptor_proto", "json_name", "message_class", "DeviceEvent",  # noqa: F822 (module __getattr__)
 ]
 
 DEMO_MSG_TYPE = "pbring.demo.v1.DeviceEvent"
@@ -44,7 +44,9 @@ def schema_hash(fds: bytes) -> int:
 
 
 def _files_of(desc: Any) -> List[Any]:
-    """The FileDescriptors @desc's file needs, dependencies first."""
+    """The FileDescriptors @desc's file needs, in protoc's
+    ``--include_imports`` order: a depth-first walk of each file's imports
+    in declaration order, each file once, after the files it imports."""
     out: List[Any] = []
     seen = set()
 
@@ -60,14 +62,63 @@ def _files_of(desc: Any) -> List[Any]:
     return out
 
 
+def json_name(name: str) -> str:
+    """protoc's default JSON name of a field (``ToJsonName``): each
+    underscore dropped and the character after it upper-cased (ASCII
+    letters only), the rest kept: ``f_int32`` -> ``fInt32``,
+    ``a__b`` -> ``aB``, ``x_1`` -> ``x1``."""
+    out: List[str] = []
+    upper = False
+    for c in name:
+        if c == "_":
+            upper = True
+        elif upper:
+            out.append(c.upper() if "a" <= c <= "z" else c)
+            upper = False
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _set_json_names(fields: Iterable[Any]) -> None:
+    for f in fields:
+        if not f.HasField("json_name"):  # else the json_name option's
+            f.json_name = json_name(f.name)
+
+
+def _add_json_names(msg: Any) -> None:
+    _set_json_names(msg.field)
+    _set_json_names(msg.extension)
+    for nested in msg.nested_type:
+        _add_json_names(nested)
+
+
+def file_descriptor_proto(fd: Any) -> descriptor_pb2.FileDescriptorProto:
+    """The FileDescriptorProto of the FileDescriptor @fd as protoc writes
+    it into a descriptor set (FORMAT.md 3.2): ``json_name`` set on every
+    field and extension (the ``json_name`` option's, or protoc's
+    lowerCamelCase of the name), no ``source_code_info``. Generated
+    Python code embeds its files without the JSON names."""
+    proto = descriptor_pb2.FileDescriptorProto()
+    fd.CopyToProto(proto)
+    proto.ClearField("source_code_info")
+    for msg in proto.message_type:
+        _add_json_names(msg)
+    _set_json_names(proto.extension)
+    return proto
+
+
 def file_descriptor_set(message: Any) -> bytes:
-    """Serialize the FileDescriptorSet of a message class (or instance, or
-    Descriptor) with every file it imports, as ``protoc --include_imports
-    --descriptor_set_out`` would: dependencies first."""
+    """The canonical schema bytes (FORMAT.md 3.2) of a message class (or
+    instance, or Descriptor): byte for byte what ``protoc --include_imports
+    --descriptor_set_out`` writes for the file defining it, so that the
+    schema hash is the one C and Go compute. The file and everything it
+    imports, transitively, each once, dependencies first (see
+    :func:`file_descriptor_proto`), serialized deterministically."""
     desc = getattr(message, "DESCRIPTOR", message)
     fds = descriptor_pb2.FileDescriptorSet()
     for fd in _files_of(desc):
-        fd.CopyToProto(fds.file.add())
+        fds.file.append(file_descriptor_proto(fd))
     return bytes(fds.SerializeToString(deterministic=True))
 
 
