@@ -166,7 +166,21 @@ class Actor:
             self.stopped = False
 
     def stop(self):
+        """SIGSTOP, and wait until the kernel says it is stopped."""
         self.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while self.alive() and self.proc_state() != "T":
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.label} did not stop", pytrace=False)
+            time.sleep(0.001)
+
+    def proc_state(self):
+        """The process state letter of /proc/PID/stat ('?' if gone)."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return "?"
 
     def cont(self):
         self.signal(signal.SIGCONT)

@@ -47,6 +47,10 @@ def test_ungated_overshoot(scen, lang, role, loop):
     fill = scen.spawn("c", "fill", "produce", ring, "--count", N,
                       "--timeout", 5)
     assert fill.wait() == 0, "the C producer could not fill the ring"
+    g_at = [x["position"] for x in scen.stat(ring)["participants"]
+            if x["pid"] == g.pid]
+    assert g_at == [0], (f"G should be stopped at cursor 0 but is at {g_at} "
+                         f"(process state {g.proc_state()})")
     assert scen.slot(ring, 0) == "DONE 0"
 
     # A producer claims s = N (slot 0 still holds DONE(0), unread by G),
@@ -62,10 +66,13 @@ def test_ungated_overshoot(scen, lang, role, loop):
         r = scen.spawn(lang, "recoverer", "produce", ring, "--count", 1,
                        "--timeout", 0.5)
         rc = r.wait()
+        st = scen.stat(ring)
         if rc == 0:
             problems.append("the producer sent a message into a ring whose "
                             "gating reader is stopped at 0")
-        st = scen.stat(ring)
+        if "no gating reader" in r.err:
+            problems.append(f"the producer saw no gating reader although G "
+                            f"is stopped, not dead; stat right after: {st}")
         if st["producers_reaped"] < 1:
             problems.append("the producer did not reap the dead producer "
                             "entry (producers_reaped 0)")
