@@ -13,6 +13,10 @@ import sys
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf import message_factory
+# The well-known types, into the default pool (newer runtimes load them
+# only when imported).
+from google.protobuf import any_pb2, duration_pb2, struct_pb2  # noqa: F401
+from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: F401
 
 
 def message_class(fds_path, type_name):
