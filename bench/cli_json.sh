@@ -4,7 +4,8 @@
 # a ~100-byte acme.telemetry.v1.Reading (proto/acme/telemetry/v1/), each
 # measured alone: produce fills a ring large enough for every message
 # (--no-wait, no reader), then consume reads them all from the oldest,
-# JSON to /dev/null. A figure, not a test.
+# JSON to /dev/null; then consume --quiet (decode only, no JSON) for
+# scale, and the ratios of the two JSON rates to it. A figure, not a test.
 # usage: bench/cli_json.sh [PBRING_BIN [N]]   (default build/pbring, 200000)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +40,18 @@ bytes=$(head -n1 "$TMP/in.jsonl" | "$BIN" produce "$RING" --from-json - \
 	-I "$ROOT/proto" --type acme.telemetry.v1.Reading \
 	--slots "$slots" --slot-size 256
 echo "message: $((bytes - 4)) bytes serialized, $(head -n1 "$TMP/in.jsonl" | wc -c) bytes of JSON"
-"$BIN" produce "$RING" --from-json "$TMP/in.jsonl" --no-wait
-"$BIN" consume "$RING" --json --count "$N" >/dev/null
-"$BIN" consume "$RING" --quiet --count "$N"
+# each command's summary line (stderr), then its msg/s
+rate() { sed -n 's/.*[ ,]\([0-9][0-9]*\) msg\/s.*/\1/p' | head -n1; }
+out=$("$BIN" produce "$RING" --from-json "$TMP/in.jsonl" --no-wait 2>&1)
+echo "$out"
+prod=$(rate <<<"$out")
+out=$("$BIN" consume "$RING" --json --count "$N" 2>&1 >/dev/null)
+echo "$out"
+cons=$(rate <<<"$out")
+out=$("$BIN" consume "$RING" --quiet --count "$N" 2>&1)
+echo "$out"
+dec=$(rate <<<"$out")
+awk -v p="$prod" -v c="$cons" -v d="$dec" 'BEGIN {
+	printf "msg/s: produce --from-json %d, consume --json %d, consume --quiet (decode only) %d\n", p, c, d
+	if (d > 0) printf "against decode only: produce %.2fx, consume --json %.2fx\n", p / d, c / d
+}'

@@ -44,7 +44,10 @@ int pbs_codec_open(const void *fds, size_t len, const char *type,
 void pbs_codec_close(struct pbs_codec *c);
 
 /* One proto3 JSON object (@len bytes, no NUL needed) to the serialized
- * message: 0 with *out, *out_len; or -1 with *reason. */
+ * message (deterministic: fields in number order, map entries sorted):
+ * 0 with *out, *out_len; or -1 with *reason. Accepts what libprotobuf's
+ * JsonStringToMessage accepts with default options: the common forms
+ * are parsed here (cli/pbjson.h), the rest, refusals included, by it. */
 int pbs_json_to_pb(struct pbs_codec *c, const char *json, size_t len,
 		   const void **out, size_t *out_len, const char **reason);
 
@@ -52,7 +55,9 @@ int pbs_json_to_pb(struct pbs_codec *c, const char *json, size_t len,
 int pbs_pb_check(struct pbs_codec *c, const void *data, size_t len);
 
 /* The message at @data as compact proto3 JSON (NUL-terminated): 0 with
- * *json and *json_len, or -1 (it does not parse, or has no JSON form). */
+ * *json and *json_len, or -1 (it does not parse, or has no JSON form).
+ * The text is libprotobuf's MessageToJsonString's, byte for byte: printed
+ * here (cli/pbjson.h), or by it for the rare forms left to it. */
 int pbs_pb_to_json(struct pbs_codec *c, const void *data, size_t len,
 		   const char **json, size_t *json_len);
 
