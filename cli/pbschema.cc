@@ -204,6 +204,42 @@ std::string abs_path(const std::string &p)
 	return realpath(p.c_str(), buf) ? std::string(buf) : p;
 }
 
+/* Without -I, the import root a .proto laid out by its package implies:
+ * proto/acme/telemetry/v1/reading.proto of package acme.telemetry.v1 is
+ * under proto/, as protoc -I proto would name it. "" if it is not laid
+ * out so. */
+std::string package_root(const std::string &file, const std::string &dir)
+{
+	std::string text, pkg;
+	size_t at, end;
+
+	if (!read_file(file.c_str(), &text, nullptr))
+		return "";
+	for (at = text.find("package"); at != std::string::npos;
+	     at = text.find("package", at + 1)) {
+		size_t bol = text.rfind('\n', at);
+
+		bol = bol == std::string::npos ? 0 : bol + 1;
+		if (text.find_first_not_of(" \t", bol) != at)
+			continue; /* not at the start of a line */
+		end = text.find(';', at);
+		if (end == std::string::npos)
+			return "";
+		pkg = text.substr(at + 7, end - at - 7);
+		pkg.erase(0, pkg.find_first_not_of(" \t"));
+		pkg.erase(pkg.find_last_not_of(" \t") + 1);
+		break;
+	}
+	if (pkg.empty())
+		return "";
+	std::replace(pkg.begin(), pkg.end(), '.', '/');
+	pkg = "/" + pkg + "/";
+	if (dir.size() < pkg.size() ||
+	    dir.compare(dir.size() - pkg.size(), pkg.size(), pkg))
+		return "";
+	return dir.substr(0, dir.size() - pkg.size() + 1);
+}
+
 int canonical_from_proto(const char *path, const char *type,
 			 const char *const *dirs, size_t ndirs, uint8_t **out,
 			 size_t *out_len, char **err)
@@ -211,9 +247,12 @@ int canonical_from_proto(const char *path, const char *type,
 	pb::compiler::DiskSourceTree tree;
 	std::string file = abs_path(path), virt, shadow;
 	std::string dir = file.substr(0, file.rfind('/') + 1);
+	std::string root = ndirs ? "" : package_root(file, dir);
 
 	for (size_t i = 0; i < ndirs; i++)
 		tree.MapPath("", abs_path(dirs[i]));
+	if (!root.empty())
+		tree.MapPath("", root);
 	tree.MapPath("", dir.empty() ? "/" : dir);
 	tree.MapPath("", "/usr/include");
 	switch (tree.DiskFileToVirtualFile(file, &virt, &shadow)) {

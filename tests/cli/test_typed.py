@@ -85,6 +85,21 @@ def test_create_from_proto_is_protocs_bytes(pbring, pbring_path, ring,
 
 
 @needs_protoc
+def test_create_without_include_dir_uses_the_package_layout(
+        pbring, pbring_path, ring, tmp_path):
+    """No -I: a .proto under a directory path spelling its package (as
+    proto/acme/telemetry/v1/ for acme.telemetry.v1) is named, and its
+    imports found, from that root, as protoc -I proto would."""
+    name = ring()
+    r = pbring("create", name, "--schema",
+               os.path.join(PROTO_DIR, "acme/telemetry/v1/reading.proto"),
+               "--type", TYPE)
+    assert r.rc == 0, r
+    stored = stored_schema(pbring_path, name)
+    assert stored == protoc_set(tmp_path, "--include_imports").read_bytes()
+
+
+@needs_protoc
 @pytest.mark.parametrize("extra", [[], ["--include_source_info"]],
                          ids=["plain", "source-info"])
 def test_create_from_descriptor_set(pbring, pbring_path, ring, tmp_path,
@@ -157,10 +172,13 @@ def test_create_proto_syntax_error(pbring, ring, tmp_path):
     assert not os.path.exists(shm_path(name))
 
 
-def test_create_proto_missing_import(pbring, ring):
-    """reading.proto without -I: its imports are not under its directory."""
+def test_create_proto_missing_import(pbring, ring, tmp_path):
+    """reading.proto away from its package layout, without -I: its imports
+    are found nowhere."""
     name = ring()
-    r = pbring("create", name, "--schema", READING, "--type", TYPE)
+    moved = tmp_path / "reading.proto"
+    moved.write_bytes(open(READING, "rb").read())
+    r = pbring("create", name, "--schema", moved, "--type", TYPE)
     assert r.rc == 2, r
     assert (r.out, r.err) == ("", "pbring create: acme/telemetry/v1/"
                               "common.proto: File not found." + HINT)
