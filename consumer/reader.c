@@ -162,9 +162,9 @@ static void resync(struct pbr_reader *rd, uint64_t p)
 	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 	uint64_t to = c - (r->slot_count >> 1);
 
-	/* A gating reader lapped in its join backlog passes over only the
-	 * overwritten slot: the next may be intact, and from checked_from on
-	 * everything is gated. The backlog is at most slot_count long. */
+	/* A gating reader is lapped only in its join backlog (inspect()):
+	 * it passes over only the overwritten slot, as the next may be
+	 * intact. The backlog is at most slot_count long. */
 	if (!rd->lossy)
 		to = p + 1;
 	if (!seq_before(p, to))
@@ -231,8 +231,15 @@ static int inspect(struct pbr_reader *rd, uint64_t p, struct pbr_view *view)
 
 	if (v == PBR_COMMIT_ABANDONED(p))
 		return 3;
-	if (v != PBR_COMMIT_DONE(p))
-		return lapped(rd, p, v) ? -ESTALE : 0;
+	if (v != PBR_COMMIT_DONE(p)) {
+		if (!lapped(rd, p, v))
+			return 0;
+		/* A gated slot is never overwritten before we release it:
+		 * a later sequence there is a corrupt or hostile segment.
+		 * Pass over that one slot as corrupt (one per peek, so a
+		 * forged claim cannot send us walking, §9.4). */
+		return needs_check(rd, p) ? -ESTALE : -EBADMSG;
+	}
 	len = ld_rlx32(h + offsetof(struct pbr_layout_slot, length));
 	pf = ld_rlx32(h + offsetof(struct pbr_layout_slot, producer));
 	if ((pf >> 16) & PBR_SLOT_F_SKIP)

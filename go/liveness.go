@@ -56,6 +56,20 @@ func lockOp(fd int, off uint64, typ int16) error {
 func lockTake(fd int, off uint64) error { return lockOp(fd, off, unix.F_WRLCK) }
 func lockDrop(fd int, off uint64)       { _ = lockOp(fd, off, unix.F_UNLCK) }
 
+// creatorAlive: does a creator still hold the creation lock? Only
+// tested (F_OFD_GETLK): taking it, even for a moment, could make a
+// creator that is about to take it fail.
+func creatorAlive(fd int) bool {
+	fl := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: creationLock, Len: 1}
+	for {
+		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &fl)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || fl.Type != unix.F_UNLCK
+	}
+}
+
 // entryAlive: does a live process hold the lock of the entry at off?
 func (r *Ring) entryAlive(off uint64) bool {
 	r.probeMu.Lock()

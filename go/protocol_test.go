@@ -363,3 +363,29 @@ func TestRingCloseClosesHandles(t *testing.T) {
 		t.Fatalf("claimed %d", st.Claimed)
 	}
 }
+
+// A forged claim far ahead, and every slot saying a later sequence: a
+// gating reader passes over one gated slot per peek as corrupt, never
+// walks towards the forged claim, and loses nothing (§9.4).
+func TestForgedClaimDoesNotSendReaderWalking(t *testing.T) {
+	r, _ := testRing(t, &CreateOptions{SlotCount: 8, SlotSize: 128})
+	rd, err := r.NewReader(&ReaderOptions{Start: StartLatest})
+	must(t, err)
+	const far = uint64(1) << 40
+	r.u64(r.g.ctl + ctlClaim).Store(far + 1)
+	for i := uint64(0); i < 8; i++ {
+		r.u64(r.slotOff(i) + shCommit).Store(commitDoneOf(far - 8 + i))
+	}
+	t0 := time.Now()
+	for i := 0; i < 3; i++ {
+		if _, err := rd.Peek(0); !errors.Is(err, ErrBadMsg) {
+			t.Fatalf("peek %d: %v", i, err)
+		}
+	}
+	if d := time.Since(t0); d > 100*time.Millisecond {
+		t.Fatalf("three peeks took %v", d)
+	}
+	if st := rd.Stats(); st.Bad != 3 || st.Lost != 0 || st.Cursor != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}

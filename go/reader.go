@@ -244,9 +244,9 @@ func (rd *Reader) needsCheck(p uint64) bool {
 func (rd *Reader) resync(p uint64) {
 	r := rd.r
 	to := r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
-	// A gating reader lapped in its join backlog passes over only the
-	// overwritten slot: the next may be intact, and from checkedFrom on
-	// everything is gated (§9.4). The backlog is at most slotCount long.
+	// A gating reader is lapped only in its join backlog (inspect): it
+	// passes over only the overwritten slot, as the next may be intact
+	// (§9.4). The backlog is at most slotCount long.
 	if !rd.lossy {
 		to = p + 1
 	}
@@ -291,10 +291,17 @@ func (rd *Reader) inspect(p uint64, view *View) int {
 		return slotAbandoned
 	}
 	if v != commitDoneOf(p) {
-		if rd.lapped(p, v) {
+		if !rd.lapped(p, v) {
+			return slotNothing
+		}
+		// A gated slot is never overwritten before we release it: a
+		// later sequence there is a corrupt or hostile segment. Pass
+		// over that one slot as corrupt (one per peek, so a forged
+		// claim cannot send us walking, §9.4).
+		if rd.needsCheck(p) {
 			return slotStale
 		}
-		return slotNothing
+		return slotBad
 	}
 	n := r.u32(h + shLength).Load()
 	pf := r.u32(h + shProducer).Load()

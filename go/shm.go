@@ -455,15 +455,6 @@ func look(fd int, anyOwner bool) (int64, error) {
 	return size, pageState(fd)
 }
 
-// creatorAlive: does a creator still hold the creation lock?
-func creatorAlive(fd int) bool {
-	if lockTake(fd, creationLock) != nil {
-		return true
-	}
-	lockDrop(fd, creationLock)
-	return false
-}
-
 // pageState: nil once READY, errAgain before, ErrBadMagic for a foreign
 // file (a creator writes the magic before READY).
 func pageState(fd int) (err error) {

@@ -174,6 +174,8 @@ int pbri_fd_reopen(int fd);
 /* Take entry e's lock with fd (non-blocking): 0, -EAGAIN if held. */
 int pbri_lock_take(int fd, off_t off);
 void pbri_lock_drop(int fd, off_t off);
+/* Does another description hold the write lock at @off? Tests only. */
+bool pbri_lock_held(int fd, off_t off);
 /* Own a free (or dead) entry of table[0..n) by taking its lock with fd;
  * state_off is where an entry keeps its state word. 0 (its index in
  * *index) or -EBUSY. */

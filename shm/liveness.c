@@ -69,6 +69,22 @@ void pbri_lock_drop(int fd, off_t off)
 	(void)lock_op(fd, off, F_UNLCK);
 }
 
+bool pbri_lock_held(int fd, off_t off)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = off;
+	fl.l_len = 1;
+	/* GETLK tests without taking: a probe that took the lock, even for
+	 * a moment, could make the holder-to-be's own take fail. */
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return true; /* cannot tell: do not call it dead */
+	return fl.l_type != F_UNLCK;
+}
+
 int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 		    size_t state_off, uint32_t *index)
 {

@@ -892,6 +892,84 @@ START_TEST(late_commit_spares_new_owner_single)
 }
 END_TEST
 
+/* A forged claim far ahead, and every slot saying a later sequence: a
+ * gating reader passes over one gated slot per peek as corrupt, never
+ * walks towards the forged claim, and loses nothing (FORMAT.md §9.4). */
+START_TEST(forged_claim_does_not_send_reader_walking)
+{
+	const char *name = tu_name("forged");
+	struct pbr_ring *r = tu_create(name, 8, 128, 0, 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_LATEST, 0);
+	const uint64_t far = 1ull << 40;
+	struct pbr_reader_stats st;
+	struct tu_raw raw;
+	struct pbr_view v;
+	uint64_t t0;
+	int i;
+
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	__atomic_store_n(
+		(uint64_t *)(raw.base + raw.sb->control_off + PBR_CTL_CLAIM),
+		far + 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 8; i++)
+		__atomic_store_n(&tu_raw_slot(&raw, (uint64_t)i)->commit,
+				 PBR_COMMIT_DONE(far - 8 + (uint64_t)i),
+				 __ATOMIC_RELEASE);
+	t0 = tu_now_ns();
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EBADMSG);
+	ck_assert_uint_lt(tu_now_ns() - t0, 100 * TU_MS);
+	pbr_reader_stats(rd, &st);
+	ck_assert_uint_eq(st.bad, 3);
+	ck_assert_uint_eq(st.lost, 0);
+	ck_assert_uint_eq(st.cursor, 3);
+	tu_raw_unmap(&raw);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* Attachers that find a ring being created only test its creation lock:
+ * taking it for a moment made a creator that was about to take it fail
+ * (EAGAIN). Two processes attach in a loop while this one creates and
+ * removes the ring 6000 times: every create must succeed. */
+START_TEST(attach_probe_never_fails_a_create)
+{
+	const char *name = tu_name("race");
+	pid_t kids[2];
+	int i, k, fails = 0;
+
+	for (k = 0; k < 2; k++) {
+		kids[k] = tu_fork();
+		if (kids[k] == 0) {
+			struct pbr_attach_opts ao = {.timeout_ns = 1};
+			uint64_t end = tu_now_ns() + 20 * TU_SEC;
+			struct pbr_ring *a;
+
+			while (tu_now_ns() < end)
+				if (pbr_ring_attach(name, &ao, &a) == 0)
+					pbr_ring_detach(a);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 6000; i++) {
+		struct pbr_create_opts o = {.slot_count = 8, .slot_size = 128};
+		struct pbr_ring *r;
+
+		if (pbr_ring_create(name, &o, &r)) {
+			fails++;
+			continue;
+		}
+		pbr_ring_detach(r);
+		(void)pbr_ring_unlink(name);
+	}
+	for (k = 0; k < 2; k++)
+		kill(kids[k], SIGKILL), tu_wait(kids[k], 5000);
+	(void)pbr_ring_unlink(name);
+	ck_assert_int_eq(fails, 0);
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
 	Suite *s = suite_create("hostile");
@@ -909,6 +987,8 @@ static Suite *hostile_suite(void)
 	tcase_add_test(env, truncated_under_reader);
 	tcase_add_test(env, enospc_in_small_tmpfs);
 	tcase_add_test(env, exit_without_detach_leaves_ring_intact);
+	tcase_add_test(env, forged_claim_does_not_send_reader_walking);
+	tcase_add_test(env, attach_probe_never_fails_a_create);
 	suite_add_tcase(s, env);
 	tcase_add_test(paused, producer_stopped_mid_encode);
 	tcase_add_test(paused, gating_reader_stopped_is_not_reaped);

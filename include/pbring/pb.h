@@ -91,8 +91,9 @@ PBR_API const char *pbr_codec_errmsg(void);
  * struct is first reset to its defaults, callbacks kept, and the storage
  * of pbring's own span callbacks is cleared: a struct pbr_span to empty, a
  * struct pbr_span_list to no items, so a field absent from this message
- * never shows the last one's). The CRC is verified first unless
- * PBR_DECODE_NOVERIFY. Spans recorded by pbr_pb_decode_span() and
+ * never shows the last one's; not inside oneof members or repeated
+ * static submessages, whose spans the caller resets). The CRC is verified first
+ * unless PBR_DECODE_NOVERIFY. Spans recorded by pbr_pb_decode_span() and
  * pbr_pb_decode_spans() point into the slot and are valid until the view
  * is released. Returns 0; -EBADMSG for a CRC mismatch or bytes that are
  * not a valid @fields message (pbr_codec_errmsg() says why); -EINVAL for
