@@ -4,6 +4,7 @@ package pbring
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 )
 
@@ -123,6 +124,17 @@ func (e *RingError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *RingError) Unwrap() error { return e.Err }
+
+// invalidError is ErrInvalid with the reason, in the C command's words.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Unwrap() error { return ErrInvalid }
+
+// invalid is ErrInvalid (errors.Is matches it) saying why.
+func invalid(format string, a ...any) error {
+	return &invalidError{fmt.Sprintf(format, a...)}
+}
 
 func wrap(ring, op string, err error) error {
 	if err == nil {

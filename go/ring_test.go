@@ -240,3 +240,34 @@ func TestCreateSchemaHash(t *testing.T) {
 		t.Fatalf("hash %#x", h)
 	}
 }
+
+// Bad geometry and names say why, in the C command's words, and still
+// match ErrInvalid (EINVAL).
+func TestCreateSaysWhy(t *testing.T) {
+	name := fmt.Sprintf("gotest-%d-why", os.Getpid())
+	cases := []struct {
+		name string
+		o    CreateOptions
+		want string
+	}{
+		{name, CreateOptions{SlotCount: 24}, "slots: 24 is not a power of two in 2..16777216"},
+		{name, CreateOptions{SlotCount: 1 << 25}, "slots: 33554432 is not a power of two in 2..16777216"},
+		{name, CreateOptions{SlotSize: 200}, "slot_size: 200 is not a multiple of 128 in 128..1073741824"},
+		{name, CreateOptions{MaxReaders: 2000}, "max_readers: 2000 is not in 1..1024"},
+		{name, CreateOptions{Mode: 0o666}, "mode: 0666 is not an octal mode without world-write"},
+		{"a/b", CreateOptions{}, `invalid ring name "a/b" (use 1-63 of [A-Za-z0-9_.-])`},
+	}
+	for _, c := range cases {
+		_, err := Create(c.name, &c.o)
+		if !errors.Is(err, ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%+v: %v is not ErrInvalid", c.o, err)
+			continue
+		}
+		if want := c.name + ": create: " + c.want; err.Error() != want {
+			t.Errorf("got %q, want %q", err.Error(), want)
+		}
+	}
+	if _, err := os.Stat(shmPath(name)); !os.IsNotExist(err) {
+		t.Fatal("a refused create left an object behind")
+	}
+}

@@ -98,16 +98,14 @@ type AttachOptions struct {
 // CheckName validates a ring name: 1 to 63 bytes of [A-Za-z0-9_.-], not
 // starting with '.'. It returns ErrInvalid otherwise.
 func CheckName(name string) error {
-	if name == "" || name[0] == '.' || len(name) > NameMax {
-		return ErrInvalid
-	}
-	for i := 0; i < len(name); i++ {
+	bad := name == "" || name[0] == '.' || len(name) > NameMax
+	for i := 0; i < len(name) && !bad; i++ {
 		c := name[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-			c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
-		if !ok {
-			return ErrInvalid
-		}
+		bad = !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.')
+	}
+	if bad {
+		return invalid("invalid ring name %q (use 1-%d of [A-Za-z0-9_.-])", name, NameMax)
 	}
 	return nil
 }
@@ -150,7 +148,7 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	// Stored schema bytes and their hash agree (§3.2): the hash is
 	// computed at creation, and a different one given for them refused.
 	if len(o.Schema) > 0 && o.SchemaHash != 0 && o.SchemaHash != SchemaHash(o.Schema) {
-		return ErrInvalid
+		return invalid("schema_hash %#x is not the hash of the schema bytes", o.SchemaHash)
 	}
 	n := orDefault(o.SlotCount, defaultSlots)
 	sz := orDefault(o.SlotSize, defaultSlotSize)
@@ -159,13 +157,17 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	if o.SingleProducer {
 		np = 1
 	}
-	if !isPow2(n) || n < SlotCountMin || n > SlotCountMax ||
-		sz%blockSize != 0 || sz < SlotSizeMin || sz > SlotSizeMax ||
-		np > ParticipantsMax || nr > ParticipantsMax ||
-		o.Mode&^0o777 != 0 || len(o.MsgType) > MsgTypeMax ||
-		uint64(len(o.Schema)) > 1<<32-1 ||
-		bytes.IndexByte([]byte(o.MsgType), 0) >= 0 {
-		return ErrInvalid
+	if err := checkGeometryArgs(n, sz, np, nr); err != nil {
+		return err
+	}
+	if o.Mode&^0o777 != 0 || o.Mode&0o002 != 0 {
+		return invalid("mode: %#o is not an octal mode without world-write", o.Mode)
+	}
+	if len(o.MsgType) > MsgTypeMax || bytes.IndexByte([]byte(o.MsgType), 0) >= 0 {
+		return invalid("msg_type: not 1..%d bytes without NUL", MsgTypeMax)
+	}
+	if uint64(len(o.Schema)) > 1<<32-1 {
+		return invalid("schema: %d bytes is more than 4 GiB", len(o.Schema))
 	}
 	sb.slotCount, sb.slotSize = uint32(n), uint32(sz)
 	sb.maxProducers, sb.maxReaders = uint32(np), uint32(nr)
@@ -177,6 +179,22 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	sb.slotsOff = sb.schemaOff + sb.schemaSize
 	sb.slotsSize = n * sz
 	sb.totalSize = sb.slotsOff + sb.slotsSize
+	return nil
+}
+
+// checkGeometryArgs refuses what create cannot make, saying why in the C
+// command's words.
+func checkGeometryArgs(n, sz, np, nr uint64) error {
+	switch {
+	case !isPow2(n) || n < SlotCountMin || n > SlotCountMax:
+		return invalid("slots: %d is not a power of two in %d..%d", n, SlotCountMin, SlotCountMax)
+	case sz%blockSize != 0 || sz < SlotSizeMin || sz > SlotSizeMax:
+		return invalid("slot_size: %d is not a multiple of %d in %d..%d", sz, blockSize, SlotSizeMin, SlotSizeMax)
+	case np > ParticipantsMax:
+		return invalid("max_producers: %d is not in 1..%d", np, ParticipantsMax)
+	case nr > ParticipantsMax:
+		return invalid("max_readers: %d is not in 1..%d", nr, ParticipantsMax)
+	}
 	return nil
 }
 

@@ -25,7 +25,7 @@ from ._shm import Buffer as Buffer
 from ._shm import Seconds as Seconds
 from ._shm import _Handle, _ns, _Region
 from .codec import crc32c
-from .errors import Closed, ViewInUse, WrongType, error_for
+from .errors import Closed, InvalidArgument, ViewInUse, WrongType, error_for
 from .producer import Producer
 from .reader import M as M
 from .reader import Reader, ReaderStats, SlotInfo
@@ -57,6 +57,46 @@ def list_rings() -> List[str]:
         return []
     return sorted(n[len("pbring."):] for n in names
                   if n.startswith("pbring."))
+
+
+# --------------------------------------------------------------------------
+# Arguments of create
+
+
+def _bad(name: str, msg: str) -> InvalidArgument:
+    return InvalidArgument(errno.EINVAL, name, "create", message=msg)
+
+
+def _check_create(name: str, slots: Any, slot_size: Any,
+                  max_producers: Any, max_readers: Any, mode: Any,
+                  seq_base: Any) -> None:
+    """What the C library would refuse with a bare EINVAL (or what ctypes
+    would silently truncate to 32 bits), refused here with the reason, in
+    the C command's words."""
+    if not isinstance(name, str) or _lib.pbr_name_check(
+            name.encode("utf-8", "surrogateescape")):
+        raise _bad(str(name), f"invalid ring name {name!r} (use 1-63 of "
+                              "[A-Za-z0-9_.-])")
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not whole(slots) or not 2 <= slots <= 1 << 24 or slots & (slots - 1):
+        raise _bad(name, f"slots: {slots!r} is not a power of two in "
+                         "2..16777216")
+    if not whole(slot_size) or not 128 <= slot_size <= 1 << 30 or \
+            slot_size % 128:
+        raise _bad(name, f"slot_size: {slot_size!r} is not a multiple of "
+                         "128 in 128..1073741824")
+    for what, v in (("max_producers", max_producers),
+                    ("max_readers", max_readers)):
+        if v is not None and (not whole(v) or not 1 <= v <= 1024):
+            raise _bad(name, f"{what}: {v!r} is not in 1..1024")
+    if not whole(mode) or not 0 <= mode <= 0o777 or mode & 0o002:
+        raise _bad(name, f"mode: {mode!r} is not an octal mode without "
+                         "world-write")
+    if not whole(seq_base) or not 0 <= seq_base < 1 << 64:
+        raise _bad(name, f"seq_base: {seq_base!r} is not in 0..2^64-1")
 
 
 # --------------------------------------------------------------------------
@@ -175,6 +215,8 @@ class Ring:
         - bytes: a serialized FileDescriptorSet; @msg_type names the
           message.
         """
+        _check_create(name, slots, slot_size, max_producers, max_readers,
+                      mode, seq_base)
         fds, msg_type = _codec.create_schema(schema, msg_type)
         o = _lib.CreateOpts()
         o.slot_count = slots
