@@ -155,20 +155,21 @@ static void count_overwritten(struct pbr_reader *rd, uint64_t p, uint64_t to)
 	rd->st.lost += (to - p) - backlog;
 }
 
-/* Lapped at sequence p: skip to well inside the ring and count the loss. */
+/* Lapped at sequence p: pass over it and count the loss. A gating reader
+ * is lapped only in its join backlog (inspect()): it passes over only the
+ * overwritten slot, as the next may be intact (the backlog is at most
+ * slot_count long); a lossy one skips to well inside the ring. */
 static void resync(struct pbr_reader *rd, uint64_t p)
 {
 	struct pbr_ring *r = rd->ring;
-	uint64_t c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
-	uint64_t to = c - (r->slot_count >> 1);
+	uint64_t to = p + 1;
 
-	/* A gating reader is lapped only in its join backlog (inspect()):
-	 * it passes over only the overwritten slot, as the next may be
-	 * intact. The backlog is at most slot_count long. */
-	if (!rd->lossy)
-		to = p + 1;
-	if (!seq_before(p, to))
-		to = p + 1;
+	if (rd->lossy) {
+		to = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)) -
+		     (r->slot_count >> 1);
+		if (!seq_before(p, to))
+			to = p + 1;
+	}
 	count_overwritten(rd, p, to);
 	rd->cursor = rd->peeked_end = to;
 }

@@ -239,19 +239,18 @@ func (rd *Reader) needsCheck(p uint64) bool {
 	return rd.lossy || seqBefore(p, rd.checkedFrom)
 }
 
-// resync skips a lapped reader to well inside the ring and counts the
-// loss (§9.4).
+// resync passes over lapped sequence p and counts the loss (§9.4). A
+// gating reader is lapped only in its join backlog (inspect): it passes
+// over only the overwritten slot, as the next may be intact (the backlog
+// is at most slotCount long); a lossy one skips to well inside the ring.
 func (rd *Reader) resync(p uint64) {
 	r := rd.r
-	to := r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
-	// A gating reader is lapped only in its join backlog (inspect): it
-	// passes over only the overwritten slot, as the next may be intact
-	// (§9.4). The backlog is at most slotCount long.
-	if !rd.lossy {
-		to = p + 1
-	}
-	if !seqBefore(p, to) {
-		to = p + 1
+	to := p + 1
+	if rd.lossy {
+		to = r.u64(r.g.ctl+ctlClaim).Load() - uint64(r.g.slotCount>>1)
+		if !seqBefore(p, to) {
+			to = p + 1
+		}
 	}
 	rd.countOverwritten(p, to)
 	rd.cursor, rd.peekedEnd = to, to
