@@ -530,6 +530,8 @@ struct Codec::Impl {
 		std::vector<const FD *> seen;
 		std::vector<std::pair<uint64_t, std::string_view>> wkeys;
 	};
+	MKey map_key(Level &L);
+	void map_entry(Level &L, MKey &mk, int num);
 	static const int kMaxDepth = 64;
 	std::vector<Level> lv = std::vector<Level>(kMaxDepth + 3);
 	std::string sval;
@@ -1261,6 +1263,14 @@ void put_tag(std::string &b, int num, int wt)
 	put_varint(b, uint64_t(num) << 3 | uint64_t(wt));
 }
 
+// @v as the length-delimited field @num.
+void put_bytes(std::string &b, int num, const std::string &v)
+{
+	put_tag(b, num, 2);
+	put_varint(b, v.size());
+	b.append(v);
+}
+
 void put_fixed(std::string &b, uint64_t v, int bytes)
 {
 	char t[8];
@@ -1410,9 +1420,7 @@ bool Codec::Impl::field(const FD *f, int k, std::string &b)
 		}
 	}
 	if (packed && !pk.empty()) {
-		put_tag(b, f->number(), 2);
-		put_varint(b, pk.size());
-		b.append(pk);
+		put_bytes(b, f->number(), pk);
 	}
 	return true;
 }
@@ -1448,9 +1456,7 @@ bool Codec::Impl::element(const FD *f, int k, std::string &b, bool always)
 		if (!(kk == K_PLAIN || kk == K_EMPTY ? object(d, k + 1, r)
 						     : wkt(d, kk, k + 1, r)))
 			return false;
-		put_tag(b, f->number(), 2);
-		put_varint(b, r.size());
-		b.append(r);
+		put_bytes(b, f->number(), r);
 		return true;
 	}
 	uint64_t raw;
@@ -1670,6 +1676,28 @@ bool Codec::Impl::flush_map(int k, const FD *kf, std::string &b)
 	return true;
 }
 
+// Record the key just read (in key) for sorting, and start its entry.
+Codec::Impl::MKey Codec::Impl::map_key(Level &L)
+{
+	MKey mk{};
+
+	mk.sb = L.keytext.size();
+	mk.sl = key.size();
+	L.keytext.append(key);
+	L.ent.clear();
+	return mk;
+}
+
+// Append the finished entry L.ent as field @num of L.mapbuf, and keep
+// its span with its key.
+void Codec::Impl::map_entry(Level &L, MKey &mk, int num)
+{
+	mk.b = L.mapbuf.size();
+	put_bytes(L.mapbuf, num, L.ent);
+	mk.e = L.mapbuf.size();
+	L.mkeys.push_back(mk);
+}
+
 bool Codec::Impl::map(const FD *f, int k, std::string &b)
 {
 	const FD *kf = f->message_type()->map_key();
@@ -1685,19 +1713,13 @@ bool Codec::Impl::map(const FD *f, int k, std::string &b)
 		for (;;) {
 			if (!string(&key))
 				return false;
-			MKey mk{};
+			MKey mk = map_key(L);
 			bool neg;
 			uint64_t mag, v = 0;
 
-			mk.sb = L.keytext.size();
-			mk.sl = key.size();
-			L.keytext.append(key);
-			L.ent.clear();
 			switch (kf->cpp_type()) {
 			case FD::CPPTYPE_STRING:
-				put_tag(L.ent, 1, 2);
-				put_varint(L.ent, key.size());
-				L.ent.append(key);
+				put_bytes(L.ent, 1, key);
 				break;
 			case FD::CPPTYPE_BOOL:
 				if (key != "true" && key != "false")
@@ -1721,12 +1743,7 @@ bool Codec::Impl::map(const FD *f, int k, std::string &b)
 			// lv[k].ent is not touched below level k
 			if (!element(vf, k, L.ent, true))
 				return false;
-			mk.b = L.mapbuf.size();
-			put_tag(L.mapbuf, f->number(), 2);
-			put_varint(L.mapbuf, L.ent.size());
-			L.mapbuf.append(L.ent);
-			mk.e = L.mapbuf.size();
-			L.mkeys.push_back(mk);
+			map_entry(L, mk, f->number());
 			if (eat(','))
 				continue;
 			if (eat('}'))
@@ -1750,28 +1767,15 @@ bool Codec::Impl::struct_body(int k, std::string &out)
 		for (;;) {
 			if (!string(&key))
 				return false;
-			MKey mk{};
+			MKey mk = map_key(L);
 
-			mk.sb = L.keytext.size();
-			mk.sl = key.size();
-			L.keytext.append(key);
-			L.ent.clear();
-			put_tag(L.ent, 1, 2);
-			put_varint(L.ent, key.size());
-			L.ent.append(key);
+			put_bytes(L.ent, 1, key);
 			std::string &r = lv[size_t(k) + 1].res;
 			r.clear();
 			if (!eat(':') || !json_value(k + 1, r))
 				return false;
-			put_tag(L.ent, 2, 2);
-			put_varint(L.ent, r.size());
-			L.ent.append(r);
-			mk.b = L.mapbuf.size();
-			put_tag(L.mapbuf, 1, 2);
-			put_varint(L.mapbuf, L.ent.size());
-			L.mapbuf.append(L.ent);
-			mk.e = L.mapbuf.size();
-			L.mkeys.push_back(mk);
+			put_bytes(L.ent, 2, r);
+			map_entry(L, mk, 1);
 			if (eat(','))
 				continue;
 			if (eat('}'))
@@ -1795,9 +1799,7 @@ bool Codec::Impl::list_body(int k, std::string &out)
 		r.clear();
 		if (!json_value(k + 1, r))
 			return false;
-		put_tag(out, 1, 2);
-		put_varint(out, r.size());
-		out.append(r);
+		put_bytes(out, 1, r);
 		if (eat(','))
 			continue;
 		return eat(']');
@@ -1834,9 +1836,7 @@ bool Codec::Impl::json_value(int k, std::string &out)
 	case '"':
 		if (!string(&sval))
 			return false;
-		put_tag(out, 3, 2);
-		put_varint(out, sval.size());
-		out.append(sval);
+		put_bytes(out, 3, sval);
 		return true;
 	case '{':
 	case '[': {
@@ -1846,9 +1846,7 @@ bool Codec::Impl::json_value(int k, std::string &out)
 		r.clear();
 		if (!(obj ? struct_body(k + 1, r) : list_body(k + 1, r)))
 			return false;
-		put_tag(out, obj ? 5 : 6, 2);
-		put_varint(out, r.size());
-		out.append(r);
+		put_bytes(out, obj ? 5 : 6, r);
 		return true;
 	}
 	default: {
