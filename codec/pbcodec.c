@@ -142,7 +142,7 @@ static int check_desc(const pb_msgdesc_t *fields)
 	return 0;
 }
 
-static void clear_spans(const pb_msgdesc_t *fields, void *msg, int depth);
+static void clear_spans(const pb_msgdesc_t *fields, void *msg);
 
 /* The buffer a pbr decode on this thread is reading: [begin, end). A
  * stack of one, saved and restored, so a decode from within a callback of
@@ -160,7 +160,7 @@ static int decode_buffer(const void *buf, size_t len,
 
 	window.begin = (uintptr_t)buf;
 	window.end = window.begin + len;
-	clear_spans(fields, msg, 0);
+	clear_spans(fields, msg);
 	ok = pb_decode(&is, fields, msg);
 	window.begin = saved_begin;
 	window.end = saved_end;
@@ -280,10 +280,30 @@ bool pbr_pb_decode_spans(pb_istream_t *stream, const pb_field_t *field,
 	return true;
 }
 
-/* Empty the storage of pbring's span callbacks in @msg and its static
- * submessages, so that a field absent from the message being decoded
- * does not show the previous one's (pb_decode resets everything else). */
-static void clear_spans(const pb_msgdesc_t *fields, void *msg, int depth)
+/* Empty the storage a pbring span callback at @cb owns. */
+static void clear_one(pb_callback_t *cb)
+{
+	if (cb->funcs.decode == pbr_pb_decode_span && cb->arg)
+		*(struct pbr_span *)cb->arg = (struct pbr_span){NULL, 0};
+	else if (cb->funcs.decode == pbr_pb_decode_spans && cb->arg)
+		((struct pbr_span_list *)cb->arg)->count = 0;
+}
+
+/* Where a message struct keeps its callbacks, as byte offsets (those of
+ * its static submessages included), found once per descriptor: clearing
+ * before every decode then costs a few loads, not a descriptor walk. */
+#define PBR_CB_MAX 16
+static _Thread_local struct {
+	const pb_msgdesc_t *fields;
+	int n; /* offsets in off[]; -1: more than PBR_CB_MAX */
+	uint32_t off[PBR_CB_MAX];
+} cbs;
+
+/* Record (or, with @clear, empty) the callbacks of @msg (at @base) and
+ * its static submessages; not oneof members, whose memory the decoder
+ * alone may interpret, nor repeated submessages (pb.h says so). */
+static void visit_callbacks(const pb_msgdesc_t *fields, void *msg,
+			    const char *base, int depth, bool clear)
 {
 	pb_field_iter_t it;
 
@@ -291,25 +311,43 @@ static void clear_spans(const pb_msgdesc_t *fields, void *msg, int depth)
 	    !pb_field_iter_begin(&it, fields, msg))
 		return;
 	do {
-		/* A oneof's members share memory: only the decoder knows
-		 * which one is there, so leave them to it. */
-		if (PB_HTYPE(it.type) == PB_HTYPE_ONEOF)
+		if (PB_HTYPE(it.type) == PB_HTYPE_ONEOF || !it.pData)
 			continue;
-		if (PB_ATYPE(it.type) == PB_ATYPE_CALLBACK && it.pData) {
-			pb_callback_t *cb = it.pData;
-
-			if (cb->funcs.decode == pbr_pb_decode_span && cb->arg)
-				*(struct pbr_span *)cb->arg =
-					(struct pbr_span){NULL, 0};
-			else if (cb->funcs.decode == pbr_pb_decode_spans &&
-				 cb->arg)
-				((struct pbr_span_list *)cb->arg)->count = 0;
+		if (PB_ATYPE(it.type) == PB_ATYPE_CALLBACK) {
+			if (clear)
+				clear_one(it.pData);
+			else if (cbs.n >= 0 && cbs.n < PBR_CB_MAX)
+				cbs.off[cbs.n++] =
+					(uint32_t)((char *)it.pData - base);
+			else
+				cbs.n = -1;
 		} else if (PB_ATYPE(it.type) == PB_ATYPE_STATIC &&
-			   PB_LTYPE_IS_SUBMSG(it.type) && it.pData &&
+			   PB_LTYPE_IS_SUBMSG(it.type) &&
 			   PB_HTYPE(it.type) != PB_HTYPE_REPEATED) {
-			clear_spans(it.submsg_desc, it.pData, depth + 1);
+			visit_callbacks(it.submsg_desc, it.pData, base,
+					depth + 1, clear);
 		}
 	} while (pb_field_iter_next(&it));
+}
+
+/* Empty the storage of pbring's span callbacks in @msg, so that a field
+ * absent from the message being decoded does not show the previous one's
+ * (pb_decode resets everything else). */
+static void clear_spans(const pb_msgdesc_t *fields, void *msg)
+{
+	int i;
+
+	if (cbs.fields != fields) {
+		cbs.fields = fields;
+		cbs.n = 0;
+		visit_callbacks(fields, msg, msg, 0, false);
+	}
+	if (cbs.n < 0) { /* too many to keep: walk them each time */
+		visit_callbacks(fields, msg, msg, 0, true);
+		return;
+	}
+	for (i = 0; i < cbs.n; i++)
+		clear_one((pb_callback_t *)(void *)((char *)msg + cbs.off[i]));
 }
 
 bool pbr_pb_encode_span(pb_ostream_t *stream, const pb_field_t *field,
