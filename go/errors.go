@@ -80,6 +80,11 @@ var (
 	// ErrInvalid: a bad argument: name, geometry, or a view or slot that
 	// is not this handle's (EINVAL).
 	ErrInvalid = &Error{syscall.EINVAL, "Invalid argument"}
+	// ErrInterrupted: the wait was interrupted by Ring.Interrupt (EINTR).
+	ErrInterrupted = &Error{syscall.EINTR, "interrupted"}
+	// ErrRemoved: the ring was removed (unlinked) while mapped here, even
+	// if a new ring has taken its name since (EIDRM).
+	ErrRemoved = &Error{syscall.EIDRM, "ring was removed while in use"}
 	// ErrClosed: the handle or its ring was closed (EBADF).
 	ErrClosed = &Error{syscall.EBADF, "ring, producer or reader closed"}
 )
@@ -88,7 +93,7 @@ var errnoSentinels = []*Error{
 	ErrNotExist, ErrExist, ErrBadMagic, ErrVersion, ErrFingerprint,
 	ErrFeature, ErrCorrupt, ErrPermission, ErrNotRegular, ErrTimeout,
 	ErrMsgSize, ErrBadMsg, ErrOwnerDead, ErrStale, ErrWrongType, ErrBusy,
-	ErrInProgress, ErrInvalid,
+	ErrInProgress, ErrInvalid, ErrInterrupted, ErrRemoved,
 }
 
 // fromErrno turns a system call's errno into the package's sentinel for

@@ -269,7 +269,7 @@ func (p *Producer) reserveWith(timeout time.Duration, ctx context.Context) (s *S
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, p.r.name, "reserve")
 	var w waiter
-	w.init(p.wait, timeout, ctx)
+	w.init(p.r, p.wait, timeout, ctx)
 	err = p.reserve(&w)
 	w.done()
 	if err != nil {
@@ -445,7 +445,7 @@ func (p *Producer) Close() (err error) {
 	}
 	if p.claimed && !p.reserved {
 		var w waiter
-		w.init(p.wait, 0, nil)
+		w.init(p.r, p.wait, 0, nil)
 		err = p.reserve(&w)
 	}
 	if p.reserved {

@@ -451,7 +451,7 @@ func (rd *Reader) peekWith(views []View, timeout time.Duration, ctx context.Cont
 		return 0, rd.fail(ErrInvalid)
 	}
 	var w waiter
-	w.init(rd.wait, timeout, ctx)
+	w.init(rd.r, rd.wait, timeout, ctx)
 	n, err = rd.peekLoop(views, &w)
 	w.done()
 	return n, rd.fail(err)

@@ -212,6 +212,7 @@ func TestSentinelErrnos(t *testing.T) {
 		ErrTimeout: syscall.ETIMEDOUT, ErrFull: syscall.EAGAIN, ErrEmpty: syscall.EAGAIN,
 		ErrMsgSize: syscall.EMSGSIZE, ErrBadMsg: syscall.EBADMSG, ErrOwnerDead: syscall.EOWNERDEAD,
 		ErrStale: syscall.ESTALE, ErrWrongType: syscall.EMEDIUMTYPE,
+		ErrInterrupted: syscall.EINTR, ErrRemoved: syscall.EIDRM,
 	}
 	for e, n := range pairs {
 		w := wrap("r", "op", e)

@@ -31,6 +31,8 @@ type Ring struct {
 	g    geometry
 	info Info
 
+	interrupted atomic.Bool // set by Interrupt
+
 	probeMu sync.Mutex // one probe at a time on fd (locks are per description)
 	reapFd  int        // a second description, for reaping (see liveness.go)
 	reapMu  sync.Mutex

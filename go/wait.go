@@ -27,6 +27,9 @@ const (
 	// before it checks the liveness locks, and the longest single sleep.
 	livenessNs = int64(20 * time.Millisecond)
 	spinLimit  = 2048
+	// healthNs: how often a waiter checks that its ring is still linked
+	// and whole (Check): one fstat per period of waiting.
+	healthNs = int64(100 * time.Millisecond)
 
 	futexWait = 0 // FUTEX_WAIT, shared: the word is in a shared mapping
 	futexWake = 1 // FUTEX_WAKE
@@ -41,24 +44,27 @@ func mono() int64 { return int64(time.Since(monoBase)) }
 // waiter paces one wait: a spin budget, a deadline, the liveness timer and
 // an optional context.
 type waiter struct {
-	mode      WaitMode
-	spins     uint32
-	deadline  int64 // 0 = do not wait, < 0 = no deadline, else mono()
-	ctxDead   bool  // the deadline is the context's
-	nextCheck int64
-	ctx       context.Context
-	stopWake  func() bool // unregisters the context's futex wake-up
+	r          *Ring // its interrupt flag and health
+	nextHealth int64 // next Check while waiting
+	mode       WaitMode
+	spins      uint32
+	deadline   int64 // 0 = do not wait, < 0 = no deadline, else mono()
+	ctxDead    bool  // the deadline is the context's
+	nextCheck  int64
+	ctx        context.Context
+	stopWake   func() bool // unregisters the context's futex wake-up
 }
 
 // init: timeout 0 does not wait, < 0 waits without limit. ctx may be nil;
 // its deadline, if earlier, bounds the wait too.
-func (w *waiter) init(mode WaitMode, timeout time.Duration, ctx context.Context) {
-	*w = waiter{mode: mode, ctx: ctx}
+func (w *waiter) init(r *Ring, mode WaitMode, timeout time.Duration, ctx context.Context) {
+	*w = waiter{r: r, mode: mode, ctx: ctx}
 	if timeout == 0 && ctx == nil {
 		return
 	}
 	now := mono()
 	w.nextCheck = now + livenessNs
+	w.nextHealth = now + healthPeriod(int64(timeout))
 	w.deadline = -1
 	if timeout > 0 {
 		w.deadline = now + int64(timeout)
@@ -71,6 +77,15 @@ func (w *waiter) init(mode WaitMode, timeout time.Duration, ctx context.Context)
 			}
 		}
 	}
+}
+
+// healthPeriod: within the wait even when callers wait in short steps,
+// but never more than one fstat per ms (as in C).
+func healthPeriod(timeout int64) int64 {
+	if timeout < 0 || timeout/2 >= healthNs {
+		return healthNs
+	}
+	return max(timeout/2, int64(time.Millisecond))
 }
 
 // done releases what the wait registered; call it when the wait ends.
@@ -94,6 +109,9 @@ func (w *waiter) step() (sleep bool, err error) {
 		return false, errAgain
 	}
 	w.spins++
+	if w.r.interrupted.Load() {
+		return false, ErrInterrupted
+	}
 	if w.clockDue() {
 		if err := w.expired(); err != nil {
 			return false, err
@@ -116,11 +134,16 @@ func (w *waiter) expired() error {
 			return ctxError(err)
 		}
 	}
-	if w.deadline > 0 && mono() >= w.deadline {
+	now := mono()
+	if w.deadline > 0 && now >= w.deadline {
 		if w.ctxDead {
 			return ctxError(context.DeadlineExceeded)
 		}
 		return ErrTimeout
+	}
+	if now >= w.nextHealth {
+		w.nextHealth = now + healthNs
+		return w.r.check()
 	}
 	return nil
 }
@@ -183,6 +206,50 @@ func (r *Ring) bellSleep(bell uint64, seen uint32, w *waiter) {
 
 func (r *Ring) bellFinish(bell uint64) {
 	r.u32(r.g.ctl + bell + bellWaiters).Add(^uint32(0))
+}
+
+// Interrupt makes every wait on the ring, in any goroutine, return
+// ErrInterrupted at once, and every later wait return it without waiting:
+// the interrupt is sticky, for shutting down (signal.NotifyContext and
+// the *Context methods serve a cancellation per call). Calls that do not
+// wait still work. As in C, it bumps both doorbells, so a waiter that
+// checked the flag just before it went to sleep wakes up anyway.
+func (r *Ring) Interrupt() {
+	r.interrupted.Store(true)
+	for _, bell := range []uint64{ctlDataBell, ctlSpaceBell} {
+		f := r.u32(r.g.ctl + bell + bellFutex)
+		f.Add(1)
+		futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0)
+	}
+}
+
+// Interrupted reports whether Interrupt has been called on the ring.
+func (r *Ring) Interrupted() bool { return r.interrupted.Load() }
+
+// Check reports whether the ring is still in place and whole: nil if so,
+// ErrRemoved if it was removed while mapped here (nobody new can attach to
+// it, so waiting on it is pointless), ErrCorrupt if it was shrunk under
+// the mapping. Waits run this check on their own about every 100 ms; a
+// producer that never waits can call it now and then to notice.
+func (r *Ring) Check() error {
+	if err := r.check(); err != nil {
+		return wrap(r.name, "check", err)
+	}
+	return nil
+}
+
+func (r *Ring) check() error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(r.fd, &st); err != nil {
+		return fromErrno(err)
+	}
+	if st.Nlink == 0 {
+		return ErrRemoved
+	}
+	if st.Size < int64(len(r.mem)) {
+		return ErrCorrupt
+	}
+	return nil
 }
 
 // bellRing wakes the bell's sleepers, if any; the caller's change (an

@@ -210,9 +210,47 @@ PBR_API PBR_MUST_CHECK int pbr_ring_participants(struct pbr_ring *ring,
  */
 PBR_API PBR_MUST_CHECK int pbr_ring_reclaim(struct pbr_ring *ring);
 
+/**
+ * Is the ring still in place and whole? 0 if so; -EIDRM if it was
+ * removed (pbr_ring_unlink(), `pbring rm`) while mapped here, even if a
+ * new ring has taken its name since: nobody new can attach to it, so
+ * waiting on it is pointless; -EUCLEAN if it was shrunk under the
+ * mapping. Waits run this check on their own about every 100 ms and
+ * return its error; a producer that never waits (no gating reader) can
+ * call it now and then to notice.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_check(struct pbr_ring *ring);
+
 /* ------------------------------------------------------------------------
  * Waiting
+ *
+ * Every wait (pbr_producer_reserve/send, pbr_reader_peek/peek_batch and
+ * pbr_ring_attach's wait for a ring being created) returns early with
+ * -EINTR, nothing lost and nothing published half-way, when
+ *  - pbr_ring_interrupt() was called on its ring, from any thread or from
+ *    a signal handler; or
+ *  - a signal handler ran in the waiting thread while it slept in a
+ *    PBR_WAIT_BLOCK wait (as read(2) does for a handler installed without
+ *    SA_RESTART; with SA_RESTART too, since a futex sleep is not
+ *    restarted). Spinning and yielding waits notice only the interrupt.
+ * A multi-producer reserve interrupted after its claim keeps the claimed
+ * sequence for the next reserve, as after -ETIMEDOUT; closing the
+ * producer publishes it as a skip record. Waits also return -EIDRM or
+ * -EUCLEAN when pbr_ring_check() would.
  */
+
+/**
+ * Make every wait on @ring, in any thread, return -EINTR at once, and
+ * every later wait on it return -EINTR without waiting (the interrupt is
+ * sticky: it is meant for shutting down). Operations that do not wait
+ * (non-blocking peek, release, commit, close) still work. Async-signal-
+ * safe: call it from a SIGINT/SIGTERM handler.
+ */
+PBR_API void pbr_ring_interrupt(struct pbr_ring *ring);
+
+/** 1 if pbr_ring_interrupt() has been called on @ring, else 0. */
+PBR_API int pbr_ring_interrupted(const struct pbr_ring *ring);
+
 enum pbr_wait {
 	PBR_WAIT_BLOCK = 0, /* spin briefly, then sleep on a futex (default) */
 	PBR_WAIT_SPIN = 1,  /* busy-spin (lowest latency, burns a core) */

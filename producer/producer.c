@@ -226,14 +226,14 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 	struct pbr_waiter w;
 	int rc;
 
+	rc = ring_broken(p->ring);
+	if (rc)
+		return rc;
 	if (p->dead)
 		return -EOWNERDEAD;
 	if (p->reserved)
 		return -EINPROGRESS;
-	rc = ring_broken(p->ring);
-	if (rc)
-		return rc;
-	pbri_waiter_init(&w, p->wait, timeout_ns);
+	pbri_waiter_init(&w, p->ring, p->wait, timeout_ns);
 	if (!p->claimed) {
 		rc = claim(p, &w);
 		if (rc)
@@ -242,6 +242,8 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 	rc = wait_space(p, p->seq, &w);
 	if (!rc)
 		rc = begin(p, &w);
+	if (!rc) /* shrunk under us meanwhile: the slot is a zero page */
+		rc = ring_broken(p->ring);
 	if (rc)
 		return rc;
 	memset(slot, 0, sizeof(*slot));
@@ -304,8 +306,10 @@ int pbr_producer_commit(struct pbr_producer *p, struct pbr_slot *slot,
 		return rc;
 	if (len > p->ring->payload_cap)
 		return -EMSGSIZE;
-	return publish(p, slot, len,
-		       slot->flags & (PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE));
+	rc = publish(p, slot, len,
+		     slot->flags & (PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE));
+	/* Shrunk under us: what we wrote may have gone to a zero page. */
+	return rc ? rc : ring_broken(p->ring);
 }
 
 int pbr_producer_abort(struct pbr_producer *p, struct pbr_slot *slot)

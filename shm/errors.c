@@ -44,6 +44,8 @@ static const struct {
 	{ENODEV, "not a regular shared-memory object"},
 	{EMEDIUMTYPE, "ring holds another message type"},
 	{ENOBUFS, "buffer too small for the message"},
+	{EINTR, "interrupted"},
+	{EIDRM, "ring was removed while in use"},
 };
 
 const char *pbr_strerror(int err)

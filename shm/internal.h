@@ -24,6 +24,9 @@
  * that spins long is scheduled as a CPU hog and wakes late). */
 #define PBR_SPIN_LIMIT 2048u
 #define PBR_BLOCK_SPIN_LIMIT 128u
+/* How often a waiter checks that its ring is still linked and whole
+ * (pbr_ring_check): one fstat per period of waiting. */
+#define PBR_HEALTH_NS (100 * 1000 * 1000LL)
 /* Default wait for a ring still being created. */
 #define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
 /* An empty object with no creator holding the creation lock is damaged
@@ -60,6 +63,7 @@ struct pbr_ring {
 	uint32_t max_producers, max_readers, ring_flags;
 	struct pbr_ring_info info;
 	atomic_int truncated;	     /* set by the SIGBUS guard */
+	atomic_int interrupted;	     /* set by pbr_ring_interrupt() */
 	pthread_mutex_t lock;	     /* guards the list below */
 	struct pbri_handle *handles; /* open producers and readers */
 };
@@ -146,17 +150,20 @@ static inline int64_t pbri_now_ns(void)
 uint64_t pbri_realtime_ns(void);
 
 struct pbr_waiter {
+	struct pbr_ring *ring; /* interrupt flag and health */
 	enum pbr_wait mode;
 	uint32_t spins;
-	int64_t timeout;    /* as passed to pbri_waiter_init() */
-	int64_t deadline;   /* 0 = none (non-blocking), < 0 = forever */
-	int64_t next_check; /* 0 until the first wait step reads the clock */
+	bool signalled;	     /* a futex sleep returned EINTR */
+	int64_t next_health; /* next pbr_ring_check() while waiting */
+	int64_t timeout;     /* as passed to pbri_waiter_init() */
+	int64_t deadline;    /* 0 = none (non-blocking), < 0 = forever */
+	int64_t next_check;  /* 0 until the first wait step reads the clock */
 };
 
-void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
-		      int64_t timeout_ns);
+void pbri_waiter_init(struct pbr_waiter *w, struct pbr_ring *r,
+		      enum pbr_wait mode, int64_t timeout_ns);
 /* One idle step: 0 = look again, 1 = time to sleep on a bell,
- * -EAGAIN / -ETIMEDOUT = give up. */
+ * -EAGAIN / -ETIMEDOUT / -EINTR / -EIDRM / -EUCLEAN = give up. */
 int pbri_waiter_step(struct pbr_waiter *w);
 /* True once per PBR_LIVENESS_NS of waiting: time to check for the dead. */
 bool pbri_waiter_liveness_due(struct pbr_waiter *w);
@@ -164,7 +171,7 @@ bool pbri_waiter_liveness_due(struct pbr_waiter *w);
 /* Futex doorbells (bell = control-block offset of {futex, waiters}). */
 uint32_t pbri_bell_prepare(struct pbr_ring *r, uint32_t bell);
 void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
-		     const struct pbr_waiter *w);
+		     struct pbr_waiter *w);
 void pbri_bell_finish(struct pbr_ring *r, uint32_t bell);
 /* Wake sleepers if any; the caller's stores must precede it. */
 void pbri_bell_ring(struct pbr_ring *r, uint32_t bell);

@@ -204,11 +204,12 @@ static int check_stat(int fd, uint32_t flags, size_t *size)
 	return 0;
 }
 
-static void sleep_ms(long ms)
+/* -EINTR if a signal handler ran meanwhile: attach is a wait too. */
+static int sleep_ms(long ms)
 {
 	struct timespec ts = {0, ms * 1000000L};
 
-	nanosleep(&ts, NULL);
+	return nanosleep(&ts, NULL) < 0 && errno == EINTR ? -EINTR : 0;
 }
 
 /* The first page's verdict: 0 ready, -EAGAIN not yet, -EPROTO foreign. */
@@ -275,7 +276,8 @@ static int wait_ready(int fd, uint32_t flags, int64_t timeout_ns, size_t *size)
 		}
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		sleep_ms(1);
+		if (sleep_ms(1))
+			return -EINTR;
 	}
 	return rc;
 }
@@ -535,6 +537,27 @@ int pbr_ring_unlink(const char *name)
 	if (rc)
 		return rc;
 	return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+/*
+ * The object's link count says whether the name still leads to it (0
+ * once unlinked, even if a new ring took the name since); its size,
+ * whether it was shrunk under the mapping before anything touched the
+ * lost pages.
+ */
+int pbr_ring_check(struct pbr_ring *r)
+{
+	struct stat st;
+
+	if (atomic_load_explicit(&r->truncated, memory_order_relaxed))
+		return -EUCLEAN;
+	if (fstat(r->fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink == 0)
+		return -EIDRM;
+	if (st.st_size < 0 || (uint64_t)st.st_size < r->size)
+		return -EUCLEAN;
+	return 0;
 }
 
 void pbr_ring_info(const struct pbr_ring *r, struct pbr_ring_info *info)

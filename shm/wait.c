@@ -41,14 +41,25 @@ uint64_t pbri_realtime_ns(void)
  * operation. The first wait step reads it (waiter_arm), so the timeout
  * counts from the first miss.
  */
-void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
-		      int64_t timeout_ns)
+void pbri_waiter_init(struct pbr_waiter *w, struct pbr_ring *r,
+		      enum pbr_wait mode, int64_t timeout_ns)
 {
+	w->ring = r;
 	w->mode = mode;
 	w->spins = 0;
+	w->signalled = false;
 	w->timeout = timeout_ns;
 	w->deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : 1;
 	w->next_check = 0;
+}
+
+static int64_t health_period(int64_t timeout)
+{
+	const int64_t floor = 1000 * 1000;
+
+	if (timeout < 0 || timeout / 2 >= PBR_HEALTH_NS)
+		return PBR_HEALTH_NS;
+	return timeout / 2 > floor ? timeout / 2 : floor;
 }
 
 static void waiter_arm(struct pbr_waiter *w)
@@ -58,6 +69,9 @@ static void waiter_arm(struct pbr_waiter *w)
 	if (w->timeout > 0)
 		w->deadline = now + w->timeout;
 	w->next_check = now + PBR_LIVENESS_NS;
+	/* Within the wait even when callers wait in short steps (Python
+	 * does, 100 ms at a time), but never more than one fstat per ms. */
+	w->next_health = now + health_period(w->timeout);
 }
 
 static uint32_t spin_limit(const struct pbr_waiter *w)
@@ -73,16 +87,41 @@ static bool waiter_clock_due(const struct pbr_waiter *w)
 	       (w->mode == PBR_WAIT_BLOCK && w->spins >= spin_limit(w));
 }
 
+/* Reasons to stop waiting other than the condition and the deadline: an
+ * interrupt, and a ring removed or shrunk under us (checked by clock). */
+static int waiter_stop(struct pbr_waiter *w)
+{
+	int64_t now;
+
+	/* Relaxed: the flag carries no data; the store in
+	 * pbr_ring_interrupt() is seen at the latest after the bell bump
+	 * that wakes us. */
+	if (w->signalled ||
+	    atomic_load_explicit(&w->ring->interrupted, memory_order_relaxed))
+		return -EINTR;
+	if (!waiter_clock_due(w))
+		return 0;
+	now = pbri_now_ns();
+	if (w->deadline > 0 && now >= w->deadline)
+		return -ETIMEDOUT;
+	if (now < w->next_health)
+		return 0;
+	w->next_health = now + PBR_HEALTH_NS;
+	return pbr_ring_check(w->ring);
+}
+
 int pbri_waiter_step(struct pbr_waiter *w)
 {
+	int rc;
+
 	if (w->deadline == 0)
 		return -EAGAIN;
 	if (!w->next_check)
 		waiter_arm(w);
 	++w->spins;
-	if (w->deadline > 0 && waiter_clock_due(w) &&
-	    pbri_now_ns() >= w->deadline)
-		return -ETIMEDOUT;
+	rc = waiter_stop(w);
+	if (rc)
+		return rc;
 	if (w->mode == PBR_WAIT_SPIN || w->spins < spin_limit(w)) {
 		cpu_relax();
 		return 0;
@@ -119,7 +158,7 @@ uint32_t pbri_bell_prepare(struct pbr_ring *r, uint32_t bell)
 }
 
 void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
-		     const struct pbr_waiter *w)
+		     struct pbr_waiter *w)
 {
 	int64_t left = PBR_LIVENESS_NS;
 	struct timespec ts;
@@ -135,9 +174,13 @@ void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
 	ts.tv_sec = left / 1000000000LL;
 	ts.tv_nsec = left % 1000000000LL;
 	/* Shared (non-private) futex: the word is in a shared mapping.
-	 * EAGAIN (word changed), EINTR and ETIMEDOUT all mean "look again". */
-	(void)futex_async((int32_t *)ctl_word(r, bell), FUTEX_WAIT,
-			  (int32_t)seen, &ts, NULL, 0);
+	 * EAGAIN (word changed) and ETIMEDOUT mean "look again"; EINTR means
+	 * a signal handler ran in this thread, and the wait returns -EINTR
+	 * so that the caller can act on the signal (as read(2) would). */
+	if (futex_async((int32_t *)ctl_word(r, bell), FUTEX_WAIT, (int32_t)seen,
+			&ts, NULL, 0) < 0 &&
+	    errno == EINTR)
+		w->signalled = true;
 }
 
 void pbri_bell_finish(struct pbr_ring *r, uint32_t bell)
@@ -155,4 +198,35 @@ void pbri_bell_ring(struct pbr_ring *r, uint32_t bell)
 		return;
 	faa32(b, 1, memory_order_relaxed);
 	(void)futex_async((int32_t *)b, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * Async-signal-safe: an atomic store, two atomic adds and two system
+ * calls. Bumping each bell's futex word makes a waiter that checked the
+ * flag just before it went to sleep find the word changed (EAGAIN), so
+ * no interrupt falls between its check and its sleep; the bump is a
+ * spurious wake-up for anyone else asleep on the bell, which every
+ * sleeper tolerates (it re-checks its condition).
+ */
+void pbr_ring_interrupt(struct pbr_ring *r)
+{
+	static const uint32_t bells[] = {PBR_CTL_DATA_BELL, PBR_CTL_SPACE_BELL};
+	size_t i;
+	int saved = errno;
+
+	atomic_store_explicit(&r->interrupted, 1, memory_order_seq_cst);
+	for (i = 0; i < sizeof(bells) / sizeof(bells[0]); i++) {
+		uint8_t *b = ctl_word(r, bells[i]);
+
+		faa32(b, 1, memory_order_seq_cst);
+		(void)futex_async((int32_t *)b, FUTEX_WAKE, INT_MAX, NULL, NULL,
+				  0);
+	}
+	errno = saved;
+}
+
+int pbr_ring_interrupted(const struct pbr_ring *r)
+{
+	return atomic_load_explicit(&((struct pbr_ring *)r)->interrupted,
+				    memory_order_relaxed) != 0;
 }

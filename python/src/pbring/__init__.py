@@ -26,6 +26,7 @@ from .errors import (
     Closed,
     Corrupt,
     IncompatibleRing,
+    Interrupted,
     InvalidArgument,
     MessageTooLarge,
     OwnerDead,
@@ -35,6 +36,7 @@ from .errors import (
     RingExists,
     RingFull,
     RingNotFound,
+    RingRemoved,
     Stale,
     Timeout,
     ViewInUse,
@@ -64,7 +66,8 @@ __all__ = [
     "PbringError", "RingNotFound", "RingExists", "PermissionDenied",
     "InvalidArgument", "IncompatibleRing", "Timeout", "RingFull",
     "RingEmpty", "Busy", "WrongType", "Corrupt", "Stale",
-    "MessageTooLarge", "OwnerDead", "ViewInUse", "Closed",
+    "MessageTooLarge", "OwnerDead", "ViewInUse", "Closed", "Interrupted",
+    "RingRemoved",
 ]
 
 

@@ -136,6 +136,15 @@ class ViewInUse(PbringError, BufferError):
     the slot), then call again."""
 
 
+class Interrupted(PbringError, InterruptedError):
+    """A wait was interrupted by :meth:`Ring.interrupt` (EINTR)."""
+
+
+class RingRemoved(PbringError):
+    """The ring was removed (``pbring rm``) while in use (EIDRM): nobody
+    new can attach to it, so waiting on it is pointless."""
+
+
 class Closed(PbringError, ValueError):
     """The ring, producer or reader has been closed."""
 
@@ -161,6 +170,8 @@ _BY_ERRNO: Dict[int, Type[PbringError]] = {
     _errno.ESTALE: Stale,
     _errno.EMSGSIZE: MessageTooLarge,
     EOWNERDEAD: OwnerDead,
+    _errno.EINTR: Interrupted,
+    _errno.EIDRM: RingRemoved,
 }
 
 

@@ -43,6 +43,7 @@ __all__ = ["Producer"]
 
 _ETIMEDOUT = errno.ETIMEDOUT
 _EAGAIN = errno.EAGAIN
+_EINTR = errno.EINTR
 _EMSGSIZE = errno.EMSGSIZE
 
 
@@ -234,11 +235,16 @@ class Producer:
         rc = _lib.raw_producer_reserve(self._hc, tc, self._slotp)
         if not rc:
             return h
-        if rc not in (-_ETIMEDOUT, -_EAGAIN) or 0 <= t <= _WAIT_STEP_NS:
+        if rc != -_EINTR and (rc not in (-_ETIMEDOUT, -_EAGAIN) or
+                              0 <= t <= _WAIT_STEP_NS):
             self._reserve_failed(rc)
         # A long wait, in steps; the claimed sequence (if any) stays ours.
+        # -EINTR without Ring.interrupt() is a signal: looping runs its
+        # Python handler (KeyboardInterrupt), then goes on waiting.
         deadline = None if t < 0 else time.monotonic_ns() + t - first
         while True:
+            if rc == -_EINTR and self.ring.interrupted:
+                self._reserve_failed(rc)
             step = _WAIT_STEP_NS
             if deadline is not None:
                 step = max(0, min(step, deadline - time.monotonic_ns()))
@@ -246,8 +252,8 @@ class Producer:
                                            self._slotp)
             if not rc:
                 return h
-            if (rc not in (-_ETIMEDOUT, -_EAGAIN) or
-                    (deadline is not None and
+            if (rc not in (-_ETIMEDOUT, -_EAGAIN, -_EINTR) or
+                    (deadline is not None and rc != -_EINTR and
                      time.monotonic_ns() >= deadline)):
                 self._reserve_failed(rc)
 

@@ -49,6 +49,7 @@ M = TypeVar("M", bound=Message)
 _ETIMEDOUT = errno.ETIMEDOUT
 _EAGAIN = errno.EAGAIN
 _EBADMSG = errno.EBADMSG
+_EINTR = errno.EINTR
 #: The text of the Corrupt error raised for a payload whose CRC32C does not
 #: match (as opposed to one that does not decode).
 CRC_MISMATCH = "CRC32C mismatch"
@@ -295,19 +296,9 @@ class Reader:
         t = _ns(self.timeout if timeout is DEFAULT else timeout)
         peek = _lib.raw_reader_peek_batch
         args = (self._hc, self._vptr[0], self._maxc)
-        if 0 <= t <= _WAIT_STEP_NS:
-            rc = peek(*args, ctypes.c_int64(t))
-        else:
-            deadline = None if t < 0 else time.monotonic_ns() + t
-            while True:
-                step = _WAIT_STEP_NS
-                if deadline is not None:
-                    step = max(0, min(step, deadline - time.monotonic_ns()))
-                rc = peek(*args, ctypes.c_int64(step))
-                if (rc > 0 or rc not in (-_ETIMEDOUT, -_EAGAIN) or
-                        (deadline is not None and
-                         time.monotonic_ns() >= deadline)):
-                    break
+        rc = peek(*args, ctypes.c_int64(t)) if 0 <= t <= _WAIT_STEP_NS else 0
+        if rc == 0 or (rc == -_EINTR and not self.ring.interrupted):
+            rc = self._wait_steps(peek, args, t)
         if rc > 0:
             self._n = rc
             self._pos = 0
@@ -323,6 +314,23 @@ class Reader:
                           seq=self._q[_lib.VIEW_SEQ_U64],
                           message="corrupt slot header (passed over)")
         raise error_for(rc, self.ring.name, "peek")
+
+    def _wait_steps(self, peek: Any, args: Any, t: int) -> int:
+        """A long wait, in steps. -EINTR without Ring.interrupt() is a
+        signal: looping runs its Python handler (KeyboardInterrupt), then
+        goes on waiting."""
+        deadline = None if t < 0 else time.monotonic_ns() + t
+        while True:
+            step = _WAIT_STEP_NS
+            if deadline is not None:
+                step = max(0, min(step, deadline - time.monotonic_ns()))
+            rc = int(peek(*args, ctypes.c_int64(step)))
+            if rc == -_EINTR and not self.ring.interrupted:
+                continue
+            if (rc > 0 or rc not in (-_ETIMEDOUT, -_EAGAIN) or
+                    (deadline is not None and
+                     time.monotonic_ns() >= deadline)):
+                return rc
 
     def _locate(self) -> None:
         q = self._q

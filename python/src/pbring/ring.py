@@ -359,6 +359,30 @@ class Ring:
                             p.delivered, p.lost, p.abandoned)
                 for p in arr[:n]]
 
+    def interrupt(self) -> None:
+        """Make every wait on this ring, in any thread, raise
+        :class:`Interrupted` at once, and every later one without waiting
+        (sticky: it is for shutting down). Calls that do not wait still
+        work. Safe to call from a signal handler or another thread.
+        KeyboardInterrupt needs none of this: waits return to Python
+        often enough for it to be raised in the waiting (main) thread."""
+        _lib.pbr_ring_interrupt(self._handle())
+
+    @property
+    def interrupted(self) -> bool:
+        """True once :meth:`interrupt` has been called."""
+        h = self._h
+        return h is not None and bool(_lib.pbr_ring_interrupted(h))
+
+    def check(self) -> None:
+        """Raise :class:`RingRemoved` if the ring was removed while mapped
+        here (even if a new ring took its name since), IncompatibleRing
+        (EUCLEAN) if it was shrunk under the mapping. Waits check this on
+        their own about every 100 ms."""
+        rc = _lib.pbr_ring_check(self._handle())
+        if rc:
+            raise error_for(rc, self.name, "check")
+
     def has_gating_reader(self) -> bool:
         return any(p.gating and p.alive for p in self.participants())
 
@@ -367,6 +391,9 @@ class Ring:
         one is there."""
         until = None if timeout is None else time.monotonic() + timeout
         while not self.has_gating_reader():
+            if self.interrupted:
+                raise error_for(-errno.EINTR, self.name, "wait")
+            self.check()
             if until is not None and time.monotonic() >= until:
                 return False
             time.sleep(0.005)
