@@ -254,12 +254,15 @@ static void open_ring(struct ring *r, const char *tag, uint32_t size,
 	check("producer", pbr_producer_open(r->ring, &po, &r->prod));
 	if (reader)
 		check("reader", pbr_reader_open(r->ring, &ro, &r->rd));
+	/* Only this process uses the ring, through its mapping: remove the
+	 * name now, so that nothing is left in /dev/shm when the benchmark
+	 * library exits on its own (--help, a bad flag) or we are killed. */
+	(void)pbr_ring_unlink(r->name);
 }
 
 static void close_ring(struct ring *r)
 {
 	pbr_ring_detach(r->ring); /* closes its producer and reader */
-	(void)pbr_ring_unlink(r->name);
 }
 
 static void setup(struct fixture *f, uint32_t size)

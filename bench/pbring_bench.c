@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,19 +235,30 @@ static void usage(FILE *f)
 		"  --samples N    latency samples per case (default 100000)\n");
 }
 
-static int parse_sizes(struct opts *o, char *s)
+/* "64,1024": split a copy, as strtok_r writes into its string and argv
+ * must stay as given (the JSON records the command line). */
+static int parse_sizes(struct opts *o, const char *arg)
 {
-	char *tok, *save = NULL;
+	char *s = strdup(arg), *tok, *end, *save = NULL;
+	unsigned long v;
+	int rc = 0;
 
-	for (tok = strtok_r(s, ",", &save); tok && o->nsizes < 16;
+	if (!s)
+		return -ENOMEM;
+	for (tok = strtok_r(s, ",", &save); tok && !rc;
 	     tok = strtok_r(NULL, ",", &save)) {
-		o->sizes[o->nsizes] = (uint32_t)strtoul(tok, NULL, 0);
-		if (o->sizes[o->nsizes] < 64)
-			return -EINVAL; /* stamp and sequence need 16 B; the
-					   floor's message is a 64 B line */
-		o->nsizes++;
+		errno = 0;
+		v = strtoul(tok, &end, 0);
+		/* stamp and sequence need 16 B; the floor's message is a
+		 * 64 B line */
+		if (errno || *end || v < 64 || v > UINT32_MAX ||
+		    o->nsizes == sizeof(o->sizes) / sizeof(o->sizes[0]))
+			rc = -EINVAL;
+		else
+			o->sizes[o->nsizes++] = (uint32_t)v;
 	}
-	return 0;
+	free(s);
+	return rc;
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -324,6 +336,7 @@ static void setup_iceoryx(const struct opts *o)
 	if (rc) {
 		printf("iceoryx: skipped: iox-roudi did not start (%s)\n",
 		       strerror(-rc));
+		iceoryx_stop(); /* its config and log */
 		return;
 	}
 	atexit(iceoryx_stop);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,9 +75,18 @@ void barrier_wait(struct shared_area *sa, unsigned n)
 }
 
 static void child(const struct proc_plan *pl, struct shared_area *sa,
-		  unsigned role)
+		  unsigned role, pid_t parent)
 {
-	int rc = pin_cpu(pl->cpu[role]);
+	int rc;
+
+	/* Die with the parent (killed, or interrupted: its handler cleans
+	 * up and re-raises), rather than run on alone; and not through the
+	 * parent's handlers, whose clean-up is the parent's to do. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	rc = pin_cpu(pl->cpu[role]);
 
 	if (rc) {
 		role_fail(sa, role, rc, "sched_setaffinity");
@@ -160,7 +170,7 @@ static int reap(const struct proc_plan *pl, pid_t *pid, struct shared_area *sa)
 
 int proc_run(const struct proc_plan *pl, struct shared_area *sa)
 {
-	pid_t pid[MAX_ROLES] = {0};
+	pid_t pid[MAX_ROLES] = {0}, self = getpid();
 	sigset_t set, old;
 	unsigned i;
 	int rc;
@@ -182,7 +192,7 @@ int proc_run(const struct proc_plan *pl, struct shared_area *sa)
 		}
 		if (pid[i] == 0) {
 			sigprocmask(SIG_SETMASK, &old, NULL);
-			child(pl, sa, i);
+			child(pl, sa, i, self);
 		}
 	}
 	rc = reap(pl, pid, sa);

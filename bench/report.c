@@ -113,9 +113,9 @@ static double clock_cost_ns(void)
 	return (double)(bench_now_ns() - t0) / 200000.0;
 }
 
-static void json_str(FILE *f, const char *s)
+/* s's characters, escaped for inside a JSON string. */
+static void json_chars(FILE *f, const char *s)
 {
-	fputc('"', f);
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\')
 			fputc('\\', f);
@@ -124,7 +124,32 @@ static void json_str(FILE *f, const char *s)
 		else
 			fputc(*s, f);
 	}
+}
+
+static void json_str(FILE *f, const char *s)
+{
 	fputc('"', f);
+	json_chars(f, s);
+	fputc('"', f);
+}
+
+/* "command": the words joined by spaces, to read; "argv": the words. */
+static void json_command(FILE *f, int argc, char **argv)
+{
+	int i;
+
+	fputs("    \"command\": \"", f);
+	for (i = 0; i < argc; i++) {
+		if (i)
+			fputc(' ', f);
+		json_chars(f, argv[i]);
+	}
+	fputs("\",\n    \"argv\": [", f);
+	for (i = 0; i < argc; i++) {
+		fputs(i ? ", " : "", f);
+		json_str(f, argv[i]);
+	}
+	fputc(']', f);
 }
 
 static void json_machine(FILE *f, const struct run_info *ri)
@@ -133,7 +158,6 @@ static void json_machine(FILE *f, const struct run_info *ri)
 	struct utsname u;
 	bool hv;
 	time_t now = time(NULL);
-	int i;
 
 	cpuinfo(model, sizeof(model), &hv);
 	uname(&u);
@@ -161,11 +185,9 @@ static void json_machine(FILE *f, const struct run_info *ri)
 		ri->load_end[0], ri->load_end[1], ri->load_end[2]);
 	fprintf(f, "    \"date\": \"%s\",\n    \"duration_s\": %.1f,\n", when,
 		(double)(ri->t_end_ns - ri->t_start_ns) * 1e-9);
-	fprintf(f, "    \"quick\": %s,\n    \"command\": \"",
-		ri->quick ? "true" : "false");
-	for (i = 0; i < ri->argc; i++)
-		fprintf(f, "%s%s", i ? " " : "", ri->argv[i]);
-	fprintf(f, "\"\n  },\n");
+	fprintf(f, "    \"quick\": %s,\n", ri->quick ? "true" : "false");
+	json_command(f, ri->argc, ri->argv);
+	fprintf(f, "\n  },\n");
 }
 
 static void json_u64(FILE *f, const char *k, uint64_t v, bool on)

@@ -10,9 +10,13 @@
  * Lossless like a gating pbring reader: publishers wait for slow
  * subscribers (WAIT_FOR_CONSUMER / BLOCK_PRODUCER). The harness starts
  * its own iox-roudi with mempools for its message sizes and stops it at
- * exit. Without the package this file compiles to a stub that says so.
+ * exit, removing what RouDi and the runtimes leave behind (the ~291 MB
+ * data segment, sockets, lock files). Without the package this file
+ * compiles to a stub that says so.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +63,12 @@ const struct xport xport_iceoryx = {.name = "iceoryx"};
 #define IOX_SERVICE "pbrbench"
 #define IOX_READY_TEXT "RouDi is ready for clients"
 #define IOX_POOL_BYTES (64u << 20) /* per mempool */
+/* Where iceoryx 2.0 on Linux keeps the UNIX socket and the lock file of
+ * each runtime ("NAME", "NAME.lock"; RouDi's is "roudi") and RouDi's
+ * one-per-host lock. */
+#define IOX_TMP_DIR "/tmp"
 
-static pid_t roudi_pid;
+static pid_t roudi_pid, roudi_owner; /* owner: the process that forked it */
 static char roudi_cfg[64], roudi_log[64];
 static const uint32_t pool_msgs[] = {64,    256,   1024,   4096,
 				     16384, 65536, 262144, 1048576};
@@ -138,6 +146,7 @@ int iceoryx_start(void)
 	snprintf(roudi_log, sizeof(roudi_log), "/tmp/pbrbench-roudi-%d.log",
 		 (int)getpid());
 	fflush(NULL);
+	roudi_owner = getpid();
 	roudi_pid = fork();
 	if (roudi_pid < 0)
 		return -errno;
@@ -157,10 +166,59 @@ int iceoryx_start(void)
 	return 0;
 }
 
+/* This run's runtimes are named pbrbench_RUN_PID (runtime_get()). */
+static void runtime_prefix(char *buf, size_t len)
+{
+	snprintf(buf, len, "pbrbench_%u_", bench_run_id);
+}
+
+/* The socket and lock file of every runtime of this run: the children
+ * that used iceoryx are gone by now, and iceoryx removes neither. */
+static void remove_runtime_files(void)
+{
+	char prefix[48];
+	struct dirent *d;
+	DIR *dir = opendir(IOX_TMP_DIR);
+
+	if (!dir)
+		return;
+	runtime_prefix(prefix, sizeof(prefix));
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix)))
+			(void)unlinkat(dirfd(dir), d->d_name, 0);
+	closedir(dir);
+}
+
+/*
+ * What our RouDi leaves behind even after SIGTERM: its management segment,
+ * the data segment of the mempools (named after the group of the user that
+ * writes to it, ours: the config names none), its socket and lock files.
+ * Only one RouDi runs per host (its lock), so these are ours; a RouDi
+ * started later would purge and remake both segments anyway.
+ */
+static void remove_roudi_files(void)
+{
+	const struct group *g = getgrgid(getegid());
+	char seg[300];
+
+	(void)shm_unlink("/iceoryx_mgmt");
+	if (g) {
+		snprintf(seg, sizeof(seg), "/%s", g->gr_name);
+		(void)shm_unlink(seg);
+	}
+	(void)unlink(IOX_TMP_DIR "/roudi");
+	(void)unlink(IOX_TMP_DIR "/roudi.lock");
+	(void)unlink(IOX_TMP_DIR "/iox-unique-roudi.lock");
+}
+
 void iceoryx_stop(void)
 {
 	int i;
 
+	/* A forked runner inherits roudi_pid and the exit handlers: RouDi
+	 * and its files are the parent's alone to stop and remove. */
+	if (roudi_owner && getpid() != roudi_owner)
+		return;
 	if (roudi_pid > 0) {
 		kill(roudi_pid, SIGTERM);
 		for (i = 0; i < 300; i++) {
@@ -173,14 +231,14 @@ void iceoryx_stop(void)
 			waitpid(roudi_pid, NULL, 0);
 		}
 		roudi_pid = 0;
-		/* Our RouDi (no other could have started) leaves its
-		 * management segment behind even after SIGTERM. */
-		shm_unlink("/iceoryx_mgmt");
+		remove_roudi_files();
+		remove_runtime_files();
 	}
 	if (roudi_cfg[0])
 		unlink(roudi_cfg);
 	if (roudi_log[0])
 		unlink(roudi_log);
+	roudi_cfg[0] = roudi_log[0] = '\0';
 }
 
 /* --- the transport -----------------------------------------------------------
@@ -205,7 +263,9 @@ static void runtime_get(void)
 
 	if (runtime_users++)
 		return;
-	snprintf(name, sizeof(name), "pbrbench_%d", (int)getpid());
+	runtime_prefix(name, sizeof(name));
+	snprintf(name + strlen(name), sizeof(name) - strlen(name), "%d",
+		 (int)getpid());
 	iox_set_loglevel(Iceoryx_LogLevel_Warn); /* its Info/Debug is chatty */
 	iox_runtime_init(name);
 }
