@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,12 +111,37 @@ static int ring_major(const char *ring)
 	return pbr_ring_format(ring, &major, &minor) ? -1 : major;
 }
 
-int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)
+/* -EPERM is two refusals: say which, and what would accept the first. */
+static void attach_eperm(const char *ring)
 {
-	int rc = pbr_ring_attach(ring, NULL, out);
-	int major;
+	char path[PBR_NAME_MAX + 32];
+	struct stat st;
 
-	if (!rc)
+	snprintf(path, sizeof(path), "/dev/shm/pbring.%s", ring);
+	if (stat(path, &st) < 0)
+		cli_err(ring, NULL, -EPERM);
+	else if (st.st_mode & S_IWOTH)
+		cli_fail(ring,
+			 "ring writable by everyone (mode %04o): refused "
+			 "(see SECURITY.md)",
+			 (unsigned)(st.st_mode & 07777));
+	else if (st.st_uid != geteuid())
+		cli_fail(ring,
+			 "ring owned by another user (uid %u): use "
+			 "--any-owner to accept it",
+			 (unsigned)st.st_uid);
+	else
+		cli_err(ring, NULL, -EPERM);
+}
+
+int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
+		  struct pbr_ring **out)
+{
+	struct pbr_attach_opts o = {0};
+	int rc, major;
+
+	o.flags = any_owner ? PBR_ATTACH_ANY_OWNER : 0;
+	if (!(rc = pbr_ring_attach(ring, &o, out)))
 		return 0;
 	if (rc == -EINVAL)
 		return cli_usage(
@@ -131,9 +157,16 @@ int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)
 	else if (rc == -EUCLEAN)
 		cli_fail(ring, "%s; remove it with 'pbring rm %s'",
 			 pbr_strerror(rc), ring);
+	else if (rc == -EPERM)
+		attach_eperm(ring);
 	else
 		cli_err(ring, NULL, rc);
 	return EXIT_RUNTIME;
+}
+
+int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)
+{
+	return cli_attach_as(cmd, ring, false, out);
 }
 
 int cli_bad_option(const char *cmd, char **argv, int c)
@@ -201,6 +234,20 @@ uint64_t hist_pct(const struct cli_hist *h, double pct)
 	return h->max;
 }
 
+const char *cli_duration(uint64_t ns, char *buf, size_t len)
+{
+	/* The limits keep rounding from printing "1000.0" of a unit. */
+	if (ns < 1000)
+		snprintf(buf, len, "%u ns", (unsigned)ns);
+	else if (ns < 999950)
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	else if (ns < 999950000)
+		snprintf(buf, len, "%.1f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+	return buf;
+}
+
 void hist_merge(struct cli_hist *into, const struct cli_hist *from)
 {
 	unsigned i;
@@ -244,11 +291,26 @@ static bool has_gating_reader(struct pbr_ring *ring)
 	return n > 64; /* many participants: assume one is a reader */
 }
 
-int cli_wait_gating_reader(struct pbr_ring *ring, int64_t timeout_ns)
+int cli_wait_gating_reader(struct pbr_ring *ring, const char *name,
+			   int64_t timeout_ns)
 {
 	int64_t until = cli_now_ns() + timeout_ns;
+	bool said = false;
+	int rc;
 
 	while (!has_gating_reader(ring)) {
+		if (!said) {
+			/* Once, so that a silent producer is not a mystery. */
+			fprintf(stderr,
+				"pbring: waiting for a gating reader on %s "
+				"(start a consumer, or use --no-wait)\n",
+				name);
+			said = true;
+		}
+		if (pbr_ring_interrupted(ring) || cli_stop_signal())
+			return -EINTR;
+		if ((rc = pbr_ring_check(ring)))
+			return rc;
 		if (cli_now_ns() >= until)
 			return -ETIMEDOUT;
 		usleep(5000);

@@ -7,6 +7,7 @@
 #define PBR_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pbring.h"
@@ -34,13 +35,18 @@ bool cli_tty(int fd);
 /* Attach to ring for subcommand cmd, with one-line errors: returns 0, or
  * the exit status (EXIT_USAGE for a bad name, else EXIT_RUNTIME). */
 int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out);
+/* The same, with --any-owner: accept a ring owned by another user. */
+int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
+		  struct pbr_ring **out);
 /* After getopt_long returned '?' or ':': one line naming the option. */
 int cli_bad_option(const char *cmd, char **argv, int c);
 /* Refuse (with a one-line error, returning EXIT_RUNTIME) a ring that does
  * not hold pbring.demo.v1.DeviceEvent. */
 int cli_check_type(const char *name, struct pbr_ring *ring);
-/* Wait up to timeout_ns for a gating reader: 0, or -ETIMEDOUT. */
-int cli_wait_gating_reader(struct pbr_ring *ring, int64_t timeout_ns);
+/* Wait up to timeout_ns for a gating reader, saying once on stderr that
+ * it waits: 0, -ETIMEDOUT, -EINTR (Ctrl-C), or pbr_ring_check()'s error. */
+int cli_wait_gating_reader(struct pbr_ring *ring, const char *name,
+			   int64_t timeout_ns);
 
 /* Log-linear histogram of nanosecond values: 64 octaves x 32 steps,
  * about 3 % resolution, fixed size, no allocation per sample. */
@@ -52,6 +58,35 @@ struct cli_hist {
 void hist_add(struct cli_hist *h, uint64_t v);
 uint64_t hist_pct(const struct cli_hist *h, double pct);
 void hist_merge(struct cli_hist *into, const struct cli_hist *from);
+/* A duration with its unit chosen for it: "850 ns", "12.3 us", "2.6 ms",
+ * "41.9 s" (the Go and Python commands print the same). */
+const char *cli_duration(uint64_t ns, char *buf, size_t len);
+
+/* Ctrl-C and SIGTERM (stop.c): record the signal and interrupt @ring's
+ * waits (NULL: none yet; a second call sets it). A second signal kills. */
+void cli_stop_install(struct pbr_ring *ring);
+/* The signal that asked us to stop, or 0. */
+int cli_stop_signal(void);
+/* "pbring: RING: interrupted"; returns the exit status, 128 + signal. */
+int cli_stop_status(const char *ring);
+
+/* What changed under a running command: gating readers that died, and
+ * the ring removed or shrunk. Poll a few times a second. */
+#define CLI_WATCH_MAX 64
+struct cli_watch {
+	struct pbr_ring *ring;
+	const char *name;
+	uint64_t reaped; /* ring's readers_reaped at the last look */
+	unsigned ngating;
+	struct {
+		uint32_t index, pid;
+	} gating[CLI_WATCH_MAX];
+};
+void cli_watch_init(struct cli_watch *w, struct pbr_ring *ring,
+		    const char *name);
+/* Report gating readers reaped since the last poll (one line each);
+ * returns pbr_ring_check(): 0, -EIDRM (removed) or -EUCLEAN. */
+int cli_watch_poll(struct cli_watch *w);
 
 /* Subcommands. */
 int cmd_create(int argc, char **argv);

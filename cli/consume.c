@@ -20,7 +20,8 @@
 #include "pbschema.h"
 
 #define BATCH 64
-#define IDS 4096 /* producer ids tracked for continuity */
+#define IDS 4096     /* producer ids tracked for continuity */
+#define NAMED_MAX 10 /* corrupt messages named on stderr, at most */
 
 static const char consume_help[] =
 	"usage: pbring consume RING [options]\n"
@@ -34,11 +35,10 @@ static const char consume_help[] =
 	"interrupted)\n"
 	"  --timeout SEC        stop when nothing arrives for SEC seconds\n"
 	"  --from oldest|latest start at the oldest message in the ring "
-	"(default)\n"
-	"                       or only take messages sent from now on; "
-	"backlog\n"
-	"                       overwritten before it is read is counted as "
-	"missed\n"
+	"(default:\n"
+	"                       replay what it holds) or only take messages "
+	"sent\n"
+	"                       from now on\n"
 	"  --lossy              never hold producers back; count what is "
 	"lost\n"
 	"  --json               one canonical protobuf JSON object per message "
@@ -49,17 +49,44 @@ static const char consume_help[] =
 	"                       length and its bytes on stdout (any ring; the "
 	"only\n"
 	"                       way to read an untyped ring)\n"
-	"Exits 1 if it saw a CRC or content error or, as a gating reader of a\n"
-	"demo ring, a gap in any producer's seq; the summary on stderr says "
-	"what\n"
-	"it saw.\n";
+	"  --any-owner          accept a ring owned by another user (see "
+	"SECURITY.md)\n"
+	"The summary on stderr counts:\n"
+	"  received        messages taken intact\n"
+	"  lost            messages overwritten before this lossy reader read "
+	"them,\n"
+	"                  or missing from a demo producer's seq\n"
+	"  missed          replayed backlog overwritten before it was read\n"
+	"  gaps            times a demo producer's seq jumped ahead\n"
+	"  duplicates      times a demo producer's seq went back\n"
+	"  crc errors      payloads whose CRC32C does not match\n"
+	"  content errors  corrupt slot headers, payloads that do not decode "
+	"or\n"
+	"                  fail the demo checks\n"
+	"  abandoned       messages whose producer died while writing them\n"
+	"  rate            received / time from the first message to the "
+	"last\n"
+	"  latency         p50, p99, max from each message's commit to its "
+	"receipt:\n"
+	"                  transport plus time queued in the ring, which is "
+	"most of\n"
+	"                  it when the ring is full; replayed messages, "
+	"committed\n"
+	"                  before the consumer started, are not timed\n"
+	"A corrupt message counts once, as a crc or content error, and is "
+	"named on\n"
+	"stderr by its ring seq. Exits 1 if it saw a CRC or content error "
+	"or, as a\n"
+	"gating reader of a demo ring, a gap or duplicate in any producer's "
+	"seq.\n"
+	"Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.\n";
 
 struct consume_cfg {
 	const char *ring_name;
 	uint64_t count;
 	int64_t timeout_ns; /* idle; < 0 = none */
 	uint32_t start;
-	bool lossy, json, quiet, raw;
+	bool lossy, json, quiet, raw, any_owner;
 };
 
 struct seq_track {
@@ -90,19 +117,24 @@ struct consume_state {
 	 * read it): the next message of every producer may jump ahead. */
 	uint64_t miss_epoch, missed_seen;
 	int64_t start_ns, last_ns; /* first and latest message */
-	char *line;		   /* the output of the message in hand */
+	/* Messages committed before this is replayed backlog: its age is
+	 * not a latency, so it is counted, not timed. */
+	int64_t open_ns;
+	uint64_t replayed;
+	/* Corrupt messages not yet seen as a jump in their producer's seq,
+	 * by ring producer id, and of unknown producer (a corrupt header):
+	 * the jump they make is not a gap too. */
+	uint64_t corrupt_owed[PBR_PARTICIPANTS_MAX], corrupt_owed_any;
+	unsigned named; /* corrupt messages named on stderr */
+	char msg_type[PBR_MSG_TYPE_MAX + 1];
+	bool show_progress;
+	int64_t progress_ns;
+	uint64_t progress_n;
+	char *line; /* the output of the message in hand */
 	size_t line_cap, line_len;
 	const char *json; /* KIND_TYPED: in the codec, json_len bytes */
 	size_t json_len;
 };
-
-static atomic_bool stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	atomic_store(&stop_flag, true);
-}
 
 static struct seq_track *track(struct consume_state *s, const char *id)
 {
@@ -123,13 +155,34 @@ static struct seq_track *track(struct consume_state *s, const char *id)
 	return NULL;
 }
 
+/* How much of a jump of n in the seq of ring producer p the corrupt
+ * messages already counted do not explain. p's next message after its
+ * corrupt ones settles what p owes; a corrupt header's producer is not
+ * known, so any producer's jump settles that. */
+static uint64_t unexplained(struct consume_state *s, uint16_t p, uint64_t n)
+{
+	uint64_t *owed = p < PBR_PARTICIPANTS_MAX ? &s->corrupt_owed[p] : NULL;
+	uint64_t k;
+
+	if (owed) {
+		k = *owed < n ? *owed : n;
+		n -= k;
+		*owed = 0;
+	}
+	k = s->corrupt_owed_any < n ? s->corrupt_owed_any : n;
+	s->corrupt_owed_any -= k;
+	return n - k;
+}
+
 /* Continuity of one producer's seq: the first one seen sets the start,
  * since a consumer may join a producer that is already running, and so
  * does the first one after missed backlog, whose producer we cannot know
  * (FORMAT.md §9.1). Going backwards is a duplicate either way. */
-static void check_seq(struct consume_state *s, const struct demo_decoded *d)
+static void check_seq(struct consume_state *s, const struct demo_decoded *d,
+		      uint16_t producer)
 {
 	struct seq_track *t = track(s, d->id);
+	uint64_t jump = 0;
 	bool resumed;
 
 	if (!t) {
@@ -138,11 +191,14 @@ static void check_seq(struct consume_state *s, const struct demo_decoded *d)
 	}
 	resumed = t->epoch != s->miss_epoch;
 	t->epoch = s->miss_epoch;
-	if (t->seen && d->seq > t->next && !resumed) {
-		s->gaps++;
-		s->gap_msgs += d->seq - t->next;
-	} else if (t->seen && d->seq < t->next) {
+	if (t->seen && d->seq > t->next && !resumed)
+		jump = d->seq - t->next;
+	else if (t->seen && d->seq < t->next)
 		s->dups++;
+	jump = unexplained(s, producer, jump);
+	if (jump) {
+		s->gaps++;
+		s->gap_msgs += jump;
 	}
 	t->seen = true;
 	if (d->seq >= t->next)
@@ -156,12 +212,17 @@ static void print_text(const struct demo_decoded *d, const struct pbr_view *v)
 	       d->seq, d->id, d->status, d->blob_len, v->seq, v->producer);
 }
 
-/* Latency from the slot's timestamp (the producer's pbr_clock_ns()). */
+/* Latency from the slot's timestamp (its producer's pbr_clock_ns() at
+ * commit) to now; replayed backlog is counted instead (see open_ns). */
 static void add_latency(struct consume_state *s, uint64_t sent_ns)
 {
 	int64_t now = cli_now_ns();
 
-	if (sent_ns && (uint64_t)now >= sent_ns)
+	if (!sent_ns)
+		return; /* committed without a timestamp */
+	if (sent_ns < (uint64_t)s->open_ns)
+		s->replayed++;
+	else if ((uint64_t)now >= sent_ns)
 		hist_add(&s->hist, (uint64_t)now - sent_ns);
 }
 
@@ -178,7 +239,6 @@ static int take_raw(struct consume_state *s, const struct pbr_view *v)
 	s->line[3] = (char)(n >> 24);
 	memcpy(s->line + 4, v->data, n);
 	s->line_len = (size_t)n + 4;
-	add_latency(s, v->timestamp_ns);
 	return 0;
 }
 
@@ -189,10 +249,7 @@ static int take_typed(struct consume_state *s, const struct pbr_view *v)
 			       : pbs_pb_to_json(s->codec, v->data, v->len,
 						&s->json, &s->json_len);
 
-	if (rc)
-		return -EBADMSG;
-	add_latency(s, v->timestamp_ns);
-	return 0;
+	return rc ? -EBADMSG : 0;
 }
 
 /* Check and format one message while its slot is still ours: 0, -EILSEQ
@@ -209,7 +266,6 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 		return take_typed(s, v);
 	if (demo_event_decode(v, d) || !demo_blob_ok(d))
 		return -EBADMSG;
-	add_latency(s, d->sent_ns);
 	if (s->cfg->json && !demo_event_json(d, s->line, s->line_cap))
 		return -ENOBUFS;
 	return 0;
@@ -219,7 +275,8 @@ static void emit(struct consume_state *s, const struct demo_decoded *d,
 		 const struct pbr_view *v)
 {
 	if (s->kind == KIND_DEMO)
-		check_seq(s, d);
+		check_seq(s, d, v->producer);
+	add_latency(s, v->timestamp_ns);
 	s->received++;
 	if (s->cfg->quiet)
 		return;
@@ -246,6 +303,46 @@ static void note_missed(struct consume_state *s)
 	}
 }
 
+/* Name a corrupt message on stderr (the first NAMED_MAX of them, so that
+ * a flood of them does not bury the summary). p < 0: producer unknown. */
+static void name_corrupt(struct consume_state *s, uint64_t seq, int p,
+			 const char *what)
+{
+	const char *name = s->cfg->ring_name;
+
+	if (s->named++ >= NAMED_MAX) {
+		if (s->named == NAMED_MAX + 1)
+			cli_fail(name, "more corrupt messages: not named");
+		return;
+	}
+	if (p < 0)
+		cli_fail(name, "seq %" PRIu64 ": %s", seq, what);
+	else
+		cli_fail(name, "seq %" PRIu64 " (producer %d): %s", seq, p,
+			 what);
+}
+
+/* Count a corrupt message once: as a crc or content error, never also as
+ * the gap it leaves in its producer's seq (see unexplained()). */
+static void corrupt(struct consume_state *s, const struct pbr_view *v, int bad)
+{
+	char what[PBR_MSG_TYPE_MAX + 32];
+
+	if (bad == -EILSEQ) {
+		s->crc_errors++;
+		snprintf(what, sizeof(what), "CRC mismatch");
+	} else {
+		s->content_errors++;
+		snprintf(what, sizeof(what), "payload is not a valid %s",
+			 s->msg_type);
+	}
+	if (v->producer < PBR_PARTICIPANTS_MAX)
+		s->corrupt_owed[v->producer]++;
+	else
+		s->corrupt_owed_any++;
+	name_corrupt(s, v->seq, v->producer, what);
+}
+
 /* Check one message, release it, and only then count it: a lossy reader's
  * slot, or a gating reader's join backlog, may be overwritten while we
  * read it, and release is what tells (-ESTALE: discard, it is counted as
@@ -259,10 +356,8 @@ static int take_one_released(struct consume_state *s, struct pbr_view *v)
 	note_missed(s);
 	if (rc == -ESTALE)
 		return 0;
-	if (bad == -EILSEQ)
-		s->crc_errors++;
-	else if (bad)
-		s->content_errors++;
+	if (bad)
+		corrupt(s, v, bad);
 	else
 		emit(s, &d, v);
 	return rc;
@@ -281,6 +376,20 @@ static int take_batch(struct consume_state *s, struct pbr_view *v, int n)
 	return 0;
 }
 
+/* "consume: N received, R msg/s" on a terminal, 4 times a second, when
+ * the messages themselves do not go to it. */
+static void progress(struct consume_state *s, int64_t now)
+{
+	double dt = (double)(now - s->progress_ns) / 1e9;
+
+	if (!s->show_progress || dt < 0.25)
+		return;
+	fprintf(stderr, "\rconsume: %" PRIu64 " received, %.0f msg/s   ",
+		s->received, (double)(s->received - s->progress_n) / dt);
+	s->progress_ns = now;
+	s->progress_n = s->received;
+}
+
 static int consume_loop(struct consume_state *s)
 {
 	const struct consume_cfg *c = s->cfg;
@@ -288,10 +397,13 @@ static int consume_loop(struct consume_state *s)
 	struct pbr_view v[BATCH];
 	int n, rc;
 
+	s->progress_ns = idle_from;
 	while (!c->count || s->received < c->count) {
-		if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
-			return 0;
-		/* Sleep in short steps so that Ctrl-C is seen promptly. */
+		if (cli_stop_signal())
+			return -EINTR;
+		progress(s, cli_now_ns());
+		/* Short steps: the progress line, and the idle timeout. Ctrl-C
+		 * interrupts the wait itself. */
 		n = pbr_reader_peek_batch(s->rd, v, BATCH,
 					  c->timeout_ns < 0 || c->timeout_ns >
 								       200000000
@@ -304,8 +416,11 @@ static int consume_loop(struct consume_state *s)
 				return -ETIMEDOUT;
 			continue;
 		}
-		if (n == -EBADMSG)
-			continue; /* counted in the reader's stats as bad */
+		if (n == -EBADMSG) { /* counted in the reader's stats as bad */
+			s->corrupt_owed_any++;
+			name_corrupt(s, v[0].seq, -1, "corrupt slot header");
+			continue;
+		}
 		if (n < 0)
 			return n;
 		idle_from = cli_now_ns();
@@ -319,27 +434,46 @@ static int consume_loop(struct consume_state *s)
 	return 0;
 }
 
-static void consume_summary(struct consume_state *s, struct pbr_ring *ring)
+/* "latency p50 P p99 Q max X (what it measures)", in buf. */
+static const char *latency_text(const struct consume_state *s, char *buf,
+				size_t len)
+{
+	char p50[32] = "-", p99[32] = "-", max[32] = "-", replayed[64] = "";
+
+	if (s->hist.count) {
+		cli_duration(hist_pct(&s->hist, 50), p50, sizeof(p50));
+		cli_duration(hist_pct(&s->hist, 99), p99, sizeof(p99));
+		cli_duration(s->hist.max, max, sizeof(max));
+	}
+	if (s->replayed)
+		snprintf(replayed, sizeof(replayed),
+			 "; %" PRIu64 " replayed messages not timed",
+			 s->replayed);
+	snprintf(buf, len,
+		 "latency p50 %s p99 %s max %s (commit to receive, including "
+		 "time queued in the ring%s)",
+		 p50, p99, max, replayed);
+	return buf;
+}
+
+static void consume_summary(struct consume_state *s)
 {
 	struct pbr_reader_stats st;
 	double secs = (double)(s->last_ns - s->start_ns) / 1e9;
+	char latency[256];
 
-	(void)ring;
 	pbr_reader_stats(s->rd, &st);
 	fprintf(stderr,
 		"consume (%s): received %" PRIu64 ", lost %" PRIu64
 		", missed %" PRIu64 ", gaps %" PRIu64 ", duplicates %" PRIu64
 		", crc errors %" PRIu64 ", content errors %" PRIu64
-		", abandoned %" PRIu64 ", rate %.0f msg/s, latency p50 %.1f us "
-		"p99 %.1f us max %.1f us\n",
+		", abandoned %" PRIu64 ", rate %.0f msg/s, %s\n",
 		/* the ring's count and the seq gaps see the same losses */
 		s->cfg->lossy ? "lossy" : "gating", s->received,
 		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
 		s->gaps, s->dups, s->crc_errors, s->content_errors + st.bad,
 		st.abandoned, secs > 0 ? (double)s->received / secs : 0.0,
-		(double)hist_pct(&s->hist, 50) / 1e3,
-		(double)hist_pct(&s->hist, 99) / 1e3,
-		(double)s->hist.max / 1e3);
+		latency_text(s, latency, sizeof(latency)));
 }
 
 static int consume_verdict(struct consume_state *s, int rc)
@@ -348,6 +482,8 @@ static int consume_verdict(struct consume_state *s, int rc)
 	struct pbr_reader_stats st;
 
 	pbr_reader_stats(s->rd, &st);
+	if (rc == -EINTR && cli_stop_signal())
+		rc = 0; /* the checks below still apply; the status is 130 */
 	if (rc == -ETIMEDOUT && c->count) {
 		cli_fail(c->ring_name,
 			 "timed out after %" PRIu64 " of %" PRIu64 " messages",
@@ -412,6 +548,9 @@ static int consume_opt(int c, const char *arg, struct consume_cfg *cfg)
 	case 'R':
 		cfg->raw = true;
 		return 0;
+	case 'A':
+		cfg->any_owner = true;
+		return 0;
 	}
 	return cli_usage("consume", "bad option");
 }
@@ -422,8 +561,8 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 		{"count", 1, 0, 'n'}, {"timeout", 1, 0, 't'},
 		{"from", 1, 0, 'f'},  {"lossy", 0, 0, 'l'},
 		{"json", 0, 0, 'j'},  {"quiet", 0, 0, 'q'},
-		{"raw", 0, 0, 'R'},   {"help", 0, 0, 'h'},
-		{0, 0, 0, 0}};
+		{"raw", 0, 0, 'R'},   {"any-owner", 0, 0, 'A'},
+		{"help", 0, 0, 'h'},  {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -467,6 +606,9 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 	s->ids = calloc(IDS, sizeof(*s->ids));
 	if (!s->line || !s->ids)
 		return -ENOMEM;
+	snprintf(s->msg_type, sizeof(s->msg_type), "%s",
+		 info.msg_type[0] ? info.msg_type : "message");
+	s->open_ns = cli_now_ns();
 	rc = pbr_reader_open(ring, &o, &s->rd);
 	return rc;
 }
@@ -515,8 +657,11 @@ int cmd_consume(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if ((rc = cli_attach("consume", cfg.ring_name, &ring)))
-		return rc;
+	cli_stop_install(NULL); /* Ctrl-C during attach too */
+	if ((rc = cli_attach_as("consume", cfg.ring_name, cfg.any_owner,
+				&ring)))
+		return cli_stop_signal() ? 128 + cli_stop_signal() : rc;
+	cli_stop_install(ring);
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
 	rc = consume_kind(&s, ring);
@@ -528,12 +673,15 @@ int cmd_consume(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	s.show_progress = cli_tty(2) && (cfg.quiet || !cli_tty(1));
 	rc = consume_loop(&s);
 	fflush(stdout);
-	consume_summary(&s, ring);
+	if (s.show_progress)
+		fputs("\r\033[K", stderr); /* the summary replaces it */
+	consume_summary(&s);
 	rc = consume_verdict(&s, rc);
+	if (cli_stop_signal() && rc != EXIT_RUNTIME)
+		rc = cli_stop_status(cfg.ring_name);
 	pbr_reader_close(s.rd);
 	pbr_ring_detach(ring);
 	free(s.line);

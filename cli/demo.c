@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `pbring demo`: a producer and two consumers on a fresh ring. */
 #include <errno.h>
+#include <signal.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+/* The children, so that a signal sent to us alone (kill, not Ctrl-C on
+ * the terminal, which reaches the whole group) reaches them too. */
+static pid_t kids[8];
+static unsigned nkids;
+static bool forwarded;
 
 static pid_t spawn(const char *self, char *const argv[])
 {
@@ -17,15 +25,36 @@ static pid_t spawn(const char *self, char *const argv[])
 		execv(self, argv);
 		_exit(127);
 	}
+	if (pid > 0 && nkids < sizeof(kids) / sizeof(kids[0]))
+		kids[nkids++] = pid;
 	return pid;
+}
+
+static void forward_stop(void)
+{
+	unsigned i;
+
+	if (forwarded)
+		return;
+	forwarded = true;
+	for (i = 0; i < nkids; i++)
+		(void)kill(kids[i], cli_stop_signal());
 }
 
 static int wait_ok(pid_t pid)
 {
 	int st;
 
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+	if (pid < 0)
 		return 0;
+	if (cli_stop_signal())
+		forward_stop();
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return 0;
+		if (cli_stop_signal())
+			forward_stop(); /* then wait for them to stop */
+	}
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
@@ -34,7 +63,84 @@ static const char demo_help[] =
 	"Create a ring, run one producer and two consumers (one gating, one\n"
 	"lossy) concurrently as separate processes, print their summaries, "
 	"and\n"
-	"remove the ring.\n";
+	"remove the ring. The producer sends N messages (default 200000) as "
+	"fast\n"
+	"as it can, so the ring fills and the consumers' latency (commit to\n"
+	"receive) is mostly time queued in it; then a producer paced at "
+	"10000\n"
+	"msg/s, which the ring never queues, shows the transport latency "
+	"alone.\n";
+
+#define PACED_COUNT 2000
+#define PACED_RATE 10000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Read PACED_COUNT messages as a gating reader, timing each from its
+ * commit: paced below what we take, none waits in the ring, so this is
+ * the transport alone. Returns how many were read. */
+static uint64_t read_paced(struct pbr_reader *rd, struct cli_hist *h)
+{
+	struct pbr_view v;
+	uint64_t n = 0;
+	int64_t now;
+
+	while (n < PACED_COUNT && !pbr_reader_peek(rd, 2000000000, &v)) {
+		now = cli_now_ns();
+		if (v.timestamp_ns && (uint64_t)now >= v.timestamp_ns)
+			hist_add(h, (uint64_t)now - v.timestamp_ns);
+		n++;
+		if (pbr_reader_release(rd, &v))
+			break;
+	}
+	return n;
+}
+
+static void say_transport(const struct cli_hist *h, uint64_t n)
+{
+	char p50[32], p99[32], max[32];
+
+	fprintf(stderr,
+		"demo: transport latency (commit to receive, nothing queued) "
+		"p50 %s p99 %s max %s over %" PRIu64 " messages\n",
+		cli_duration(hist_pct(h, 50), p50, sizeof(p50)),
+		cli_duration(hist_pct(h, 99), p99, sizeof(p99)),
+		cli_duration(h->max, max, sizeof(max)), n);
+}
+
+/* The paced run: its producer is a child, its reader this process. */
+static int paced(const char *self, char *ring)
+{
+	static struct cli_hist h; /* large */
+	char count[] = STR(PACED_COUNT), rate[] = STR(PACED_RATE);
+	char *pr[] = {"pbring", "produce", ring,     "--count", count,
+		      "--rate", rate,	   "--size", "64",	NULL};
+	struct pbr_reader_opts o = {0};
+	struct pbr_reader *rd;
+	struct pbr_ring *r;
+	uint64_t n;
+	pid_t pid;
+	int ok;
+
+	if (pbr_ring_attach(ring, NULL, &r))
+		return 0;
+	cli_stop_install(r);
+	o.start = PBR_START_LATEST; /* not the first run's backlog */
+	if (pbr_reader_open(r, &o, &rd)) {
+		pbr_ring_detach(r);
+		return 0;
+	}
+	fprintf(stderr,
+		"demo: now %d DeviceEvents at %d msg/s, slower than a reader "
+		"takes them: none waits in the ring\n",
+		PACED_COUNT, PACED_RATE);
+	pid = spawn(self, pr);
+	n = pid > 0 ? read_paced(rd, &h) : 0; /* while it sends */
+	ok = wait_ok(pid) && n > 0;
+	pbr_ring_detach(r); /* closes rd */
+	say_transport(&h, n);
+	return ok;
+}
 
 int cmd_demo(int argc, char **argv, const char *self)
 {
@@ -54,6 +160,7 @@ int cmd_demo(int argc, char **argv, const char *self)
 	else if (argc != 1)
 		return cli_usage("demo", "takes only --count N");
 	snprintf(ring, sizeof(ring), "demo-%d", (int)getpid());
+	cli_stop_install(NULL);
 	{
 		char *a[] = {"pbring", "create", ring, "--slots", "4096", NULL};
 
@@ -80,6 +187,13 @@ int cmd_demo(int argc, char **argv, const char *self)
 		ok &= wait_ok(c1);
 		(void)wait_ok(c2); /* a lossy consumer may see losses: fine */
 	}
+	if (!cli_stop_signal())
+		fprintf(stderr,
+			"demo: at full speed the ring fills, so most of "
+			"that latency is time queued in it\n");
+	ok = ok && !cli_stop_signal() && paced(self, ring);
 	(void)pbr_ring_unlink(ring);
+	if (cli_stop_signal())
+		return cli_stop_status(ring);
 	return ok ? 0 : EXIT_RUNTIME;
 }

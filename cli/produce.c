@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pb_encode.h>
+
 #include "cli.h"
 #include "demo_event.h"
 #include "pbschema.h"
@@ -37,17 +39,23 @@ static const char produce_help[] =
 	"interrupted)\n"
 	"  --rate HZ        total messages per second (default: as fast as "
 	"possible)\n"
-	"  --size BYTES     blob bytes per message (default 0)\n"
+	"  --size BYTES     blob bytes per message (default 0); a slot holds\n"
+	"                   --slot-size - 64 bytes, the event's other fields "
+	"~40\n"
 	"  --producers K    producer threads, each with its own id and seq "
 	"(default 1)\n"
-	"  --timeout SEC    give up when the ring stays full this long "
-	"(default 10)\n"
+	"  --timeout SEC    give up when no gating reader comes, or the ring "
+	"stays\n"
+	"                   full, this long (default 10)\n"
 	"  --no-wait        start at once, even if no gating reader is "
 	"attached\n"
 	"                   (by default it waits up to --timeout for one, so "
 	"that\n"
 	"                   nothing is sent into a ring that nobody reads)\n"
-	"  --raw            skip the message type check (for untyped rings)\n";
+	"  --raw            skip the message type check (for untyped rings)\n"
+	"  --any-owner      accept a ring owned by another user (see "
+	"SECURITY.md)\n"
+	"Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.\n";
 
 struct produce_cfg {
 	const char *ring_name;
@@ -57,7 +65,7 @@ struct produce_cfg {
 	uint32_t size;
 	unsigned producers;
 	int64_t timeout_ns;
-	bool raw, no_wait;
+	bool raw, no_wait, any_owner;
 	const char *from_json; /* FILE, "-", or NULL: demo events */
 	const char *demo_opt;  /* a demo-only option given, for --from-json */
 };
@@ -69,16 +77,13 @@ struct produce_thread {
 	uint64_t sent;
 	int err;
 	const char *what; /* the step that failed */
+	size_t msg_size;  /* the encoding that did not fit (-EMSGSIZE) */
 	_Atomic uint64_t progress;
 };
 
-static atomic_bool stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	atomic_store(&stop_flag, true);
-}
+/* Why the threads were told to stop other than a signal: the watch saw
+ * the ring removed or shrunk. */
+static atomic_int watch_err;
 
 /* Pace to rate: sleep until message i is due. */
 static void pace(int64_t start, double rate, uint64_t i)
@@ -110,7 +115,7 @@ static void *produce_run(void *arg)
 		return NULL;
 	}
 	for (i = 0; !c->count || i < c->count; i++) {
-		if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
+		if (cli_stop_signal())
 			break;
 		if (c->rate > 0)
 			pace(start, c->rate, i);
@@ -121,6 +126,10 @@ static void *produce_run(void *arg)
 				      memory_order_relaxed);
 	}
 	t->sent = i;
+	if (t->err == -EMSGSIZE &&
+	    !pb_get_encoded_size(&t->msg_size,
+				 pbring_demo_v1_DeviceEvent_fields, &ev.msg))
+		t->msg_size = 0;
 	demo_event_fini(&ev);
 	(void)pbr_producer_close(p);
 	return NULL;
@@ -137,40 +146,63 @@ static uint64_t total_progress(struct produce_thread *t, unsigned n)
 	return sum;
 }
 
-/* Live rate line on a terminal; returns when every thread is done. */
-static void show_progress(struct produce_thread *t, unsigned n, int64_t start)
+/* The rate line on a terminal, and the watch (dead gating readers, the
+ * ring removed) on any output; returns when every thread is done. */
+static void show_progress(const struct produce_cfg *c, struct produce_thread *t,
+			  int64_t start)
 {
 	bool tty = cli_tty(2);
-	uint64_t last = 0;
-	int64_t last_ns = start;
-	unsigned k;
+	uint64_t last = 0, sum;
+	int64_t last_ns = start, now;
+	struct cli_watch w;
+	unsigned k = 0;
+	int err;
 
-	for (k = 0; k < n; k++) {
-		while (tty && pthread_tryjoin_np(t[k].tid, NULL) != 0) {
-			int64_t now;
-			uint64_t sum;
-
-			usleep(250 * 1000);
-			now = cli_now_ns();
-			sum = total_progress(t, n);
-			fprintf(stderr,
-				"\rproduce: %" PRIu64 " sent, %.0f msg/s   ",
-				sum,
-				(double)(sum - last) * 1e9 /
-					(double)(now - last_ns));
-			last = sum;
-			last_ns = now;
+	cli_watch_init(&w, c->ring, c->ring_name);
+	while (k < c->producers) {
+		if (pthread_tryjoin_np(t[k].tid, NULL) == 0) {
+			k++;
+			continue;
+		}
+		usleep(250 * 1000);
+		if ((err = cli_watch_poll(&w)) && !atomic_load(&watch_err)) {
+			atomic_store(&watch_err, err);
+			pbr_ring_interrupt(c->ring); /* stop the threads */
 		}
 		if (!tty)
-			pthread_join(t[k].tid, NULL);
+			continue;
+		now = cli_now_ns();
+		sum = total_progress(t, c->producers);
+		fprintf(stderr, "\rproduce: %" PRIu64 " sent, %.0f msg/s   ",
+			sum,
+			(double)(sum - last) * 1e9 / (double)(now - last_ns));
+		last = sum;
+		last_ns = now;
 	}
 	if (tty)
-		fputc('\n', stderr);
+		fputs("\r\033[K", stderr); /* the summary replaces it */
+	(void)cli_watch_poll(&w); /* a reader that died in the last moments */
+}
+
+/* "a message of N bytes does not fit in a slot (...)", in buf. */
+static const char *too_large(struct pbr_ring *ring, size_t size, char *buf,
+			     size_t len)
+{
+	struct pbr_ring_info info;
+
+	pbr_ring_info(ring, &info);
+	snprintf(buf, len,
+		 "a message of %zu bytes does not fit in a slot (payload "
+		 "capacity %" PRIu32 " bytes of --slot-size %" PRIu32 ")",
+		 size, info.payload_cap, info.slot_size);
+	return buf;
 }
 
 static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 			  int64_t start)
 {
+	char buf[160];
+	size_t size = 0;
 	double secs = (double)(cli_now_ns() - start) / 1e9;
 	const char *what = "send";
 	uint64_t sum = 0;
@@ -182,6 +214,7 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 		if (t[k].err && !err) {
 			err = t[k].err;
 			what = t[k].what ? t[k].what : "send";
+			size = t[k].msg_size;
 		}
 	}
 	fprintf(stderr,
@@ -189,13 +222,17 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 		"%.0f msg/s\n",
 		sum, c->producers, c->producers == 1 ? "" : "s", secs,
 		secs > 0 ? (double)sum / secs : 0.0);
+	if (atomic_load(&watch_err))
+		return cli_err(c->ring_name, NULL, atomic_load(&watch_err));
+	if (err == -EINTR && cli_stop_signal())
+		return cli_stop_status(c->ring_name);
 	if (err == -ETIMEDOUT)
 		cli_fail(c->ring_name, "ring stayed full for the timeout "
 				       "(is a gating reader stuck?)");
 	else if (err == -EMSGSIZE)
 		cli_fail(c->ring_name,
-			 "message does not fit in a slot "
-			 "(use a smaller --size or a larger --slot-size)");
+			 "%s: use a smaller --size or a larger --slot-size",
+			 too_large(c->ring, size, buf, sizeof(buf)));
 	else if (err)
 		cli_err(c->ring_name, what, err);
 	return err ? EXIT_RUNTIME : 0;
@@ -251,6 +288,9 @@ static int produce_opt(int c, const char *arg, struct produce_cfg *cfg)
 	case 'J':
 		cfg->from_json = arg;
 		return 0;
+	case 'A':
+		cfg->any_owner = true;
+		return 0;
 	}
 	return cli_usage("produce", "bad option");
 }
@@ -275,12 +315,17 @@ static const char *demo_only(int c)
 
 static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
 {
-	static const struct option opts[] = {
-		{"count", 1, 0, 'n'},	{"rate", 1, 0, 'r'},
-		{"size", 1, 0, 's'},	{"producers", 1, 0, 'k'},
-		{"timeout", 1, 0, 't'}, {"raw", 0, 0, 'R'},
-		{"no-wait", 0, 0, 'W'}, {"from-json", 1, 0, 'J'},
-		{"help", 0, 0, 'h'},	{0, 0, 0, 0}};
+	static const struct option opts[] = {{"count", 1, 0, 'n'},
+					     {"rate", 1, 0, 'r'},
+					     {"size", 1, 0, 's'},
+					     {"producers", 1, 0, 'k'},
+					     {"timeout", 1, 0, 't'},
+					     {"raw", 0, 0, 'R'},
+					     {"no-wait", 0, 0, 'W'},
+					     {"from-json", 1, 0, 'J'},
+					     {"any-owner", 0, 0, 'A'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -309,6 +354,25 @@ static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
 	if (cfg->rate > 0)
 		cfg->rate /= cfg->producers;
 	return 0;
+}
+
+/* Wait for a gating reader (saying so): 0, or an exit status. */
+static int wait_reader(const struct produce_cfg *cfg)
+{
+	int err = cli_wait_gating_reader(cfg->ring, cfg->ring_name,
+					 cfg->timeout_ns);
+
+	if (!err)
+		return 0;
+	if (err == -EINTR && cli_stop_signal()) {
+		fprintf(stderr, "produce: 0 messages\n");
+		return cli_stop_status(cfg->ring_name);
+	}
+	if (err != -ETIMEDOUT)
+		return cli_err(cfg->ring_name, NULL, err);
+	cli_fail(cfg->ring_name, "no gating reader attached "
+				 "(start a consumer first, or use --no-wait)");
+	return EXIT_RUNTIME;
 }
 
 /* --from-json: the ring's schema, the input, and a gating reader. */
@@ -345,14 +409,15 @@ static int json_open(struct produce_cfg *cfg, struct pbs_codec **codec,
 		pbs_codec_close(*codec);
 		return EXIT_RUNTIME;
 	}
-	if (!cfg->no_wait &&
-	    cli_wait_gating_reader(cfg->ring, cfg->timeout_ns)) {
-		cli_fail(name, "no gating reader attached "
-			       "(start a consumer first, or use --no-wait)");
-		if (*in != stdin)
-			fclose(*in);
-		pbs_codec_close(*codec);
-		return EXIT_RUNTIME;
+	if (!cfg->no_wait) {
+		int rc = wait_reader(cfg);
+
+		if (rc) {
+			if (*in != stdin)
+				fclose(*in);
+			pbs_codec_close(*codec);
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -372,6 +437,7 @@ static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 		     struct pbr_producer *p, const char *line, size_t n,
 		     uint64_t lineno)
 {
+	char buf[160];
 	const char *reason;
 	const void *msg;
 	size_t len;
@@ -387,21 +453,18 @@ static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 	if (!err)
 		return 0;
 	if (err == -EMSGSIZE)
-		cli_fail(cfg->ring_name,
-			 "line %" PRIu64 ": a message of %zu bytes does not "
-			 "fit in a slot",
-			 lineno, len);
+		cli_fail(cfg->ring_name, "line %" PRIu64 ": %s", lineno,
+			 too_large(cfg->ring, len, buf, sizeof(buf)));
 	else if (err == -ETIMEDOUT)
 		cli_fail(cfg->ring_name, "ring stayed full for the timeout "
 					 "(is a gating reader stuck?)");
-	else
+	else if (err != -EINTR || !cli_stop_signal())
 		cli_err(cfg->ring_name, "send", err);
-	return EXIT_RUNTIME;
+	return err == -EINTR && cli_stop_signal() ? -EINTR : EXIT_RUNTIME;
 }
 
 static int produce_json(struct produce_cfg *cfg)
 {
-	struct sigaction sa;
 	struct pbs_codec *codec;
 	struct pbr_producer *p;
 	uint64_t lineno = 0, sent = 0;
@@ -419,14 +482,10 @@ static int produce_json(struct produce_cfg *cfg)
 		rc = cli_err(cfg->ring_name, "open producer", err);
 		goto out;
 	}
-	/* Ctrl-C: stop between lines (no SA_RESTART: a read is cut short). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* Ctrl-C stops between lines; a read is cut short (no SA_RESTART),
+	 * and so is a wait for space (interrupted ring). */
 	start = cli_now_ns();
-	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed) &&
-	       (n = getline(&line, &cap, in)) >= 0) {
+	while (!cli_stop_signal() && (n = getline(&line, &cap, in)) >= 0) {
 		lineno++;
 		if (blank(line, (size_t)n))
 			continue;
@@ -436,13 +495,13 @@ static int produce_json(struct produce_cfg *cfg)
 			break;
 		sent++;
 	}
-	if (!rc && ferror(in) && !atomic_load(&stop_flag)) {
+	if (!rc && ferror(in) && !cli_stop_signal()) {
 		cli_fail(cfg->ring_name, "%s: %s", cfg->from_json,
 			 strerror(errno));
 		rc = EXIT_RUNTIME;
 	}
 	(void)pbr_producer_close(p);
-	if (!rc) {
+	if (!rc || rc == -EINTR) {
 		secs = (double)(cli_now_ns() - start) / 1e9;
 		fprintf(stderr,
 			"produce: %" PRIu64 " messages from %s in %.3f s, "
@@ -450,6 +509,8 @@ static int produce_json(struct produce_cfg *cfg)
 			sent, cfg->from_json, secs,
 			secs > 0 ? (double)sent / secs : 0.0);
 	}
+	if ((!rc || rc == -EINTR) && cli_stop_signal())
+		rc = cli_stop_status(cfg->ring_name);
 out:
 	free(line);
 	if (in != stdin)
@@ -468,35 +529,31 @@ int cmd_produce(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if ((rc = cli_attach("produce", cfg.ring_name, &cfg.ring)))
-		return rc;
+	cli_stop_install(NULL); /* Ctrl-C during attach too */
+	if ((rc = cli_attach_as("produce", cfg.ring_name, cfg.any_owner,
+				&cfg.ring)))
+		return cli_stop_signal() ? 128 + cli_stop_signal() : rc;
+	cli_stop_install(cfg.ring);
 	if (cfg.from_json) {
 		rc = produce_json(&cfg);
 		pbr_ring_detach(cfg.ring);
 		return rc;
 	}
 	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, cfg.ring);
-	if (!rc && !cfg.no_wait &&
-	    cli_wait_gating_reader(cfg.ring, cfg.timeout_ns)) {
-		cli_fail(cfg.ring_name,
-			 "no gating reader attached "
-			 "(start a consumer first, or use --no-wait)");
-		rc = EXIT_RUNTIME;
-	}
+	if (!rc && !cfg.no_wait)
+		rc = wait_reader(&cfg);
 	t = rc ? NULL : calloc(cfg.producers, sizeof(*t));
 	if (!t) {
 		pbr_ring_detach(cfg.ring);
-		return EXIT_RUNTIME;
+		return rc ? rc : EXIT_RUNTIME;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	start = cli_now_ns();
 	for (k = 0; k < cfg.producers; k++) {
 		t[k].cfg = &cfg;
 		t[k].k = k;
 		pthread_create(&t[k].tid, NULL, produce_run, &t[k]);
 	}
-	show_progress(t, cfg.producers, start);
+	show_progress(&cfg, t, start);
 	rc = produce_report(&cfg, t, start);
 	free(t);
 	pbr_ring_detach(cfg.ring);

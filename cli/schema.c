@@ -16,7 +16,9 @@ static const char schema_help[] =
 	"'// file: NAME' line).\n"
 	"  --descriptor-set FILE  write the stored FileDescriptorSet bytes "
 	"exactly\n"
-	"                         instead ('-': stdout)\n";
+	"                         instead ('-': stdout)\n"
+	"  --any-owner            accept a ring owned by another user (see "
+	"SECURITY.md)\n";
 
 static int write_bytes(const char *ring, const char *path, const void *data,
 		       size_t len)
@@ -69,11 +71,13 @@ static int print_schema(const char *name, const struct pbr_ring_info *info,
 int cmd_schema(int argc, char **argv)
 {
 	static const struct option opts[] = {{"descriptor-set", 1, 0, 'd'},
+					     {"any-owner", 0, 0, 'A'},
 					     {"help", 0, 0, 'h'},
 					     {0, 0, 0, 0}};
 	struct pbr_ring_info info;
 	struct pbr_ring *ring;
 	const char *out = NULL;
+	bool any_owner = false;
 	int c, rc;
 
 	opterr = 0; /* cli_bad_option() says it in one line */
@@ -84,11 +88,14 @@ int cmd_schema(int argc, char **argv)
 		}
 		if (c == '?' || c == ':')
 			return cli_bad_option("schema", argv, c);
-		out = optarg;
+		if (c == 'A')
+			any_owner = true;
+		else
+			out = optarg;
 	}
 	if (optind != argc - 1)
 		return cli_usage("schema", "expects exactly one RING");
-	if ((rc = cli_attach("schema", argv[optind], &ring)))
+	if ((rc = cli_attach_as("schema", argv[optind], any_owner, &ring)))
 		return rc;
 	pbr_ring_info(ring, &info);
 	rc = print_schema(argv[optind], &info, out);

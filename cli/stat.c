@@ -1,28 +1,63 @@
 /* SPDX-License-Identifier: MIT */
 /* `pbring stat`: a ring's format, geometry, schema, participants, counters. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "pbring/layout.h"
 
 #define STAT_MAX 2048
+#define SEQ62_MASK ((1ull << 62) - 1)
 
 static const char stat_help[] =
-	"usage: pbring stat RING [--json]\n"
+	"usage: pbring stat RING [--json] [--any-owner]\n"
 	"Show format version, geometry, schema, every producer and reader "
 	"with\n"
-	"its position, lag and liveness, and the ring's counters.\n";
+	"its position, lag and liveness, and the ring's counters.\n"
+	"\n"
+	"The text is 'field value' pairs with the field names of --json\n"
+	"and the same values, one participant per line; only the pending\n"
+	"word reads 'idle', 'claiming' or 'seq N' in the text and is the raw\n"
+	"word in JSON (FORMAT.md). A dead producer whose pending sequence\n"
+	"was already finished (committed, or recovered into an abandoned\n"
+	"record) shows pending idle.\n"
+	"  --any-owner  accept a ring owned by another user (see "
+	"SECURITY.md)\n";
 
-static const char *pending_str(uint64_t p, char *buf, size_t len)
+static bool any_owner; /* --any-owner */
+
+/* The full sequence whose low 62 bits pending word p holds, taken in
+ * (claimed - 2^62, claimed]. */
+static uint64_t pending_seq(uint64_t p, uint64_t claimed)
+{
+	return claimed - ((claimed - (p >> 2)) & SEQ62_MASK);
+}
+
+static const char *pending_str(uint64_t p, uint64_t claimed, char *buf,
+			       size_t len)
 {
 	if (p == PBR_PENDING_IDLE)
 		return "idle";
 	if (p == PBR_PENDING_CLAIMING)
 		return "claiming";
-	snprintf(buf, len, "seq %" PRIu64 " (mod 2^62)", p >> 2);
+	snprintf(buf, len, "seq %" PRIu64, pending_seq(p, claimed));
 	return buf;
+}
+
+static const char *role(const struct pbr_participant *p)
+{
+	if (!p->is_reader)
+		return "producer";
+	return (p->flags & PBR_READER_LOSSY) ? "lossy" : "gating";
+}
+
+static uint64_t lag(const struct pbr_participant *p,
+		    const struct pbr_ring_stats *st)
+{
+	return p->is_reader ? st->claimed - p->position : 0;
 }
 
 static void json_str(const char *s)
@@ -39,50 +74,62 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* One participant: the fields of its role, named as in the JSON. */
+static void text_participant(const struct pbr_participant *p,
+			     const struct pbr_ring_stats *st)
+{
+	char buf[64];
+
+	printf("  role %s, index %u, pid %u, alive %s, position %" PRIu64,
+	       role(p), p->index, p->pid, p->alive ? "true" : "false",
+	       p->position);
+	if (!p->is_reader)
+		printf(", pending %s\n",
+		       pending_str(p->pending, st->claimed, buf, sizeof(buf)));
+	else
+		printf(", lag %" PRIu64 ", delivered %" PRIu64 ", lost %" PRIu64
+		       ", abandoned %" PRIu64 "\n",
+		       lag(p, st), p->delivered, p->lost, p->abandoned);
+}
+
 static void stat_text(const struct pbr_ring_info *i,
 		      const struct pbr_ring_stats *st,
 		      const struct pbr_participant *pt, int n)
 {
-	char buf[64];
 	int k;
 
-	printf("ring %s: format %u.%u, %" PRIu64 " bytes\n", i->name,
-	       i->format_major, i->format_minor, i->total_size);
-	printf("  slots %u x %u B (payload %u B), %s, seq_base %" PRIu64 "\n",
+	printf("name %s\n", i->name);
+	printf("format %u.%u, total_size %" PRIu64 "\n", i->format_major,
+	       i->format_minor, i->total_size);
+	printf("slot_count %u, slot_size %u, payload_cap %u, single_producer "
+	       "%s, seq_base %" PRIu64 "\n",
 	       i->slot_count, i->slot_size, i->payload_cap,
-	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "single-producer"
-							  : "multi-producer",
+	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "true" : "false",
 	       i->seq_base);
-	printf("  entries: %u producers, %u readers\n", i->max_producers,
+	printf("max_producers %u, max_readers %u\n", i->max_producers,
 	       i->max_readers);
-	printf("  type %s, schema %u B, hash 0x%016" PRIx64 "\n",
+	printf("msg_type %s, schema_len %u, schema_hash %016" PRIx64 "\n",
 	       i->msg_type[0] ? i->msg_type : "(raw bytes)", i->schema_len,
 	       i->schema_hash);
-	printf("  claimed %" PRIu64 ", abandoned %" PRIu64
-	       ", reaped producers %" PRIu64 ", reaped readers %" PRIu64 "\n",
-	       st->claimed - i->seq_base, st->abandoned, st->producers_reaped,
+	printf("claimed %" PRIu64 ", abandoned %" PRIu64
+	       ", producers_reaped %" PRIu64 ", readers_reaped %" PRIu64 "\n",
+	       st->claimed, st->abandoned, st->producers_reaped,
 	       st->readers_reaped);
-	for (k = 0; k < n; k++) {
-		const struct pbr_participant *p = &pt[k];
+	printf("participants %d\n", n);
+	for (k = 0; k < n; k++)
+		text_participant(&pt[k], st);
+}
 
-		if (!p->is_reader)
-			printf("  producer %u: pid %u, %s, committed %" PRIu64
-			       ", pending %s\n",
-			       p->index, p->pid, p->alive ? "alive" : "DEAD",
-			       p->position,
-			       pending_str(p->pending, buf, sizeof(buf)));
-		else
-			printf("  reader %u: %s, pid %u, %s, cursor %" PRIu64
-			       ", lag %" PRIu64 ", delivered %" PRIu64
-			       ", lost %" PRIu64 ", abandoned %" PRIu64 "\n",
-			       p->index,
-			       (p->flags & PBR_READER_LOSSY) ? "lossy"
-							     : "gating",
-			       p->pid, p->alive ? "alive" : "DEAD",
-			       p->position - i->seq_base,
-			       st->claimed - p->position, p->delivered, p->lost,
-			       p->abandoned);
-	}
+static void json_participant(const struct pbr_participant *p,
+			     const struct pbr_ring_stats *st)
+{
+	printf("{\"role\":\"%s\",\"index\":%u,\"pid\":%u,\"alive\":%s,"
+	       "\"position\":%" PRIu64 ",\"pending\":%" PRIu64
+	       ",\"lag\":%" PRIu64 ",\"delivered\":%" PRIu64
+	       ",\"lost\":%" PRIu64 ",\"abandoned\":%" PRIu64 "}",
+	       role(p), p->index, p->pid, p->alive ? "true" : "false",
+	       p->position, p->pending, lag(p, st), p->delivered, p->lost,
+	       p->abandoned);
 }
 
 static void stat_json(const struct pbr_ring_info *i,
@@ -109,23 +156,37 @@ static void stat_json(const struct pbr_ring_info *i,
 	       i->schema_len, i->schema_hash, st->claimed, st->abandoned,
 	       st->producers_reaped, st->readers_reaped);
 	for (k = 0; k < n; k++) {
-		const struct pbr_participant *p = &pt[k];
-
-		printf("%s{\"role\":\"%s\",\"index\":%u,\"pid\":%u,\"alive\":%"
-		       "s,"
-		       "\"position\":%" PRIu64 ",\"pending\":%" PRIu64
-		       ",\"lag\":%" PRIu64 ",\"delivered\":%" PRIu64
-		       ",\"lost\":%" PRIu64 ",\"abandoned\":%" PRIu64 "}",
-		       k ? "," : "",
-		       !p->is_reader		       ? "producer"
-		       : (p->flags & PBR_READER_LOSSY) ? "lossy"
-						       : "gating",
-		       p->index, p->pid, p->alive ? "true" : "false",
-		       p->position, p->pending,
-		       p->is_reader ? st->claimed - p->position : 0,
-		       p->delivered, p->lost, p->abandoned);
+		if (k)
+			putchar(',');
+		json_participant(&pt[k], st);
 	}
 	printf("]}\n");
+}
+
+static int stat_parse(int argc, char **argv, const char **name, int *json)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(stat_help, stdout);
+			return -1;
+		}
+		if (!strcmp(argv[i], "--json"))
+			*json = 1;
+		else if (!strcmp(argv[i], "--any-owner"))
+			any_owner = true;
+		else if (argv[i][0] == '-')
+			return cli_usage("stat", "unknown option '%s'",
+					 argv[i]);
+		else if (*name)
+			return cli_usage("stat", "expects exactly one RING");
+		else
+			*name = argv[i];
+	}
+	if (!*name)
+		return cli_usage("stat", "expects exactly one RING");
+	return 0;
 }
 
 int cmd_stat(int argc, char **argv)
@@ -135,37 +196,25 @@ int cmd_stat(int argc, char **argv)
 	struct pbr_ring_info info;
 	const char *name = NULL;
 	struct pbr_ring *ring;
-	int i, n, rc, json = 0;
+	int n, rc, json = 0;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(stat_help, stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (argv[i][0] == '-') {
-			return cli_usage("stat", "unknown option '%s'",
-					 argv[i]);
-		} else if (name) {
-			return cli_usage("stat", "expects exactly one RING");
-		} else {
-			name = argv[i];
-		}
-	}
-	if (!name)
-		return cli_usage("stat", "expects exactly one RING");
-	if ((rc = cli_attach("stat", name, &ring)))
+	rc = stat_parse(argc, argv, &name, &json);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if ((rc = cli_attach_as("stat", name, any_owner, &ring)))
 		return rc;
 	pt = calloc(STAT_MAX, sizeof(*pt));
 	if (!pt) {
 		pbr_ring_detach(ring);
-		return cli_err(name, NULL, -12);
+		return cli_err(name, NULL, -ENOMEM);
 	}
 	pbr_ring_info(ring, &info);
-	pbr_ring_stats(ring, &st);
 	n = pbr_ring_participants(ring, pt, STAT_MAX);
 	if (n > STAT_MAX)
 		n = STAT_MAX;
+	/* The counters after the entries: claimed is then at least every
+	 * reader's cursor and every claim a dead producer made. */
+	pbr_ring_stats(ring, &st);
 	(json ? stat_json : stat_text)(&info, &st, pt, n);
 	free(pt);
 	pbr_ring_detach(ring);

@@ -273,9 +273,33 @@ func (r *Ring) Participants() (out []Participant, err error) {
 }
 
 func (r *Ring) describeProducer(i uint32, e uint64) Participant {
-	return Participant{Index: i, Alive: r.entryAlive(e),
+	p := Participant{Index: i, Alive: r.entryAlive(e),
 		PID: r.u32(e + pePID).Load(), Pending: r.u64(e + pePending).Load(),
 		Position: r.u64(e + peCommitted).Load()}
+	if !p.Alive {
+		p.Pending = r.settledPending(p.Pending)
+	}
+	return p
+}
+
+// settledPending is a dead producer's pending word as far as anyone still
+// owes it work: a corpse keeps its word until it is reaped, even once its
+// sequence was committed, recovered into an abandoned record or passed by
+// a later lap (or, single producer, never claimed); then it reads idle,
+// as in C.
+func (r *Ring) settledPending(p uint64) uint64 {
+	if p&3 != pendingSeqTag {
+		return p
+	}
+	s := r.fullSeq(p)
+	if s == r.u64(r.g.ctl+ctlClaim).Load() {
+		return pendingIdle
+	}
+	v := r.u64(r.slotOff(s)).Load()
+	if commitCmp(v, s) > 0 || v == commitDoneOf(s) || v == commitAbandOf(s) {
+		return pendingIdle
+	}
+	return p
 }
 
 func (r *Ring) describeReader(i uint32, e uint64) Participant {

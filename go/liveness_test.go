@@ -210,3 +210,44 @@ func binary64(b []byte) uint64 {
 	}
 	return v
 }
+
+// A dead producer's pending word reads idle once its sequence is finished
+// (as C's pbr_ring_participants): stat must not show a corpse as owing a
+// recovery that already happened.
+func TestDeadProducerPendingSettles(t *testing.T) {
+	r, _ := testRing(t, &CreateOptions{SlotCount: 8, SlotSize: 256})
+	e := r.producerEntry(3) // nobody holds its lock: dead
+	r.u32(e + peState).Store(entryActive)
+	r.u64(e + pePending).Store(pendingSeq(0))
+	r.u64(r.g.ctl + ctlClaim).Store(1)
+	pending := func() uint64 {
+		ps, err := r.Participants()
+		must(t, err)
+		for _, p := range ps {
+			if !p.IsReader && p.Index == 3 {
+				if p.Alive {
+					t.Fatal("forged corpse is alive")
+				}
+				return p.Pending
+			}
+		}
+		t.Fatal("forged corpse not listed")
+		return 0
+	}
+	for _, c := range []struct {
+		commit, want uint64
+	}{
+		{commitBusyOf(0), pendingSeq(0)},
+		{commitEmpty, pendingSeq(0)},
+		{commitAbandOf(0), pendingIdle},
+		{commitDoneOf(0), pendingIdle},
+		{commitDoneOf(8), pendingIdle}, // a later lap
+	} {
+		r.u64(r.slotOff(0)).Store(c.commit)
+		if got := pending(); got != c.want {
+			t.Errorf("commit %#x: pending %#x, want %#x", c.commit, got, c.want)
+		}
+	}
+	r.u64(r.slotOff(0)).Store(commitEmpty)
+	r.u32(e + peState).Store(0)
+}

@@ -189,7 +189,9 @@ struct pbr_participant {
 	uint32_t flags;	   /* readers: PBR_READER_GATING or PBR_READER_LOSSY */
 	uint32_t pid;	   /* as recorded at open (diagnostic only) */
 	uint64_t position; /* reader cursor, or producer's committed count */
-	uint64_t pending;  /* producer pending word (PBR_PENDING_*) */
+	uint64_t pending;  /* producer pending word (PBR_PENDING_*); a dead
+			    * producer's reads IDLE once its sequence is
+			    * finished (committed or recovered) */
 	uint64_t delivered, lost, abandoned; /* readers */
 };
 

@@ -288,6 +288,26 @@ int pbr_ring_reclaim(struct pbr_ring *r)
 	return n + pbri_reap_dead_readers(r);
 }
 
+/* A dead producer's pending word as far as anyone still owes it work: a
+ * corpse keeps its word until it is reaped, even once its sequence was
+ * committed, recovered into an abandoned record or passed by a later lap
+ * (or, single producer, never claimed), and then it is owed nothing. */
+static uint64_t settled_pending(struct pbr_ring *r, uint64_t p)
+{
+	uint64_t s, v, c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+
+	if ((p & 3) != 2)
+		return p;
+	s = pending_seq(r, p);
+	if (s == c)
+		return PBR_PENDING_IDLE;
+	v = ld_acq64(slot_at(r, s));
+	if (commit_cmp(v, s) > 0 || v == PBR_COMMIT_DONE(s) ||
+	    v == PBR_COMMIT_ABANDONED(s))
+		return PBR_PENDING_IDLE;
+	return p;
+}
+
 static void describe_producer(struct pbr_ring *r, uint32_t i,
 			      struct pbr_participant *pt)
 {
@@ -298,6 +318,8 @@ static void describe_producer(struct pbr_ring *r, uint32_t i,
 	pt->alive = pbri_entry_alive(r, e);
 	pt->pid = ld_rlx32(e + E_PID);
 	pt->pending = ld_acq64(e + E_PENDING);
+	if (!pt->alive)
+		pt->pending = settled_pending(r, pt->pending);
 	pt->position = ld_rlx64(e + E_COMMITTED);
 }
 

@@ -178,7 +178,7 @@ func produce(t *testing.T, bin, ring string, args ...string) {
 
 // reSummary matches consume's summary line (docs/CLI.md); `content
 // errors` is optional while C commands without it are around.
-var reSummary = regexp.MustCompile(`^consume \(gating\): received (\d+), lost (\d+), missed \d+, gaps (\d+), duplicates (\d+), crc errors (\d+), (?:content errors (\d+), )?abandoned (\d+), rate \d+ msg/s, latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$`)
+var reSummary = regexp.MustCompile(`^consume \(gating\): received (\d+), lost (\d+), missed \d+, gaps (\d+), duplicates (\d+), crc errors (\d+), (?:content errors (\d+), )?abandoned (\d+), rate \d+ msg/s, latency p50 (?:-|[\d.]+ [nmu]?s) p99 (?:-|[\d.]+ [nmu]?s) max (?:-|[\d.]+ [nmu]?s) \(commit to receive, including time queued in the ring(?:; \d+ replayed messages not timed)?\)$`)
 
 // summaryCounts are the summary's received, lost, gaps, duplicates, crc
 // errors, content errors ("0" if the line has none) and abandoned.

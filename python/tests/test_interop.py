@@ -37,8 +37,9 @@ CONSUME_SUMMARY = re.compile(
     r"consume \(gating\): received (\d+), lost 0, missed 0, gaps 0, duplicates 0, "
     # `content errors` optional: a C command from before docs/CLI.md
     r"crc errors 0, (?:content errors 0, )?abandoned 0, rate \d+ msg/s, "
-    r"latency p50 [\d.]+ us "
-    r"p99 [\d.]+ us max [\d.]+ us")
+    r"latency p50 (?:-|[\d.]+ [nmu]?s) p99 (?:-|[\d.]+ [nmu]?s) "
+    r"max (?:-|[\d.]+ [nmu]?s) \(commit to receive, including time queued in "
+    r"the ring(?:; \d+ replayed messages not timed)?\)")
 PRODUCE_SUMMARY = re.compile(
     r"produce: (\d+) messages from 1 producer in [\d.]+ s, \d+ msg/s")
 

@@ -23,8 +23,10 @@ from conftest import PY_CMD
 SUMMARY = re.compile(
     r"consume \((gating|lossy)\): received (\d+), lost (\d+), missed (\d+), "
     r"gaps (\d+), duplicates (\d+), crc errors (\d+), content errors (\d+), "
-    r"abandoned (\d+), rate \d+ msg/s, latency p50 [\d.]+ us "
-    r"p99 [\d.]+ us max [\d.]+ us")
+    r"abandoned (\d+), rate \d+ msg/s, latency p50 (?:-|[\d.]+ [nmu]?s) "
+    r"p99 (?:-|[\d.]+ [nmu]?s) max (?:-|[\d.]+ [nmu]?s) \(commit to "
+    r"receive, including time queued in the ring"
+    r"(?:; \d+ replayed messages not timed)?\)$", re.M)
 
 
 def run(args, **kw):
@@ -269,7 +271,9 @@ def test_produce_waits_for_a_gating_reader(typed):
     p = run(["produce", n, "--from-json", "-", "--timeout", "0.2"],
             input="{}\n", text=True)
     assert p.returncode == 1
-    assert p.stderr == (f"pbring: {n}: no gating reader attached (start a "
+    assert p.stderr == (f"pbring: waiting for a gating reader on {n} (start "
+                        "a consumer, or use --no-wait)\n"
+                        f"pbring: {n}: no gating reader attached (start a "
                         "consumer first, or use --no-wait)\n")
 
 
@@ -280,7 +284,8 @@ def test_message_too_large(acme, typed):
             text=True)
     assert p.returncode == 1
     assert p.stderr == (f"pbring: {n}: line 2: a message of 203 bytes does "
-                        "not fit in a slot\n")
+                        "not fit in a slot (payload capacity 64 bytes of "
+                        "--slot-size 128)\n")
 
 
 def test_untyped_and_schemaless_rings(ring_name):
@@ -332,12 +337,19 @@ def test_crc_and_content_errors_counted_apart(acme, typed):
     assert c.returncode == 1
     m = summary(c.stderr)
     assert m.group(2, 7, 8) == ("2", "1", "1"), c.stderr
+    # each named, by its ring seq and producer
+    assert c.stderr.splitlines()[:2] == [
+        f"pbring: {n}: seq 1 (producer 0): payload is not a valid "
+        "acme.telemetry.v1.Reading",
+        f"pbring: {n}: seq 2 (producer 0): CRC mismatch"], c.stderr
     assert c.stderr.splitlines()[-1] == f"pbring: {n}: 2 corrupt messages"
     assert c.stdout == '{"fInt32":1}\n{"fInt32":4}\n'
     # --raw: no decoding, so only the CRC error
     c = run(["consume", n, "--raw", "--timeout", "0.3"])
     m = summary(c.stderr.decode())
     assert m.group(2, 7, 8) == ("3", "1", "0")
+    assert c.stderr.decode().splitlines()[0] == \
+        f"pbring: {n}: seq 2 (producer 0): CRC mismatch"
     assert len(frames(c.stdout)) == 3
 
 

@@ -107,6 +107,14 @@ def ring():
             pass
 
 
+def without_waiting(err):
+    """stderr of a produce run without its "waiting for a gating reader"
+    line: a consumer started alongside may attach after it looked."""
+    return "".join(line for line in err.splitlines(keepends=True)
+                   if not line.startswith("pbring: waiting for a gating "
+                                          "reader on "))
+
+
 class Bg:
     """A background pbring process whose output goes to files."""
 

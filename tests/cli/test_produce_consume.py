@@ -15,9 +15,15 @@ import pytest
 from cliutil import (DEMO_TYPE, SB_MAJOR, SB_MSG_TYPE, SB_MSG_TYPE_LEN,
                      SB_SCHEMA_HASH, SB_SCHEMA_LEN, SB_SLOT_SIZE,
                      SB_SLOTS_OFF, SLOT_HDR, Shm, consume_summary, shm_path,
-                     stat_json, wait_reader)
+                     stat_json, wait_reader, without_waiting)
 
 DIGITS = re.compile(r"[1-9][0-9]*")
+# The summary's end: durations with their own units, and what they measure.
+DURATION = r"(?:\d+ ns|\d+\.\d (?:us|ms|s))"
+LATENCY = re.compile(
+    rf"rate [1-9]\d* msg/s, latency p50 ({DURATION}) p99 ({DURATION}) "
+    rf"max ({DURATION}) \(commit to receive, including time queued in the "
+    r"ring\)$")
 KEY_ORDER = ["id", "status", "seq", "sentNs", "blob"]  # field number order
 
 
@@ -81,7 +87,8 @@ def test_round_trip_json(pbring, ring, procs):
     p = procs("produce", name, "--count", n, "--size", size)
     assert p.wait() == 0, p
     assert p.out == ""
-    assert produce_summary_re(n).fullmatch(p.err.strip()), p.err
+    err = without_waiting(p.err)
+    assert produce_summary_re(n).fullmatch(err.strip()), p.err
     assert c.wait() == 0, c
     per_id = check_json_lines(c.out, size, ids=[f"{p.pid}-0"])
     assert per_id[f"{p.pid}-0"] == list(range(n))
@@ -90,8 +97,7 @@ def test_round_trip_json(pbring, ring, procs):
     assert summary[0].startswith(f"consume (gating): received {n}, lost 0, missed 0, "
                                  "gaps 0, duplicates 0, crc errors 0, "
                                  "content errors 0, abandoned 0, rate "), c.err
-    assert re.search(r"latency p50 [\d.]+ us p99 [\d.]+ us max [\d.]+ us$",
-                     summary[0]), c.err
+    assert LATENCY.search(summary[0]), c.err
 
 
 def test_round_trip_id_is_producer_pid(pbring, ring, procs):
@@ -126,7 +132,8 @@ def test_three_producers(pbring, ring, procs):
     c = procs("consume", name, "--count", n * k, "--json")
     p = procs("produce", name, "--count", n, "--producers", k)
     assert p.wait() == 0, p
-    assert produce_summary_re(n * k, k).fullmatch(p.err.strip()), p.err
+    assert produce_summary_re(n * k, k).fullmatch(
+        without_waiting(p.err).strip()), p.err
     assert c.wait() == 0, c
     per_id = check_json_lines(c.out, 0,
                               ids=[f"{p.pid}-{i}" for i in range(k)])
@@ -175,8 +182,12 @@ def test_size_does_not_fit(pbring, ring):
         lines = r.err_lines
         assert len(lines) == 2, r.err
         assert produce_summary_re(0).fullmatch(lines[0]), r.err
-        assert lines[1] == (f"pbring: {name}: message does not fit in a slot "
-                            "(use a smaller --size or a larger --slot-size)")
+        # the sizes: the encoded message, and the slot's
+        assert re.fullmatch(
+            rf"pbring: {name}: a message of (\d+) bytes does not fit in a "
+            r"slot \(payload capacity 960 bytes of --slot-size 1024\): use "
+            r"a smaller --size or a larger --slot-size", lines[1]), r.err
+        assert int(re.search(r"of (\d+) bytes", lines[1]).group(1)) > size
     # nothing was committed: a consumer from the oldest finds nothing
     r = pbring("consume", name, "--timeout", "0.3", "--quiet")
     assert r.rc == 0, r
@@ -200,7 +211,10 @@ def test_produce_waits_for_gating_reader(pbring, ring):
     r = pbring("produce", name, "--count", 5, "--timeout", "0.3")
     assert r.rc == 1, r
     assert r.out == ""
-    assert r.err == (f"pbring: {name}: no gating reader attached (start a "
+    # says once what it waits for, then why it gave up
+    assert r.err == (f"pbring: waiting for a gating reader on {name} (start "
+                     "a consumer, or use --no-wait)\n"
+                     f"pbring: {name}: no gating reader attached (start a "
                      "consumer first, or use --no-wait)\n")
     assert 0.25 <= r.elapsed < 5, r
     assert stat_json(pbring, name)["claimed"] == 0
@@ -440,10 +454,12 @@ def test_world_writable_ring_refused(pbring, ring, cmd):
     name = ring()
     assert pbring("create", name).rc == 0
     os.chmod(shm_path(name), 0o666)
-    r = pbring(cmd, name)
-    assert r.rc == 1, r
-    assert (r.out, r.err) == (
-        "", f"pbring: {name}: ring owned by another user or writable by everyone\n")
+    for args in ([], ["--any-owner"]):  # which accepts no such ring either
+        r = pbring(cmd, name, *args)
+        assert r.rc == 1, r
+        assert (r.out, r.err) == (
+            "", f"pbring: {name}: ring writable by everyone (mode 0666): "
+            "refused (see SECURITY.md)\n")
 
 
 def test_permission_denied(pbring, ring):
@@ -463,35 +479,86 @@ def test_permission_denied(pbring, ring):
 
 
 def test_corrupted_payload_counted_and_skipped(pbring, ring):
+    """One corrupted payload is one crc error, named by its ring seq, and
+    nothing else: not also a gap and a lost message in its producer's seq."""
     n, bad_seq = 10, 3
     name = ring()
     assert pbring("create", name, "--slots", "64").rc == 0
     r = pbring("produce", name, "--no-wait", "--count", n, "--size", 16)
     assert r.rc == 0, r
-    with Shm(name) as m:
-        slots_off, slot_size = m.u64(SB_SLOTS_OFF), m.u32(SB_SLOT_SIZE)
-        slot = slots_off + bad_seq * slot_size
-        assert m.u64(slot) == (bad_seq << 2) | 1  # DONE(bad_seq)
-        length = m.u32(slot + 8)
-        assert 16 < length <= slot_size - SLOT_HDR
-        m.m[slot + SLOT_HDR + length - 1] ^= 0xFF  # a blob byte
+    corrupt_payload(name, bad_seq)
     r = pbring("consume", name, "--from", "oldest", "--count", n - 1,
                "--timeout", 1, "--json")
     assert r.rc == 1, r
     (seqs,) = check_json_lines(r.out, 16).values()
     assert seqs == [s for s in range(n) if s != bad_seq]
     lines = r.err_lines
-    assert len(lines) == 2, r.err
-    s = consume_summary(lines[0])
+    assert len(lines) == 3, r.err
+    assert lines[0] == f"pbring: {name}: seq {bad_seq} (producer 0): CRC mismatch"
+    s = consume_summary(lines[1])
     assert s["received"] == n - 1 and s["crc errors"] == 1, r.err
-    assert s["content errors"] == 0, r.err
-    assert lines[1] == f"pbring: {name}: 1 corrupt messages"
+    assert (s["lost"], s["gaps"], s["content errors"]) == (0, 0, 0), r.err
+    assert lines[2] == f"pbring: {name}: 1 corrupt messages"
     # asking for all n: the corrupt one never arrives
     r = pbring("consume", name, "--count", n, "--timeout", "0.5", "--quiet")
     assert r.rc == 1, r
-    s = consume_summary(r.err_lines[0])
+    s = consume_summary(r.err_lines[1])
     assert s["received"] == n - 1 and s["crc errors"] == 1, r.err
-    assert r.err_lines[1] == f"pbring: {name}: timed out after {n - 1} of {n} messages"
+    assert (s["lost"], s["gaps"]) == (0, 0), r.err
+    assert r.err_lines[2] == f"pbring: {name}: timed out after {n - 1} of {n} messages"
+
+
+def corrupt_payload(name, seq):
+    """Flip the last byte (a blob byte) of committed message seq."""
+    with Shm(name) as m:
+        slots_off, slot_size = m.u64(SB_SLOTS_OFF), m.u32(SB_SLOT_SIZE)
+        slot = slots_off + seq * slot_size
+        assert m.u64(slot) == (seq << 2) | 1  # DONE(seq)
+        length = m.u32(slot + 8)
+        assert 16 < length <= slot_size - SLOT_HDR
+        m.m[slot + SLOT_HDR + length - 1] ^= 0xFF
+
+
+def test_corrupt_messages_each_counted_once(pbring, ring):
+    """Two producers, two corrupt payloads of one and one of the other, in
+    a row or apart: three crc errors, each named, and no gap; a real gap
+    after them still counts."""
+    n = 12
+    name = ring()
+    assert pbring("create", name, "--slots", "64").rc == 0
+    for _ in range(2):  # producer 0 then producer 0 again: two ids
+        assert pbring("produce", name, "--no-wait", "--count", n // 2,
+                      "--size", 16).rc == 0
+    for seq in (2, 3, 8):
+        corrupt_payload(name, seq)
+    r = pbring("consume", name, "--quiet", "--timeout", "0.3")
+    assert r.rc == 1, r
+    lines = r.err_lines
+    assert lines[:3] == [f"pbring: {name}: seq {q} (producer 0): CRC mismatch"
+                         for q in (2, 3, 8)], r.err
+    s = consume_summary(lines[3])
+    assert (s["received"], s["crc errors"], s["gaps"], s["lost"]) \
+        == (n - 3, 3, 0, 0), r.err
+
+
+def test_many_corrupt_messages_named_up_to_ten(pbring, ring):
+    n = 14
+    name = ring()
+    assert pbring("create", name, "--slots", "64").rc == 0
+    assert pbring("produce", name, "--no-wait", "--count", n,
+                  "--size", 16).rc == 0
+    for seq in range(n):
+        corrupt_payload(name, seq)
+    r = pbring("consume", name, "--quiet", "--timeout", "0.3")
+    assert r.rc == 1, r
+    lines = r.err_lines
+    assert lines[:11] == [
+        f"pbring: {name}: seq {q} (producer 0): CRC mismatch"
+        for q in range(10)] + [f"pbring: {name}: more corrupt messages: "
+                               "not named"], r.err
+    s = consume_summary(lines[11])
+    assert (s["received"], s["crc errors"], s["gaps"]) == (0, n, 0), r.err
+    assert lines[12:] == [f"pbring: {name}: {n} corrupt messages"]
 
 
 def test_corrupted_length_counted_and_skipped(pbring, ring):
@@ -507,11 +574,15 @@ def test_corrupted_length_counted_and_skipped(pbring, ring):
     assert r.rc == 1, r
     (seqs,) = check_json_lines(r.out, 0).values()
     assert seqs == [s for s in range(n) if s != bad_seq]
-    s = consume_summary(r.err_lines[0])
-    # a corrupt slot header is a content error, not a CRC mismatch
+    # its producer is not known: named by its seq alone
+    assert r.err_lines[0] == f"pbring: {name}: seq {bad_seq}: corrupt slot header"
+    s = consume_summary(r.err_lines[1])
+    # a corrupt slot header is a content error, not a CRC mismatch, and
+    # not a gap either
     assert s["received"] == n - 1, r.err
     assert (s["crc errors"], s["content errors"]) == (0, 1), r.err
-    assert r.err_lines[1] == f"pbring: {name}: 1 corrupt messages"
+    assert (s["gaps"], s["lost"]) == (0, 0), r.err
+    assert r.err_lines[2] == f"pbring: {name}: 1 corrupt messages"
 
 
 CONSUME_HINT = " (see 'pbring consume --help')\n"

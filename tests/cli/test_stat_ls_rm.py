@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -18,14 +19,16 @@ def test_stat_text_geometry(pbring, ring):
     js = stat_json(pbring, name)
     r = pbring("stat", name)
     assert r.rc == 0 and r.err == "", r
-    lines = r.out.splitlines()
-    assert lines[0] == f"ring {name}: format 1.0, {js['total_size']} bytes"
-    assert lines[1] == "  slots 16 x 256 B (payload 192 B), multi-producer, seq_base 0"
-    assert lines[2] == "  entries: 8 producers, 8 readers"
-    assert lines[3] == (f"  type {DEMO_TYPE}, schema {js['schema_len']} B, "
-                        f"hash 0x{js['schema_hash']}")
-    assert lines[4] == "  claimed 0, abandoned 0, reaped producers 0, reaped readers 0"
-    assert len(lines) == 5
+    assert r.out.splitlines() == [
+        f"name {name}",
+        f"format 1.0, total_size {js['total_size']}",
+        "slot_count 16, slot_size 256, payload_cap 192, single_producer false, "
+        "seq_base 0",
+        "max_producers 8, max_readers 8",
+        f"msg_type {DEMO_TYPE}, schema_len {js['schema_len']}, "
+        f"schema_hash {js['schema_hash']}",
+        "claimed 0, abandoned 0, producers_reaped 0, readers_reaped 0",
+        "participants 0"]
 
 
 def test_stat_text_single_producer(pbring, ring):
@@ -33,7 +36,157 @@ def test_stat_text_single_producer(pbring, ring):
     assert pbring("create", name, "--single-producer").rc == 0
     r = pbring("stat", name)
     assert r.rc == 0, r
-    assert "  slots 1024 x 1024 B (payload 960 B), single-producer, seq_base 0\n" in r.out
+    assert ("slot_count 1024, slot_size 1024, payload_cap 960, "
+            "single_producer true, seq_base 0\n") in r.out
+
+
+def parse_stat_text(out):
+    """`pbring stat` text -> (ring fields, [participant fields]): every
+    line is "field value" pairs joined by ", "; participants are the
+    indented lines."""
+    top, parts = {}, []
+    for line in out.splitlines():
+        fields = dict(kv.split(" ", 1) for kv in line.strip().split(", "))
+        if line.startswith("  "):
+            parts.append(fields)
+        else:
+            assert not set(fields) & set(top), line
+            top.update(fields)
+    return top, parts
+
+
+# What the text shows of each role; the JSON's other fields are 0 for it.
+TEXT_FIELDS = {
+    "producer": ["role", "index", "pid", "alive", "position", "pending"],
+    "gating": ["role", "index", "pid", "alive", "position", "lag",
+               "delivered", "lost", "abandoned"],
+}
+TEXT_FIELDS["lossy"] = TEXT_FIELDS["gating"]
+
+
+def text_value(key, v):
+    """A JSON value as the text writes it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if key == "msg_type" and v == "":
+        return "(raw bytes)"
+    if key == "pending":  # the raw word (FORMAT.md): idle, claiming, seq
+        return {0: "idle", 1: "claiming"}.get(v, f"seq {v >> 2}")
+    return str(v)
+
+
+def check_text_matches_json(text, js):
+    top, parts = parse_stat_text(text)
+    for key, v in js.items():
+        if key == "participants":
+            assert top.pop(key) == str(len(v))
+            continue
+        assert key in top, f"JSON field {key} has no text label: {text}"
+        assert top.pop(key) == text_value(key, v), key
+    assert top == {}, f"text fields that --json lacks: {top}"
+    assert len(parts) == len(js["participants"])
+    for tp, jp in zip(parts, js["participants"]):
+        shown = TEXT_FIELDS[jp["role"]]
+        assert list(tp) == shown, tp
+        for key, v in jp.items():
+            if key in shown:
+                assert tp[key] == text_value(key, v), (key, tp, jp)
+            else:
+                assert v == 0, (key, jp)  # nothing hidden
+    # every participant field of the JSON is a text label for some role
+    labels = set().union(*TEXT_FIELDS.values())
+    for jp in js["participants"]:
+        assert set(jp) == labels, jp
+
+
+@pytest.fixture
+def forge():
+    """forge(ring, what) -> (Popen, sequence): tests/scenarios/forge plays
+    a producer stopped at an exact step (it pauses until killed; killing
+    it is how a producer dies). Killed at the end of the test."""
+    path = os.environ.get("PBRING_FORGE")
+    if not path:
+        pytest.skip("PBRING_FORGE is not set (plain builds set it)")
+    started = []
+
+    def start(ring_name, what):
+        p = subprocess.Popen([path, ring_name, what], stdout=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+        started.append(p)
+        line = p.stdout.readline()
+        assert line.strip().isdigit(), f"forge {what}: {line!r}"
+        return p, int(line)
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=10)
+
+
+def test_stat_text_matches_json(pbring, ring, procs, forge):
+    """Every JSON field has its text label, with the same value, for a
+    ring with a producer and a gating and a lossy reader."""
+    name = ring()
+    assert pbring("create", name, "--slots", "16", "--producers", "4").rc == 0
+    g = procs("consume", name, "--quiet", "--timeout", 30)
+    wait_reader(pbring, name, g.pid)
+    lossy = procs("consume", name, "--lossy", "--quiet", "--timeout", 30)
+    wait_reader(pbring, name, lossy.pid, role="lossy")
+    assert pbring("produce", name, "--count", 3).rc == 0
+    wait_for(pbring, name, lambda st: all(p["delivered"] == 3
+                                          for p in st["participants"]),
+             what="both readers at 3")
+    for c in (g, lossy):  # hold still while stat looks twice
+        os.kill(c.pid, signal.SIGSTOP)
+    forge(name, "claim-busy")  # a live producer with a pending sequence
+    js = stat_json(pbring, name)
+    assert [p["role"] for p in js["participants"]] == \
+        ["producer", "gating", "lossy"]
+    r = pbring("stat", name)
+    assert r.rc == 0 and r.err == "", r
+    check_text_matches_json(r.out, js)
+    assert "  role producer, index 0, pid " in r.out and "pending seq 3" in r.out
+
+
+def test_stat_recovered_dead_producer(pbring, ring, procs, forge):
+    """A producer killed in the middle of a message: pending seq s while
+    it is dead and s unfinished; once the gating reader recovered s (an
+    abandoned record), the entry still lists it, dead, but nothing is
+    pending any more."""
+    name = ring()
+    assert pbring("create", name, "--slots", "16", "--producers", "4").rc == 0
+    c = procs("consume", name, "--quiet", "--timeout", 30)
+    wait_reader(pbring, name, c.pid)
+    assert pbring("produce", name, "--count", 5).rc == 0
+    wait_for(pbring, name, lambda st: st["participants"][0]["delivered"] == 5,
+             what="5 delivered")
+    os.kill(c.pid, signal.SIGSTOP)  # no recovery until we have looked
+    fp, s = forge(name, "claim-busy")
+    assert s == 5
+    line = re.compile(r"^  role producer, index (\d+), pid (\d+), alive "
+                      r"(true|false), position 0, pending (.*)$", re.M)
+    m = line.search(pbring("stat", name).out)
+    assert m and m.group(2, 3, 4) == (str(fp.pid), "true", "seq 5"), m
+    fp.kill()
+    fp.wait()
+    st = stat_json(pbring, name)
+    (p,) = [x for x in st["participants"] if x["role"] == "producer"]
+    assert (p["alive"], p["pending"]) == (False, 5 << 2 | 2)
+    m = line.search(pbring("stat", name).out)
+    assert m and m.group(3, 4) == ("false", "seq 5"), m
+    os.kill(c.pid, signal.SIGCONT)
+    st = wait_for(pbring, name,
+                  lambda st: any(x["abandoned"] == 1
+                                 for x in st["participants"]),
+                  what="the reader recovering seq 5")
+    assert st["abandoned"] == 1
+    (p,) = [x for x in st["participants"] if x["role"] == "producer"]
+    assert (p["alive"], p["pending"]) == (False, 0), p
+    out = pbring("stat", name).out
+    m = line.search(out)
+    assert m and m.group(3, 4) == ("false", "idle"), out
+    assert "pending seq" not in out and "mod 2^62" not in out
 
 
 def test_stat_json_schema(pbring, ring):
@@ -62,9 +215,9 @@ def test_stat_live_participants(pbring, ring, procs):
     assert rd["role"] == "gating" and rd["alive"] is True
     assert (rd["position"], rd["lag"], rd["delivered"], rd["lost"]) == (0, 0, 0, 0)
     txt = pbring("stat", name).out
-    assert re.search(rf"^  reader {rd['index']}: gating, pid {c.pid}, alive, "
-                     r"cursor 0, lag 0, delivered 0, lost 0, abandoned 0$",
-                     txt, re.M), txt
+    assert re.search(rf"^  role gating, index {rd['index']}, pid {c.pid}, "
+                     r"alive true, position 0, lag 0, delivered 0, lost 0, "
+                     r"abandoned 0$", txt, re.M), txt
     # a slow producer shows up while it runs
     p = procs("produce", name, "--count", 50, "--rate", 100)
     st = wait_for(pbring, name,
@@ -74,8 +227,8 @@ def test_stat_live_participants(pbring, ring, procs):
     (pr,) = [x for x in st["participants"] if x["role"] == "producer"]
     assert pr["lag"] == 0 and 0 <= pr["position"] <= 50
     txt = pbring("stat", name).out
-    assert re.search(rf"^  producer {pr['index']}: pid {p.pid}, alive, "
-                     r"committed \d+, pending (idle|claiming|seq \d+ \(mod 2\^62\))$",
+    assert re.search(rf"^  role producer, index {pr['index']}, pid {p.pid}, "
+                     r"alive true, position \d+, pending (idle|claiming|seq \d+)$",
                      txt, re.M), txt
     assert p.wait() == 0, p
     assert c.wait() == 0, c
@@ -90,7 +243,7 @@ def test_stat_lossy_reader(pbring, ring, procs):
     c = procs("consume", name, "--lossy", "--quiet")
     st = wait_reader(pbring, name, c.pid, role="lossy")
     assert [p["role"] for p in st["participants"]] == ["lossy"]
-    assert re.search(rf"^  reader \d+: lossy, pid {c.pid}, alive,",
+    assert re.search(rf"^  role lossy, index \d+, pid {c.pid}, alive true,",
                      pbring("stat", name).out, re.M)
 
 
@@ -175,6 +328,37 @@ def test_ls(pbring, ring):
     assert not re.search(rf"^{a}\s", out, re.M) and re.search(rf"^{b}\s", out, re.M)
 
 
+def test_ls_header_and_columns(pbring, ring):
+    """A header names the columns, and they stay aligned under it however
+    long a ring's name or type (names go up to 63 bytes)."""
+    short = ring("s")
+    long = (ring("l") + "-" + "x" * 63)[:63]
+    raw = ring("r")
+    assert pbring("create", short, "--slots", "16", "--slot-size", "256").rc == 0
+    assert pbring("create", long).rc == 0
+    assert pbring("create", raw, "--schema", "none", "--slots", "2").rc == 0
+    try:
+        r = pbring("ls")
+        assert r.rc == 0 and r.err == "", r
+        lines = r.out.splitlines()
+        head = lines[0]
+        assert head.split() == ["NAME", "SLOTS", "TYPE", "SIZE"], head
+        mine = {ln.split()[0]: ln for ln in lines[1:]
+                if ln.split()[0] in (short, long, raw)}
+        assert set(mine) == {short, long, raw}, r.out
+        for name, ln in mine.items():
+            # the type starts under TYPE, the size ends under SIZE
+            t = ln.index(" pbring.demo" if name != raw else " (raw bytes)") + 1
+            assert t == head.index("TYPE"), (head, ln)
+            assert len(ln) == len(head) and ln.endswith(" B"), (head, ln)
+            assert ln[head.index("SLOTS") - 1] == " "
+        # sorted by name
+        names = [ln.split()[0] for ln in lines[1:]]
+        assert names == sorted(names)
+    finally:
+        pbring("rm", long)
+
+
 def test_ls_usage(pbring):
     r = pbring("ls", "extra")
     assert r.rc == 2, r
@@ -211,14 +395,22 @@ def test_rm_several(pbring, ring):
 
 
 def test_rm_while_attached(pbring, ring, procs):
-    """A consumer that has the ring mapped survives its removal."""
+    """A ring in use is kept, naming who uses it, unless --force; then its
+    consumer stops, saying why."""
     name = ring()
     assert pbring("create", name).rc == 0
-    c = procs("consume", name, "--quiet", "--timeout", "0.3")
-    wait_reader(pbring, name, c.pid)
-    assert pbring("rm", name).rc == 0
+    c = procs("consume", name, "--quiet", "--timeout", "5")
+    st = wait_reader(pbring, name, c.pid)
+    (rd,) = st["participants"]
+    r = pbring("rm", name)
+    assert (r.rc, r.out, r.err) == (
+        1, "", f"pbring: {name}: in use by gating reader {rd['index']} "
+        f"(pid {c.pid}); not removed (stop them first, or use --force)\n")
+    assert os.path.exists(shm_path(name))
+    assert pbring("rm", "--force", name).rc == 0
     assert not os.path.exists(shm_path(name))
-    assert c.wait() == 0, c
+    assert c.wait() == 1, c
+    assert "ring was removed while in use" in c.err, c
 
 
 @pytest.mark.parametrize("args,msg", [

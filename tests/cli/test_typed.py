@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from cliutil import (DEMO_TYPE, SB_SCHEMA_OFF, SB_SLOT_SIZE, SB_SLOTS_OFF,
-                     SLOT_HDR, Shm, consume_summary, shm_path, stat_json)
+                     SLOT_HDR, Shm, consume_summary, shm_path, stat_json,
+                     without_waiting)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "proto"))
@@ -389,8 +390,9 @@ def test_round_trip(pbring, pbring_path, ring, procs, tmp_path):
     p = procs("produce", name, "--from-json", src)
     assert p.wait() == 0, p
     assert p.out == ""
-    assert p.err.startswith(f"produce: {len(lines)} messages from {src} in ")
-    assert p.err.endswith(" msg/s\n") and len(p.err.splitlines()) == 1
+    err = without_waiting(p.err)
+    assert err.startswith(f"produce: {len(lines)} messages from {src} in ")
+    assert err.endswith(" msg/s\n") and len(err.splitlines()) == 1
     assert c.wait() == 0, c
     s = consume_summary(c.err)
     assert (s["received"], s["crc errors"], s["content errors"], s["gaps"]) \
@@ -487,6 +489,8 @@ def test_from_json_waits_for_a_gating_reader(pbring, ring, tmp_path):
     src.write_text("{}\n")
     r = pbring("produce", name, "--from-json", src, "--timeout", "0.2")
     assert (r.rc, r.out, r.err) == (1, "", (
+        f"pbring: waiting for a gating reader on {name} (start a consumer, "
+        "or use --no-wait)\n"
         f"pbring: {name}: no gating reader attached (start a consumer "
         "first, or use --no-wait)\n"))
     assert stat_json(pbring, name)["claimed"] == 0
@@ -511,7 +515,7 @@ def test_from_json_message_too_large(pbring, ring, tmp_path):
     r = pbring("produce", name, "--from-json", src, "--no-wait")
     assert (r.rc, r.out, r.err) == (1, "", (
         f"pbring: {name}: line 2: a message of 102 bytes does not fit in "
-        "a slot\n"))
+        "a slot (payload capacity 64 bytes of --slot-size 128)\n"))
     assert stat_json(pbring, name)["claimed"] == 1
 
 
@@ -538,7 +542,9 @@ def test_from_json_on_demo_ring(pbring, ring, tmp_path):
     assert pbring("produce", name, "--from-json", src, "--no-wait").rc == 0
     r = pbring("consume", name, "--quiet", "--timeout", "0.3")
     assert r.rc == 1, r
-    s = consume_summary(r.err_lines[0])
+    assert r.err_lines[0] == (f"pbring: {name}: seq 3 (producer 0): payload "
+                              f"is not a valid {DEMO_TYPE}")
+    s = consume_summary(r.err_lines[1])
     assert (s["received"], s["crc errors"], s["content errors"]) == (3, 0, 1)
 
 
@@ -596,16 +602,22 @@ def test_undecodable_and_crc_errors(pbring, ring, tmp_path):
     for args in ([], ["--quiet"]):
         r = pbring("consume", name, "--timeout", "0.3", *args)
         assert r.rc == 1, r
-        s = consume_summary(r.err_lines[0])
+        # each named by its ring seq, once
+        assert r.err_lines[:2] == [
+            f"pbring: {name}: seq 1 (producer 0): payload is not a valid "
+            f"{TYPE}",
+            f"pbring: {name}: seq 3 (producer 0): CRC mismatch"], r.err
+        s = consume_summary(r.err_lines[2])
         assert (s["received"], s["crc errors"], s["content errors"]) \
             == (3, 1, 1), r.err
-        assert r.err_lines[1] == f"pbring: {name}: 2 corrupt messages"
+        assert r.err_lines[3] == f"pbring: {name}: 2 corrupt messages"
         if not args:
             assert [json.loads(l) for l in r.out.splitlines()] == [
                 {"fInt32": 1}, {"fInt32": 3}, {"fInt32": 5}]
     # --raw does not decode: only the CRC error
     r = pbring("consume", name, "--raw", "--timeout", "0.3")
-    s = consume_summary(r.err_lines[0])
+    assert r.err_lines[0] == f"pbring: {name}: seq 3 (producer 0): CRC mismatch"
+    s = consume_summary(r.err_lines[1])
     assert (r.rc, s["received"], s["crc errors"], s["content errors"]) \
         == (1, 4, 1, 0), r.err
 

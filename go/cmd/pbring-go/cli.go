@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -157,18 +156,58 @@ func matchOption(name string, opts []option) (option, string) {
 	return option{}, "ambiguous option"
 }
 
-// attach attaches for a subcommand, with the C command's one-line errors.
-func attach(ring string) (*pbring.Ring, bool) {
-	r, err := pbring.Attach(ring, nil)
+// attach attaches for a subcommand, with the C command's one-line errors;
+// anyOwner (--any-owner) accepts a ring owned by another user.
+func attach(ring string, anyOwner bool) (*pbring.Ring, bool) {
+	r, err := pbring.Attach(ring, &pbring.AttachOptions{AnyOwner: anyOwner})
 	switch {
 	case errors.Is(err, pbring.ErrInvalid):
 		fail(ring, "invalid ring name (use 1-63 of [A-Za-z0-9_.-])")
 	case errors.Is(err, pbring.ErrCorrupt):
 		fail(ring, "%s; remove it with 'pbring rm %s'", pbring.ErrCorrupt.Error(), ring)
+	case errors.Is(err, pbring.ErrPermission):
+		attachRefused(ring)
 	case err != nil:
 		failErr(ring, "", err)
 	}
 	return r, err == nil
+}
+
+// attachRefused says which of ErrPermission's two refusals it was, and
+// what accepts the first, as the C command does.
+func attachRefused(ring string) {
+	var st syscall.Stat_t
+	switch {
+	case syscall.Stat("/dev/shm/pbring."+ring, &st) != nil:
+		fail(ring, "%s", pbring.ErrPermission.Error())
+	case st.Mode&0o002 != 0:
+		fail(ring, "ring writable by everyone (mode %04o): refused (see SECURITY.md)", st.Mode&0o7777)
+	case st.Uid != uint32(os.Geteuid()):
+		fail(ring, "ring owned by another user (uid %d): use --any-owner to accept it", st.Uid)
+	default:
+		fail(ring, "%s", pbring.ErrPermission.Error())
+	}
+}
+
+// duration is a duration with its unit chosen for it, as the C command's
+// cli_duration(): "850 ns", "12.3 us", "2.6 ms", "41.9 s".
+func duration(ns uint64) string {
+	switch {
+	case ns < 1000:
+		return fmt.Sprintf("%d ns", ns)
+	case ns < 999950:
+		return fmt.Sprintf("%.1f us", float64(ns)/1e3)
+	case ns < 999950000:
+		return fmt.Sprintf("%.1f ms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%.1f s", float64(ns)/1e9)
+}
+
+// tooLarge is "a message of N bytes does not fit in a slot (...)".
+func tooLarge(r *pbring.Ring, size int) string {
+	info := r.Info()
+	return fmt.Sprintf("a message of %d bytes does not fit in a slot (payload capacity %d bytes of --slot-size %d)",
+		size, info.PayloadCap, info.SlotSize)
 }
 
 // checkType refuses a ring that does not hold DeviceEvents.
@@ -197,17 +236,6 @@ func hasGatingReader(r *pbring.Ring) bool {
 		}
 	}
 	return len(ps) > 64
-}
-
-func waitGatingReader(r *pbring.Ring, timeout time.Duration) bool {
-	until := time.Now().Add(timeout)
-	for !hasGatingReader(r) {
-		if !time.Now().Before(until) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
 }
 
 func isTTY(fd int) bool {

@@ -10,9 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,39 +22,57 @@ import (
 )
 
 const consumeHelp = `usage: pbring-go consume RING [options]
-Receive messages, check and summarise them. On a demo ring
-(pbring.demo.v1.DeviceEvent) each message is checked (blob pattern, id,
-per-producer seq); on any other typed ring each is decoded with the
-schema stored in the ring and printed as one line of proto3 JSON.
+Receive messages, check and summarise them. Demo rings: each
+pbring.demo.v1.DeviceEvent is checked and printed as text (or --json).
+Other typed rings: each message is decoded with the ring's schema and
+printed as one line of proto3 JSON.
   --count N            stop after N messages (default: until interrupted)
   --timeout SEC        stop when nothing arrives for SEC seconds
-  --from oldest|latest start at the oldest message in the ring (default)
-                       or only take messages sent from now on; backlog
-                       overwritten before it is read is counted as missed
+  --from oldest|latest start at the oldest message in the ring (default:
+                       replay what it holds) or only take messages sent
+                       from now on
   --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
   --quiet              no per-message output, only the summary
-  --raw                no decoding: write each payload to stdout as a 4-byte
-                       little-endian length and the payload bytes (any
-                       ring; the only way to read an untyped ring)
-Exits 1 if it saw a CRC or content error (a corrupt slot header, a payload
-that does not decode, a demo check failure) or, as a gating reader on a
-demo ring, a gap in any producer's seq; the summary on stderr says what it
-saw.
+  --raw                no decoding: each payload as a 4-byte little-endian
+                       length and its bytes on stdout (any ring; the only
+                       way to read an untyped ring)
+  --any-owner          accept a ring owned by another user (see SECURITY.md)
+The summary on stderr counts:
+  received        messages taken intact
+  lost            messages overwritten before this lossy reader read them,
+                  or missing from a demo producer's seq
+  missed          replayed backlog overwritten before it was read
+  gaps            times a demo producer's seq jumped ahead
+  duplicates      times a demo producer's seq went back
+  crc errors      payloads whose CRC32C does not match
+  content errors  corrupt slot headers, payloads that do not decode or
+                  fail the demo checks
+  abandoned       messages whose producer died while writing them
+  rate            received / time from the first message to the last
+  latency         p50, p99, max from each message's commit to its receipt:
+                  transport plus time queued in the ring, which is most of
+                  it when the ring is full; replayed messages, committed
+                  before the consumer started, are not timed
+A corrupt message counts once, as a crc or content error, and is named on
+stderr by its ring seq. Exits 1 if it saw a CRC or content error or, as a
+gating reader of a demo ring, a gap or duplicate in any producer's seq.
+Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
 `
 
 const (
-	batch = 64
-	ids   = 4096 // producer ids tracked for continuity, as in C
-	step  = 200 * time.Millisecond
+	batch    = 64
+	ids      = 4096 // producer ids tracked for continuity, as in C
+	step     = 200 * time.Millisecond
+	namedMax = 10 // corrupt messages named on stderr, at most
 )
 
 type consumeCfg struct {
-	ring                    string
-	count                   uint64
-	timeout                 time.Duration // idle; < 0 = none
-	start                   pbring.Start
-	lossy, json, quiet, raw bool
+	ring                              string
+	count                             uint64
+	timeout                           time.Duration // idle; < 0 = none
+	start                             pbring.Start
+	lossy, json, quiet, raw, anyOwner bool
 }
 
 // seqTrack follows one producer's seq.
@@ -91,13 +106,27 @@ type consumeState struct {
 	// before we read it): the next message of every producer may jump.
 	missEpoch, missedSeen uint64
 	startNs, lastNs       int64
-	line                  []byte
-	ev                    demov1.DeviceEvent
-	stop                  atomic.Bool
+	// Messages committed before openNs are replayed backlog: their age is
+	// not a latency, so they are counted, not timed.
+	openNs   int64
+	replayed uint64
+	// Corrupt messages not yet seen as a jump in their producer's seq, by
+	// ring producer id, and of unknown producer (a corrupt header): the
+	// jump they make is not a gap too.
+	corruptOwed    [pbring.ParticipantsMax]uint64
+	corruptOwedAny uint64
+	named          int // corrupt messages named on stderr
+	msgType        string
+	line           []byte
+	ev             demov1.DeviceEvent
+	progressNs     int64  // the last progress line
+	progressN      uint64 // received at that time
+	showProgress   bool
 }
 
 var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
-	{"lossy", false}, {"json", false}, {"quiet", false}, {"raw", false}, {"help", false}}
+	{"lossy", false}, {"json", false}, {"quiet", false}, {"raw", false},
+	{"any-owner", false}, {"help", false}}
 
 func parseConsume(args []string) (*consumeCfg, int) {
 	got, operands, ok := parseArgs("consume", args, consumeOpts)
@@ -153,6 +182,8 @@ func (c *consumeCfg) set(name, arg string) int {
 		c.quiet = true
 	case "raw":
 		c.raw = true
+	case "any-owner":
+		c.anyOwner = true
 	}
 	return 0
 }
@@ -162,13 +193,18 @@ func cmdConsume(args []string) int {
 	if c == nil {
 		return max(rc, 0)
 	}
-	r, ok := attach(c.ring)
+	installStop()
+	r, ok := attach(c.ring, c.anyOwner)
 	if !ok {
 		return exitRuntime
 	}
 	defer r.Close()
+	stopOn(r)
 	s := &consumeState{cfg: c, out: bufio.NewWriterSize(os.Stdout, 1<<20),
-		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256)}
+		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256), msgType: r.Info().MsgType}
+	if s.msgType == "" {
+		s.msgType = "message"
+	}
 	switch t := r.Info().MsgType; {
 	case c.raw:
 		s.kind = takeRaw
@@ -186,23 +222,41 @@ func cmdConsume(args []string) int {
 		s.kind, s.schema, s.dyn = takeSchema, sch, sch.newMessage()
 		s.jsonOpts = protojson.MarshalOptions{Resolver: sch.types}
 	}
+	s.openNs = nowNs()
 	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start})
 	if err != nil {
 		return failErr(c.ring, "open reader", err)
 	}
 	defer rd.Close()
 	s.rd = rd
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-sigs; s.stop.Store(true) }()
+	s.showProgress = isTTY(2) && (c.quiet || !isTTY(1))
 	err = s.loop()
 	s.out.Flush()
+	if s.showProgress {
+		fmt.Fprint(os.Stderr, "\r\033[K") // the summary replaces it
+	}
 	s.summary()
-	return s.verdict(err)
+	if rc = s.verdict(err); stopped() != 0 && rc != exitRuntime {
+		return stopStatus(c.ring)
+	}
+	return rc
 }
 
-// loop receives until --count, the idle --timeout, or a signal. It peeks
-// in steps of at most 200 ms so that a signal is seen promptly.
+// progress prints "consume: N received, R msg/s" on a terminal, 4 times
+// a second, when the messages themselves do not go to it.
+func (s *consumeState) progress(now int64) {
+	dt := float64(now-s.progressNs) / 1e9
+	if !s.showProgress || dt < 0.25 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\rconsume: %d received, %.0f msg/s   ", s.received,
+		float64(s.received-s.progressN)/dt)
+	s.progressNs, s.progressN = now, s.received
+}
+
+// loop receives until --count, the idle --timeout, or a signal (which
+// interrupts the wait itself). It peeks in steps of at most 200 ms, for
+// the progress line and the idle timeout.
 func (s *consumeState) loop() error {
 	c := s.cfg
 	idleFrom := nowNs()
@@ -211,10 +265,12 @@ func (s *consumeState) loop() error {
 	if c.timeout >= 0 && c.timeout < step {
 		wait = c.timeout
 	}
+	s.progressNs = idleFrom
 	for c.count == 0 || s.received < c.count {
-		if s.stop.Load() {
-			return nil
+		if stopped() != 0 {
+			return pbring.ErrInterrupted
 		}
+		s.progress(nowNs())
 		n, err := s.rd.PeekBatch(views, wait)
 		s.noteMissed() // peek skips a lapped backlog by itself
 		switch {
@@ -223,17 +279,20 @@ func (s *consumeState) loop() error {
 				return err
 			}
 			continue
-		case errors.Is(err, pbring.ErrBadMsg):
-			continue // counted in the reader's stats as bad
+		case errors.Is(err, pbring.ErrBadMsg): // counted in the reader's stats as bad
+			s.corruptOwedAny++
+			s.nameCorrupt(views[0].Seq, -1, "corrupt slot header")
+			continue
 		case err != nil:
 			return err
 		}
 		idleFrom = nowNs()
-		s.lastNs = idleFrom
 		if s.startNs == 0 {
 			s.startNs = idleFrom
 		}
-		if err = s.takeBatch(views[:n]); err != nil {
+		err = s.takeBatch(views[:n])
+		s.lastNs = nowNs() // after the batch: a rate over one batch too
+		if err != nil {
 			return err
 		}
 	}
@@ -256,7 +315,6 @@ func (s *consumeState) takeOne(v *pbring.View) int {
 	}
 	switch s.kind {
 	case takeRaw:
-		s.latency(v.TimestampNs)
 		if !s.cfg.quiet {
 			s.line = binary.LittleEndian.AppendUint32(s.line[:0], uint32(len(v.Data)))
 			var err error
@@ -270,7 +328,6 @@ func (s *consumeState) takeOne(v *pbring.View) int {
 		if v.UnmarshalNoVerify(proto.UnmarshalOptions{Resolver: s.schema.types}, s.dyn) != nil {
 			return takenContent
 		}
-		s.latency(v.TimestampNs)
 		if !s.cfg.quiet {
 			var err error
 			if s.scratch, err = s.jsonOpts.MarshalAppend(s.scratch[:0], s.dyn); err != nil {
@@ -288,24 +345,30 @@ func (s *consumeState) takeOne(v *pbring.View) int {
 	if v.UnmarshalNoVerify(proto.UnmarshalOptions{}, &s.ev) != nil || !demo.Check(&s.ev) {
 		return takenContent
 	}
-	s.latency(s.ev.SentNs)
 	if s.cfg.json {
 		s.line = demo.AppendJSON(s.line[:0], &s.ev)
 	}
 	return takenOK
 }
 
-// latency adds now - sent (CLOCK_MONOTONIC ns) to the histogram.
+// latency adds now - sent (CLOCK_MONOTONIC ns, the slot's timestamp at
+// commit) to the histogram; replayed backlog is counted instead (openNs).
 func (s *consumeState) latency(sent uint64) {
-	if now := uint64(nowNs()); sent != 0 && now >= sent {
+	now := uint64(nowNs())
+	switch {
+	case sent == 0: // committed without a timestamp
+	case sent < uint64(s.openNs):
+		s.replayed++
+	case now >= sent:
 		s.hist.add(now - sent)
 	}
 }
 
 func (s *consumeState) emit(v *pbring.View) {
 	if s.kind == takeDemo {
-		s.checkSeq()
+		s.checkSeq(v.Producer)
 	}
+	s.latency(v.TimestampNs)
 	s.received++
 	switch {
 	case s.cfg.quiet:
@@ -330,11 +393,26 @@ func cID(id string) string {
 	return id
 }
 
+// unexplained is how much of a jump of n in the seq of ring producer p
+// the corrupt messages already counted do not explain. p's next message
+// after its corrupt ones settles what p owes; a corrupt header's producer
+// is not known, so any producer's jump settles that.
+func (s *consumeState) unexplained(p uint16, n uint64) uint64 {
+	if int(p) < len(s.corruptOwed) {
+		k := min(s.corruptOwed[p], n)
+		n -= k
+		s.corruptOwed[p] = 0
+	}
+	k := min(s.corruptOwedAny, n)
+	s.corruptOwedAny -= k
+	return n - k
+}
+
 // checkSeq follows each producer's seq; the first one seen sets the
 // start, since a consumer may join a producer that is already running,
 // and so does the first one after missed backlog, whose producer cannot
 // be known (FORMAT.md §9.1). Going backwards is a duplicate either way.
-func (s *consumeState) checkSeq() {
+func (s *consumeState) checkSeq(producer uint16) {
 	id := cID(s.ev.Id)
 	t, ok := s.ids[id]
 	if !ok {
@@ -348,11 +426,15 @@ func (s *consumeState) checkSeq() {
 	seq := s.ev.Seq
 	resumed := t.epoch != s.missEpoch
 	t.epoch = s.missEpoch
+	jump := uint64(0)
 	if t.seen && seq > t.next && !resumed {
-		s.gaps++
-		s.gapMsgs += seq - t.next
+		jump = seq - t.next
 	} else if t.seen && seq < t.next {
 		s.dups++
+	}
+	if jump = s.unexplained(producer, jump); jump != 0 {
+		s.gaps++
+		s.gapMsgs += jump
 	}
 	t.seen = true
 	if seq >= t.next {
@@ -393,15 +475,46 @@ func (s *consumeState) takeReleased(v *pbring.View) error {
 	if errors.Is(err, pbring.ErrStale) {
 		return nil
 	}
-	switch what {
-	case takenOK:
+	if what == takenOK {
 		s.emit(v)
-	case takenCRC:
-		s.crcErrs++
-	default:
-		s.badMsgs++
+	} else {
+		s.corrupt(v, what)
 	}
 	return err
+}
+
+// corrupt counts a corrupt message once: as a crc or content error, never
+// also as the gap it leaves in its producer's seq (see unexplained).
+func (s *consumeState) corrupt(v *pbring.View, what int) {
+	why := "CRC mismatch"
+	if what == takenCRC {
+		s.crcErrs++
+	} else {
+		s.badMsgs++
+		why = "payload is not a valid " + s.msgType
+	}
+	if int(v.Producer) < len(s.corruptOwed) {
+		s.corruptOwed[v.Producer]++
+	} else {
+		s.corruptOwedAny++
+	}
+	s.nameCorrupt(v.Seq, int(v.Producer), why)
+}
+
+// nameCorrupt names a corrupt message on stderr (the first namedMax of
+// them, so that a flood of them does not bury the summary); p < 0: its
+// producer is not known.
+func (s *consumeState) nameCorrupt(seq uint64, p int, why string) {
+	s.named++
+	switch {
+	case s.named == namedMax+1:
+		fail(s.cfg.ring, "more corrupt messages: not named")
+	case s.named > namedMax:
+	case p < 0:
+		fail(s.cfg.ring, "seq %d: %s", seq, why)
+	default:
+		fail(s.cfg.ring, "seq %d (producer %d): %s", seq, p, why)
+	}
 }
 
 // summary prints the C command's summary line on stderr.
@@ -417,15 +530,29 @@ func (s *consumeState) summary() {
 		mode = "lossy"
 	}
 	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
-		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, "+
-		"latency p50 %.1f us p99 %.1f us max %.1f us\n",
+		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, %s\n",
 		mode, s.received, max(st.Lost, s.gapMsgs), st.Missed, s.gaps, s.dups, s.crcErrs, s.badMsgs+st.Bad,
-		st.Abandoned, rate, float64(s.hist.pct(50))/1e3, float64(s.hist.pct(99))/1e3,
-		float64(s.hist.max)/1e3)
+		st.Abandoned, rate, s.latencyText())
+}
+
+// latencyText is "latency p50 P p99 Q max X (what it measures)".
+func (s *consumeState) latencyText() string {
+	p50, p99, mx, replayed := "-", "-", "-", ""
+	if s.hist.count != 0 {
+		p50, p99, mx = duration(s.hist.pct(50)), duration(s.hist.pct(99)), duration(s.hist.max)
+	}
+	if s.replayed != 0 {
+		replayed = fmt.Sprintf("; %d replayed messages not timed", s.replayed)
+	}
+	return fmt.Sprintf("latency p50 %s p99 %s max %s (commit to receive, including time queued in the ring%s)",
+		p50, p99, mx, replayed)
 }
 
 func (s *consumeState) verdict(err error) int {
 	c, st := s.cfg, s.rd.Stats()
+	if errors.Is(err, pbring.ErrInterrupted) && stopped() != 0 {
+		err = nil // the checks below still apply; the status is 130
+	}
 	timedOut := errors.Is(err, pbring.ErrTimeout)
 	switch {
 	case timedOut && c.count != 0:
@@ -434,8 +561,7 @@ func (s *consumeState) verdict(err error) int {
 	case err != nil && !timedOut:
 		return failErr(c.ring, "receive", err)
 	case s.crcErrs+s.badMsgs+st.Bad != 0:
-		fail(c.ring, "%d corrupt messages (%d crc errors, %d content errors)",
-			s.crcErrs+s.badMsgs+st.Bad, s.crcErrs, s.badMsgs+st.Bad)
+		fail(c.ring, "%d corrupt messages", s.crcErrs+s.badMsgs+st.Bad)
 		return exitRuntime
 	case !c.lossy && (s.gaps != 0 || s.dups != 0):
 		fail(c.ring, "%d gaps and %d duplicates in producer sequences", s.gaps, s.dups)

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	pbring "github.com/pbring/pbring/go"
 	"github.com/pbring/pbring/go/demo"
@@ -26,13 +26,17 @@ line before it sent). Otherwise pbring.demo.v1.DeviceEvent messages:
   --from-json FILE|-  the JSON lines to send
   --count N        messages per producer (default: until interrupted)
   --rate HZ        total messages per second (default: as fast as possible)
-  --size BYTES     blob bytes per message (default 0)
+  --size BYTES     blob bytes per message (default 0); a slot holds
+                   --slot-size - 64 bytes, the event's other fields ~40
   --producers K    producer goroutines, each with its own id and seq (default 1)
-  --timeout SEC    give up when the ring stays full this long (default 10)
+  --timeout SEC    give up when no gating reader comes, or the ring stays
+                   full, this long (default 10)
   --no-wait        start at once, even if no gating reader is attached
                    (by default it waits up to --timeout for one, so that
                    nothing is sent into a ring that nobody reads)
   --raw            skip the message type check (for untyped rings)
+  --any-owner      accept a ring owned by another user (see SECURITY.md)
+Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
 `
 
 type produceCfg struct {
@@ -43,8 +47,8 @@ type produceCfg struct {
 	producers   int
 	timeout     time.Duration
 	raw, noWait bool
+	anyOwner    bool
 	fromJSON    string // --from-json FILE, "-" for stdin
-	payCap      uint32 // the ring's slot payload capacity
 	given       map[string]bool
 }
 
@@ -53,12 +57,13 @@ type producerRun struct {
 	k        int
 	sent     uint64
 	err      error
+	size     int // the encoding that did not fit (ErrMsgSize)
 	progress atomic.Uint64
 }
 
 var produceOpts = []option{{"count", true}, {"rate", true}, {"size", true},
 	{"producers", true}, {"timeout", true}, {"raw", false}, {"no-wait", false},
-	{"from-json", true}, {"help", false}}
+	{"from-json", true}, {"any-owner", false}, {"help", false}}
 
 // parseProduce returns the config, or an exit code (-1: help printed).
 func parseProduce(args []string) (*produceCfg, int) {
@@ -125,6 +130,8 @@ func (c *produceCfg) set(name, arg string) int {
 		c.raw = true
 	case "no-wait":
 		c.noWait = true
+	case "any-owner":
+		c.anyOwner = true
 	case "from-json":
 		if arg == "" {
 			return usage("produce", "--from-json: expects a FILE or -")
@@ -139,25 +146,24 @@ func cmdProduce(args []string) int {
 	if c == nil {
 		return max(rc, 0)
 	}
+	installStop()
 	if c.fromJSON != "" {
 		return produceJSON(c)
 	}
-	r, ok := attach(c.ring)
+	r, ok := attach(c.ring, c.anyOwner)
 	if !ok {
 		return exitRuntime
 	}
 	defer r.Close()
+	stopOn(r)
 	if !c.raw && !checkType(c.ring, r) {
 		return exitRuntime
 	}
-	if !c.noWait && !waitGatingReader(r, c.timeout) {
-		fail(c.ring, "no gating reader attached (start a consumer first, or use --no-wait)")
-		return exitRuntime
+	if !c.noWait {
+		if rc := waitReader(r, c.ring, c.timeout); rc != 0 {
+			return rc
+		}
 	}
-	var stop atomic.Bool
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-sigs; stop.Store(true) }()
 	start := nowNs()
 	runs := make([]*producerRun, c.producers)
 	var wg sync.WaitGroup
@@ -166,15 +172,15 @@ func cmdProduce(args []string) int {
 		wg.Add(1)
 		go func(t *producerRun) {
 			defer wg.Done()
-			produceRun(c, r, t, &stop)
+			produceRun(c, r, t)
 		}(runs[k])
 	}
-	showProgress(runs, &wg, start)
-	return produceReport(c, runs, start)
+	werr := showProgress(r, c.ring, runs, &wg, start)
+	return produceReport(c, r, runs, start, werr)
 }
 
 // produceRun sends this producer's messages: id "<pid>-<k>", seq from 0.
-func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun, stop *atomic.Bool) {
+func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun) {
 	p, err := r.NewProducer(nil)
 	if err != nil {
 		t.err = err
@@ -185,7 +191,7 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun, stop *atomic.Bool
 	start := nowNs()
 	var i uint64
 	for i = 0; c.count == 0 || i < c.count; i++ {
-		if stop.Load() {
+		if stopped() != 0 {
 			break
 		}
 		if c.rate > 0 {
@@ -193,6 +199,9 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun, stop *atomic.Bool
 		}
 		demo.Stamp(ev, i)
 		if t.err = p.SendProto(ev, c.timeout); t.err != nil {
+			if errors.Is(t.err, pbring.ErrMsgSize) {
+				t.size = proto.Size(ev)
+			}
 			break
 		}
 		t.progress.Store(i + 1)
@@ -208,24 +217,33 @@ func pace(start int64, rate float64, i uint64) {
 	}
 }
 
-// showProgress prints a live rate line on a terminal until every
-// producer is done.
-func showProgress(runs []*producerRun, wg *sync.WaitGroup, start int64) {
+// showProgress prints a live rate line on a terminal, and polls the watch
+// (dead gating readers, the ring removed) on any output, until every
+// producer is done. It returns the watch's error, if it stopped them.
+func showProgress(r *pbring.Ring, name string, runs []*producerRun, wg *sync.WaitGroup, start int64) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	if !isTTY(2) {
-		<-done
-		return
-	}
+	tty, w := isTTY(2), newWatch(r, name)
+	var werr error
 	last, lastNs := uint64(0), start
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
-			fmt.Fprintln(os.Stderr)
-			return
+			if tty {
+				fmt.Fprint(os.Stderr, "\r\033[K") // the summary replaces it
+			}
+			w.poll() // a reader that died in the last moments
+			return werr
 		case <-tick.C:
+		}
+		if err := w.poll(); err != nil && werr == nil {
+			werr = err
+			r.Interrupt() // stop the producers
+		}
+		if !tty {
+			continue
 		}
 		now, sum := nowNs(), uint64(0)
 		for _, t := range runs {
@@ -237,14 +255,14 @@ func showProgress(runs []*producerRun, wg *sync.WaitGroup, start int64) {
 	}
 }
 
-func produceReport(c *produceCfg, runs []*producerRun, start int64) int {
+func produceReport(c *produceCfg, r *pbring.Ring, runs []*producerRun, start int64, werr error) int {
 	secs := float64(nowNs()-start) / 1e9
-	sum := uint64(0)
+	sum, size := uint64(0), 0
 	var err error
 	for _, t := range runs {
 		sum += t.sent
 		if t.err != nil && err == nil {
-			err = t.err
+			err, size = t.err, t.size
 		}
 	}
 	plural := "s"
@@ -258,12 +276,18 @@ func produceReport(c *produceCfg, runs []*producerRun, start int64) int {
 	fmt.Fprintf(os.Stderr, "produce: %d messages from %d producer%s in %.3f s, %.0f msg/s\n",
 		sum, c.producers, plural, secs, rate)
 	switch {
+	case werr != nil:
+		return failErr(c.ring, "", werr)
+	case errors.Is(err, pbring.ErrInterrupted) && stopped() != 0:
+		return stopStatus(c.ring)
+	case err == nil && stopped() != 0:
+		return stopStatus(c.ring)
 	case err == nil:
 		return 0
 	case errors.Is(err, pbring.ErrTimeout):
 		fail(c.ring, "ring stayed full for the timeout (is a gating reader stuck?)")
 	case errors.Is(err, pbring.ErrMsgSize):
-		fail(c.ring, "message does not fit in a slot (use a smaller --size or a larger --slot-size)")
+		fail(c.ring, "%s: use a smaller --size or a larger --slot-size", tooLarge(r, size))
 	default:
 		failErr(c.ring, "send", err)
 	}

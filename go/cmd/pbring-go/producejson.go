@@ -34,11 +34,12 @@ func produceJSON(c *produceCfg) int {
 		defer f.Close()
 		in, name = f, c.fromJSON
 	}
-	r, ok := attach(c.ring)
+	r, ok := attach(c.ring, c.anyOwner)
 	if !ok {
 		return exitRuntime
 	}
 	defer r.Close()
+	stopOn(r)
 	if r.Info().MsgType == "" {
 		fail(c.ring, "ring is untyped: it has no schema to parse JSON with")
 		return exitRuntime
@@ -48,24 +49,27 @@ func produceJSON(c *produceCfg) int {
 		fail(c.ring, "%v", err)
 		return exitRuntime
 	}
-	if !c.noWait && !waitGatingReader(r, c.timeout) {
-		fail(c.ring, "no gating reader attached (start a consumer first, or use --no-wait)")
-		return exitRuntime
+	if !c.noWait {
+		if rc := waitReader(r, c.ring, c.timeout); rc != 0 {
+			return rc
+		}
 	}
 	p, err := r.NewProducer(nil)
 	if err != nil {
 		return failErr(c.ring, "open producer", err)
 	}
-	c.payCap = r.Info().PayloadCap
 	defer p.Close()
 	start := nowNs()
-	sent, lineNo, reason := sendJSONLines(c, sch, p, bufio.NewReaderSize(in, 1<<16))
+	sent, lineNo, reason := sendJSONLines(c, r, sch, p, bufio.NewReaderSize(in, 1<<16))
 	secs := float64(nowNs()-start) / 1e9
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(sent) / secs
 	}
 	fmt.Fprintf(os.Stderr, "produce: %d messages from %s in %.3f s, %.0f msg/s\n", sent, name, secs, rate)
+	if stopped() != 0 && (reason == "" || reason == stopReason) {
+		return stopStatus(c.ring)
+	}
 	if reason != "" {
 		if lineNo > 0 {
 			fail(c.ring, "line %d: %s", lineNo, reason)
@@ -80,12 +84,14 @@ func produceJSON(c *produceCfg) int {
 // sendJSONLines sends line after line; it returns the messages sent and,
 // on failure, the number of the line at fault (0: not a line's fault)
 // and the reason.
-func sendJSONLines(c *produceCfg, sch *ringSchema, p *pbring.Producer, in *bufio.Reader) (uint64, int, string) {
+func sendJSONLines(c *produceCfg, r *pbring.Ring, sch *ringSchema, p *pbring.Producer, in *bufio.Reader) (uint64, int, string) {
 	opts := protojson.UnmarshalOptions{Resolver: sch.types}
 	msg := sch.newMessage()
-	payCap := c.payCap
 	var sent uint64
 	for n := 1; ; n++ {
+		if stopped() != 0 {
+			return sent, 0, stopReason
+		}
 		line, err := in.ReadBytes('\n')
 		if err != nil && err != io.EOF {
 			return sent, 0, fmt.Sprintf("reading %s: %v", c.fromJSON, err)
@@ -100,8 +106,9 @@ func sendJSONLines(c *produceCfg, sch *ringSchema, p *pbring.Producer, in *bufio
 				case errors.Is(serr, pbring.ErrTimeout):
 					return sent, 0, "ring stayed full for the timeout (is a gating reader stuck?)"
 				case errors.Is(serr, pbring.ErrMsgSize):
-					return sent, n, fmt.Sprintf("a message of %d bytes does not fit in a slot (%d bytes)",
-						proto.Size(msg), payCap)
+					return sent, n, tooLarge(r, proto.Size(msg))
+				case errors.Is(serr, pbring.ErrInterrupted) && stopped() != 0:
+					return sent, 0, stopReason
 				}
 				return sent, n, "send: " + errText(serr)
 			}
@@ -112,6 +119,9 @@ func sendJSONLines(c *produceCfg, sch *ringSchema, p *pbring.Producer, in *bufio
 		}
 	}
 }
+
+// stopReason: sendJSONLines stopped for a signal.
+const stopReason = "interrupted"
 
 var reJSONPos = regexp.MustCompile(` ?\(line 1:(\d+)\)`)
 

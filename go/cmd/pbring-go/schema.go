@@ -23,6 +23,7 @@ Print the ring's message type and its stored schema as .proto text: every
 file of the set, dependencies first, each after a '// file: NAME' line.
   --descriptor-set FILE  write the stored FileDescriptorSet bytes exactly
                          to FILE instead ('-': stdout)
+  --any-owner            accept a ring owned by another user (see SECURITY.md)
 An untyped ring (no schema) exits 1.
 `
 
@@ -72,14 +73,14 @@ func loadSchema(r *pbring.Ring) (*ringSchema, error) {
 // newMessage is an empty message of the ring's type.
 func (s *ringSchema) newMessage() *dynamicpb.Message { return dynamicpb.NewMessage(s.msg) }
 
-var schemaOpts = []option{{"descriptor-set", true}, {"help", false}}
+var schemaOpts = []option{{"descriptor-set", true}, {"any-owner", false}, {"help", false}}
 
 func cmdSchema(args []string) int {
 	got, operands, ok := parseArgs("schema", args, schemaOpts)
 	if !ok {
 		return usage("schema", "bad option")
 	}
-	out := ""
+	out, anyOwner := "", false
 	for _, kv := range got {
 		switch kv[0] {
 		case "help":
@@ -90,13 +91,15 @@ func cmdSchema(args []string) int {
 				return usage("schema", "--descriptor-set: expects a FILE or -")
 			}
 			out = kv[1]
+		case "any-owner":
+			anyOwner = true
 		}
 	}
 	if len(operands) != 1 {
 		return usage("schema", "expects exactly one RING")
 	}
 	name := operands[0]
-	r, ok := attach(name)
+	r, ok := attach(name, anyOwner)
 	if !ok {
 		return exitRuntime
 	}

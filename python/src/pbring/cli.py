@@ -24,7 +24,7 @@ from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
 from . import demo, schema
-from .errors import Corrupt, PbringError, RingEmpty, Stale, strerror
+from .errors import Corrupt, Interrupted, PbringError, RingEmpty, Stale, strerror
 from .producer import Producer
 from .prototext import proto_text
 from .reader import CRC_MISMATCH, Reader
@@ -33,6 +33,8 @@ from .ring import Ring
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 IDS = 4096  # producer ids tracked for continuity, as the C command
+NAMED_MAX = 10  # corrupt messages named on stderr, at most
+PARTICIPANTS_MAX = 1024
 
 PRODUCE_HELP = """\
 usage: pbring produce RING --from-json FILE|- [--timeout SEC] [--no-wait]
@@ -45,13 +47,17 @@ messages to a demo ring.
   --from-json FILE the JSON lines to send (any typed ring)
   --count N        messages per producer (default: until interrupted)
   --rate HZ        total messages per second (default: as fast as possible)
-  --size BYTES     blob bytes per message (default 0)
+  --size BYTES     blob bytes per message (default 0); a slot holds
+                   --slot-size - 64 bytes, the event's other fields ~40
   --producers K    producer threads, each with its own id and seq (default 1)
-  --timeout SEC    give up when the ring stays full this long (default 10)
+  --timeout SEC    give up when no gating reader comes, or the ring stays
+                   full, this long (default 10)
   --no-wait        start at once, even if no gating reader is attached
                    (by default it waits up to --timeout for one, so that
                    nothing is sent into a ring that nobody reads)
   --raw            skip the message type check (for untyped rings)
+  --any-owner      accept a ring owned by another user (see SECURITY.md)
+Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
 """
 
 CONSUME_HELP = """\
@@ -62,18 +68,36 @@ Other typed rings: each message is decoded with the ring's schema and
 printed as one line of proto3 JSON.
   --count N            stop after N messages (default: until interrupted)
   --timeout SEC        stop when nothing arrives for SEC seconds
-  --from oldest|latest start at the oldest message in the ring (default)
-                       or only take messages sent from now on; backlog
-                       overwritten before it is read is counted as missed
+  --from oldest|latest start at the oldest message in the ring (default:
+                       replay what it holds) or only take messages sent
+                       from now on
   --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
   --quiet              no per-message output, only the summary
   --raw                no decoding: each payload as a 4-byte little-endian
                        length and its bytes on stdout (any ring; the only
                        way to read an untyped ring)
-Exits 1 if it saw a CRC or content error or, as a gating reader of a
-demo ring, a gap in any producer's seq; the summary on stderr says what
-it saw.
+  --any-owner          accept a ring owned by another user (see SECURITY.md)
+The summary on stderr counts:
+  received        messages taken intact
+  lost            messages overwritten before this lossy reader read them,
+                  or missing from a demo producer's seq
+  missed          replayed backlog overwritten before it was read
+  gaps            times a demo producer's seq jumped ahead
+  duplicates      times a demo producer's seq went back
+  crc errors      payloads whose CRC32C does not match
+  content errors  corrupt slot headers, payloads that do not decode or
+                  fail the demo checks
+  abandoned       messages whose producer died while writing them
+  rate            received / time from the first message to the last
+  latency         p50, p99, max from each message's commit to its receipt:
+                  transport plus time queued in the ring, which is most of
+                  it when the ring is full; replayed messages, committed
+                  before the consumer started, are not timed
+A corrupt message counts once, as a crc or content error, and is named on
+stderr by its ring seq. Exits 1 if it saw a CRC or content error or, as a
+gating reader of a demo ring, a gap or duplicate in any producer's seq.
+Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
 """
 
 SCHEMA_HELP = """\
@@ -83,6 +107,7 @@ Print the ring's message type and its stored schema as .proto text
 '// file: NAME' line).
   --descriptor-set FILE  write the stored FileDescriptorSet bytes exactly
                          instead ('-': stdout)
+  --any-owner            accept a ring owned by another user (see SECURITY.md)
 """
 
 MAIN_HELP = """\
@@ -223,10 +248,12 @@ def _choice(flag: str, what: str,
     return parse
 
 
-def _attach(cmd: str, name: str) -> Tuple[Optional[Ring], int]:
-    """The ring, or None and the exit status (after one line on stderr)."""
+def _attach(cmd: str, name: str,
+            any_owner: bool = False) -> Tuple[Optional[Ring], int]:
+    """The ring, or None and the exit status (after one line on stderr);
+    @any_owner (--any-owner) accepts a ring owned by another user."""
     try:
-        return Ring.attach(name), 0
+        return Ring.attach(name, any_owner=any_owner), 0
     except PbringError as e:
         if e.errno == errno.EINVAL:
             return None, usage(cmd, f"invalid ring name '{name}' (use 1-63 "
@@ -239,7 +266,44 @@ def _attach(cmd: str, name: str) -> Tuple[Optional[Ring], int]:
         msg = e.strerror or strerror(e.errno or 0)
         if e.errno == errno.EUCLEAN:
             msg += f"; remove it with 'pbring rm {name}'"
+        if e.errno == errno.EPERM:
+            msg = _refused(name) or msg
         return None, fail(name, msg)
+
+
+def _refused(name: str) -> Optional[str]:
+    """Which of EPERM's two refusals it was, and what accepts the first,
+    as the C command says it; None if the ring cannot be looked at."""
+    try:
+        st = os.stat(f"/dev/shm/pbring.{name}")
+    except OSError:
+        return None
+    if st.st_mode & 0o002:
+        return (f"ring writable by everyone (mode {st.st_mode & 0o7777:04o}): "
+                "refused (see SECURITY.md)")
+    if st.st_uid != os.geteuid():
+        return (f"ring owned by another user (uid {st.st_uid}): use "
+                "--any-owner to accept it")
+    return None
+
+
+def duration(ns: int) -> str:
+    """A duration with its unit chosen for it, as the C command's
+    cli_duration(): "850 ns", "12.3 us", "2.6 ms", "41.9 s"."""
+    if ns < 1000:
+        return f"{ns} ns"
+    if ns < 999950:
+        return f"{ns / 1e3:.1f} us"
+    if ns < 999950000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e9:.1f} s"
+
+
+def _too_large(ring: Ring, size: int) -> str:
+    info = ring.info
+    return (f"a message of {size} bytes does not fit in a slot (payload "
+            f"capacity {info.payload_cap} bytes of --slot-size "
+            f"{info.slot_size})")
 
 
 def _ring_major(name: str) -> int:
@@ -280,6 +344,7 @@ class _ProduceThread(threading.Thread):
         self.sent = 0
         self.err: Optional[PbringError] = None
         self.what = "send"
+        self.size = 0  # the encoding that did not fit (EMSGSIZE)
 
     def run(self) -> None:
         cfg = self.cfg
@@ -314,8 +379,12 @@ class _ProduceThread(threading.Thread):
                 send(ser())
                 i += 1
                 self.sent = i
+        except Interrupted:
+            pass  # Ctrl-C, or the watch: the main thread says which
         except PbringError as e:
             self.err = e
+            if e.errno == errno.EMSGSIZE:
+                self.size = msg.ByteSize()
         finally:
             self.sent = i
             try:
@@ -389,9 +458,8 @@ def _produce_json(name: str, ring: Ring, cfg: argparse.Namespace) -> int:
     except OSError as e:
         return fail(name, f"{path}: {e.strerror}")
     try:
-        if not cfg.no_wait and not ring.wait_gating_reader(cfg.timeout):
-            return fail(name, "no gating reader attached (start a consumer "
-                              "first, or use --no-wait)")
+        if not cfg.no_wait and (rc := _wait_reader(name, ring, cfg.timeout)):
+            return rc
         try:
             p = Producer(ring, timeout=cfg.timeout)
         except PbringError as e:
@@ -414,19 +482,21 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
     # that waits for input, never a send.
     reading = [False]
 
-    def handler(sig: int, frame: Any) -> None:
-        if reading[0]:
-            raise KeyboardInterrupt
-        stopped[0] = True
+    stopped = _on_signals(p.ring)
 
-    stopped = [False]
+    def handler(sig: int, frame: Any) -> None:
+        first = not _Stop.sig
+        _stop_handler(sig, frame)
+        if reading[0] and first:
+            raise KeyboardInterrupt
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
     start = time.monotonic()
     sent = lineno = 0
     try:
-        while not stopped[0]:
+        while not stopped.is_set():
             reading[0] = True
             try:
                 line = src.readline()
@@ -456,11 +526,12 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
                 return fail(name, f"line {lineno}: {_reason(e)}")
             try:
                 p.send_bytes(data)
+            except Interrupted:
+                break
             except PbringError as e:
                 if e.errno == errno.EMSGSIZE:
-                    return fail(name, f"line {lineno}: a message of "
-                                      f"{len(data)} bytes does not fit in a "
-                                      "slot")
+                    return fail(name, f"line {lineno}: "
+                                      f"{_too_large(p.ring, len(data))}")
                 if e.errno in (errno.ETIMEDOUT, errno.EAGAIN):
                     return fail(name, "ring stayed full for the timeout (is "
                                       "a gating reader stuck?)")
@@ -472,27 +543,38 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
     sys.stderr.write(f"produce: {sent} messages from {cfg.from_json} in "
                      f"{secs:.3f} s, {sent / secs if secs > 0 else 0.0:.0f} "
                      "msg/s\n")
-    return 0
+    return _stop_status(name) if _Stop.sig else 0
 
 
-def _show_progress(threads: List[_ProduceThread], start: float) -> None:
+def _show_progress(ring: Ring, name: str, threads: List[_ProduceThread],
+                   start: float) -> Optional[PbringError]:
+    """The rate line on a terminal, and the watch (dead gating readers,
+    the ring removed) on any output, until every thread is done; returns
+    the watch's error, if it stopped them. Joins in short steps: the main
+    thread must stay able to run the signal handlers."""
     tty = sys.stderr.isatty()
+    watch = _Watch(ring, name)
+    werr: Optional[PbringError] = None
     last, last_t = 0, start
     for t in threads:
-        while tty and t.is_alive():
+        while t.is_alive():
             t.join(0.25)
+            err = watch.poll()
+            if err is not None and werr is None:
+                werr = err
+                ring.interrupt()  # stop the threads
+            if not tty:
+                continue
             now = time.monotonic()
             total = sum(x.sent for x in threads)
             rate = (total - last) / (now - last_t) if now > last_t else 0.0
             sys.stderr.write(f"\rproduce: {total} sent, {rate:.0f} msg/s   ")
             sys.stderr.flush()
             last, last_t = total, now
-        # join in short steps: the main thread must stay able to run the
-        # signal handlers
-        while t.is_alive():
-            t.join(0.25)
     if tty:
-        sys.stderr.write("\n")
+        sys.stderr.write("\r\033[K")  # the summary replaces it
+    watch.poll()  # a reader that died in the last moments
+    return werr
 
 
 def cmd_produce(argv: Sequence[str]) -> int:
@@ -510,6 +592,7 @@ def cmd_produce(argv: Sequence[str]) -> int:
     ap.add("raw")
     ap.add("no-wait")
     ap.add("from-json", _path("--from-json"), None)
+    ap.add("any-owner")
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -525,34 +608,37 @@ def cmd_produce(argv: Sequence[str]) -> int:
     except Usage as e:
         return usage("produce", str(e))
     name = cfg.ring
-    ring, rc = _attach("produce", name)
+    _on_signals(None)
+    ring, rc = _attach("produce", name, cfg.any_owner)
     if ring is None:
-        return rc
+        return 128 + _Stop.sig if _Stop.sig else rc
     try:
+        stop = _on_signals(ring)
         if cfg.from_json is not None:
             return _produce_json(name, ring, cfg)
         if not cfg.raw and _check_type(name, ring):
             return EXIT_RUNTIME
-        if not cfg.no_wait and not ring.wait_gating_reader(cfg.timeout):
-            return fail(name, "no gating reader attached (start a consumer "
-                              "first, or use --no-wait)")
+        if not cfg.no_wait and (rc := _wait_reader(name, ring, cfg.timeout)):
+            return rc
         if cfg.rate:
             cfg.rate /= cfg.producers
-        stop = threading.Event()
-        _on_signals(stop)
         start = time.monotonic()
         threads = [_ProduceThread(ring, k, cfg, stop)
                    for k in range(cfg.producers)]
         for t in threads:
             t.start()
-        _show_progress(threads, start)
+        werr = _show_progress(ring, name, threads, start)
         secs = time.monotonic() - start
         total = sum(t.sent for t in threads)
         sys.stderr.write(
             f"produce: {total} messages from {cfg.producers} "
             f"producer{'' if cfg.producers == 1 else 's'} in {secs:.3f} s, "
             f"{total / secs if secs > 0 else 0.0:.0f} msg/s\n")
+        if werr is not None:
+            return fail(name, strerror(werr.errno or 0))
         bad = next((t for t in threads if t.err is not None), None)
+        if _Stop.sig and bad is None:
+            return _stop_status(name)
         if bad is None or bad.err is None:
             return 0
         err = bad.err
@@ -560,8 +646,8 @@ def cmd_produce(argv: Sequence[str]) -> int:
             return fail(name, "ring stayed full for the timeout (is a gating "
                               "reader stuck?)")
         if err.errno == errno.EMSGSIZE:
-            return fail(name, "message does not fit in a slot (use a smaller "
-                              "--size or a larger --slot-size)")
+            return fail(name, f"{_too_large(ring, bad.size)}: use a smaller "
+                              "--size or a larger --slot-size")
         return fail(name, f"{bad.what}: {strerror(err.errno or 0)}")
     finally:
         ring.close()
@@ -637,7 +723,76 @@ class _Consumer:
         self.crc_errors = 0      # CRC32C mismatches
         self.content_errors = 0  # undecodable payloads, failed checks
         self.start_ns = self.last_ns = 0
+        self.show_progress = False
+        self.progress_ns = self.progress_n = 0
         self.pattern = demo.blob_pattern(reader.ring.info.payload_cap)
+        # Messages committed before open_ns are replayed backlog: their age
+        # is not a latency, so they are counted, not timed.
+        self.open_ns = 0
+        self.replayed = 0
+        # Corrupt messages not yet seen as a jump in their producer's seq,
+        # by ring producer id, and of unknown producer (a corrupt header):
+        # the jump they make is not a gap too.
+        self.owed: Dict[int, int] = {}
+        self.owed_any = 0
+        self.named = 0  # corrupt messages named on stderr
+        self.msg_type = reader.ring.info.msg_type or "message"
+
+    def latency(self, sent: int, now: int) -> None:
+        """now - sent (the slot's timestamp at commit) into the histogram;
+        replayed backlog is counted instead (open_ns)."""
+        if not sent:
+            return  # committed without a timestamp
+        if sent < self.open_ns:
+            self.replayed += 1
+        elif now >= sent:
+            self.hist.add(now - sent)
+
+    def name_corrupt(self, seq: int, producer: int, why: str) -> None:
+        """Name a corrupt message on stderr (the first NAMED_MAX of them, so
+        that a flood does not bury the summary); producer < 0: unknown."""
+        self.named += 1
+        name = self.cfg.ring
+        if self.named == NAMED_MAX + 1:
+            fail(name, "more corrupt messages: not named")
+        elif self.named > NAMED_MAX:
+            pass
+        elif producer < 0:
+            fail(name, f"seq {seq}: {why}")
+        else:
+            fail(name, f"seq {seq} (producer {producer}): {why}")
+
+    def corrupt(self, seq: int, producer: int, crc: bool) -> None:
+        """Count a corrupt message once: as a crc or content error, never
+        also as the gap it leaves in its producer's seq (unexplained())."""
+        if crc:
+            self.crc_errors += 1
+            why = "CRC mismatch"
+        else:
+            self.content_errors += 1
+            why = f"payload is not a valid {self.msg_type}"
+        if 0 <= producer < PARTICIPANTS_MAX:
+            self.owed[producer] = self.owed.get(producer, 0) + 1
+        else:
+            self.owed_any += 1
+        self.name_corrupt(seq, producer, why)
+
+    def bad_header(self, seq: int) -> None:
+        """A corrupt slot header (counted by the reader as stats().bad)."""
+        self.owed_any += 1
+        self.name_corrupt(seq, -1, "corrupt slot header")
+
+    def unexplained(self, producer: int, n: int) -> int:
+        """How much of a jump of @n in the seq of ring producer @producer
+        the corrupt messages already counted do not explain. Its next
+        message after its corrupt ones settles what it owes; a corrupt
+        header's producer is not known, so any producer's jump settles
+        that."""
+        k = min(self.owed.pop(producer, 0), n)
+        n -= k
+        k = min(self.owed_any, n)
+        self.owed_any -= k
+        return n - k
 
     def note_missed(self) -> None:
         missed = self.rd.stats().missed
@@ -645,7 +800,7 @@ class _Consumer:
             self.missed_seen = missed
             self.miss_epoch += 1
 
-    def check_seq(self, id_: str, seq: int) -> None:
+    def check_seq(self, id_: str, seq: int, producer: int) -> None:
         """Continuity of one producer's seq: the first one seen sets the
         start, and so does the first one after missed backlog, whose
         producer cannot be known (FORMAT.md §9.1)."""
@@ -657,11 +812,15 @@ class _Consumer:
             t = self.ids[id_] = [0, False, self.miss_epoch]
         resumed = t[2] != self.miss_epoch
         t[2] = self.miss_epoch
+        jump = 0
         if t[1] and seq > t[0] and not resumed:
-            self.gaps += 1
-            self.gap_msgs += seq - t[0]
+            jump = seq - t[0]
         elif t[1] and seq < t[0]:
             self.dups += 1
+        jump = self.unexplained(producer, jump)
+        if jump:
+            self.gaps += 1
+            self.gap_msgs += jump
         t[1] = True
         if seq >= t[0]:
             t[0] = seq + 1
@@ -669,6 +828,19 @@ class _Consumer:
     def _step(self) -> float:
         timeout = self.cfg.timeout
         return 0.2 if timeout is None or timeout > 0.2 else float(timeout)
+
+    def progress(self) -> None:
+        """"consume: N received, R msg/s" on a terminal, 4 times a
+        second, when the messages themselves do not go to it."""
+        now = time.monotonic_ns()
+        dt = (now - self.progress_ns) / 1e9
+        if not self.show_progress or dt < 0.25:
+            return
+        rate = (self.received - self.progress_n) / dt
+        sys.stderr.write(f"\rconsume: {self.received} received, "
+                         f"{rate:.0f} msg/s   ")
+        sys.stderr.flush()
+        self.progress_ns, self.progress_n = now, self.received
 
     def _idle(self, idle_from: int) -> bool:
         timeout = self.cfg.timeout
@@ -693,24 +865,29 @@ class _Consumer:
         out = self.out
         json_out = cfg.json
         quiet = cfg.quiet
-        hist_add = self.hist.add
+        latency = self.latency
+        show = self.show_progress
         while not count or self.received < count:
             if stop.is_set():
                 return None
+            if show and not self.received & 1023:
+                self.progress()
             try:
                 msg = rd.recv(cls, timeout=step)
             except RingEmpty as e:
                 if self._idle(idle_from):
                     return e
+                self.progress()
                 continue
             except Corrupt as e:
                 # A bad header is counted by the reader (stats().bad); a bad
                 # CRC or payload here.
-                if e.what != "peek":
-                    if e.strerror == CRC_MISMATCH:
-                        self.crc_errors += 1
-                    else:
-                        self.content_errors += 1
+                if e.what == "peek":
+                    self.bad_header(e.seq or 0)
+                else:
+                    last = rd.last
+                    self.corrupt(e.seq or 0, last.producer if last else -1,
+                                 e.strerror == CRC_MISMATCH)
                 idle_from = self.last_ns = mono()
                 if not self.start_ns:
                     self.start_ns = idle_from
@@ -721,43 +898,39 @@ class _Consumer:
             idle_from = now
             if not self.start_ns:
                 self.start_ns = now
+            info = rd.last
+            assert info is not None
             if not is_demo:
                 line = ""
                 if not quiet:
                     try:
                         line = to_json(msg)
                     except Exception:  # e.g. an Any of an unknown type
-                        self.content_errors += 1
-                        self.last_ns = now
+                        self.corrupt(info.seq, info.producer, False)
+                        self.last_ns = mono()
                         continue
-                info = rd.last
-                if info is not None and info.timestamp_ns and \
-                        now >= info.timestamp_ns:
-                    hist_add(now - info.timestamp_ns)
+                latency(info.timestamp_ns, now)
                 self.received += 1
-                self.last_ns = now
                 if not quiet:
                     out.write(line.encode("utf-8", "surrogateescape") + b"\n")
+                self.last_ns = mono()
                 continue
             if cfg.start == "oldest":
                 self.note_missed()
             blob = msg.blob
             if blob and blob != pattern[:len(blob)]:
-                self.content_errors += 1
+                self.corrupt(info.seq, info.producer, False)
+                self.last_ns = mono()
                 continue
-            sent = msg.sent_ns
-            if sent and now >= sent:
-                hist_add(now - sent)
-            self.check_seq(msg.id, msg.seq)
+            latency(info.timestamp_ns, now)
+            self.check_seq(msg.id, msg.seq, info.producer)
             self.received += 1
-            self.last_ns = now
             if quiet:
+                self.last_ns = mono()
                 continue
             if json_out:
                 line = demo.canonical_json(msg)
             else:
-                info = rd.last
-                assert info is not None
                 line = (f"seq {msg.seq} id {msg.id} status {msg.status} "
                         f"blob {len(blob)} B (ring seq {info.seq}, producer "
                         f"{info.producer})")
@@ -782,8 +955,10 @@ class _Consumer:
             except RingEmpty as e:
                 if self._idle(idle_from):
                     return e
+                self.progress()
                 continue
-            except Corrupt:  # a bad header, counted as stats().bad
+            except Corrupt as e:  # a bad header, counted as stats().bad
+                self.bad_header(e.seq or 0)
                 idle_from = self.last_ns = mono()
                 if not self.start_ns:
                     self.start_ns = idle_from
@@ -808,16 +983,16 @@ class _Consumer:
                 continue  # overwritten while read: lost or missed
             except PbringError as e:
                 return e
-            self.last_ns = now
+            assert info is not None
             if not crc_ok:
-                self.crc_errors += 1
+                self.corrupt(info.seq, info.producer, True)
+                self.last_ns = mono()
                 continue
-            if info is not None and info.timestamp_ns and \
-                    now >= info.timestamp_ns:
-                self.hist.add(now - info.timestamp_ns)
+            self.latency(info.timestamp_ns, now)
             self.received += 1
             out.write(len(data).to_bytes(4, "little"))
             out.write(data)
+            self.last_ns = mono()
         return None
 
     def content(self) -> int:
@@ -826,7 +1001,6 @@ class _Consumer:
     def summary(self) -> None:
         st = self.rd.stats()
         secs = (self.last_ns - self.start_ns) / 1e9
-        h = self.hist
         sys.stderr.write(
             f"consume ({'lossy' if self.cfg.lossy else 'gating'}): "
             f"received {self.received}, "
@@ -836,12 +1010,25 @@ class _Consumer:
             f"content errors {self.content_errors + st.bad}, "
             f"abandoned {st.abandoned}, "
             f"rate {self.received / secs if secs > 0 else 0.0:.0f} msg/s, "
-            f"latency p50 {h.pct(50) / 1e3:.1f} us "
-            f"p99 {h.pct(99) / 1e3:.1f} us max {h.max / 1e3:.1f} us\n")
+            f"{self.latency_text()}\n")
+
+    def latency_text(self) -> str:
+        """``latency p50 P p99 Q max X (what it measures)``."""
+        h = self.hist
+        p50 = p99 = mx = "-"
+        if h.count:
+            p50, p99, mx = duration(h.pct(50)), duration(h.pct(99)), \
+                duration(h.max)
+        replayed = (f"; {self.replayed} replayed messages not timed"
+                    if self.replayed else "")
+        return (f"latency p50 {p50} p99 {p99} max {mx} (commit to receive, "
+                f"including time queued in the ring{replayed})")
 
     def verdict(self, err: Optional[PbringError]) -> int:
         cfg = self.cfg
         name = cfg.ring
+        if isinstance(err, Interrupted) and _Stop.sig:
+            err = None  # the checks below still apply; the status is 130
         if isinstance(err, RingEmpty) and cfg.count:
             return fail(name, f"timed out after {self.received} of "
                               f"{cfg.count} messages")
@@ -881,6 +1068,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
     ap.add("json")
     ap.add("quiet")
     ap.add("raw")
+    ap.add("any-owner")
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -899,9 +1087,10 @@ def cmd_consume(argv: Sequence[str]) -> int:
     except Usage as e:
         return usage("consume", str(e))
     name = cfg.ring
-    ring, rc = _attach("consume", name)
+    _on_signals(None)
+    ring, rc = _attach("consume", name, cfg.any_owner)
     if ring is None:
-        return rc
+        return 128 + _Stop.sig if _Stop.sig else rc
     try:
         cls: Any = None
         if cfg.raw:
@@ -914,6 +1103,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
                                   ": use --raw")
             if cls is None:
                 return rc
+        open_ns = time.monotonic_ns()
         try:
             rd = Reader(ring, lossy=cfg.lossy, start=cfg.start,
                         verify=True)
@@ -921,9 +1111,11 @@ def cmd_consume(argv: Sequence[str]) -> int:
             return fail(name, f"open reader: {e.strerror}")
         out = open(sys.stdout.fileno(), "wb", buffering=1 << 20,
                    closefd=False)
-        stop = threading.Event()
-        _on_signals(stop)
+        stop = _on_signals(ring)
         c = _Consumer(cfg, rd, out, kind, cls)
+        c.show_progress = sys.stderr.isatty() and (
+            cfg.quiet or not sys.stdout.isatty())
+        c.open_ns = open_ns
         try:
             err = c.loop(stop)
         finally:
@@ -931,9 +1123,13 @@ def cmd_consume(argv: Sequence[str]) -> int:
                 out.flush()
             except BrokenPipeError:
                 pass
+        if c.show_progress:
+            sys.stderr.write("\r\033[K")  # the summary replaces it
         c.summary()
         rc = c.verdict(err)
         rd.close()
+        if _Stop.sig and rc != EXIT_RUNTIME:
+            return _stop_status(name)
         return rc
     finally:
         ring.close()
@@ -945,6 +1141,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
 def cmd_schema(argv: Sequence[str]) -> int:
     ap = _Options()
     ap.add("descriptor-set", _path("--descriptor-set"), None)
+    ap.add("any-owner")
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -956,7 +1153,7 @@ def cmd_schema(argv: Sequence[str]) -> int:
     except Usage as e:
         return usage("schema", str(e))
     name = rest[0]
-    ring, rc = _attach("schema", name)
+    ring, rc = _attach("schema", name, cfg.any_owner)
     if ring is None:
         return rc
     try:
@@ -999,12 +1196,93 @@ def _write_bytes(name: str, path: str, data: bytes) -> int:
 # ---------------------------------------------------------------- main
 
 
-def _on_signals(stop: threading.Event) -> None:
-    def handler(sig: int, frame: Any) -> None:
-        stop.set()
+class _Stop:
+    """Ctrl-C and SIGTERM, as in the C command (cli/stop.c): the handler
+    records the signal, sets @event and interrupts the ring's waits, so a
+    command blocked on a full or an empty ring stops at once, prints its
+    summary and exits 128 + signal. A second signal kills at once."""
+    sig = 0
+    ring: Optional[Ring] = None
+    event = threading.Event()
+
+
+def _stop_handler(sig: int, frame: Any) -> None:
+    if _Stop.sig:
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return
+    _Stop.sig = sig
+    _Stop.event.set()
+    if _Stop.ring is not None:
+        _Stop.ring.interrupt()
+
+
+def _on_signals(ring: Optional[Ring]) -> threading.Event:
+    _Stop.ring = ring
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, _stop_handler)
+        signal.signal(signal.SIGTERM, _stop_handler)
+    if ring is not None and _Stop.sig:
+        ring.interrupt()
+    return _Stop.event
+
+
+def _stop_status(name: str) -> int:
+    """"pbring: RING: interrupted"; the exit status, 128 + signal."""
+    fail(name, "interrupted")
+    return 128 + (_Stop.sig or signal.SIGINT)
+
+
+def _wait_reader(name: str, ring: Ring, timeout: Optional[float]) -> int:
+    """Wait for a gating reader, saying once that it waits: 0, or the
+    exit status."""
+    try:
+        if ring.has_gating_reader():
+            return 0
+        sys.stderr.write(f"pbring: waiting for a gating reader on {name} "
+                         "(start a consumer, or use --no-wait)\n")
+        if ring.wait_gating_reader(timeout):
+            return 0
+    except Interrupted:
+        sys.stderr.write("produce: 0 messages\n")
+        return _stop_status(name)
+    except PbringError as e:
+        return fail(name, strerror(e.errno or 0))
+    return fail(name, "no gating reader attached (start a consumer "
+                      "first, or use --no-wait)")
+
+
+class _Watch:
+    """What changed under a running producer: gating readers that died
+    (reaped by our waits or anyone's), the ring removed or shrunk."""
+
+    def __init__(self, ring: Ring, name: str) -> None:
+        self.ring = ring
+        self.name = name
+        self.reaped = ring.stats().readers_reaped
+        self.gating = self._snapshot()
+
+    def _snapshot(self) -> List[Tuple[int, int]]:
+        return [(p.index, p.pid) for p in self.ring.participants()
+                if p.is_reader and p.gating]
+
+    def poll(self) -> Optional[PbringError]:
+        reaped = self.ring.stats().readers_reaped
+        now = self._snapshot()
+        if reaped != self.reaped:
+            self.reaped = reaped
+            for index, pid in self.gating:
+                if (index, pid) not in now:
+                    tail = ("" if now else "; no gating reader left, so "
+                            "nothing holds messages back now")
+                    fail(self.name,
+                         f"gating reader {index} (pid {pid}) died{tail}")
+        self.gating = now
+        try:
+            self.ring.check()
+        except PbringError as e:
+            return e
+        return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

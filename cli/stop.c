@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stopping and watching, shared by produce and consume.
+ *
+ * Ctrl-C and SIGTERM: the handler records the signal and interrupts the
+ * ring's waits (pbr_ring_interrupt is async-signal-safe), so a command
+ * blocked on a full ring or an empty one stops at once, prints its summary
+ * and exits 128 + signal. A second signal kills at once, for a command
+ * stuck somewhere else.
+ *
+ * The watch: every few hundred ms of a run, tell the user about what
+ * changed under them: a gating reader that died (reaped by our waits or
+ * anyone's), and a ring removed or shrunk (a producer that never waits
+ * would not notice otherwise).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static _Atomic(struct pbr_ring *) stop_ring;
+static atomic_int stop_sig;
+
+static void on_stop(int sig)
+{
+	struct pbr_ring *r;
+
+	if (atomic_exchange(&stop_sig, sig) != 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(sig, &sa, NULL);
+		raise(sig);
+		return;
+	}
+	r = atomic_load(&stop_ring);
+	if (r)
+		pbr_ring_interrupt(r);
+}
+
+void cli_stop_install(struct pbr_ring *ring)
+{
+	struct sigaction sa;
+
+	atomic_store(&stop_ring, ring);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: sleeps (pacing, polling) end early too. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A signal that came before the ring was known. */
+	if (ring && atomic_load(&stop_sig))
+		pbr_ring_interrupt(ring);
+}
+
+int cli_stop_signal(void)
+{
+	return atomic_load_explicit(&stop_sig, memory_order_relaxed);
+}
+
+int cli_stop_status(const char *ring)
+{
+	int sig = cli_stop_signal();
+
+	cli_fail(ring, "interrupted");
+	return 128 + (sig ? sig : SIGINT);
+}
+
+/* --- the watch ------------------------------------------------------------ */
+
+static void watch_snapshot(struct cli_watch *w)
+{
+	struct pbr_participant ps[CLI_WATCH_MAX];
+	int i, n = pbr_ring_participants(w->ring, ps, CLI_WATCH_MAX);
+
+	w->ngating = 0;
+	for (i = 0; i < n && i < CLI_WATCH_MAX; i++) {
+		if (!ps[i].is_reader || (ps[i].flags & PBR_READER_LOSSY))
+			continue;
+		w->gating[w->ngating].index = ps[i].index;
+		w->gating[w->ngating].pid = ps[i].pid;
+		w->ngating++;
+	}
+}
+
+void cli_watch_init(struct cli_watch *w, struct pbr_ring *ring,
+		    const char *name)
+{
+	struct pbr_ring_stats st;
+
+	memset(w, 0, sizeof(*w));
+	w->ring = ring;
+	w->name = name;
+	pbr_ring_stats(ring, &st);
+	w->reaped = st.readers_reaped;
+	watch_snapshot(w);
+}
+
+static bool still_there(const struct cli_watch *now, uint32_t index,
+			uint32_t pid)
+{
+	unsigned i;
+
+	for (i = 0; i < now->ngating; i++)
+		if (now->gating[i].index == index && now->gating[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Readers were reaped since the last look: name the gating ones gone. */
+static void report_reaped(struct cli_watch *w)
+{
+	struct cli_watch now = *w;
+	unsigned i;
+
+	watch_snapshot(&now);
+	for (i = 0; i < w->ngating; i++) {
+		if (still_there(&now, w->gating[i].index, w->gating[i].pid))
+			continue;
+		cli_fail(w->name,
+			 "gating reader %" PRIu32 " (pid %" PRIu32 ") died%s",
+			 w->gating[i].index, w->gating[i].pid,
+			 now.ngating ? ""
+				     : "; no gating reader left, so nothing "
+				       "holds messages back now");
+	}
+	memcpy(w->gating, now.gating, sizeof(now.gating));
+	w->ngating = now.ngating;
+}
+
+int cli_watch_poll(struct cli_watch *w)
+{
+	struct pbr_ring_stats st;
+
+	pbr_ring_stats(w->ring, &st);
+	if (st.readers_reaped != w->reaped) {
+		w->reaped = st.readers_reaped;
+		report_reaped(w);
+	} else {
+		watch_snapshot(w); /* readers that joined meanwhile */
+	}
+	return pbr_ring_check(w->ring);
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	pbring "github.com/pbring/pbring/go"
+)
+
+// Stopping, as in the C command (cli/stop.c): SIGINT or SIGTERM records
+// the signal and interrupts the ring's waits, so a command blocked on a
+// full or an empty ring stops at once, prints its summary and exits 128 +
+// signal. A second signal exits at once.
+var (
+	stopSig  atomic.Int32
+	stopRing atomic.Pointer[pbring.Ring]
+)
+
+func installStop() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for s := range ch {
+			n := int32(s.(syscall.Signal))
+			if !stopSig.CompareAndSwap(0, n) {
+				os.Exit(128 + int(n))
+			}
+			if r := stopRing.Load(); r != nil {
+				r.Interrupt()
+			}
+		}
+	}()
+}
+
+// stopOn makes a stop signal interrupt r's waits (and at once, if one
+// came before r was known).
+func stopOn(r *pbring.Ring) {
+	stopRing.Store(r)
+	if stopSig.Load() != 0 {
+		r.Interrupt()
+	}
+}
+
+// stopped is the signal that asked us to stop, or 0.
+func stopped() int { return int(stopSig.Load()) }
+
+// stopStatus says "interrupted" and returns 128 + the signal.
+func stopStatus(ring string) int {
+	fail(ring, "interrupted")
+	return 128 + stopped()
+}
+
+// watch tells the user what changed under a running command: gating
+// readers that died (reaped by our waits or anyone's), and the ring
+// removed or shrunk.
+type watch struct {
+	r      *pbring.Ring
+	name   string
+	reaped uint64
+	gating [][2]uint32 // index, pid
+}
+
+func newWatch(r *pbring.Ring, name string) *watch {
+	w := &watch{r: r, name: name}
+	st, _ := r.Stats()
+	w.reaped = st.ReadersReaped
+	w.gating = w.snapshot()
+	return w
+}
+
+func (w *watch) snapshot() [][2]uint32 {
+	ps, _ := w.r.Participants()
+	var g [][2]uint32
+	for _, p := range ps {
+		if p.IsReader && p.Gating {
+			g = append(g, [2]uint32{p.Index, p.PID})
+		}
+	}
+	return g
+}
+
+// poll reports gating readers reaped since the last poll and returns
+// Check's error (removed, damaged).
+func (w *watch) poll() error {
+	st, _ := w.r.Stats()
+	now := w.snapshot()
+	if st.ReadersReaped != w.reaped {
+		w.reaped = st.ReadersReaped
+		for _, g := range w.gating {
+			if !containsReader(now, g) {
+				tail := ""
+				if len(now) == 0 {
+					tail = "; no gating reader left, so nothing holds messages back now"
+				}
+				fail(w.name, "gating reader %d (pid %d) died%s", g[0], g[1], tail)
+			}
+		}
+	}
+	w.gating = now
+	return w.r.Check()
+}
+
+func containsReader(list [][2]uint32, g [2]uint32) bool {
+	for _, x := range list {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGatingReader waits up to timeout for a live gating reader, saying
+// once that it waits: nil, ErrTimeout, ErrInterrupted or Check's error.
+func waitGatingReader(r *pbring.Ring, name string, timeout time.Duration) error {
+	until := time.Now().Add(timeout)
+	said := false
+	for !hasGatingReader(r) {
+		if !said {
+			fmt.Fprintf(os.Stderr, "pbring: waiting for a gating reader on %s (start a consumer, or use --no-wait)\n", name)
+			said = true
+		}
+		if stopped() != 0 || r.Interrupted() {
+			return pbring.ErrInterrupted
+		}
+		if err := r.Check(); err != nil {
+			return err
+		}
+		if !time.Now().Before(until) {
+			return pbring.ErrTimeout
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// waitReader is waitGatingReader with the command's messages: 0, or the
+// exit status.
+func waitReader(r *pbring.Ring, name string, timeout time.Duration) int {
+	switch err := waitGatingReader(r, name, timeout); {
+	case err == nil:
+		return 0
+	case stopped() != 0:
+		fmt.Fprintln(os.Stderr, "produce: 0 messages")
+		return stopStatus(name)
+	case err == pbring.ErrTimeout:
+		fail(name, "no gating reader attached (start a consumer first, or use --no-wait)")
+	default:
+		failErr(name, "", err)
+	}
+	return exitRuntime
+}
