@@ -30,10 +30,17 @@ void cli_fail(const char *ring, const char *fmt, ...)
 
 int cli_err(const char *ring, const char *what, int err)
 {
+	/* A damaged ring stays damaged: say what clears it. */
+	const char *hint =
+		err == -EUCLEAN ? "; remove it with 'pbring rm " : "";
+	const char *end = err == -EUCLEAN ? "'" : "";
+
 	if (what)
-		cli_fail(ring, "%s: %s", what, pbr_strerror(err));
+		cli_fail(ring, "%s: %s%s%s%s", what, pbr_strerror(err), hint,
+			 *hint ? ring : "", end);
 	else
-		cli_fail(ring, "%s", pbr_strerror(err));
+		cli_fail(ring, "%s%s%s%s", pbr_strerror(err), hint,
+			 *hint ? ring : "", end);
 	return EXIT_RUNTIME;
 }
 

@@ -12,6 +12,7 @@
 
 ids: the language of the command that waits.
 """
+import os
 import re
 import signal
 import time
@@ -58,6 +59,18 @@ def wait_full(scen, ring, slots):
         time.sleep(0.02)
 
 
+def blocked_producer(scen, lang, ring, slots=16, count=100000):
+    """A producer in L blocked on a full ring: its gating consumer (the
+    next language) is SIGSTOPped. Returns (producer, consumer)."""
+    c = scen.spawn(rotate(lang, 1), "consumer", "consume", ring)
+    scen.wait_joined(ring, c, role="gating")
+    c.stop()
+    p = scen.spawn(lang, "producer", "produce", ring, "--count", count,
+                   "--timeout", 60)
+    wait_full(scen, ring, slots)
+    return p, c
+
+
 @pytest.mark.parametrize("lang", ACTING)
 def test_interrupt_waiting_for_reader(scen, lang):
     ring = scen.ring("sig-nr")
@@ -73,12 +86,7 @@ def test_interrupt_waiting_for_reader(scen, lang):
 @pytest.mark.parametrize("lang", ACTING)
 def test_terminate_on_full_ring_loses_nothing(scen, lang):
     ring = scen.ring("sig-full", slots=16)
-    c = scen.spawn(rotate(lang, 1), "consumer", "consume", ring)
-    scen.wait_joined(ring, c, role="gating")
-    c.stop()
-    p = scen.spawn(lang, "producer", "produce", ring, "--count", 100000,
-                   "--timeout", 60)
-    wait_full(scen, ring, 16)
+    p, c = blocked_producer(scen, lang, ring)
     time.sleep(0.2)  # well into its wait for space
     assert stopped_by(p, signal.SIGTERM) == 143
     assert f"pbring: {ring}: interrupted" in p.err, p.err
@@ -109,12 +117,7 @@ def test_interrupt_waiting_consumer(scen, lang):
 @pytest.mark.parametrize("lang", ACTING)
 def test_dead_gating_reader_reported(scen, lang):
     ring = scen.ring("sig-dead", slots=16)
-    c = scen.spawn(rotate(lang, 1), "consumer", "consume", ring)
-    scen.wait_joined(ring, c, role="gating")
-    c.stop()
-    p = scen.spawn(lang, "producer", "produce", ring, "--count", 2000,
-                   "--timeout", 60)
-    wait_full(scen, ring, 16)
+    p, c = blocked_producer(scen, lang, ring, count=2000)
     c.kill()
     wait_for_text(p, f"gating reader 0 (pid {c.pid}) died")
     assert p.wait(timeout=20) == 0, p.err
@@ -129,12 +132,7 @@ def test_removed_under_a_waiter(scen, lang, role):
         w = scen.spawn(lang, "consumer", "consume", ring)
         scen.wait_joined(ring, w, role="gating")
     else:
-        c = scen.spawn(rotate(lang, 1), "consumer", "consume", ring)
-        scen.wait_joined(ring, c, role="gating")
-        c.stop()
-        w = scen.spawn(lang, "producer", "produce", ring, "--count", 100000,
-                       "--timeout", 60)
-        wait_full(scen, ring, 16)
+        w, _ = blocked_producer(scen, lang, ring)
     r = scen.run("c", "rm", ring)
     assert r.returncode == 1 and "--force" in r.stderr, r.stderr
     assert f"(pid {w.pid})" in r.stderr, r.stderr
@@ -145,3 +143,18 @@ def test_removed_under_a_waiter(scen, lang, role):
     assert rc == 1, (rc, w.err)
     assert time.monotonic() - t0 < PROMPT
     assert "ring was removed while in use" in w.err, w.err
+
+
+@pytest.mark.parametrize("lang", ACTING)
+def test_truncated_under_a_blocked_producer(scen, lang):
+    """Shrunk under a producer waiting for space: damaged, said at once
+    with the way out, not "ring stayed full" after --timeout."""
+    ring = scen.ring("sig-trunc", slots=16)
+    p, _ = blocked_producer(scen, lang, ring)
+    t0 = time.monotonic()
+    os.truncate(f"/dev/shm/pbring.{ring}", 8192)
+    assert p.wait(timeout=10) == 1, p.err
+    assert time.monotonic() - t0 < PROMPT
+    assert p.err.rstrip().endswith(
+        "ring is damaged (unfinished creation, truncated, or inconsistent "
+        f"geometry); remove it with 'pbring rm {ring}'"), p.err

@@ -35,10 +35,15 @@ func fail(ring, format string, a ...any) {
 // failErr reports err as the C command reports an error code: "what:
 // reason" with pbr_strerror's text.
 func failErr(ring, what string, err error) int {
+	text := errText(err)
+	if errors.Is(err, pbring.ErrCorrupt) {
+		// A damaged ring stays damaged: say what clears it.
+		text = pbring.ErrCorrupt.Error() + "; remove it with 'pbring rm " + ring + "'"
+	}
 	if what != "" {
-		fail(ring, "%s: %s", what, errText(err))
+		fail(ring, "%s: %s", what, text)
 	} else {
-		fail(ring, "%s", errText(err))
+		fail(ring, "%s", text)
 	}
 	return exitRuntime
 }

@@ -134,7 +134,10 @@ class _Help(Exception):
 
 
 def fail(ring: Optional[str], msg: str) -> int:
-    """``pbring: RING: msg`` on stderr; returns EXIT_RUNTIME."""
+    """``pbring: RING: msg`` on stderr; returns EXIT_RUNTIME. A damaged
+    ring stays damaged: the message says what clears it."""
+    if ring and msg.endswith(strerror(errno.EUCLEAN)):
+        msg += f"; remove it with 'pbring rm {ring}'"
     sys.stderr.write(f"pbring: {ring}: {msg}\n" if ring else
                      f"pbring: {msg}\n")
     sys.stderr.flush()
