@@ -84,6 +84,9 @@ struct cli_watch {
 };
 void cli_watch_init(struct cli_watch *w, struct pbr_ring *ring,
 		    const char *name);
+/* The ring is full: say which gating reader it waits for (the one
+ * furthest behind), once per stall. */
+void cli_watch_full(struct cli_watch *w);
 /* Report gating readers reaped since the last poll (one line each);
  * returns pbr_ring_check(): 0, -EIDRM (removed) or -EUCLEAN. */
 int cli_watch_poll(struct cli_watch *w);

@@ -146,11 +146,32 @@ static uint64_t total_progress(struct produce_thread *t, unsigned n)
 	return sum;
 }
 
+/* No message sent for a second: say once what the producers wait for. */
+struct stall {
+	uint64_t seen;
+	int64_t moved_ns;
+	bool said;
+};
+
+static void note_stall(struct stall *st, struct cli_watch *w, uint64_t sum,
+		       int64_t now)
+{
+	if (sum != st->seen) {
+		st->seen = sum;
+		st->moved_ns = now;
+		st->said = false;
+	} else if (!st->said && now - st->moved_ns >= 1000000000LL) {
+		st->said = true; /* once per stall */
+		cli_watch_full(w);
+	}
+}
+
 /* The rate line on a terminal, and the watch (dead gating readers, the
  * ring removed) on any output; returns when every thread is done. */
 static void show_progress(const struct produce_cfg *c, struct produce_thread *t,
 			  int64_t start)
 {
+	struct stall st = {0, start, false};
 	bool tty = cli_tty(2);
 	uint64_t last = 0, sum;
 	int64_t last_ns = start, now;
@@ -169,10 +190,12 @@ static void show_progress(const struct produce_cfg *c, struct produce_thread *t,
 			atomic_store(&watch_err, err);
 			pbr_ring_interrupt(c->ring); /* stop the threads */
 		}
-		if (!tty)
-			continue;
 		now = cli_now_ns();
 		sum = total_progress(t, c->producers);
+		if (c->rate <= 0) /* paced: slow on purpose */
+			note_stall(&st, &w, sum, now);
+		if (!tty)
+			continue;
 		fprintf(stderr, "\rproduce: %" PRIu64 " sent, %.0f msg/s   ",
 			sum,
 			(double)(sum - last) * 1e9 / (double)(now - last_ns));

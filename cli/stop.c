@@ -134,6 +134,26 @@ static void report_reaped(struct cli_watch *w)
 	w->ngating = now.ngating;
 }
 
+void cli_watch_full(struct cli_watch *w)
+{
+	struct pbr_participant ps[CLI_WATCH_MAX];
+	int i, n = pbr_ring_participants(w->ring, ps, CLI_WATCH_MAX);
+	const struct pbr_participant *slow = NULL;
+
+	for (i = 0; i < n && i < CLI_WATCH_MAX; i++) {
+		if (!ps[i].is_reader || (ps[i].flags & PBR_READER_LOSSY))
+			continue;
+		/* Wrapping order: the reader furthest behind holds the slot. */
+		if (!slow || (int64_t)(ps[i].position - slow->position) < 0)
+			slow = &ps[i];
+	}
+	if (slow)
+		cli_fail(w->name,
+			 "ring is full: waiting for gating reader %" PRIu32
+			 " (pid %" PRIu32 "%s) to read",
+			 slow->index, slow->pid, slow->alive ? "" : ", dead");
+}
+
 int cli_watch_poll(struct cli_watch *w)
 {
 	struct pbr_ring_stats st;

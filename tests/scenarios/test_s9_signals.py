@@ -87,8 +87,12 @@ def test_interrupt_waiting_for_reader(scen, lang):
 def test_terminate_on_full_ring_loses_nothing(scen, lang):
     ring = scen.ring("sig-full", slots=16)
     p, c = blocked_producer(scen, lang, ring)
-    time.sleep(0.2)  # well into its wait for space
+    # a second without progress: it says what it waits for, once
+    wait_for_text(p, f"(pid {c.pid}) to read")
+    assert f"pbring: {ring}: ring is full: waiting for gating reader " \
+        in p.err, p.err
     assert stopped_by(p, signal.SIGTERM) == 143
+    assert p.err.count("ring is full") == 1, p.err
     assert f"pbring: {ring}: interrupted" in p.err, p.err
     n = sent(p)
     assert n >= 16, p.err

@@ -175,7 +175,7 @@ func cmdProduce(args []string) int {
 			produceRun(c, r, t)
 		}(runs[k])
 	}
-	werr := showProgress(r, c.ring, runs, &wg, start)
+	werr := showProgress(r, c.ring, c.rate, runs, &wg, start)
 	return produceReport(c, r, runs, start, werr)
 }
 
@@ -220,10 +220,11 @@ func pace(start int64, rate float64, i uint64) {
 // showProgress prints a live rate line on a terminal, and polls the watch
 // (dead gating readers, the ring removed) on any output, until every
 // producer is done. It returns the watch's error, if it stopped them.
-func showProgress(r *pbring.Ring, name string, runs []*producerRun, wg *sync.WaitGroup, start int64) error {
+func showProgress(r *pbring.Ring, name string, paced float64, runs []*producerRun, wg *sync.WaitGroup, start int64) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	tty, w := isTTY(2), newWatch(r, name)
+	st := stall{movedNs: start}
 	var werr error
 	last, lastNs := uint64(0), start
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -242,12 +243,15 @@ func showProgress(r *pbring.Ring, name string, runs []*producerRun, wg *sync.Wai
 			werr = err
 			r.Interrupt() // stop the producers
 		}
-		if !tty {
-			continue
-		}
 		now, sum := nowNs(), uint64(0)
 		for _, t := range runs {
 			sum += t.progress.Load()
+		}
+		if paced == 0 { // paced: slow on purpose
+			st.note(w, sum, now)
+		}
+		if !tty {
+			continue
 		}
 		fmt.Fprintf(os.Stderr, "\rproduce: %d sent, %.0f msg/s   ", sum,
 			float64(sum-last)*1e9/float64(now-lastNs))

@@ -106,6 +106,44 @@ func (w *watch) poll() error {
 	return w.r.Check()
 }
 
+// full says which gating reader a full ring waits for: the one furthest
+// behind (in wrapping order), once per stall.
+func (w *watch) full() {
+	ps, _ := w.r.Participants()
+	var slow *pbring.Participant
+	for i := range ps {
+		p := &ps[i]
+		if p.IsReader && p.Gating && (slow == nil || int64(p.Position-slow.Position) < 0) {
+			slow = p
+		}
+	}
+	if slow != nil {
+		dead := ""
+		if !slow.Alive {
+			dead = ", dead"
+		}
+		fail(w.name, "ring is full: waiting for gating reader %d (pid %d%s) to read", slow.Index, slow.PID, dead)
+	}
+}
+
+// stall notices that no message was sent for a second and says once, per
+// stall, what the producers wait for.
+type stall struct {
+	seen    uint64
+	movedNs int64
+	said    bool
+}
+
+func (s *stall) note(w *watch, sum uint64, now int64) {
+	switch {
+	case sum != s.seen:
+		s.seen, s.movedNs, s.said = sum, now, false
+	case !s.said && now-s.movedNs >= int64(time.Second):
+		s.said = true
+		w.full()
+	}
+}
+
 func containsReader(list [][2]uint32, g [2]uint32) bool {
 	for _, x := range list {
 		if x == g {

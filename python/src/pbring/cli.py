@@ -566,10 +566,12 @@ def _show_progress(ring: Ring, name: str, threads: List[_ProduceThread],
             if err is not None and werr is None:
                 werr = err
                 ring.interrupt()  # stop the threads
-            if not tty:
-                continue
             now = time.monotonic()
             total = sum(x.sent for x in threads)
+            if not threads[0].cfg.rate:  # paced: slow on purpose
+                watch.note(total, now)
+            if not tty:
+                continue
             rate = (total - last) / (now - last_t) if now > last_t else 0.0
             sys.stderr.write(f"\rproduce: {total} sent, {rate:.0f} msg/s   ")
             sys.stderr.flush()
@@ -1264,10 +1266,34 @@ class _Watch:
         self.name = name
         self.reaped = ring.stats().readers_reaped
         self.gating = self._snapshot()
+        self.seen, self.moved, self.said = 0, time.monotonic(), False
 
     def _snapshot(self) -> List[Tuple[int, int]]:
         return [(p.index, p.pid) for p in self.ring.participants()
                 if p.is_reader and p.gating]
+
+    def full(self) -> None:
+        """Say which gating reader a full ring waits for: the one
+        furthest behind (in wrapping order)."""
+        slow = None
+        for p in self.ring.participants():
+            if p.is_reader and p.gating and (
+                    slow is None or
+                    (p.position - slow.position) % 2**64 >= 2**63):
+                slow = p
+        if slow is not None:
+            dead = "" if slow.alive else ", dead"
+            fail(self.name, f"ring is full: waiting for gating reader "
+                            f"{slow.index} (pid {slow.pid}{dead}) to read")
+
+    def note(self, sum_: int, now: float) -> None:
+        """No message sent for a second: say once, per stall, what the
+        producers wait for."""
+        if sum_ != self.seen:
+            self.seen, self.moved, self.said = sum_, now, False
+        elif not self.said and now - self.moved >= 1.0:
+            self.said = True
+            self.full()
 
     def poll(self) -> Optional[PbringError]:
         reaped = self.ring.stats().readers_reaped
