@@ -337,12 +337,12 @@ int pbr_reader_peek_batch(struct pbr_reader *rd, struct pbr_view *views,
 
 	if (!max)
 		return -EINVAL;
-	pbri_waiter_init(&w, rd->ring, rd->wait, timeout_ns);
+	pbri_waiter_init(&w, rd->wait, timeout_ns);
 	for (;;) {
 		rc = scan(rd, views, max);
 		if (rc)
 			return rc;
-		rc = pbri_waiter_step(&w);
+		rc = pbri_waiter_step(&w, rd->ring);
 		if (rc < 0) {
 			check_stuck(rd, false);
 			return rc;

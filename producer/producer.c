@@ -113,7 +113,7 @@ static int wait_space(struct pbr_producer *p, uint64_t s, struct pbr_waiter *w)
 		p->limit = pbri_gating_limit(r, s);
 		if (seq_before(s, p->limit))
 			break;
-		rc = pbri_waiter_step(w);
+		rc = pbri_waiter_step(w, r);
 		if (rc == -EAGAIN && pbri_reap_dead_readers(r) > 0)
 			continue;
 		if (rc < 0)
@@ -198,7 +198,7 @@ static int begin(struct pbr_producer *p, struct pbr_waiter *w)
 		/* Recovered, and maybe already passed and reused. */
 		if (v == PBR_COMMIT_ABANDONED(s) || commit_cmp(v, s) > 0)
 			return taken_for_dead(p);
-		rc = pbri_waiter_step(w);
+		rc = pbri_waiter_step(w, r);
 		if (rc < 0)
 			return rc;
 		if (rc == 1 || pbri_waiter_liveness_due(w))
@@ -233,7 +233,7 @@ int pbr_producer_reserve(struct pbr_producer *p, int64_t timeout_ns,
 		return -EOWNERDEAD;
 	if (p->reserved)
 		return -EINPROGRESS;
-	pbri_waiter_init(&w, p->ring, p->wait, timeout_ns);
+	pbri_waiter_init(&w, p->wait, timeout_ns);
 	if (!p->claimed) {
 		rc = claim(p, &w);
 		if (rc)

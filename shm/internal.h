@@ -45,6 +45,15 @@ struct pbri_handle {
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct pbr_ring {
+	/* Read on every reserve, commit and peek: first, together. The
+	 * geometry is validated once at attach, never re-read from the ring. */
+	uint8_t *slots; /* slot array */
+	uint8_t *ctl;	/* control block */
+	uint64_t seq_base, mask;
+	uint32_t slot_count, slot_size, payload_cap;
+	atomic_int truncated;	/* set by the SIGBUS guard */
+	atomic_int interrupted; /* set by pbr_ring_interrupt() */
+	uint32_t ring_flags;
 	uint8_t *base; /* mapping of the whole segment */
 	size_t size;   /* == superblock total_size == fstat size */
 	int fd;	       /* this handle's OFD: probes liveness locks */
@@ -52,18 +61,11 @@ struct pbr_ring {
 	 * probing through fd would both "hold" an entry, and one's unlock
 	 * would drop the other's. Probes and reaps hold this (recursive). */
 	pthread_mutex_t probe_lock;
-	uint8_t *ctl;	/* control block */
-	uint8_t *ptab;	/* producer entries */
-	uint8_t *rtab;	/* reader entries */
-	uint8_t *slots; /* slot array */
+	uint8_t *ptab; /* producer entries */
+	uint8_t *rtab; /* reader entries */
 	const uint8_t *schema;
-	/* Geometry, validated once at attach; never re-read from the ring. */
-	uint64_t seq_base, mask;
-	uint32_t slot_count, slot_size, payload_cap;
-	uint32_t max_producers, max_readers, ring_flags;
+	uint32_t max_producers, max_readers;
 	struct pbr_ring_info info;
-	atomic_int truncated;	     /* set by the SIGBUS guard */
-	atomic_int interrupted;	     /* set by pbr_ring_interrupt() */
 	pthread_mutex_t lock;	     /* guards the list below */
 	struct pbri_handle *handles; /* open producers and readers */
 };
@@ -150,7 +152,6 @@ static inline int64_t pbri_now_ns(void)
 uint64_t pbri_realtime_ns(void);
 
 struct pbr_waiter {
-	struct pbr_ring *ring; /* interrupt flag and health */
 	enum pbr_wait mode;
 	uint32_t spins;
 	bool signalled;	     /* a futex sleep returned EINTR */
@@ -160,11 +161,11 @@ struct pbr_waiter {
 	int64_t next_check;  /* 0 until the first wait step reads the clock */
 };
 
-void pbri_waiter_init(struct pbr_waiter *w, struct pbr_ring *r,
-		      enum pbr_wait mode, int64_t timeout_ns);
+void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		      int64_t timeout_ns);
 /* One idle step: 0 = look again, 1 = time to sleep on a bell,
  * -EAGAIN / -ETIMEDOUT / -EINTR / -EIDRM / -EUCLEAN = give up. */
-int pbri_waiter_step(struct pbr_waiter *w);
+int pbri_waiter_step(struct pbr_waiter *w, struct pbr_ring *r);
 /* True once per PBR_LIVENESS_NS of waiting: time to check for the dead. */
 bool pbri_waiter_liveness_due(struct pbr_waiter *w);
 

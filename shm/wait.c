@@ -41,13 +41,11 @@ uint64_t pbri_realtime_ns(void)
  * operation. The first wait step reads it (waiter_arm), so the timeout
  * counts from the first miss.
  */
-void pbri_waiter_init(struct pbr_waiter *w, struct pbr_ring *r,
-		      enum pbr_wait mode, int64_t timeout_ns)
+void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
+		      int64_t timeout_ns)
 {
-	w->ring = r;
 	w->mode = mode;
 	w->spins = 0;
-	w->signalled = false;
 	w->timeout = timeout_ns;
 	w->deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : 1;
 	w->next_check = 0;
@@ -68,6 +66,7 @@ static void waiter_arm(struct pbr_waiter *w)
 
 	if (w->timeout > 0)
 		w->deadline = now + w->timeout;
+	w->signalled = false;
 	w->next_check = now + PBR_LIVENESS_NS;
 	/* Within the wait even when callers wait in short steps (Python
 	 * does, 100 ms at a time), but never more than one fstat per ms. */
@@ -89,7 +88,7 @@ static bool waiter_clock_due(const struct pbr_waiter *w)
 
 /* Reasons to stop waiting other than the condition and the deadline: an
  * interrupt, and a ring removed or shrunk under us (checked by clock). */
-static int waiter_stop(struct pbr_waiter *w)
+static int waiter_stop(struct pbr_waiter *w, struct pbr_ring *r)
 {
 	int64_t now;
 
@@ -97,7 +96,7 @@ static int waiter_stop(struct pbr_waiter *w)
 	 * pbr_ring_interrupt() is seen at the latest after the bell bump
 	 * that wakes us. */
 	if (w->signalled ||
-	    atomic_load_explicit(&w->ring->interrupted, memory_order_relaxed))
+	    atomic_load_explicit(&r->interrupted, memory_order_relaxed))
 		return -EINTR;
 	if (!waiter_clock_due(w))
 		return 0;
@@ -107,10 +106,10 @@ static int waiter_stop(struct pbr_waiter *w)
 	if (now < w->next_health)
 		return 0;
 	w->next_health = now + PBR_HEALTH_NS;
-	return pbr_ring_check(w->ring);
+	return pbr_ring_check(r);
 }
 
-int pbri_waiter_step(struct pbr_waiter *w)
+int pbri_waiter_step(struct pbr_waiter *w, struct pbr_ring *r)
 {
 	int rc;
 
@@ -119,7 +118,7 @@ int pbri_waiter_step(struct pbr_waiter *w)
 	if (!w->next_check)
 		waiter_arm(w);
 	++w->spins;
-	rc = waiter_stop(w);
+	rc = waiter_stop(w, r);
 	if (rc)
 		return rc;
 	if (w->mode == PBR_WAIT_SPIN || w->spins < spin_limit(w)) {
