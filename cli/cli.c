@@ -15,17 +15,32 @@
 #include "cli.h"
 #include "pbring/demo.h"
 
+/* One line, one write(2): the demo's children share a stderr, and a line
+ * built from several stdio calls on an unbuffered stream would interleave
+ * with theirs mid-line. */
+static void put_line(const char *pre1, const char *pre2, const char *fmt,
+		     va_list ap, const char *post)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "%s%s", pre1, pre2);
+
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if ((size_t)n > sizeof(line) - 2 - strlen(post))
+		n = (int)(sizeof(line) - 2 - strlen(post)); /* truncate */
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "%s\n", post);
+	fflush(stderr);
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
 void cli_fail(const char *ring, const char *fmt, ...)
 {
+	char pre[300];
 	va_list ap;
 
-	fprintf(stderr, "pbring: ");
-	if (ring)
-		fprintf(stderr, "%s: ", ring);
+	snprintf(pre, sizeof(pre), "%s: ", ring ? ring : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_line("pbring: ", ring ? pre : "", fmt, ap, "");
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_err(const char *ring, const char *what, int err)
@@ -46,13 +61,14 @@ int cli_err(const char *ring, const char *what, int err)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+	char pre[64], post[96];
 	va_list ap;
 
-	fprintf(stderr, "pbring %s: ", cmd);
+	snprintf(pre, sizeof(pre), "pbring %s: ", cmd);
+	snprintf(post, sizeof(post), " (see 'pbring %s --help')", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_line(pre, "", fmt, ap, post);
 	va_end(ap);
-	fprintf(stderr, " (see 'pbring %s --help')\n", cmd);
 	return EXIT_USAGE;
 }
 

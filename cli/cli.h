@@ -65,6 +65,8 @@ const char *cli_duration(uint64_t ns, char *buf, size_t len);
 /* Ctrl-C and SIGTERM (stop.c): record the signal and interrupt @ring's
  * waits (NULL: none yet; a second call sets it). A second signal kills. */
 void cli_stop_install(struct pbr_ring *ring);
+/* pbr_ring_detach(), after the handler has let go of @ring. */
+void cli_stop_detach(struct pbr_ring *ring);
 /* The signal that asked us to stop, or 0. */
 int cli_stop_signal(void);
 /* "pbring: RING: interrupted"; returns the exit status, 128 + signal. */
@@ -72,7 +74,7 @@ int cli_stop_status(const char *ring);
 
 /* What changed under a running command: gating readers that died, and
  * the ring removed or shrunk. Poll a few times a second. */
-#define CLI_WATCH_MAX 64
+#define CLI_WATCH_MAX 1024 /* gating readers: every reader entry */
 struct cli_watch {
 	struct pbr_ring *ring;
 	const char *name;

@@ -669,7 +669,7 @@ int cmd_consume(int argc, char **argv)
 		cli_err(cfg.ring_name, "open reader", rc);
 	if (rc) {
 		pbs_codec_close(s.codec);
-		pbr_ring_detach(ring);
+		cli_stop_detach(ring);
 		return EXIT_RUNTIME;
 	}
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
@@ -683,7 +683,7 @@ int cmd_consume(int argc, char **argv)
 	if (cli_stop_signal() && rc != EXIT_RUNTIME)
 		rc = cli_stop_status(cfg.ring_name);
 	pbr_reader_close(s.rd);
-	pbr_ring_detach(ring);
+	cli_stop_detach(ring);
 	free(s.line);
 	free(s.ids);
 	pbs_codec_close(s.codec);

@@ -6,22 +6,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-/* The children, so that a signal sent to us alone (kill, not Ctrl-C on
- * the terminal, which reaches the whole group) reaches them too. */
+/* The children. Each runs in a process group of its own, so that Ctrl-C
+ * on the terminal reaches only us, and we pass every stop signal on once:
+ * a child that got it from the terminal too would take the second one as
+ * "kill at once" and lose its summary. They die with us (PDEATHSIG). */
 static pid_t kids[8];
 static unsigned nkids;
 static bool forwarded;
 
 static pid_t spawn(const char *self, char *const argv[])
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent) /* died before the prctl */
+			_exit(1);
 		execv(self, argv);
 		_exit(127);
 	}
@@ -127,7 +134,7 @@ static int paced(const char *self, char *ring)
 	cli_stop_install(r);
 	o.start = PBR_START_LATEST; /* not the first run's backlog */
 	if (pbr_reader_open(r, &o, &rd)) {
-		pbr_ring_detach(r);
+		cli_stop_detach(r);
 		return 0;
 	}
 	fprintf(stderr,
@@ -137,7 +144,7 @@ static int paced(const char *self, char *ring)
 	pid = spawn(self, pr);
 	n = pid > 0 ? read_paced(rd, &h) : 0; /* while it sends */
 	ok = wait_ok(pid) && n > 0;
-	pbr_ring_detach(r); /* closes rd */
+	cli_stop_detach(r); /* closes rd */
 	say_transport(&h, n);
 	return ok;
 }

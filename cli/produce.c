@@ -85,14 +85,21 @@ struct produce_thread {
  * the ring removed or shrunk. */
 static atomic_int watch_err;
 
-/* Pace to rate: sleep until message i is due. */
-static void pace(int64_t start, double rate, uint64_t i)
+/* Pace to rate: sleep until message i is due, in steps of at most 50 ms
+ * (a signal lands on another thread and does not cut this sleep short).
+ * False if told to stop meanwhile. */
+static bool pace(int64_t start, double rate, uint64_t i)
 {
-	int64_t due = start + (int64_t)((double)i * 1e9 / rate);
-	struct timespec ts = {due / 1000000000LL, due % 1000000000LL};
+	int64_t due = start + (int64_t)((double)i * 1e9 / rate), now;
 
-	if (due > cli_now_ns())
+	while (!cli_stop_signal() && (now = cli_now_ns()) < due) {
+		int64_t until = due - now > 50000000LL ? now + 50000000LL : due;
+		struct timespec ts = {until / 1000000000LL,
+				      until % 1000000000LL};
+
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	return !cli_stop_signal();
 }
 
 static void *produce_run(void *arg)
@@ -117,8 +124,8 @@ static void *produce_run(void *arg)
 	for (i = 0; !c->count || i < c->count; i++) {
 		if (cli_stop_signal())
 			break;
-		if (c->rate > 0)
-			pace(start, c->rate, i);
+		if (c->rate > 0 && !pace(start, c->rate, i))
+			break;
 		t->err = demo_event_send(p, &ev, i, c->timeout_ns);
 		if (t->err)
 			break;
@@ -144,6 +151,18 @@ static uint64_t total_progress(struct produce_thread *t, unsigned n)
 		sum += atomic_load_explicit(&t[k].progress,
 					    memory_order_relaxed);
 	return sum;
+}
+
+/* Join @tid if it ends within @ms. */
+static bool join_for(pthread_t tid, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts); /* the clock timedjoin uses */
+	ts.tv_nsec += ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return pthread_timedjoin_np(tid, NULL, &ts) == 0;
 }
 
 /* No message sent for a second: say once what the producers wait for. */
@@ -181,11 +200,10 @@ static void show_progress(const struct produce_cfg *c, struct produce_thread *t,
 
 	cli_watch_init(&w, c->ring, c->ring_name);
 	while (k < c->producers) {
-		if (pthread_tryjoin_np(t[k].tid, NULL) == 0) {
+		if (join_for(t[k].tid, 250)) {
 			k++;
 			continue;
 		}
-		usleep(250 * 1000);
 		if ((err = cli_watch_poll(&w)) && !atomic_load(&watch_err)) {
 			atomic_store(&watch_err, err);
 			pbr_ring_interrupt(c->ring); /* stop the threads */
@@ -247,7 +265,7 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 		secs > 0 ? (double)sum / secs : 0.0);
 	if (atomic_load(&watch_err))
 		return cli_err(c->ring_name, NULL, atomic_load(&watch_err));
-	if (err == -EINTR && cli_stop_signal())
+	if ((!err || err == -EINTR) && cli_stop_signal())
 		return cli_stop_status(c->ring_name);
 	if (err == -ETIMEDOUT)
 		cli_fail(c->ring_name, "ring stayed full for the timeout "
@@ -486,6 +504,20 @@ static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 	return err == -EINTR && cli_stop_signal() ? -EINTR : EXIT_RUNTIME;
 }
 
+/* A producer that never waits would not notice its ring removed: look
+ * 4 times a second, between lines. 0, or an exit status. */
+static int json_check(const struct produce_cfg *cfg, int64_t *checked)
+{
+	int64_t now = cli_now_ns();
+	int err;
+
+	if (now - *checked < 250000000LL)
+		return 0;
+	*checked = now;
+	err = pbr_ring_check(cfg->ring);
+	return err ? cli_err(cfg->ring_name, NULL, err) : 0;
+}
+
 static int produce_json(struct produce_cfg *cfg)
 {
 	struct pbs_codec *codec;
@@ -494,7 +526,7 @@ static int produce_json(struct produce_cfg *cfg)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int64_t start;
+	int64_t start, checked;
 	double secs;
 	FILE *in;
 	int rc, err;
@@ -507,9 +539,11 @@ static int produce_json(struct produce_cfg *cfg)
 	}
 	/* Ctrl-C stops between lines; a read is cut short (no SA_RESTART),
 	 * and so is a wait for space (interrupted ring). */
-	start = cli_now_ns();
+	start = checked = cli_now_ns();
 	while (!cli_stop_signal() && (n = getline(&line, &cap, in)) >= 0) {
 		lineno++;
+		if ((rc = json_check(cfg, &checked)))
+			break;
 		if (blank(line, (size_t)n))
 			continue;
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -559,7 +593,7 @@ int cmd_produce(int argc, char **argv)
 	cli_stop_install(cfg.ring);
 	if (cfg.from_json) {
 		rc = produce_json(&cfg);
-		pbr_ring_detach(cfg.ring);
+		cli_stop_detach(cfg.ring);
 		return rc;
 	}
 	rc = cfg.raw ? 0 : cli_check_type(cfg.ring_name, cfg.ring);
@@ -567,7 +601,7 @@ int cmd_produce(int argc, char **argv)
 		rc = wait_reader(&cfg);
 	t = rc ? NULL : calloc(cfg.producers, sizeof(*t));
 	if (!t) {
-		pbr_ring_detach(cfg.ring);
+		cli_stop_detach(cfg.ring);
 		return rc ? rc : EXIT_RUNTIME;
 	}
 	start = cli_now_ns();
@@ -579,6 +613,6 @@ int cmd_produce(int argc, char **argv)
 	show_progress(&cfg, t, start);
 	rc = produce_report(&cfg, t, start);
 	free(t);
-	pbr_ring_detach(cfg.ring);
+	cli_stop_detach(cfg.ring);
 	return rc;
 }

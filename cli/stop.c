@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,6 +60,21 @@ void cli_stop_install(struct pbr_ring *ring)
 		pbr_ring_interrupt(ring);
 }
 
+void cli_stop_detach(struct pbr_ring *ring)
+{
+	sigset_t set, old;
+
+	/* The handler must not interrupt a ring being unmapped. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (atomic_load(&stop_ring) == ring)
+		atomic_store(&stop_ring, NULL);
+	pbr_ring_detach(ring);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 int cli_stop_signal(void)
 {
 	return atomic_load_explicit(&stop_sig, memory_order_relaxed);
@@ -74,13 +90,16 @@ int cli_stop_status(const char *ring)
 
 /* --- the watch ------------------------------------------------------------ */
 
+/* Every entry a ring can have; the watch runs on the main thread only. */
+static struct pbr_participant ps[2 * PBR_PARTICIPANTS_MAX];
+#define PS_MAX (int)(sizeof(ps) / sizeof(ps[0]))
+
 static void watch_snapshot(struct cli_watch *w)
 {
-	struct pbr_participant ps[CLI_WATCH_MAX];
-	int i, n = pbr_ring_participants(w->ring, ps, CLI_WATCH_MAX);
+	int i, n = pbr_ring_participants(w->ring, ps, PS_MAX);
 
 	w->ngating = 0;
-	for (i = 0; i < n && i < CLI_WATCH_MAX; i++) {
+	for (i = 0; i < n && i < PS_MAX && w->ngating < CLI_WATCH_MAX; i++) {
 		if (!ps[i].is_reader || (ps[i].flags & PBR_READER_LOSSY))
 			continue;
 		w->gating[w->ngating].index = ps[i].index;
@@ -113,19 +132,26 @@ static bool still_there(const struct cli_watch *now, uint32_t index,
 	return false;
 }
 
-/* Readers were reaped since the last look: name the gating ones gone. */
-static void report_reaped(struct cli_watch *w)
+/* @reaped readers were reaped since the last look: name the gating ones
+ * gone. If more left than were reaped, some closed normally, and which
+ * ones cannot be told: those lines say "left or died". */
+static void report_reaped(struct cli_watch *w, uint64_t reaped)
 {
-	struct cli_watch now = *w;
-	unsigned i;
+	static struct cli_watch now;
+	unsigned i, gone = 0;
 
+	now = *w;
 	watch_snapshot(&now);
+	for (i = 0; i < w->ngating; i++)
+		gone += !still_there(&now, w->gating[i].index,
+				     w->gating[i].pid);
 	for (i = 0; i < w->ngating; i++) {
 		if (still_there(&now, w->gating[i].index, w->gating[i].pid))
 			continue;
 		cli_fail(w->name,
-			 "gating reader %" PRIu32 " (pid %" PRIu32 ") died%s",
+			 "gating reader %" PRIu32 " (pid %" PRIu32 ") %s%s",
 			 w->gating[i].index, w->gating[i].pid,
+			 gone > reaped ? "left or died" : "died",
 			 now.ngating ? ""
 				     : "; no gating reader left, so nothing "
 				       "holds messages back now");
@@ -136,11 +162,10 @@ static void report_reaped(struct cli_watch *w)
 
 void cli_watch_full(struct cli_watch *w)
 {
-	struct pbr_participant ps[CLI_WATCH_MAX];
-	int i, n = pbr_ring_participants(w->ring, ps, CLI_WATCH_MAX);
+	int i, n = pbr_ring_participants(w->ring, ps, PS_MAX);
 	const struct pbr_participant *slow = NULL;
 
-	for (i = 0; i < n && i < CLI_WATCH_MAX; i++) {
+	for (i = 0; i < n && i < PS_MAX; i++) {
 		if (!ps[i].is_reader || (ps[i].flags & PBR_READER_LOSSY))
 			continue;
 		/* Wrapping order: the reader furthest behind holds the slot. */
@@ -160,8 +185,8 @@ int cli_watch_poll(struct cli_watch *w)
 
 	pbr_ring_stats(w->ring, &st);
 	if (st.readers_reaped != w->reaped) {
+		report_reaped(w, st.readers_reaped - w->reaped);
 		w->reaped = st.readers_reaped;
-		report_reaped(w);
 	} else {
 		watch_snapshot(w); /* readers that joined meanwhile */
 	}

@@ -195,6 +195,14 @@ func (r *Ring) bellSleep(bell uint64, seen uint32, w *waiter) {
 		}
 		left = min(left, until)
 	}
+	// An interrupt after step's flag check but before seen was read is
+	// folded into seen: look at the flag again (Go atomics are
+	// sequentially consistent, so if seen includes Interrupt's bump, the
+	// flag stored before it is seen; if not, the word differs and
+	// FUTEX_WAIT returns at once).
+	if r.interrupted.Load() {
+		return
+	}
 	addr := r.u32(r.g.ctl + bell + bellFutex)
 	if w.ctx != nil && w.stopWake == nil && w.ctx.Done() != nil {
 		// Registered once per wait, only when it comes to sleeping:
@@ -212,8 +220,9 @@ func (r *Ring) bellFinish(bell uint64) {
 // ErrInterrupted at once, and every later wait return it without waiting:
 // the interrupt is sticky, for shutting down (signal.NotifyContext and
 // the *Context methods serve a cancellation per call). Calls that do not
-// wait still work. As in C, it bumps both doorbells, so a waiter that
-// checked the flag just before it went to sleep wakes up anyway.
+// wait still work. As in C, it stores the flag, then bumps both doorbells;
+// a sleeper checks the flag after it read the doorbell, so either it sees
+// the flag or its FUTEX_WAIT finds the word changed.
 func (r *Ring) Interrupt() {
 	r.interrupted.Store(true)
 	for _, bell := range []uint64{ctlDataBell, ctlSpaceBell} {

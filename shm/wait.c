@@ -92,9 +92,9 @@ static int waiter_stop(struct pbr_waiter *w, struct pbr_ring *r)
 {
 	int64_t now;
 
-	/* Relaxed: the flag carries no data; the store in
-	 * pbr_ring_interrupt() is seen at the latest after the bell bump
-	 * that wakes us. */
+	/* Relaxed: the flag carries no data. A store racing with this load
+	 * is caught by the re-check in pbri_bell_sleep() (BLOCK), or by the
+	 * next step (SPIN, YIELD). */
 	if (w->signalled ||
 	    atomic_load_explicit(&r->interrupted, memory_order_relaxed))
 		return -EINTR;
@@ -172,6 +172,15 @@ void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
 	}
 	ts.tv_sec = left / 1000000000LL;
 	ts.tv_nsec = left % 1000000000LL;
+	/* An interrupt after the flag check in waiter_stop() but before the
+	 * futex word was read into @seen is folded into @seen: look at the
+	 * flag again. The acquire fence, after the relaxed read of @seen in
+	 * pbri_bell_prepare(), pairs with the seq_cst bump in
+	 * pbr_ring_interrupt(): if @seen includes the bump, the flag is
+	 * seen; if not, the word differs and FUTEX_WAIT returns at once. */
+	fence_acq();
+	if (atomic_load_explicit(&r->interrupted, memory_order_relaxed))
+		return;
 	/* Shared (non-private) futex: the word is in a shared mapping.
 	 * EAGAIN (word changed) and ETIMEDOUT mean "look again"; EINTR means
 	 * a signal handler ran in this thread, and the wait returns -EINTR
@@ -201,9 +210,10 @@ void pbri_bell_ring(struct pbr_ring *r, uint32_t bell)
 
 /*
  * Async-signal-safe: an atomic store, two atomic adds and two system
- * calls. Bumping each bell's futex word makes a waiter that checked the
- * flag just before it went to sleep find the word changed (EAGAIN), so
- * no interrupt falls between its check and its sleep; the bump is a
+ * calls. The flag is stored before each bell's futex word is bumped; a
+ * sleeper checks the flag after it read the word (pbri_bell_sleep), so
+ * either it sees the flag or FUTEX_WAIT finds the word changed (EAGAIN):
+ * no interrupt falls between its check and its sleep. The bump is a
  * spurious wake-up for anyone else asleep on the bell, which every
  * sleeper tolerates (it re-checks its condition).
  */

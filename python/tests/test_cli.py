@@ -205,6 +205,21 @@ def test_produce_rate_and_interrupt(ring_name):
                             f"pbring: {n}: interrupted\n", err), err
 
 
+@pytest.mark.parametrize("after", [0.045, 0.09, 0.15])
+def test_early_ctrl_c_is_no_traceback(ring_name, after):
+    """Ctrl-C while Python and protobuf still load (before the command's
+    own handler): exit 130, as later, never a traceback."""
+    n = ring_name()
+    with pbring.Ring.create(n, slots=64, slot_size=256, schema="demo"):
+        p = subprocess.Popen(PY_CMD + ["produce", n, "--timeout", "30"],
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(after)
+        p.send_signal(2)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err, err
+
+
 LATENCY = (r"latency p50 (?P<p50>-|\d+ ns|\d+\.\d (?:us|ms|s)) "
            r"p99 (?P<p99>-|\d+ ns|\d+\.\d (?:us|ms|s)) "
            r"max (?P<max>-|\d+ ns|\d+\.\d (?:us|ms|s)) "

@@ -18,7 +18,9 @@ def pids_mentioning(name):
     return [int(x) for x in out.split()]
 
 
-def test_demo_stops_on_sigint_to_the_parent(pbring_path):
+def interrupt_demo(pbring_path, send):
+    """Start a 100 M message demo, let it run a second, call send(pid)
+    and wait for it: returns (ring, returncode, stderr, seconds taken)."""
     p = subprocess.Popen([pbring_path, "demo", "--count", "100000000"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
@@ -26,18 +28,36 @@ def test_demo_stops_on_sigint_to_the_parent(pbring_path):
         first = p.stdout.readline()
         m = re.match(r"ring (demo-\d+): ", first)
         assert m, first
-        ring = m.group(1)
         time.sleep(1.0)  # its children are well into 100 M messages
         t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
+        send(p.pid)
         _, err = p.communicate(timeout=20)
         took = time.monotonic() - t0
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-    assert p.returncode == 130, err
+    return m.group(1), p.returncode, err, took
+
+
+def test_demo_stops_on_sigint_to_the_parent(pbring_path):
+    ring, rc, err, took = interrupt_demo(
+        pbring_path, lambda pid: os.kill(pid, signal.SIGINT))
+    assert rc == 130, err
     assert err.rstrip().endswith(f"pbring: {ring}: interrupted"), err
     assert took < 5, f"took {took:.1f} s"
     assert not pids_mentioning(ring), "a child of the demo still runs"
     assert not os.path.exists(shm_path(ring))
+
+
+def test_demo_on_a_terminal_ctrl_c(pbring_path):
+    """Ctrl-C on a terminal reaches the whole foreground group: the demo's
+    children must still each stop once, cleanly, with their summaries."""
+    ring, rc, err, _ = interrupt_demo(
+        pbring_path, lambda pid: os.killpg(pid, signal.SIGINT))
+    assert rc == 130, err
+    assert re.search(r"^produce: \d+ messages from 1 producer", err,
+                     re.M), err
+    assert err.count("consume (gating): ") == 1, err
+    assert err.count("consume (lossy): ") == 1, err
+    assert not pids_mentioning(ring)

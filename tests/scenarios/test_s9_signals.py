@@ -162,3 +162,67 @@ def test_truncated_under_a_blocked_producer(scen, lang):
     assert p.err.rstrip().endswith(
         "ring is damaged (unfinished creation, truncated, or inconsistent "
         f"geometry); remove it with 'pbring rm {ring}'"), p.err
+
+
+@pytest.mark.parametrize("lang", ACTING)
+def test_interrupt_paced_producer(scen, lang):
+    """Ctrl-C while --rate paces (not blocked on the ring): the pause ends
+    at once, nothing more is sent, exit 130."""
+    ring = scen.ring("sig-paced")
+    p = scen.spawn(lang, "producer", "produce", ring, "--no-wait",
+                   "--rate", "0.5", "--count", 10)
+    deadline = time.monotonic() + 10
+    while scen.stat(ring)["claimed"] < 1:  # the first is due at once
+        assert time.monotonic() < deadline, "nothing sent"
+        time.sleep(0.02)
+    assert stopped_by(p, signal.SIGINT) == 130
+    assert f"pbring: {ring}: interrupted" in p.err, p.err
+    assert sent(p) == 1, p.err
+    assert scen.stat(ring)["claimed"] == 1
+
+
+def json_fifo(scen, lang, ring, tag):
+    """A producer in L reading JSON lines from a FIFO that this test holds
+    open for writing (so its reads block, as on a quiet stdin)."""
+    path = os.path.join(scen.tmp, f"{tag}.fifo")
+    os.mkfifo(path)
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    p = scen.spawn(lang, "producer", "produce", ring, "--no-wait",
+                   "--from-json", path)
+    return p, fd
+
+
+@pytest.mark.parametrize("lang", ACTING)
+def test_terminate_while_reading_json(scen, lang):
+    ring = scen.ring("sig-json")
+    p, fd = json_fifo(scen, lang, ring, "term")
+    try:
+        os.write(fd, b"{}\n")
+        deadline = time.monotonic() + 10
+        while scen.stat(ring)["claimed"] < 1:
+            assert time.monotonic() < deadline, p.err
+            time.sleep(0.02)
+        assert stopped_by(p, signal.SIGTERM) == 143
+    finally:
+        os.close(fd)
+    assert f"pbring: {ring}: interrupted" in p.err, p.err
+    assert sent(p) == 1, p.err
+
+
+@pytest.mark.parametrize("lang", ACTING)
+def test_json_producer_notices_removal(scen, lang):
+    """A --from-json producer that never waits still notices `rm --force`
+    (it looks between lines, 4 times a second)."""
+    ring = scen.ring("sig-jrm")
+    p, fd = json_fifo(scen, lang, ring, "rm")
+    try:
+        os.write(fd, b"{}\n")
+        time.sleep(0.3)
+        assert scen.run("c", "rm", "--force", ring).returncode == 0
+        time.sleep(0.3)
+        os.write(fd, b"{}\n")
+        assert p.wait(timeout=10) == 1, p.err
+    finally:
+        os.close(fd)
+    assert p.err.rstrip().endswith(
+        f"pbring: {ring}: ring was removed while in use"), p.err

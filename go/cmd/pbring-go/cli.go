@@ -35,17 +35,22 @@ func fail(ring, format string, a ...any) {
 // failErr reports err as the C command reports an error code: "what:
 // reason" with pbr_strerror's text.
 func failErr(ring, what string, err error) int {
-	text := errText(err)
-	if errors.Is(err, pbring.ErrCorrupt) {
-		// A damaged ring stays damaged: say what clears it.
-		text = pbring.ErrCorrupt.Error() + "; remove it with 'pbring rm " + ring + "'"
-	}
+	text := reasonText(ring, err)
 	if what != "" {
 		fail(ring, "%s: %s", what, text)
 	} else {
 		fail(ring, "%s", text)
 	}
 	return exitRuntime
+}
+
+// reasonText is errText, and for a damaged ring what clears it (a
+// damaged ring stays damaged).
+func reasonText(ring string, err error) string {
+	if errors.Is(err, pbring.ErrCorrupt) {
+		return pbring.ErrCorrupt.Error() + "; remove it with 'pbring rm " + ring + "'"
+	}
+	return errText(err)
 }
 
 // errText is pbr_strerror() of the error's code: the package's sentinel

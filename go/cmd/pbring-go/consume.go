@@ -198,7 +198,7 @@ func cmdConsume(args []string) int {
 	if !ok {
 		return exitRuntime
 	}
-	defer r.Close()
+	defer closeRing(r)
 	stopOn(r)
 	s := &consumeState{cfg: c, out: bufio.NewWriterSize(os.Stdout, 1<<20),
 		ids: map[string]*seqTrack{}, line: make([]byte, 0, 256), msgType: r.Info().MsgType}

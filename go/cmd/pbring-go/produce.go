@@ -154,7 +154,7 @@ func cmdProduce(args []string) int {
 	if !ok {
 		return exitRuntime
 	}
-	defer r.Close()
+	defer closeRing(r)
 	stopOn(r)
 	if !c.raw && !checkType(c.ring, r) {
 		return exitRuntime
@@ -194,8 +194,8 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun) {
 		if stopped() != 0 {
 			break
 		}
-		if c.rate > 0 {
-			pace(start, c.rate, i)
+		if c.rate > 0 && !pace(start, c.rate, i) {
+			break
 		}
 		demo.Stamp(ev, i)
 		if t.err = p.SendProto(ev, c.timeout); t.err != nil {
@@ -209,12 +209,13 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun) {
 	t.sent = i
 }
 
-// pace sleeps until message i is due.
-func pace(start int64, rate float64, i uint64) {
+// pace sleeps until message i is due; false if told to stop meanwhile.
+func pace(start int64, rate float64, i uint64) bool {
 	due := start + int64(float64(i)*1e9/rate)
 	if d := due - nowNs(); d > 0 {
-		time.Sleep(time.Duration(d))
+		return sleepUnlessStopped(time.Duration(d))
 	}
+	return stopped() == 0
 }
 
 // showProgress prints a live rate line on a terminal, and polls the watch

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -38,7 +39,7 @@ func produceJSON(c *produceCfg) int {
 	if !ok {
 		return exitRuntime
 	}
-	defer r.Close()
+	defer closeRing(r)
 	stopOn(r)
 	if r.Info().MsgType == "" {
 		fail(c.ring, "ring is untyped: it has no schema to parse JSON with")
@@ -87,37 +88,83 @@ func produceJSON(c *produceCfg) int {
 func sendJSONLines(c *produceCfg, r *pbring.Ring, sch *ringSchema, p *pbring.Producer, in *bufio.Reader) (uint64, int, string) {
 	opts := protojson.UnmarshalOptions{Resolver: sch.types}
 	msg := sch.newMessage()
+	lines := readLines(in)
+	checked := nowNs()
 	var sent uint64
 	for n := 1; ; n++ {
-		if stopped() != 0 {
+		var l lineRead
+		select {
+		case l = <-lines:
+		case <-stopCh: // a read of stdin is not interruptible
 			return sent, 0, stopReason
 		}
-		line, err := in.ReadBytes('\n')
-		if err != nil && err != io.EOF {
-			return sent, 0, fmt.Sprintf("reading %s: %v", c.fromJSON, err)
+		if l.err != nil && l.err != io.EOF {
+			return sent, 0, fmt.Sprintf("reading %s: %v", c.fromJSON, l.err)
 		}
-		if t := bytes.TrimSpace(line); len(t) > 0 {
+		if reason := checkRing(r, &checked); reason != "" {
+			return sent, 0, reason
+		}
+		if t := bytes.TrimSpace(l.line); len(t) > 0 {
 			proto.Reset(msg)
 			if perr := opts.Unmarshal(t, msg); perr != nil {
 				return sent, n, jsonReason(perr)
 			}
 			if serr := p.SendProto(msg, c.timeout); serr != nil {
-				switch {
-				case errors.Is(serr, pbring.ErrTimeout):
-					return sent, 0, "ring stayed full for the timeout (is a gating reader stuck?)"
-				case errors.Is(serr, pbring.ErrMsgSize):
-					return sent, n, tooLarge(r, proto.Size(msg))
-				case errors.Is(serr, pbring.ErrInterrupted) && stopped() != 0:
-					return sent, 0, stopReason
-				}
-				return sent, n, "send: " + errText(serr)
+				ln, why := sendFailure(r, msg, n, serr)
+				return sent, ln, why
 			}
 			sent++
 		}
-		if err == io.EOF {
+		if l.err == io.EOF {
 			return sent, 0, ""
 		}
 	}
+}
+
+// sendFailure: the line at fault (0: not a line's fault) and the reason.
+func sendFailure(r *pbring.Ring, msg proto.Message, n int, err error) (int, string) {
+	switch {
+	case errors.Is(err, pbring.ErrTimeout):
+		return 0, "ring stayed full for the timeout (is a gating reader stuck?)"
+	case errors.Is(err, pbring.ErrMsgSize):
+		return n, tooLarge(r, proto.Size(msg))
+	case errors.Is(err, pbring.ErrInterrupted) && stopped() != 0:
+		return 0, stopReason
+	}
+	return n, "send: " + errText(err)
+}
+
+// checkRing: a producer that never waits would not notice its ring
+// removed, so look 4 times a second, between lines; "" if all is well.
+func checkRing(r *pbring.Ring, checked *int64) string {
+	if now := nowNs(); now-*checked >= int64(250*time.Millisecond) {
+		*checked = now
+		if err := r.Check(); err != nil {
+			return reasonText(r.Name(), err)
+		}
+	}
+	return ""
+}
+
+type lineRead struct {
+	line []byte
+	err  error
+}
+
+// readLines reads lines in a goroutine of their own, so that a stop
+// signal ends the wait for input at once.
+func readLines(in *bufio.Reader) <-chan lineRead {
+	ch := make(chan lineRead, 64)
+	go func() {
+		for {
+			line, err := in.ReadBytes('\n')
+			ch <- lineRead{line, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // stopReason: sendJSONLines stopped for a signal.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,7 +20,9 @@ import (
 // signal. A second signal exits at once.
 var (
 	stopSig  atomic.Int32
-	stopRing atomic.Pointer[pbring.Ring]
+	stopCh   = make(chan struct{}) // closed by the first stop signal
+	stopMu   sync.Mutex            // guards stopRing: never interrupt a closed ring
+	stopRing *pbring.Ring
 )
 
 func installStop() {
@@ -31,9 +34,12 @@ func installStop() {
 			if !stopSig.CompareAndSwap(0, n) {
 				os.Exit(128 + int(n))
 			}
-			if r := stopRing.Load(); r != nil {
-				r.Interrupt()
+			close(stopCh)
+			stopMu.Lock()
+			if stopRing != nil {
+				stopRing.Interrupt()
 			}
+			stopMu.Unlock()
 		}
 	}()
 }
@@ -41,9 +47,33 @@ func installStop() {
 // stopOn makes a stop signal interrupt r's waits (and at once, if one
 // came before r was known).
 func stopOn(r *pbring.Ring) {
-	stopRing.Store(r)
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	stopRing = r
 	if stopSig.Load() != 0 {
 		r.Interrupt()
+	}
+}
+
+// closeRing closes r once the stop handler has let go of it.
+func closeRing(r *pbring.Ring) {
+	stopMu.Lock()
+	if stopRing == r {
+		stopRing = nil
+	}
+	stopMu.Unlock()
+	r.Close()
+}
+
+// sleepUnlessStopped sleeps for d; false if a stop signal came first.
+func sleepUnlessStopped(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return stopped() == 0
+	case <-stopCh:
+		return false
 	}
 }
 
@@ -91,15 +121,26 @@ func (w *watch) poll() error {
 	st, _ := w.r.Stats()
 	now := w.snapshot()
 	if st.ReadersReaped != w.reaped {
+		reaped := st.ReadersReaped - w.reaped
 		w.reaped = st.ReadersReaped
+		var gone [][2]uint32
 		for _, g := range w.gating {
 			if !containsReader(now, g) {
-				tail := ""
-				if len(now) == 0 {
-					tail = "; no gating reader left, so nothing holds messages back now"
-				}
-				fail(w.name, "gating reader %d (pid %d) died%s", g[0], g[1], tail)
+				gone = append(gone, g)
 			}
+		}
+		// More left than were reaped: some closed normally, and which
+		// ones cannot be told.
+		how := "died"
+		if uint64(len(gone)) > reaped {
+			how = "left or died"
+		}
+		for _, g := range gone {
+			tail := ""
+			if len(now) == 0 {
+				tail = "; no gating reader left, so nothing holds messages back now"
+			}
+			fail(w.name, "gating reader %d (pid %d) %s%s", g[0], g[1], how, tail)
 		}
 	}
 	w.gating = now

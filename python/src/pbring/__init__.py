@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import demo  # noqa: F401  (pbring.demo: the demo message helpers)
+from . import (
+    _early,  # noqa: F401  (first: quiet Ctrl-C while loading)
+    demo,  # noqa: F401  (pbring.demo: the demo message helpers)
+)
 from .codec import crc32c
 from .errors import (
     Busy,

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
-from . import demo, schema
+from . import _early, demo, schema
 from .errors import Corrupt, Interrupted, PbringError, RingEmpty, Stale, strerror
 from .producer import Producer
 from .prototext import proto_text
@@ -374,8 +374,8 @@ class _ProduceThread(threading.Thread):
                 if rate:
                     due = start + int(i * 1e9 / rate)
                     now = mono()
-                    if due > now:
-                        time.sleep((due - now) / 1e9)
+                    if due > now and stop.wait((due - now) / 1e9):
+                        break  # told to stop while pacing
                 msg.seq = i
                 msg.status = i % 3
                 msg.sent_ns = mono()
@@ -496,7 +496,7 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
-    start = time.monotonic()
+    start = checked = time.monotonic()
     sent = lineno = 0
     try:
         while not stopped.is_set():
@@ -510,6 +510,13 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
             if not line:
                 break
             lineno += 1
+            if time.monotonic() - checked >= 0.25:
+                # never waiting, it would not notice the ring removed
+                checked = time.monotonic()
+                try:
+                    p.ring.check()
+                except PbringError as e:
+                    return fail(name, strerror(e.errno or 0))
             if not line.strip(b" \t\r\n"):
                 continue
             try:
@@ -655,6 +662,7 @@ def cmd_produce(argv: Sequence[str]) -> int:
                               "--size or a larger --slot-size")
         return fail(name, f"{bad.what}: {strerror(err.errno or 0)}")
     finally:
+        _Stop.ring = None  # the handler must not interrupt a closed ring
         ring.close()
 
 
@@ -1137,6 +1145,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
             return _stop_status(name)
         return rc
     finally:
+        _Stop.ring = None  # the handler must not interrupt a closed ring
         ring.close()
 
 
@@ -1164,6 +1173,7 @@ def cmd_schema(argv: Sequence[str]) -> int:
     try:
         info = ring.info
     finally:
+        _Stop.ring = None  # the handler must not interrupt a closed ring
         ring.close()
     if not info.msg_type:
         return fail(name, "ring is untyped (no schema)")
@@ -1299,13 +1309,17 @@ class _Watch:
         reaped = self.ring.stats().readers_reaped
         now = self._snapshot()
         if reaped != self.reaped:
+            gone = [g for g in self.gating if g not in now]
+            # More left than were reaped: some closed normally, and which
+            # ones cannot be told.
+            how = "left or died" if len(gone) > reaped - self.reaped \
+                else "died"
             self.reaped = reaped
-            for index, pid in self.gating:
-                if (index, pid) not in now:
-                    tail = ("" if now else "; no gating reader left, so "
-                            "nothing holds messages back now")
-                    fail(self.name,
-                         f"gating reader {index} (pid {pid}) died{tail}")
+            tail = ("" if now else "; no gating reader left, so nothing "
+                    "holds messages back now")
+            for index, pid in gone:
+                fail(self.name,
+                     f"gating reader {index} (pid {pid}) {how}{tail}")
         self.gating = now
         try:
             self.ring.check()
@@ -1315,6 +1329,8 @@ class _Watch:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if (sig := _early.take()):
+        return 128 + sig  # Ctrl-C while loading: quietly, as later
     args = list(sys.argv[1:] if argv is None else argv)
     cmd = args[0] if args else None
     if cmd is None:

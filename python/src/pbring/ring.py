@@ -248,8 +248,10 @@ class Ring:
         o.timeout_ns = max(1, _ns(timeout)) if timeout is not None else 0
         o.flags = _lib.PBR_ATTACH_ANY_OWNER if any_owner else 0
         h = ctypes.c_void_p()
-        rc = _lib.pbr_ring_attach(name.encode(), ctypes.byref(o),
-                                  ctypes.byref(h))
+        rc = -errno.EINTR
+        while rc == -errno.EINTR:  # a signal: its handler runs, then retry
+            rc = _lib.pbr_ring_attach(name.encode(), ctypes.byref(o),
+                                      ctypes.byref(h))
         if rc:
             raise error_for(rc, name, "attach")
         return cls(h.value or 0, name)
