@@ -92,6 +92,14 @@ static void text_participant(const struct pbr_participant *p,
 		       lag(p, st), p->delivered, p->lost, p->abandoned);
 }
 
+/* The CRC policy's name in stat and in create --crc. */
+static const char *crc_name(uint32_t crc)
+{
+	return crc == PBR_CRC_NONE ? "none"
+	       : crc == PBR_CRC_UPTO ? "upto"
+				     : "full";
+}
+
 static void stat_text(const struct pbr_ring_info *i,
 		      const struct pbr_ring_stats *st,
 		      const struct pbr_participant *pt, int n)
@@ -108,6 +116,7 @@ static void stat_text(const struct pbr_ring_info *i,
 	       i->seq_base);
 	printf("max_producers %u, max_readers %u\n", i->max_producers,
 	       i->max_readers);
+	printf("crc %s, crc_limit %u\n", crc_name(i->crc), i->crc_limit);
 	printf("msg_type %s, schema_len %u, schema_hash %016" PRIx64 "\n",
 	       i->msg_type[0] ? i->msg_type : "(raw bytes)", i->schema_len,
 	       i->schema_hash);
@@ -143,11 +152,13 @@ static void stat_json(const struct pbr_ring_info *i,
 	printf(",\"format\":\"%u.%u\",\"total_size\":%" PRIu64
 	       ",\"slot_count\":%u,\"slot_size\":%u,\"payload_cap\":%u,"
 	       "\"single_producer\":%s,\"max_producers\":%u,\"max_readers\":%u,"
-	       "\"seq_base\":%" PRIu64 ",\"msg_type\":",
+	       "\"seq_base\":%" PRIu64 ",\"crc\":\"%s\",\"crc_limit\":%u,"
+	       "\"msg_type\":",
 	       i->format_major, i->format_minor, i->total_size, i->slot_count,
 	       i->slot_size, i->payload_cap,
 	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "true" : "false",
-	       i->max_producers, i->max_readers, i->seq_base);
+	       i->max_producers, i->max_readers, i->seq_base,
+	       crc_name(i->crc), i->crc_limit);
 	json_str(i->msg_type);
 	printf(",\"schema_len\":%u,\"schema_hash\":\"%016" PRIx64
 	       "\",\"claimed\":%" PRIu64 ",\"abandoned\":%" PRIu64

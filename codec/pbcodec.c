@@ -28,6 +28,9 @@
 #include "pbring.h"
 #include "pbring/pb.h"
 
+/* Protobuf's largest field number (2^29 - 1). */
+#define PBR_PB_FIELD_MAX 536870911u
+
 /* Deepest nesting of static submessages checked (and decodable). */
 #define PBR_DESC_DEPTH_MAX 32
 
@@ -73,18 +76,40 @@ static int encode_failed(struct pbr_producer *p, struct pbr_slot *slot,
 	size_t need;
 	int err = -EINVAL, rc;
 
-	if (pb_get_encoded_size(&need, fields, msg) && need > slot->cap)
+	/* os->max_size is the room the encoding had. */
+	if (pb_get_encoded_size(&need, fields, msg) && need > os->max_size)
 		err = -EMSGSIZE;
 	pbri_codec_fail(p, err, PB_GET_ERROR(os));
 	rc = pbr_producer_abort(p, slot);
 	return rc ? rc : err;
 }
 
+/* Encode @msg after the first @used bytes of @slot, seal and commit. */
+static int encode_commit(struct pbr_producer *p, struct pbr_slot *slot,
+			 uint32_t used, const pb_msgdesc_t *fields,
+			 const void *msg)
+{
+	pb_ostream_t os = pb_ostream_from_buffer((uint8_t *)slot->data + used,
+						 slot->cap - used);
+	uint32_t len;
+
+	if (!pb_encode(&os, fields, msg))
+		return encode_failed(p, slot, fields, msg, &os);
+	PBR_CRASH("encoded");
+	len = used + (uint32_t)os.bytes_written;
+	/* The CRC is taken while the bytes just written are still hot. */
+	if (pbr_producer_wants_crc(p, len)) {
+		slot->flags |= PBR_SLOT_F_CRC;
+		slot->crc32c = pbr_crc32c(0, slot->data, len);
+	}
+	slot->timestamp_ns = pbr_clock_ns();
+	return pbr_producer_commit(p, slot, len);
+}
+
 int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
 			 const void *msg, int64_t timeout_ns)
 {
 	struct pbr_slot slot;
-	pb_ostream_t os;
 	int rc;
 
 	if (!p || !fields || !msg)
@@ -92,15 +117,46 @@ int pbr_producer_send_pb(struct pbr_producer *p, const pb_msgdesc_t *fields,
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
 		return rc;
-	os = pb_ostream_from_buffer(slot.data, slot.cap);
-	if (!pb_encode(&os, fields, msg))
-		return encode_failed(p, &slot, fields, msg, &os);
-	PBR_CRASH("encoded");
-	/* The CRC is taken while the bytes just written are still hot. */
-	slot.flags |= PBR_SLOT_F_CRC;
-	slot.crc32c = pbr_crc32c(0, slot.data, os.bytes_written);
-	slot.timestamp_ns = pbr_clock_ns();
-	return pbr_producer_commit(p, &slot, (uint32_t)os.bytes_written);
+	return encode_commit(p, &slot, 0, fields, msg);
+}
+
+int pbr_producer_commit_pb(struct pbr_producer *p, struct pbr_slot *slot,
+			   uint32_t used, const pb_msgdesc_t *fields,
+			   const void *msg)
+{
+	if (!p || !slot || !fields || !msg || used > slot->cap)
+		return -EINVAL;
+	return encode_commit(p, slot, used, fields, msg);
+}
+
+/* The varint of @v into @out (at least 10 bytes): its length. */
+static unsigned put_varint(uint8_t *out, uint64_t v)
+{
+	unsigned n = 0;
+
+	for (; v >= 0x80; v >>= 7)
+		out[n++] = (uint8_t)(v | 0x80);
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+int pbr_slot_pb_span(struct pbr_slot *slot, uint32_t *used,
+		     uint32_t field_number, size_t len, void **data)
+{
+	uint8_t head[20];
+	unsigned n;
+
+	if (!slot || !used || !data || !field_number ||
+	    field_number > PBR_PB_FIELD_MAX || *used > slot->cap)
+		return -EINVAL;
+	n = put_varint(head, (uint64_t)field_number << 3 | PB_WT_STRING);
+	n += put_varint(head + n, len);
+	if (len > slot->cap - *used || n > slot->cap - *used - len)
+		return -EMSGSIZE;
+	memcpy((uint8_t *)slot->data + *used, head, n);
+	*data = (uint8_t *)slot->data + *used + n;
+	*used += n + (uint32_t)len;
+	return 0;
 }
 
 /* --- decoding ------------------------------------------------------------- */

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -68,12 +69,15 @@ func MonotonicNs() uint64 { return uint64(monoOffset + mono()) }
 
 // CommitProto marshals m into the reserved slot with the producer's
 // ProducerOptions.Marshal (MarshalAppend on the slot's own buffer, never
-// reallocating it), sets FlagCRC with the payload's CRC32C and a
-// CLOCK_MONOTONIC timestamp unless the slot already has one, and commits.
+// reallocating it), after the fields FieldSpan laid out if any (from
+// Data[s.Used():]), sets FlagCRC with the payload's CRC32C where the
+// ring's CRC policy asks for one (WantsCRC of the whole payload, those
+// fields included; otherwise FlagCRC is cleared), a CLOCK_MONOTONIC
+// timestamp unless the slot already has one, and commits the whole.
 // On a typed ring, a message whose full name is not the ring's msg_type
 // is ErrWrongType (as C's pbr_ring_check_type), not a misencoded slot.
-// If m is of the wrong type, does not fit (ErrMsgSize) or cannot be
-// marshalled (ErrInvalid, with protobuf's reason), the reservation is
+// If m is of the wrong type, does not fit (ErrMsgSize; after the in-place
+// fields, if any) or cannot be marshalled (ErrInvalid, with protobuf's reason), the reservation is
 // aborted, so readers never see it and its sequence is not reused; an
 // error of that abort is returned instead.
 func (p *Producer) CommitProto(s *Slot, m proto.Message) error {
@@ -133,37 +137,104 @@ func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 	if err := p.checkSlot(s); err != nil {
 		return 0, err
 	}
+	// The rest of the message goes after the in-place fields (FieldSpan,
+	// which keeps used within Data).
+	used := s.used
 	// Size first: a message that does not fit must not make MarshalAppend
 	// allocate a buffer of its size. UseCachedSize then reuses the sizes
 	// this pass cached in the message.
 	o := p.marshal
-	if n = o.Size(m); n > len(s.Data) {
+	if n = o.Size(m); n > len(s.Data)-used {
 		return 0, ErrMsgSize
 	}
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, p.r.name, "marshal")
-	buf := s.Data[:0]
+	buf := s.Data[used:used]
 	o.UseCachedSize = true
 	out, err := o.MarshalAppend(buf, m)
 	if err != nil {
 		// As C's -EINVAL when nanopb refuses a message.
 		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if len(out) != n || n > 0 && &out[0] != &s.Data[0] {
+	if len(out) != n || n > 0 && &out[0] != &s.Data[used] {
 		return 0, ErrMsgSize // it grew or moved: never publish a copy
 	}
 	crashPoint("encoded")
-	s.Flags |= FlagCRC
-	s.CRC32C = CRC32C(out)
+	n += used
+	// The CRC is taken while the bytes just written are still hot.
+	if p.WantsCRC(n) {
+		s.Flags |= FlagCRC
+		s.CRC32C = CRC32C(s.Data[:n])
+	} else {
+		s.Flags &^= FlagCRC // a CRC32C set beforehand is not of these bytes
+	}
 	if s.TimestampNs == 0 {
 		s.TimestampNs = MonotonicNs()
 	}
 	return n, nil
 }
 
+// FieldSpan writes a large field in place: a camera frame or a tensor is
+// produced straight into the ring, with no copy. It lays out field num
+// (1 .. protowire.MaxValidNumber, a top-level bytes or string field) of n
+// bytes in the reserved slot s, after the fields laid out before (at
+// Data[s.Used():]): the field's tag and minimal varint length, and
+// returns the window for its n bytes, inside the ring (len == cap == n,
+// so an append cannot run into what follows). The bytes are not
+// initialised: fill all n of them. Then CommitProto marshals the rest of
+// the message after them and commits the whole:
+//
+//	s, err := p.Reserve(-1)
+//	pixels, err := p.FieldSpan(s, 3, n) // Frame.pixels = 3
+//	render(pixels)                      // all n bytes
+//	err = p.CommitProto(s, frame)       // frame.Pixels left empty
+//
+// pbring copies, zeroes and reads none of those bytes, except for the CRC
+// where the ring's policy asks for one. Protobuf lets fields come in any
+// order, and every parser (Go, C's nanopb, Python, C++) accepts the field
+// first: readers decode it like any other. Leave it empty in the message
+// given to CommitProto: a singular field sent twice is read as the last
+// one. Several in-place fields may precede the rest, each with its own
+// FieldSpan; a field nested in a submessage cannot be written this way.
+//
+// ErrInvalid for a field number out of range, a negative n or an s that
+// is not the open reservation; ErrMsgSize if the field does not fit in the
+// rest of the slot. On an error nothing is written and the reservation
+// stays open. Commit, unlike CommitProto, publishes only the length it is
+// given, which must then count s.Used(). As C's pbr_slot_pb_span, with
+// CommitProto as pbr_producer_commit_pb.
+func (p *Producer) FieldSpan(s *Slot, num protowire.Number, n int) (b []byte, err error) {
+	if err = p.checkSlot(s); err == nil {
+		switch {
+		case num < protowire.MinValidNumber || num > protowire.MaxValidNumber:
+			err = invalid("field number %d is not in 1..%d", num, protowire.MaxValidNumber)
+		case n < 0:
+			err = invalid("field length %d is negative", n)
+		}
+	}
+	if err != nil {
+		return nil, wrap(p.r.name, "field span", err)
+	}
+	tag := protowire.EncodeTag(num, protowire.BytesType)
+	head := protowire.SizeVarint(tag) + protowire.SizeVarint(uint64(n))
+	at := s.used
+	if room := len(s.Data) - at; n > room || head > room-n {
+		return nil, wrap(p.r.name, "field span", ErrMsgSize)
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, p.r.name, "field span")
+	// The room was checked: the appends write into the slot.
+	hdr := protowire.AppendVarint(s.Data[at:at:at+head], tag)
+	protowire.AppendVarint(hdr, uint64(n))
+	at += head
+	s.used = at + n
+	return s.Data[at:s.used:s.used], nil
+}
+
 // SendProto reserves a slot (waiting as Reserve does), marshals m into it
-// and commits it with a CRC32C and timestamp; see CommitProto. A message
-// of the wrong type is refused (ErrWrongType) before reserving.
+// and commits it with a timestamp and, where the ring's CRC policy asks
+// for one, a CRC32C; see CommitProto. A message of the wrong type is
+// refused (ErrWrongType) before reserving.
 func (p *Producer) SendProto(m proto.Message, timeout time.Duration) error {
 	if err := p.r.checkMessage(m); err != nil {
 		return wrap(p.r.name, "check type", err)

@@ -9,7 +9,8 @@
 // A ring is the shared-memory object /dev/shm/pbring.NAME. Create makes
 // one; Attach maps an existing one after validating it. Producers Reserve
 // a slot, write the payload straight into Slot.Data (CommitProto marshals
-// a proto.Message there) and Commit it. Readers Peek committed messages
+// a proto.Message there, after any large bytes fields that FieldSpan had
+// them produce in place) and Commit it. Readers Peek committed messages
 // in place (View.Data points into the ring), then Release them. Gating
 // readers hold producers back, so nothing they have not released is
 // overwritten; lossy readers never do, and learn from Stats and ErrStale

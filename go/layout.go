@@ -2,6 +2,8 @@
 
 package pbring
 
+import "strconv"
+
 // The numbers of segment format 1 (docs/FORMAT.md), mirroring
 // include/pbring/layout.h. layout_test.go parses that header and checks
 // every constant and offset here against it, so the header stays the one
@@ -10,7 +12,7 @@ package pbring
 // Format identity and limits.
 const (
 	FormatMajor = 1                  // format major version this package speaks
-	FormatMinor = 0                  // format minor version it writes
+	FormatMinor = 1                  // format minor version it writes
 	Magic       = 0x0A474E4952425089 // "\x89PBRING\n" as a little-endian u64
 	// LayoutFingerprint encodes the sizes both sides must agree on (§3.1).
 	LayoutFingerprint = 0x88101008
@@ -38,9 +40,41 @@ const (
 
 	ringSingleProducer = 0x1 // superblock ring_flags bit
 
-	featuresIncompatKnown = 0 // no feature bits are defined in 1.0
+	featuresIncompatKnown = 0 // no feature bits are defined in format 1 (1.0, 1.1)
 	featuresCompatKnown   = 0
 )
+
+// CRCPolicy is a ring's CRC policy, the superblock's crc_policy (format
+// 1.1, FORMAT.md §6.2): which payloads producers checksum, fixed at
+// creation and followed by every producer in every language (see
+// Producer.WantsCRC). Readers verify whatever carries FlagCRC. Without a
+// CRC a reader still sees only whole messages from a live writer (the
+// commit protocol guarantees that); the CRC adds a check of the bytes
+// themselves against a buggy or hostile writer and memory faults, at one
+// extra pass over the payload on each side. The values mirror C's
+// PBR_CRC_FULL, PBR_CRC_NONE and PBR_CRC_UPTO (include/pbring.h).
+type CRCPolicy uint32
+
+// CRC policies.
+const (
+	CRCFull CRCPolicy = 0 // every payload (the default; what 1.0 rings have)
+	CRCNone CRCPolicy = 1 // no payload
+	CRCUpTo CRCPolicy = 2 // payloads of at most the ring's CRC limit bytes
+)
+
+// String is the policy's name in `pbring stat` and `pbring create --crc`:
+// "full", "none", "upto"; "CRCPolicy(N)" for a value that is none of them.
+func (c CRCPolicy) String() string {
+	switch c {
+	case CRCFull:
+		return "full"
+	case CRCNone:
+		return "none"
+	case CRCUpTo:
+		return "upto"
+	}
+	return "CRCPolicy(" + strconv.FormatUint(uint64(c), 10) + ")"
+}
 
 // Slot flags, the high 16 bits of the slot header's producer_flags word.
 const (
@@ -80,7 +114,9 @@ const (
 	sbSchemaLen        = 0x090
 	sbCreatorUID       = 0x094
 	sbCreatorPID       = 0x098
+	sbCRCPolicy        = 0x09C // 1.1
 	sbCreatedNs        = 0x0A0
+	sbCRCLimit         = 0x0A8 // 1.1
 	sbName             = 0x100
 	sbNameSize         = 64
 	sbMsgType          = 0x140

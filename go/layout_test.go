@@ -105,7 +105,9 @@ var goFields = map[string]uint64{
 	"pbr_layout_super.schema_len":        sbSchemaLen,
 	"pbr_layout_super.creator_uid":       sbCreatorUID,
 	"pbr_layout_super.creator_pid":       sbCreatorPID,
+	"pbr_layout_super.crc_policy":        sbCRCPolicy,
 	"pbr_layout_super.created_ns":        sbCreatedNs,
+	"pbr_layout_super.crc_limit":         sbCRCLimit,
 	"pbr_layout_super.name":              sbName,
 	"pbr_layout_super.msg_type":          sbMsgType,
 	"pbr_layout_bell.futex":              bellFutex,
@@ -152,6 +154,41 @@ var goArrays = map[string]uint64{
 	"pbr_layout_super.msg_type": sbMsgTypeSize,
 	"pbr_layout_slot.trace_id":  16,
 	"pbr_layout_slot.span_id":   8,
+}
+
+// goCRCPolicies mirrors the CRC policies of include/pbring.h (the API
+// header, not layout.h: they are values of a superblock field).
+var goCRCPolicies = map[string]CRCPolicy{
+	"PBR_CRC_FULL": CRCFull,
+	"PBR_CRC_NONE": CRCNone,
+	"PBR_CRC_UPTO": CRCUpTo,
+}
+
+func TestCRCPolicyDefines(t *testing.T) {
+	b, err := os.ReadFile("../include/pbring.h")
+	if os.IsNotExist(err) {
+		t.Skip("../include/pbring.h not found: the test needs the C sources beside the Go module")
+	}
+	must(t, err)
+	defs, _ := parseDefines(string(b))
+	n := 0
+	for name, expr := range defs {
+		if !strings.HasPrefix(name, "PBR_CRC_") {
+			continue
+		}
+		want, ok := goCRCPolicies[name]
+		if !ok {
+			t.Errorf("pbring.h defines %s = %s with no Go counterpart", name, expr)
+			continue
+		}
+		n++
+		if v, err := evalC(expr, defs, nil); err != nil || v != uint64(want) {
+			t.Errorf("%s: C %s (%v), Go %d", name, expr, err, want)
+		}
+	}
+	if n != len(goCRCPolicies) {
+		t.Errorf("matched %d of %d CRC policies", n, len(goCRCPolicies))
+	}
 }
 
 func readLayout(t *testing.T) string {

@@ -40,6 +40,8 @@ type Producer struct {
 	id     uint16
 	single bool
 	wait   WaitMode
+	// crcBelow: the ring's CRC policy as one comparison (WantsCRC).
+	crcBelow uint64
 	// marshal: ProducerOptions.Marshal (UseCachedSize cleared).
 	marshal proto.MarshalOptions
 
@@ -67,7 +69,17 @@ type Slot struct {
 	TimestampNs uint64   // stored as is; 0 = unset
 	TraceID     [16]byte // stored with FlagTrace (W3C trace context)
 	SpanID      [8]byte  // stored with FlagTrace
+
+	// used: the bytes at the start of Data that FieldSpan laid out, where
+	// CommitProto marshals the rest of the message. Reserve zeroes it.
+	used int
 }
+
+// Used is the number of bytes at the start of Data taken by the fields
+// Producer.FieldSpan laid out (0 if none): CommitProto marshals the rest
+// of the message from there. A caller that encodes the rest itself writes
+// it at Data[Used():] and commits Used() plus its length.
+func (s *Slot) Used() int { return s.used }
 
 // NewProducer registers a producer on the ring. ErrBusy if every producer
 // entry is taken (on a single-producer ring: if a live producer exists).
@@ -80,6 +92,7 @@ func (r *Ring) NewProducer(o *ProducerOptions) (p *Producer, err error) {
 	}
 	p = &Producer{r: r, wait: o.Wait, marshal: marshalOptions(o.Marshal), single: r.g.ringFlags&ringSingleProducer != 0,
 		errFull: wrap(r.name, "reserve", ErrFull), errTimeout: wrap(r.name, "reserve", ErrTimeout)}
+	p.crcBelow = r.g.crcBelow // the CRC policy, read at attach (WantsCRC)
 	if p.fd, err = reopen(r.fd); err != nil {
 		return nil, wrap(r.name, "open producer", err)
 	}
@@ -137,6 +150,14 @@ func (p *Producer) release() {
 		p.fd = -1
 	}
 }
+
+// WantsCRC reports whether the ring's CRC policy asks for a checksum of a
+// payload of n >= 0 bytes: always with CRCFull, never with CRCNone, with
+// CRCUpTo if n is at most the ring's CRC limit (Info.CRCLimit); as C's
+// pbr_producer_wants_crc. SendProto and CommitProto follow it; a caller
+// that writes a slot in place and sets FlagCRC itself should too. The
+// policy is read once, at attach: this is one comparison.
+func (p *Producer) WantsCRC(n int) bool { return uint64(n) < p.crcBelow }
 
 // ID is this producer's id (its entry index), stamped into its slots.
 func (p *Producer) ID() uint16 { return p.id }
@@ -322,11 +343,13 @@ func (p *Producer) checkSlot(s *Slot) error {
 }
 
 // Commit publishes the reserved slot with n payload bytes, and the slot's
-// Flags, CRC32C, TimestampNs and trace fields. ErrMsgSize if n exceeds the
-// payload capacity (nothing is published; the reservation stays open),
-// ErrInvalid if s is not the open reservation, ErrOwnerDead if the slot
-// was reclaimed because this producer was taken for dead (the message is
-// lost; close and reopen the producer).
+// Flags, CRC32C, TimestampNs and trace fields. FlagCRC is stored as the
+// caller set it: one writing the payload in place decides whether to
+// checksum it, and should follow the ring's CRC policy (WantsCRC).
+// ErrMsgSize if n exceeds the payload capacity (nothing is published; the
+// reservation stays open), ErrInvalid if s is not the open reservation,
+// ErrOwnerDead if the slot was reclaimed because this producer was taken
+// for dead (the message is lost; close and reopen the producer).
 func (p *Producer) Commit(s *Slot, n int) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, p.r.name, "commit")
@@ -396,7 +419,10 @@ func (p *Producer) commitWord() bool {
 	return true
 }
 
-// Send reserves a slot, copies b into it and commits it.
+// Send reserves a slot, copies b into it and commits it, without a CRC
+// (as C's pbr_producer_send without PBR_SEND_CRC) or timestamp: to store
+// them, Reserve, copy, set FlagCRC and CRC32C where WantsCRC(len(b)) says
+// so, and Commit.
 func (p *Producer) Send(b []byte, timeout time.Duration) error {
 	return p.sendWith(b, timeout, nil)
 }

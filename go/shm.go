@@ -51,6 +51,7 @@ type geometry struct {
 	slotCount, slotSize, payCap    uint32
 	maxProducers, maxReaders       uint32
 	ringFlags                      uint32
+	crcBelow                       uint64 // CRC policy: payloads shorter than this get one
 }
 
 // Info describes a ring, from the superblock as validated at attach.
@@ -72,11 +73,17 @@ type Info struct {
 	CreatorUID     uint32 // diagnostic
 	CreatorPID     uint32 // diagnostic
 	CreatedNs      uint64 // CLOCK_REALTIME at creation
+	// CRC and CRCLimit are the ring's CRC policy (format 1.1): CRCLimit
+	// is the largest payload that gets a CRC with CRCUpTo, else 0. A
+	// policy this package does not know (from a newer minor) reads as
+	// CRCFull, limit 0; a 1.0 ring reads as CRCFull.
+	CRC      CRCPolicy
+	CRCLimit uint32
 }
 
 // CreateOptions shape a new ring. The zero value (or nil) means 1024 slots
 // of 1024 bytes, 8 producers, 8 readers, mode 0600, multi-producer,
-// sequences from 0, no schema.
+// sequences from 0, no schema, a CRC on every payload.
 type CreateOptions struct {
 	SlotCount      uint32 // power of two, 2 .. 2^24
 	SlotSize       uint32 // bytes incl. the 64-byte header; multiple of 128
@@ -88,6 +95,12 @@ type CreateOptions struct {
 	MsgType        string // protobuf message full name, or ""
 	Schema         []byte // serialized FileDescriptorSet, or nil
 	SchemaHash     uint64 // schema identity (see SchemaHash), 0 = none
+	// CRC is which payloads producers checksum (CRCFull, the zero value,
+	// CRCNone or CRCUpTo); CRCLimit, with CRCUpTo only, the largest
+	// payload in bytes that gets a CRC (0: only empty ones). Another
+	// policy, or a limit with a policy other than CRCUpTo, is ErrInvalid.
+	CRC      CRCPolicy
+	CRCLimit uint32
 }
 
 // AttachOptions tune Attach. The zero value (or nil) waits up to 1 s for a
@@ -140,6 +153,7 @@ type superblock struct {
 	seqBase, schemaHash               uint64
 	schemaLen, creatorUID, creatorPID uint32
 	createdNs                         uint64
+	crcPolicy, crcLimit               uint32 // 1.1
 	name                              [sbNameSize]byte
 	msgType                           [sbMsgTypeSize]byte
 }
@@ -171,6 +185,9 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	if uint64(len(o.Schema)) > 1<<32-1 {
 		return invalid("schema: %d bytes is more than 4 GiB", len(o.Schema))
 	}
+	if err := checkCRCArgs(o.CRC, o.CRCLimit); err != nil {
+		return err
+	}
 	sb.slotCount, sb.slotSize = uint32(n), uint32(sz)
 	sb.maxProducers, sb.maxReaders = uint32(np), uint32(nr)
 	sb.ctlOff, sb.ctlSize = pageSize, ctlSize
@@ -200,6 +217,18 @@ func checkGeometryArgs(n, sz, np, nr uint64) error {
 	return nil
 }
 
+// checkCRCArgs refuses a CRC policy this format does not define, and a
+// limit with a policy other than CRCUpTo (as C's pbr_ring_create).
+func checkCRCArgs(crc CRCPolicy, limit uint32) error {
+	switch {
+	case crc > CRCUpTo:
+		return invalid("crc: %d is not a CRC policy (%d full, %d none, %d upto)", uint32(crc), CRCFull, CRCNone, CRCUpTo)
+	case crc != CRCUpTo && limit != 0:
+		return invalid("crc_limit: %d is given with crc %s; a limit needs crc upto", limit, crc)
+	}
+	return nil
+}
+
 func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 	sb.magic = Magic
 	sb.major, sb.minor = FormatMajor, FormatMinor
@@ -208,6 +237,7 @@ func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 		sb.ringFlags = ringSingleProducer
 	}
 	sb.seqBase = o.SeqBase
+	sb.crcPolicy, sb.crcLimit = uint32(o.CRC), o.CRCLimit
 	sb.schemaHash = o.SchemaHash
 	if len(o.Schema) > 0 {
 		sb.schemaHash = SchemaHash(o.Schema)
@@ -248,7 +278,9 @@ func (sb *superblock) encode(b []byte) {
 	le.PutUint32(b[sbSchemaLen:], sb.schemaLen)
 	le.PutUint32(b[sbCreatorUID:], sb.creatorUID)
 	le.PutUint32(b[sbCreatorPID:], sb.creatorPID)
+	le.PutUint32(b[sbCRCPolicy:], sb.crcPolicy)
 	le.PutUint64(b[sbCreatedNs:], sb.createdNs)
+	le.PutUint32(b[sbCRCLimit:], sb.crcLimit)
 	copy(b[sbName:sbName+sbNameSize], sb.name[:])
 	copy(b[sbMsgType:sbMsgType+sbMsgTypeSize], sb.msgType[:])
 }
@@ -281,7 +313,9 @@ func (sb *superblock) decode(b *[sbSize]byte) {
 	sb.schemaLen = le.Uint32(b[sbSchemaLen:])
 	sb.creatorUID = le.Uint32(b[sbCreatorUID:])
 	sb.creatorPID = le.Uint32(b[sbCreatorPID:])
+	sb.crcPolicy = le.Uint32(b[sbCRCPolicy:])
 	sb.createdNs = le.Uint64(b[sbCreatedNs:])
+	sb.crcLimit = le.Uint32(b[sbCRCLimit:])
 	copy(sb.name[:], b[sbName:])
 	copy(sb.msgType[:], b[sbMsgType:])
 }
@@ -618,7 +652,34 @@ func cstring(b []byte) string {
 	return string(b)
 }
 
+// crcPolicy reads the superblock's CRC policy as C's fill_info does: a
+// policy from a newer minor that this package does not know is CRCFull
+// (a CRC too many costs time, not messages), and the limit is 0 unless
+// the policy is CRCUpTo.
+func crcPolicy(sb *superblock) (CRCPolicy, uint32) {
+	switch crc := CRCPolicy(sb.crcPolicy); crc {
+	case CRCNone:
+		return crc, 0
+	case CRCUpTo:
+		return crc, sb.crcLimit
+	}
+	return CRCFull, 0
+}
+
+// crcBelow is the CRC policy as one comparison: payloads shorter than
+// this get a CRC.
+func crcBelow(crc CRCPolicy, limit uint32) uint64 {
+	switch crc {
+	case CRCNone:
+		return 0
+	case CRCUpTo:
+		return uint64(limit) + 1
+	}
+	return ^uint64(0)
+}
+
 func (r *Ring) adopt(sb *superblock) {
+	crc, crcLimit := crcPolicy(sb)
 	r.g = geometry{
 		ctl: sb.ctlOff, ptab: sb.partOff,
 		rtab:  sb.partOff + uint64(sb.maxProducers)*entrySize,
@@ -628,6 +689,7 @@ func (r *Ring) adopt(sb *superblock) {
 		payCap:       sb.slotSize - SlotHeaderSize,
 		maxProducers: sb.maxProducers, maxReaders: sb.maxReaders,
 		ringFlags: sb.ringFlags,
+		crcBelow:  crcBelow(crc, crcLimit),
 	}
 	r.name = cstring(sb.name[:])
 	r.info = Info{
@@ -641,6 +703,7 @@ func (r *Ring) adopt(sb *superblock) {
 		SchemaHash: sb.schemaHash, SchemaLen: sb.schemaLen,
 		CreatorUID: sb.creatorUID, CreatorPID: sb.creatorPID,
 		CreatedNs: sb.createdNs,
+		CRC:       crc, CRCLimit: crcLimit,
 	}
 }
 

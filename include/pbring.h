@@ -70,6 +70,19 @@ struct pbr_reader;   /* one reader entry (cursor) of a ring */
 #define PBR_CREATE_SINGLE_PRODUCER 0x1u /* one producer; no RMW per message */
 
 /**
+ * CRC policies (pbr_create_opts.crc): which payloads producers checksum,
+ * fixed at creation and followed by every producer in every language
+ * (pbr_producer_wants_crc()). Readers verify whatever carries a CRC.
+ * Without one, a reader still sees only whole messages from a live
+ * writer (the commit protocol guarantees that); the CRC adds a check of
+ * the bytes themselves against a buggy or hostile writer and memory
+ * faults, at one extra pass over the payload on each side.
+ */
+#define PBR_CRC_FULL 0u /* every payload (the default) */
+#define PBR_CRC_NONE 1u /* no payload */
+#define PBR_CRC_UPTO 2u /* payloads of at most crc_limit bytes */
+
+/**
  * Creation options. A zeroed struct (or NULL) means the defaults:
  * 1024 slots of 1024 bytes, 8 producers, 8 readers, mode 0600,
  * multi-producer, sequence numbers from 0, no schema.
@@ -86,6 +99,8 @@ struct pbr_create_opts {
 	const void *schema;	/* serialized FileDescriptorSet, or NULL */
 	uint32_t schema_len;	/* bytes at schema */
 	uint64_t schema_hash;	/* caller-defined schema identity, 0 = none */
+	uint32_t crc;		/* PBR_CRC_*; 0 = PBR_CRC_FULL */
+	uint32_t crc_limit;	/* PBR_CRC_UPTO only: bytes; else 0 */
 };
 
 /**
@@ -165,6 +180,8 @@ struct pbr_ring_info {
 	uint64_t total_size, seq_base, schema_hash, created_ns;
 	uint32_t schema_len, creator_uid, creator_pid;
 	const void *schema; /* inside the mapping, schema_len bytes */
+	uint32_t crc, crc_limit; /* CRC policy (PBR_CRC_*); a policy this
+				  * library does not know reads as FULL */
 };
 
 PBR_API void pbr_ring_info(const struct pbr_ring *ring,
@@ -329,14 +346,26 @@ PBR_API PBR_MUST_CHECK int pbr_producer_commit(struct pbr_producer *p,
 PBR_API PBR_MUST_CHECK int pbr_producer_abort(struct pbr_producer *p,
 					      struct pbr_slot *slot);
 
+/**
+ * Whether the ring's CRC policy asks for a checksum of a payload of @len
+ * bytes: 1 or 0 (PBR_CRC_FULL: always; NONE: never; UPTO: len <=
+ * crc_limit).
+ * pbr_producer_send() and pbr_producer_send_pb() follow it; callers of
+ * pbr_producer_reserve() + pbr_producer_commit() should too.
+ */
+PBR_API int pbr_producer_wants_crc(const struct pbr_producer *p,
+				    uint32_t len);
+
 /** Flags for pbr_producer_send(). */
-#define PBR_SEND_CRC 0x1u /* store the payload's CRC32C (PBR_SLOT_F_CRC) */
+#define PBR_SEND_CRC 0x1u /* CRC32C (PBR_SLOT_F_CRC) as the ring's policy
+			   * asks: pbr_producer_wants_crc() */
 #define PBR_SEND_TIMESTAMP 0x2u /* stamp pbr_clock_ns() as timestamp_ns */
 
 /**
  * Send a serialized message: reserve, copy @len bytes from @buf, commit.
- * With PBR_SEND_CRC the slot carries the payload's CRC32C, which readers
- * that verify (pbr_view_verify, the commands, Go, Python) check; with
+ * With PBR_SEND_CRC the slot carries the payload's CRC32C where the ring's
+ * CRC policy asks for one, and readers that verify (pbr_view_verify, the
+ * commands, Go, Python) check it; with
  * PBR_SEND_TIMESTAMP its timestamp_ns is pbr_clock_ns() at commit. Pass
  * both unless you know every reader does without. -EINVAL for a NULL
  * @buf with a length, or unknown flags; -EMSGSIZE before anything is

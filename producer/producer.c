@@ -319,6 +319,11 @@ int pbr_producer_abort(struct pbr_producer *p, struct pbr_slot *slot)
 	return rc ? rc : publish(p, slot, 0, PBR_SLOT_F_SKIP);
 }
 
+int pbr_producer_wants_crc(const struct pbr_producer *p, uint32_t len)
+{
+	return len < p->ring->crc_below;
+}
+
 int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 		      unsigned flags, int64_t timeout_ns)
 {
@@ -337,7 +342,7 @@ int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 	PBR_CRASH("write");
 	memcpy((uint8_t *)slot.data + len / 2, (const uint8_t *)buf + len / 2,
 	       len - len / 2);
-	if (flags & PBR_SEND_CRC) {
+	if ((flags & PBR_SEND_CRC) && pbr_producer_wants_crc(p, len)) {
 		slot.flags |= PBR_SLOT_F_CRC;
 		slot.crc32c = pbr_crc32c(0, slot.data, len);
 	}

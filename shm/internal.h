@@ -54,6 +54,7 @@ struct pbr_ring {
 	atomic_int truncated;	/* set by the SIGBUS guard */
 	atomic_int interrupted; /* set by pbr_ring_interrupt() */
 	uint32_t ring_flags;
+	uint64_t crc_below; /* CRC policy: payloads shorter than this get one */
 	uint8_t *base; /* mapping of the whole segment */
 	size_t size;   /* == superblock total_size == fstat size */
 	int fd;	       /* this handle's OFD: probes liveness locks */

@@ -73,7 +73,8 @@ static int plan_layout(const struct pbr_create_opts *o,
 	    sz > PBR_SLOT_SIZE_MAX || np > PBR_PARTICIPANTS_MAX ||
 	    nr > PBR_PARTICIPANTS_MAX ||
 	    (o->flags & ~PBR_CREATE_SINGLE_PRODUCER) || (o->mode & ~0777u) ||
-	    (o->schema_len && !o->schema) ||
+	    (o->schema_len && !o->schema) || o->crc > PBR_CRC_UPTO ||
+	    (o->crc != PBR_CRC_UPTO && o->crc_limit) ||
 	    (o->msg_type && strlen(o->msg_type) > PBR_MSG_TYPE_MAX))
 		return -EINVAL;
 	sb->slot_count = (uint32_t)n;
@@ -103,6 +104,8 @@ static void fill_identity(const char *name, const struct pbr_create_opts *o,
 				 ? PBR_RING_SINGLE_PRODUCER
 				 : 0;
 	sb->seq_base = o->seq_base;
+	sb->crc_policy = o->crc;
+	sb->crc_limit = o->crc_limit;
 	sb->schema_hash = o->schema_len
 				  ? pbr_schema_hash(o->schema, o->schema_len)
 				  : o->schema_hash;
@@ -418,6 +421,20 @@ static void fill_info(struct pbr_ring *r, const struct pbr_layout_super *sb)
 	i->creator_uid = sb->creator_uid;
 	i->creator_pid = sb->creator_pid;
 	i->schema = r->base + sb->schema_off;
+	/* A policy from a newer minor that this library does not know: the
+	 * safe reading is FULL (a CRC too many costs time, not messages). */
+	i->crc = sb->crc_policy <= PBR_CRC_UPTO ? sb->crc_policy : PBR_CRC_FULL;
+	i->crc_limit = i->crc == PBR_CRC_UPTO ? sb->crc_limit : 0;
+}
+
+/* The CRC policy as one comparison: payloads shorter than this get one. */
+static uint64_t crc_below(const struct pbr_ring_info *i)
+{
+	if (i->crc == PBR_CRC_NONE)
+		return 0;
+	if (i->crc == PBR_CRC_UPTO)
+		return (uint64_t)i->crc_limit + 1;
+	return UINT64_MAX;
 }
 
 static void adopt_geometry(struct pbr_ring *r,
@@ -437,6 +454,7 @@ static void adopt_geometry(struct pbr_ring *r,
 	r->max_readers = sb->max_readers;
 	r->ring_flags = sb->ring_flags;
 	fill_info(r, sb);
+	r->crc_below = crc_below(&r->info);
 }
 
 static void init_probe_lock(pthread_mutex_t *m)

@@ -236,6 +236,93 @@ START_TEST(test_event_round_trip)
 }
 END_TEST
 
+/* A blob written in place (pbr_slot_pb_span) decodes like a copied one,
+ * and the encoding equals what nanopb makes of the fields in that order. */
+START_TEST(test_event_in_place)
+{
+	struct fixture f;
+	pbring_demo_v1_DeviceEvent ev;
+	struct pbr_span blob, span;
+	struct pbr_slot slot;
+	struct pbr_view v;
+	uint32_t used = 0;
+	uint8_t *at;
+	void *data;
+
+	fx_open(&f, "inpl", 1024);
+	make_event(&ev, &blob, NULL, 0);
+	ev.blob.funcs.encode = NULL; /* written in place, not by the encoder */
+	ck_assert_int_eq(pbr_producer_reserve(f.p, 0, &slot), 0);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used,
+					  pbring_demo_v1_DeviceEvent_blob_tag,
+					  300, &data),
+			 0);
+	at = slot.data;
+	ck_assert_ptr_eq(data, at + 3); /* tag 0x2A, length 300 = AC 02 */
+	ck_assert_uint_eq(at[0], 0x2A);
+	ck_assert_uint_eq(at[1], 0xAC);
+	ck_assert_uint_eq(at[2], 0x02);
+	ck_assert_uint_eq(used, 303);
+	fill_blob(data, 300, 7);
+	ck_assert_int_eq(pbr_producer_commit_pb(f.p, &slot, used, EV_FIELDS,
+						&ev),
+			 0);
+	peek_ok(&f, &v);
+	ck_assert_uint_gt(v.len, used);
+	ck_assert(v.flags & PBR_SLOT_F_CRC); /* the default policy: full */
+	ck_assert_int_eq(pbr_view_verify(&v), 0);
+	ck_assert_uint_gt(v.timestamp_ns, 0);
+	decode_target(&ev, &span);
+	ck_assert_int_eq(pbr_view_decode(&v, EV_FIELDS, &ev, 0), 0);
+	check_event(&ev, &span, 300);
+	ck_assert_int_eq(ev.status, -3);
+	ck_assert_ptr_eq(span.data, (const uint8_t *)v.data + 3);
+	release_ok(&f, &v);
+	fx_close(&f);
+}
+END_TEST
+
+/* Bad fields and sizes: errors, and nothing delivered. */
+START_TEST(test_in_place_errors)
+{
+	struct fixture f;
+	pbring_demo_v1_DeviceEvent ev;
+	struct pbr_span blob;
+	struct pbr_slot slot;
+	struct pbr_view v;
+	uint32_t used = 0;
+	void *data = NULL;
+
+	fx_open(&f, "inple", 256); /* 192 bytes of payload */
+	make_event(&ev, &blob, NULL, 0);
+	ck_assert_int_eq(pbr_producer_reserve(f.p, 0, &slot), 0);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used, 0, 10, &data),
+			 -EINVAL);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used, 1u << 29, 10, &data),
+			 -EINVAL);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used, 5, 191, &data),
+			 -EMSGSIZE); /* 191 + tag + 2-byte length > 192 */
+	ck_assert_uint_eq(used, 0);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used, 5, 189, &data), 0);
+	ck_assert_uint_eq(used, 192);
+	ck_assert_int_eq(pbr_slot_pb_span(&slot, &used, 6, 0, &data),
+			 -EMSGSIZE);
+	memset(data, 1, 189);
+	/* The rest of the event does not fit after it: aborted. */
+	ck_assert_int_eq(pbr_producer_commit_pb(f.p, &slot, used, EV_FIELDS,
+						&ev),
+			 -EMSGSIZE);
+	ck_assert_int_eq(pbr_reader_peek(f.rd, 0, &v), -EAGAIN);
+	ck_assert_int_eq(pbr_producer_reserve(f.p, 0, &slot), 0);
+	ck_assert_int_eq(pbr_producer_commit_pb(f.p, &slot, slot.cap + 1,
+						EV_FIELDS, &ev),
+			 -EINVAL);
+	ck_assert_int_eq(pbr_producer_abort(f.p, &slot), 0);
+	fx_close(&f);
+}
+END_TEST
+
 /* Without a decode callback the blob is skipped; a 64-byte id fits. */
 START_TEST(test_event_no_callback_max_id)
 {
@@ -929,6 +1016,108 @@ START_TEST(test_send_flags)
 }
 END_TEST
 
+/* Send @len raw bytes and a DeviceEvent with a blob of @blob bytes; say
+ * whether each arrived with a CRC (bit 0: raw, bit 1: protobuf). */
+static unsigned crc_flags_of(struct pbr_ring *r, uint32_t len, size_t blob)
+{
+	struct pbr_reader *rd =
+		tu_reader(r, 0, PBR_START_LATEST, PBR_WAIT_BLOCK);
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_BLOCK);
+	static uint8_t buf[2048];
+	pbring_demo_v1_DeviceEvent ev;
+	struct pbr_span span;
+	struct pbr_view v;
+	unsigned got = 0;
+	int k;
+
+	ck_assert_int_eq(pbr_producer_send(p, buf, len, PBR_SEND_CRC, 0), 0);
+	make_event(&ev, &span, buf, blob);
+	ck_assert_int_eq(pbr_producer_send_pb(p, EV_FIELDS, &ev, 0), 0);
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(pbr_reader_peek(rd, TU_SEC, &v), 0);
+		ck_assert_int_eq(pbr_view_verify(&v), 0);
+		if (v.flags & PBR_SLOT_F_CRC)
+			got |= 1u << k;
+		ck_assert_uint_eq(pbr_producer_wants_crc(p, (uint32_t)v.len),
+				  !!(v.flags & PBR_SLOT_F_CRC));
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+	(void)pbr_producer_close(p);
+	pbr_reader_close(rd);
+	return got;
+}
+
+static struct pbr_ring *crc_ring(const char *name, uint32_t crc,
+				 uint32_t limit, int want)
+{
+	struct pbr_create_opts o = {.slot_count = 8, .slot_size = 4096};
+	struct pbr_ring *r = NULL;
+
+	o.crc = crc;
+	o.crc_limit = limit;
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), want);
+	return r;
+}
+
+/* FORMAT.md §6.2, CRC policy: producers follow the ring's, readers verify
+ * what carries a CRC. */
+START_TEST(test_crc_policy)
+{
+	struct pbr_ring_info i;
+	struct pbr_ring *r;
+
+	ck_assert_ptr_null(crc_ring(tu_name("crcbad1"), 3, 0, -EINVAL));
+	ck_assert_ptr_null(
+		crc_ring(tu_name("crcbad2"), PBR_CRC_FULL, 10, -EINVAL));
+	ck_assert_ptr_null(
+		crc_ring(tu_name("crcbad3"), PBR_CRC_NONE, 10, -EINVAL));
+
+	r = crc_ring(tu_name("crcfull"), PBR_CRC_FULL, 0, 0);
+	pbr_ring_info(r, &i);
+	ck_assert_uint_eq(i.crc, PBR_CRC_FULL);
+	ck_assert_uint_eq(i.format_minor, 1);
+	ck_assert_uint_eq(crc_flags_of(r, 100, 1000), 3);
+	pbr_ring_detach(r);
+
+	r = crc_ring(tu_name("crcnone"), PBR_CRC_NONE, 0, 0);
+	pbr_ring_info(r, &i);
+	ck_assert_uint_eq(i.crc, PBR_CRC_NONE);
+	ck_assert_uint_eq(crc_flags_of(r, 100, 1000), 0);
+	pbr_ring_detach(r);
+
+	/* UPTO 200: 200 bytes get one, 201 do not. */
+	r = crc_ring(tu_name("crcupto"), PBR_CRC_UPTO, 200, 0);
+	pbr_ring_info(r, &i);
+	ck_assert_uint_eq(i.crc, PBR_CRC_UPTO);
+	ck_assert_uint_eq(i.crc_limit, 200);
+	ck_assert_uint_eq(crc_flags_of(r, 200, 1000), 1);
+	ck_assert_uint_eq(crc_flags_of(r, 201, 20), 2);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A policy from a newer minor is read as FULL: a CRC too many. */
+START_TEST(test_crc_policy_unknown)
+{
+	const char *name = tu_name("crcnew");
+	struct pbr_ring *r = crc_ring(name, PBR_CRC_NONE, 0, 0);
+	struct pbr_ring_info i;
+	struct tu_raw raw;
+
+	pbr_ring_detach(r);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	raw.sb->crc_policy = 7;
+	raw.sb->crc_limit = 5;
+	tu_raw_unmap(&raw);
+	r = tu_attach(name);
+	pbr_ring_info(r, &i);
+	ck_assert_uint_eq(i.crc, PBR_CRC_FULL);
+	ck_assert_uint_eq(i.crc_limit, 0);
+	ck_assert_uint_eq(crc_flags_of(r, 100, 1000), 3);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 START_TEST(test_check_type)
 {
 	uint64_t h = 0;
@@ -992,6 +1181,10 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_schema_hash);
 	tcase_add_test(tc, test_check_type);
 	tcase_add_test(tc, test_send_flags);
+	tcase_add_test(tc, test_event_in_place);
+	tcase_add_test(tc, test_in_place_errors);
+	tcase_add_test(tc, test_crc_policy);
+	tcase_add_test(tc, test_crc_policy_unknown);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -39,8 +39,10 @@ START_TEST(test_super_offsets)
 	ck_assert_uint_eq(offsetof(struct pbr_layout_super, slots_size), 0x078);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_super, creator_uid),
 			  0x094);
-	ck_assert_uint_eq(offsetof(struct pbr_layout_super, reserved0), 0x09C);
-	ck_assert_uint_eq(offsetof(struct pbr_layout_super, reserved1), 0x0A8);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_super, crc_policy), 0x09C);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_super, crc_limit), 0x0A8);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_super, reserved0), 0x0AC);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_super, reserved1), 0x0B0);
 	ck_assert_uint_eq(sizeof(((struct pbr_layout_super *)0)->name),
 			  PBR_NAME_MAX + 1);
 	ck_assert_uint_eq(sizeof(((struct pbr_layout_super *)0)->msg_type),

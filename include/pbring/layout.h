@@ -18,7 +18,7 @@
 
 /* Format version of the segment; independent of the library version. */
 #define PBR_FORMAT_MAJOR 1u
-#define PBR_FORMAT_MINOR 0u
+#define PBR_FORMAT_MINOR 1u
 
 /* Bytes "\x89PBRING\n" read as a little-endian u64 (byte-order revealing). */
 #define PBR_MAGIC 0x0A474E4952425089ull
@@ -86,9 +86,11 @@ struct pbr_layout_super {
 	uint32_t schema_len;	    /* 0x090 bytes used in the schema region */
 	uint32_t creator_uid;	    /* 0x094 */
 	uint32_t creator_pid;	    /* 0x098 */
-	uint32_t reserved0;	    /* 0x09C zero */
+	uint32_t crc_policy;	    /* 0x09C PBR_CRC_* (1.1; 0 = FULL) */
 	uint64_t created_ns;	    /* 0x0A0 CLOCK_REALTIME at creation */
-	uint64_t reserved1[11];	    /* 0x0A8 zero */
+	uint32_t crc_limit;	    /* 0x0A8 PBR_CRC_UPTO: bytes (1.1) */
+	uint32_t reserved0;	    /* 0x0AC zero */
+	uint64_t reserved1[10];	    /* 0x0B0 zero */
 	char name[64];		    /* 0x100 ring name, NUL-padded */
 	char msg_type[192];	    /* 0x140 message full name, NUL-padded */
 	uint8_t reserved2[3584];    /* 0x200 zero, to the end of the page */
@@ -199,6 +201,8 @@ PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, state) == 0x008);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, major) == 0x00C);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, fingerprint) == 0x010);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, ring_flags) == 0x014);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, crc_policy) == 0x09C);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, crc_limit) == 0x0A8);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, features_incompat) ==
 		  0x018);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_super, total_size) == 0x028);

@@ -59,7 +59,8 @@ struct pb_field_iter_s; /* pb_field_t */
 
 /**
  * Reserve a slot, nanopb-encode @msg (of type @fields) straight into it and
- * commit it with PBR_SLOT_F_CRC, its CRC32C and a CLOCK_MONOTONIC
+ * commit it with its CRC32C (PBR_SLOT_F_CRC; where the ring's CRC policy
+ * asks for one, pbr_producer_wants_crc()) and a CLOCK_MONOTONIC
  * timestamp. On an encoding failure the reservation is aborted, so readers
  * never see the message (they pass over the skip record silently) and its
  * sequence number is not reused: -EMSGSIZE if the encoding is larger than
@@ -72,6 +73,59 @@ struct pb_field_iter_s; /* pb_field_t */
 PBR_API PBR_MUST_CHECK int
 pbr_producer_send_pb(struct pbr_producer *p, const struct pb_msgdesc_s *fields,
 		     const void *msg, int64_t timeout_ns);
+
+/**
+ * Large fields written in place. A camera frame or a tensor is produced
+ * straight into the ring: pbr_slot_pb_span() lays out the tag and length
+ * of a top-level bytes (or string) field at the start of a reserved slot
+ * and returns where its @len bytes go; the caller fills them; then
+ * pbr_producer_commit_pb() encodes the rest of @msg after them and
+ * commits. No byte of the field is copied, zeroed or read by pbring,
+ * except by the CRC where the ring's policy asks for one. Readers decode
+ * it like any other field (pbr_pb_decode_span() gives a span where it
+ * lies):
+ *
+ *	struct pbr_slot slot;
+ *	uint32_t used = 0;
+ *	void *pixels;
+ *
+ *	rc = pbr_producer_reserve(p, -1, &slot);
+ *	rc = pbr_slot_pb_span(&slot, &used, Frame_pixels_tag, n, &pixels);
+ *	render(pixels, n);
+ *	rc = pbr_producer_commit_pb(p, &slot, used, Frame_fields, &frame);
+ *
+ * Protobuf lets fields come in any order, and every parser (nanopb, Go,
+ * Python, C++) accepts the field first. Leave it empty in @msg (no encode
+ * callback, or an empty span): a singular field sent twice is read as the
+ * last one. Several in-place fields may precede the rest, each with its
+ * own call; a field nested in a submessage cannot be written this way.
+ */
+
+/**
+ * Reserve room for field @field_number (1 .. 2^29-1, wire type
+ * length-delimited) of @len bytes in @slot at offset *@used, write its tag
+ * and length there, advance *@used past the field and set *@data to where
+ * its bytes go (uninitialised: fill all @len of them). -EMSGSIZE if it
+ * does not fit in the slot (nothing changes), -EINVAL for a bad field
+ * number or a NULL argument.
+ */
+PBR_API PBR_MUST_CHECK int pbr_slot_pb_span(struct pbr_slot *slot,
+					    uint32_t *used,
+					    uint32_t field_number, size_t len,
+					    void **data);
+
+/**
+ * Encode @msg (of type @fields) into @slot after the first @used bytes
+ * (the in-place fields of pbr_slot_pb_span()), then commit @used plus the
+ * encoding, with a CRC32C as the ring's policy asks and a CLOCK_MONOTONIC
+ * timestamp, as pbr_producer_send_pb() does. On an encoding failure the
+ * reservation is aborted and -EMSGSIZE (too large for the slot) or
+ * -EINVAL (pbr_producer_errmsg() says why) returned.
+ */
+PBR_API PBR_MUST_CHECK int
+pbr_producer_commit_pb(struct pbr_producer *p, struct pbr_slot *slot,
+		       uint32_t used, const struct pb_msgdesc_s *fields,
+		       const void *msg);
 
 /**
  * Why the last pbr_producer_send_pb() on @p failed, as nanopb put it: the

@@ -94,7 +94,14 @@ class CreateOpts(ctypes.Structure):  # struct pbr_create_opts, by hand
                 ("seq_base", ctypes.c_uint64),
                 ("msg_type", ctypes.c_char_p), ("schema", ctypes.c_char_p),
                 ("schema_len", ctypes.c_uint32),
-                ("schema_hash", ctypes.c_uint64)]
+                ("schema_hash", ctypes.c_uint64),
+                ("crc", ctypes.c_uint32), ("crc_limit", ctypes.c_uint32)]
+
+
+# The copy by hand must be as long as the C struct (which test_ctypes_drift
+# checks _lib's against): C reads all of it, and bytes past a short copy
+# are garbage (a random crc policy, and -EINVAL, once 1.1 appended crc).
+assert ctypes.sizeof(CreateOpts) == ctypes.sizeof(pbring._lib.CreateOpts)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ def test_defaults(pbring, ring):
     assert (r.rc, r.out, r.err) == (0, "", "")
     s = stat_json(pbring, name)
     assert s["name"] == name
-    assert s["format"] == "1.0"
+    assert s["format"] == "1.1"
+    assert (s["crc"], s["crc_limit"]) == ("full", 0)
     assert s["slot_count"] == 1024
     assert s["slot_size"] == 1024
     assert s["payload_cap"] == 1024 - 64
@@ -148,7 +149,26 @@ BAD = [
      "--schema none is untyped: it takes no --type"),
     (["--schema", "demo", "--type", "a.B"],
      "--type: the demo schema's type is pbring.demo.v1.DeviceEvent, not 'a.B'"),
+    (["--crc", "some"],
+     "--crc: 'some' is not full, none or a byte count in 0..4294967295"),
+    (["--crc", "4294967296"],
+     "--crc: '4294967296' is not full, none or a byte count in 0..4294967295"),
+    (["--crc", "-1"],
+     "--crc: '-1' is not full, none or a byte count in 0..4294967295"),
 ]
+
+
+@pytest.mark.parametrize("arg,crc,limit", [
+    ("full", "full", 0), ("none", "none", 0), ("4096", "upto", 4096),
+    ("0", "upto", 0), ("4294967295", "upto", 4294967295)])
+def test_crc_policy(pbring, ring, arg, crc, limit):
+    """FORMAT.md §6.2: the policy is stored and shown; C producers follow
+    it (the scenario suite checks Go and Python producers)."""
+    name = ring()
+    assert pbring("create", name, "--crc", arg).rc == 0
+    s = stat_json(pbring, name)
+    assert (s["crc"], s["crc_limit"]) == (crc, limit)
+    assert f"crc {crc}, crc_limit {limit}\n" in pbring("stat", name).out
 
 
 @pytest.mark.parametrize("args,msg", BAD, ids=[" ".join(a) for a, _ in BAD])

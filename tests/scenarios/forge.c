@@ -13,6 +13,9 @@
  *                                 yet advanced (§7.1, §8.3)
  *        forge RING slot SEQ      print slot(SEQ)'s commit word as
  *                                 "DONE 0", "ABANDONED 16", "BUSY 16", "EMPTY"
+ *        forge RING crc SEQ       the CRC of slot(SEQ)'s payload: "crc" (flag
+ *                                 set, CRC32C matches), "crc-bad" (set,
+ *                                 differs) or "none" (flag clear)
  *        forge RING claim         print the claim counter
  *        forge RING unfinished    a creator at work (§12.1): state back to
  *                                 initialising, the creation lock held
@@ -251,6 +254,36 @@ static void cmd_slot(struct tu_raw *raw, const char *arg)
 		       full_seq(v, seq));
 }
 
+static void cmd_crc(struct tu_raw *raw, const char *arg)
+{
+	struct pbr_layout_slot *sl;
+	uint32_t len, crc, flags;
+	char *end;
+	uint64_t seq;
+
+	errno = 0;
+	seq = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end) {
+		fprintf(stderr, "forge: crc: '%s' is not a sequence\n", arg);
+		exit(2);
+	}
+	sl = tu_raw_slot(raw, seq);
+	len = __atomic_load_n(&sl->length, __ATOMIC_RELAXED);
+	crc = __atomic_load_n(&sl->crc32c, __ATOMIC_RELAXED);
+	flags = __atomic_load_n(&sl->flags, __ATOMIC_RELAXED);
+	if (len > raw->sb->slot_size - PBR_SLOT_HDR_SIZE) {
+		fprintf(stderr, "forge: crc: length %u out of bounds\n", len);
+		exit(1);
+	}
+	if (!(flags & PBR_SLOT_F_CRC))
+		printf("none\n");
+	else
+		printf("%s\n", tu_crc32c((const uint8_t *)sl + PBR_SLOT_HDR_SIZE,
+					len) == crc
+				       ? "crc"
+				       : "crc-bad");
+}
+
 int main(int argc, char **argv)
 {
 	struct tu_raw raw;
@@ -260,7 +293,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: forge RING claim-mp|claim-busy|"
-				"sp-pending|claim|unfinished|slot SEQ\n");
+				"sp-pending|claim|unfinished|slot SEQ|crc SEQ\n");
 		return 2;
 	}
 	ring_name = argv[1];
@@ -282,6 +315,8 @@ int main(int argc, char **argv)
 		cmd_unfinished(&raw);
 	else if (!strcmp(cmd, "slot") && argc == 4)
 		cmd_slot(&raw, argv[3]);
+	else if (!strcmp(cmd, "crc") && argc == 4)
+		cmd_crc(&raw, argv[3]);
 	else if (!strcmp(cmd, "claim") && argc == 3)
 		printf("%" PRIu64 "\n",
 		       __atomic_load_n(claim_word(&raw), __ATOMIC_ACQUIRE));

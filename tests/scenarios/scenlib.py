@@ -266,13 +266,15 @@ class Scenario:
 
     # rings
     def ring(self, tag, slots=16, slot_size=256, producers=4, single=False,
-             readers=8):
+             readers=8, crc=None):
         name = f"scen-{os.getpid()}-{uuid.uuid4().hex[:8]}-{tag}"[:63]
         args = ["create", name, "--slots", slots, "--slot-size", slot_size,
                 "--producers", 1 if single else producers,
                 "--readers", readers]
         if single:
             args.append("--single-producer")
+        if crc is not None:
+            args += ["--crc", crc]
         self.rings.append(name)
         r = self.run("c", *args)
         assert r.returncode == 0, f"pbring create failed: {r.stderr}"
@@ -342,6 +344,13 @@ class Scenario:
         r = subprocess.run([self.forge_bin, ring, "slot", str(seq)],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 0, f"forge slot failed: {r.stderr}"
+        return r.stdout.strip()
+
+    def slot_crc(self, ring, seq):
+        """forge RING crc SEQ: 'crc', 'crc-bad' or 'none'."""
+        r = subprocess.run([self.forge_bin, ring, "crc", str(seq)],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, f"forge crc failed: {r.stderr}"
         return r.stdout.strip()
 
     def wait_slot(self, ring, seq, want, timeout=3.0):

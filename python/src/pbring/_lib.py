@@ -34,6 +34,9 @@ PBR_NAME_MAX = 63
 PBR_MSG_TYPE_MAX = 191
 PBR_SLOT_HDR_SIZE = 64
 PBR_CREATE_SINGLE_PRODUCER = 0x1
+PBR_CRC_FULL = 0  # CRC policies (pbr_create_opts.crc, pbr_ring_info.crc)
+PBR_CRC_NONE = 1
+PBR_CRC_UPTO = 2
 PBR_ATTACH_ANY_OWNER = 0x1
 PBR_READER_GATING = 0x1
 PBR_READER_LOSSY = 0x2
@@ -62,6 +65,8 @@ class CreateOpts(Structure):
         ("schema", c_void_p),
         ("schema_len", c_uint32),
         ("schema_hash", c_uint64),
+        ("crc", c_uint32),        # PBR_CRC_*; 0 = PBR_CRC_FULL
+        ("crc_limit", c_uint32),  # PBR_CRC_UPTO only: bytes; else 0
     ]
 
 
@@ -89,6 +94,8 @@ class RingInfoC(Structure):
         ("creator_uid", c_uint32),
         ("creator_pid", c_uint32),
         ("schema", c_void_p),
+        ("crc", c_uint32),        # CRC policy, PBR_CRC_* (unknown: FULL)
+        ("crc_limit", c_uint32),
     ]
 
 
@@ -236,6 +243,7 @@ pbr_producer_id = _fn("pbr_producer_id", c_uint16, _P)
 pbr_producer_reserve = _fn("pbr_producer_reserve", c_int, _P, c_int64, _P)
 pbr_producer_commit = _fn("pbr_producer_commit", c_int, _P, _P, c_uint32)
 pbr_producer_abort = _fn("pbr_producer_abort", c_int, _P, _P)
+pbr_producer_wants_crc = _fn("pbr_producer_wants_crc", c_int, _P, c_uint32)
 pbr_producer_send = _fn("pbr_producer_send", c_int, _P, c_void_p, c_uint32,
                         c_uint, c_int64)
 

@@ -40,8 +40,9 @@ PRODUCE_HELP = """\
 usage: pbring produce RING --from-json FILE|- [--timeout SEC] [--no-wait]
        pbring produce RING [options]
 Send messages of the ring's type from proto3 JSON, one object per line
-(blank lines skipped; '-' is stdin), in order, each with its CRC32C and
-timestamp; a line that does not parse stops it (exit 1), every line
+(blank lines skipped; '-' is stdin), in order, each with its timestamp
+and a CRC32C where the ring's CRC policy asks (create --crc); a line
+that does not parse stops it (exit 1), every line
 before it sent. Without --from-json: send pbring.demo.v1.DeviceEvent
 messages to a demo ring.
   --from-json FILE the JSON lines to send (any typed ring)

@@ -45,18 +45,30 @@ _ETIMEDOUT = errno.ETIMEDOUT
 _EAGAIN = errno.EAGAIN
 _EINTR = errno.EINTR
 _EMSGSIZE = errno.EMSGSIZE
+_ALWAYS = 1 << 64  # longer than any payload: every one gets a CRC
+
+
+def _policy_below(ring: "Ring") -> int:
+    """The ring's CRC policy (FORMAT.md §6.2) as one comparison, as C's
+    pbr_producer_wants_crc(): payloads shorter than this get a CRC."""
+    info = ring.info
+    if info.crc == "none":
+        return 0
+    if info.crc == "upto":
+        return info.crc_limit + 1
+    return _ALWAYS  # "full", and a policy the library does not know
 
 
 class _Reservation:
     """The context manager of Producer.reserve()."""
 
-    __slots__ = ("_p", "_n", "_crc", "_view", "_open", "seq")
+    __slots__ = ("_p", "_n", "_crc_below", "_view", "_open", "seq")
 
-    def __init__(self, p: "Producer", n: int, crc: bool,
+    def __init__(self, p: "Producer", n: int, crc_below: int,
                  view: memoryview) -> None:
         self._p = p
         self._n = n
-        self._crc = crc
+        self._crc_below = crc_below  # a commit of fewer bytes gets a CRC
         self._view = view
         self._open = True
         self.seq: int = p._slot.seq  #: the sequence this slot will carry
@@ -76,8 +88,9 @@ class _Reservation:
 
     def commit(self, length: Optional[int] = None) -> int:
         """Publish the slot with @length bytes (default: the reserved
-        size), its CRC32C and a CLOCK_MONOTONIC timestamp. Returns its
-        sequence number."""
+        size), its CRC32C (where :meth:`Producer.wants_crc` says so for
+        @length bytes, or as reserve()'s @crc says) and a CLOCK_MONOTONIC
+        timestamp. Returns its sequence number."""
         if not self._open:
             raise InvalidArgument(errno.EINVAL, self._p.ring.name, "commit",
                                   message="reservation is not open")
@@ -87,7 +100,7 @@ class _Reservation:
         self._release_view()
         p = self._p
         slot = p._slot
-        if self._crc:
+        if n < self._crc_below:
             slot.flags |= _lib.PBR_SLOT_F_CRC
             slot.crc32c = _lib.pbr_crc32c(0, slot.data, n)
         slot.timestamp_ns = time.monotonic_ns()
@@ -127,17 +140,24 @@ class Producer:
 
     ``send(msg)`` serializes a protobuf message and copies it once into a
     slot; ``send_bytes(buf)`` copies bytes; ``reserve(n)`` lends the slot
-    itself as a writable memoryview. Every message is committed with its
-    CRC32C (flag CRC) and a CLOCK_MONOTONIC timestamp, as the C codec does.
+    itself as a writable memoryview. Every message is committed with a
+    CLOCK_MONOTONIC timestamp and, where the ring's CRC policy asks for one
+    (``ring.info.crc``: every payload, none, or those of at most
+    ``crc_limit`` bytes), its CRC32C (flag CRC), as the C codec does.
+    ``crc=True`` stores a CRC32C with every message whatever the policy,
+    ``crc=False`` with none (the :attr:`crc` attribute can be changed).
     @timeout (seconds, None = no limit) bounds the wait for a free slot
     while a gating reader lags; RingFull when it runs out. A producer is
     used by one thread at a time.
     """
 
     def __init__(self, ring: Ring, *, wait: str = "block",
-                 timeout: Seconds = None, crc: bool = True) -> None:
+                 timeout: Seconds = None,
+                 crc: Optional[bool] = None) -> None:
         self.ring = ring
         self.timeout = timeout
+        self._policy_below = _policy_below(ring)
+        self._crc_below = self._policy_below
         self.crc = crc
         o = _lib.ProducerOpts()
         o.wait = _wait_mode(wait)
@@ -180,6 +200,27 @@ class Producer:
     @property
     def payload_cap(self) -> int:
         return self._cap
+
+    @property
+    def crc(self) -> Optional[bool]:
+        """None (the default): a CRC32C where the ring's CRC policy asks
+        for one; True: with every message; False: with none."""
+        return self._crc
+
+    @crc.setter
+    def crc(self, crc: Optional[bool]) -> None:
+        if crc is not None and not isinstance(crc, bool):
+            raise TypeError(f"crc must be None, True or False, not {crc!r}")
+        self._crc = crc
+        # the one comparison the hot path makes: n < _crc_below
+        self._crc_below = (self._policy_below if crc is None else
+                           _ALWAYS if crc else 0)
+
+    def wants_crc(self, n: int) -> bool:
+        """Whether a message of @n bytes is committed with its CRC32C: as
+        :attr:`crc` says, and by default as the ring's policy does
+        (pbr_producer_wants_crc())."""
+        return n < self._crc_below
 
     def close(self) -> None:
         """Deregister; an open reservation is aborted (ViewInUse, and
@@ -269,8 +310,10 @@ class Producer:
         """Reserve the next slot for @n bytes (default: the whole payload
         capacity): ``with producer.reserve(n) as buf: buf[:] = ...``. The
         writable memoryview is the slot itself. Leaving the block commits
-        the n bytes (with CRC32C and timestamp); an exception aborts the
-        reservation (readers pass over it). The view is released on exit.
+        the n bytes (with timestamp, and CRC32C as :meth:`wants_crc` says
+        for the length committed; @crc True or False decides for this
+        message instead); an exception aborts the reservation (readers pass
+        over it). The view is released on exit.
         """
         if self._reservation is not None:
             raise Busy(errno.EINPROGRESS, self.ring.name, "reserve",
@@ -292,7 +335,8 @@ class Producer:
         whole = region.view(readonly=False)
         view = whole[off:off + n]
         whole.release()
-        res = _Reservation(self, n, self.crc if crc is None else crc, view)
+        below = self._crc_below if crc is None else _ALWAYS if crc else 0
+        res = _Reservation(self, n, below, view)
         self._reservation = res
         return res
 
@@ -304,8 +348,9 @@ class Producer:
     # ---- sending
 
     def send_bytes(self, data: Buffer, *, timeout: Any = DEFAULT) -> int:
-        """Copy @data into the next slot and commit it with its CRC32C and
-        a CLOCK_MONOTONIC timestamp. Returns the message's sequence."""
+        """Copy @data into the next slot and commit it with a
+        CLOCK_MONOTONIC timestamp and its CRC32C (as :meth:`wants_crc`
+        says). Returns the message's sequence."""
         if not isinstance(data, bytes):
             data = bytes(data)
         n = len(data)
@@ -316,7 +361,8 @@ class Producer:
         if self._reservation is not None:
             raise Busy(errno.EINPROGRESS, self.ring.name, "send",
                               message="a reservation is already open")
-        crc = _lib.raw_crc32c(0, data, n) if self.crc else 0
+        want_crc = n < self._crc_below
+        crc = _lib.raw_crc32c(0, data, n) if want_crc else 0
         self._reserve(timeout)
         sq = self._sq
         wv = self._wview
@@ -324,7 +370,7 @@ class Producer:
             wv = self._locate()
         off = sq[0] - self._wbase  # slot.data
         wv[off:off + n] = data     # the one copy
-        if self.crc:
+        if want_crc:
             s32 = self._s32
             s32[3] = _lib.PBR_SLOT_F_CRC  # slot.flags (and reserved)
             s32[6] = crc                  # slot.crc32c

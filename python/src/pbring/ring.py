@@ -13,7 +13,7 @@ import os
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, List, Optional, Type
+from typing import Any, List, Optional, Tuple, Type, Union
 
 from google.protobuf.message import Message
 
@@ -99,6 +99,24 @@ def _check_create(name: str, slots: Any, slot_size: Any,
         raise _bad(name, f"seq_base: {seq_base!r} is not in 0..2^64-1")
 
 
+#: The CRC policies by the names ``pbring stat`` prints (``crc NAME``).
+_CRC_NAMES = {_lib.PBR_CRC_FULL: "full", _lib.PBR_CRC_NONE: "none",
+              _lib.PBR_CRC_UPTO: "upto"}
+
+
+def _crc_policy(name: str, crc: Any) -> Tuple[int, int]:
+    """Ring.create's @crc as (pbr_create_opts.crc, .crc_limit), as the C
+    command's ``create --crc`` reads it: "full", "none", or a byte count
+    (payloads of at most that many bytes get a CRC)."""
+    if isinstance(crc, str) and crc in ("full", "none"):
+        return (_lib.PBR_CRC_FULL if crc == "full" else _lib.PBR_CRC_NONE), 0
+    if isinstance(crc, int) and not isinstance(crc, bool) and \
+            0 <= crc <= 0xFFFFFFFF:
+        return _lib.PBR_CRC_UPTO, crc
+    raise _bad(name, f"crc: {crc!r} is not full, none or a byte count in "
+                     "0..4294967295")
+
+
 # --------------------------------------------------------------------------
 # Descriptions
 
@@ -123,6 +141,12 @@ class RingInfo:
     schema: bytes           #: serialized FileDescriptorSet, b"" if none
     creator_uid: int
     creator_pid: int
+    #: which payloads producers checksum (format 1.1, FORMAT.md §6.2), by
+    #: the names ``pbring stat`` prints: "full" (every one), "none", or
+    #: "upto" (those of at most crc_limit bytes). A policy the library does
+    #: not know reads as "full"
+    crc: str = "full"
+    crc_limit: int = 0      #: "upto": the largest payload with a CRC; else 0
 
     @property
     def single_producer(self) -> bool:
@@ -189,7 +213,8 @@ class Ring:
             schema_hash=ci.schema_hash, created_ns=ci.created_ns,
             schema=(ctypes.string_at(ci.schema, ci.schema_len)
                     if ci.schema_len else b""),
-            creator_uid=ci.creator_uid, creator_pid=ci.creator_pid)
+            creator_uid=ci.creator_uid, creator_pid=ci.creator_pid,
+            crc=_CRC_NAMES.get(ci.crc, "full"), crc_limit=ci.crc_limit)
         self._msg_class: Optional[Type[Message]] = None
 
     # ---- construction
@@ -199,7 +224,8 @@ class Ring:
                schema: Any = None, msg_type: Optional[str] = None,
                mode: int = 0o600, max_producers: Optional[int] = None,
                max_readers: Optional[int] = None,
-               single_producer: bool = False, seq_base: int = 0) -> "Ring":
+               single_producer: bool = False, seq_base: int = 0,
+               crc: Union[str, int] = "full") -> "Ring":
         """Create ring @name exclusively (RingExists if the name is taken)
         and map it.
 
@@ -214,9 +240,17 @@ class Ring:
           full name;
         - bytes: a serialized FileDescriptorSet; @msg_type names the
           message.
+
+        @crc is the ring's CRC policy, which payloads every producer (in
+        any language) checksums, as ``pbring create --crc``: ``"full"``
+        (every one, the default), ``"none"``, or a byte count: payloads of
+        at most that many bytes (e.g. 4096: small messages checked, big
+        ones not read twice). Readers verify whatever carries a CRC;
+        without one they still see only whole messages.
         """
         _check_create(name, slots, slot_size, max_producers, max_readers,
                       mode, seq_base)
+        crc_policy, crc_limit = _crc_policy(name, crc)
         fds, msg_type = _codec.create_schema(schema, msg_type)
         o = _lib.CreateOpts()
         o.slot_count = slots
@@ -226,6 +260,8 @@ class Ring:
         o.mode = mode
         o.flags = _lib.PBR_CREATE_SINGLE_PRODUCER if single_producer else 0
         o.seq_base = seq_base
+        o.crc = crc_policy
+        o.crc_limit = crc_limit
         mt = msg_type.encode() if msg_type else None
         o.msg_type = mt
         fbuf = ctypes.create_string_buffer(fds, len(fds)) if fds else None
