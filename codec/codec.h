@@ -21,6 +21,23 @@
  * an encode failure, NULL otherwise. Returns @err for tail calls. */
 int pbri_codec_fail(const struct pbr_producer *who, int err, const char *msg);
 
+/* --- the fast path of flat messages (pbfast.c) ---------------------------- */
+
+struct pb_msgdesc_s;
+
+/* Encode @msg into @buf as pb_encode() would: 1 with *written set, or 0
+ * if this path does not handle the message or it failed (run nanopb). */
+int pbri_fast_encode(const struct pb_msgdesc_s *d, const void *msg,
+		     void *buf, size_t cap, size_t *written);
+
+/* Decode @len bytes at @buf into @msg as pb_decode() would: 1 done; 0 not
+ * handled (nothing touched: run nanopb); -1 failed, *err says why. */
+int pbri_fast_decode(const struct pb_msgdesc_s *d, void *msg, const void *buf,
+		     size_t len, const char **err);
+
+/* Tests: true makes both return 0 (nanopb's path). */
+extern bool pbri_fast_off;
+
 /* --- generated: the demo FileDescriptorSet (pbring_demo_fds.c) ------------ */
 extern const unsigned char pbr_demo_fds[];
 extern const size_t pbr_demo_fds_len;

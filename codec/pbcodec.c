@@ -89,14 +89,19 @@ static int encode_commit(struct pbr_producer *p, struct pbr_slot *slot,
 			 uint32_t used, const pb_msgdesc_t *fields,
 			 const void *msg)
 {
-	pb_ostream_t os = pb_ostream_from_buffer((uint8_t *)slot->data + used,
-						 slot->cap - used);
+	uint8_t *at = (uint8_t *)slot->data + used;
+	pb_ostream_t os;
+	size_t n;
 	uint32_t len;
 
-	if (!pb_encode(&os, fields, msg))
-		return encode_failed(p, slot, fields, msg, &os);
+	if (!pbri_fast_encode(fields, msg, at, slot->cap - used, &n)) {
+		os = pb_ostream_from_buffer(at, slot->cap - used);
+		if (!pb_encode(&os, fields, msg))
+			return encode_failed(p, slot, fields, msg, &os);
+		n = os.bytes_written;
+	}
 	PBR_CRASH("encoded");
-	len = used + (uint32_t)os.bytes_written;
+	len = used + (uint32_t)n;
 	/* The CRC is taken while the bytes just written are still hot. */
 	if (pbr_producer_wants_crc(p, len)) {
 		slot->flags |= PBR_SLOT_F_CRC;
@@ -214,14 +219,20 @@ static int decode_buffer(const void *buf, size_t len,
 	uintptr_t saved_begin = window.begin, saved_end = window.end;
 	bool ok;
 
+	const char *why = NULL;
+	int fast;
+
 	window.begin = (uintptr_t)buf;
 	window.end = window.begin + len;
 	clear_spans(fields, msg);
-	ok = pb_decode(&is, fields, msg);
+	fast = pbri_fast_decode(fields, msg, buf, len, &why);
+	ok = fast > 0 || (!fast && pb_decode(&is, fields, msg));
 	window.begin = saved_begin;
 	window.end = saved_end;
 	if (ok)
 		return 0;
+	if (fast < 0)
+		return pbri_codec_fail(NULL, -EBADMSG, why);
 	/* nanopb drops the message of a callback that fails on a field with
 	 * a non-length-delimited wire type (it ran on a private substream). */
 	return pbri_codec_fail(NULL, -EBADMSG,
