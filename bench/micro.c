@@ -4,15 +4,20 @@
  * thread (so the slot lines are in this core's cache: these are the
  * instruction-path costs; the cross-core costs are pbring-bench's job).
  *
- * For payloads of 64 B, 1 KiB, 64 KiB and 1 MiB:
+ * For payloads of 64 B, 1 KiB, 4 KiB, 64 KiB and 1 MiB:
  *   reserve_commit	reserve + commit of a free slot (payload not written)
  *   peek_release	peek + release of a committed slot
  *   send_pb		encode a DeviceEvent into a slot: reserve, nanopb,
  *			CRC32C, clock, commit (pbr_producer_send_pb)
+ *   send_inplace	the same DeviceEvent with its blob written in place:
+ *			reserve, pbr_slot_pb_span, memcpy of the blob into
+ *			it, nanopb of the other fields, CRC32C, clock, commit
+ *   send_inplace_nocrc	the same on a ring with CRC policy none
  *   decode		validate (CRC32C) + decode in place (pbr_view_decode)
  *   crc32c		pbr_crc32c; ns_per_KiB is the figure to quote
  * and, to take the above apart: the same with timeout 0 (no clock read in
  * the wait set-up), decode without the CRC, nanopb encoding alone, the
+ * codec's fast path alone (fast_encode, fast_decode), the
  * three-stream CRC32C prototype, memcpy and clock_gettime.
  *
  * Run: pbring-micro --benchmark_format=json (any google-benchmark flag).
@@ -29,8 +34,9 @@
 #include "bench_util.h"
 #include "gbench_shim.h"
 #include "pbring/pb.h"
+#include "codec.h" /* the fast path, measured alone */
 
-static const uint32_t sizes[] = {64, 1024, 65536, 1048576};
+static const uint32_t sizes[] = {64, 1024, 4096, 65536, 1048576};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
 /*
@@ -48,7 +54,7 @@ struct ring {
 struct fixture {
 	uint32_t size;
 	uint32_t slot_count;
-	struct ring free, gated, held;
+	struct ring free, gated, held, nocrc;
 	struct demo_event ev;
 	struct pbr_view view; /* the held DeviceEvent */
 	uint8_t *src, *dst;   /* memcpy and CRC buffers */
@@ -131,6 +137,46 @@ static void bm_send_pb(void *p, uint64_t n)
 	}
 }
 
+/* The blob written in place: what a producer of frames does. */
+static void send_inplace_n(struct fixture *f, struct ring *r, uint64_t n,
+			   int64_t timeout)
+{
+	pbring_demo_v1_DeviceEvent m = f->ev.msg;
+	struct pbr_slot slot;
+	uint32_t used;
+	void *blob;
+
+	m.blob.funcs.encode = NULL;
+	while (n--) {
+		used = 0;
+		m.seq++;
+		check("reserve", pbr_producer_reserve(r->prod, timeout, &slot));
+		check("span",
+		      pbr_slot_pb_span(&slot, &used,
+				       pbring_demo_v1_DeviceEvent_blob_tag,
+				       f->ev.size, &blob));
+		memcpy(blob, f->ev.blob, f->ev.size);
+		check("commit_pb",
+		      pbr_producer_commit_pb(r->prod, &slot, used,
+					     pbring_demo_v1_DeviceEvent_fields,
+					     &m));
+	}
+}
+
+static void bm_send_inplace(void *p, uint64_t n)
+{
+	struct arg *a = p;
+
+	send_inplace_n(a->f, &a->f->free, n, a->timeout);
+}
+
+static void bm_send_inplace_nocrc(void *p, uint64_t n)
+{
+	struct arg *a = p;
+
+	send_inplace_n(a->f, &a->f->nocrc, n, a->timeout);
+}
+
 static void decode_n(struct fixture *f, uint64_t n, unsigned flags)
 {
 	pbring_demo_v1_DeviceEvent m;
@@ -210,6 +256,36 @@ static void bm_pb_encode(void *p, uint64_t n)
 	}
 }
 
+/* The codec's fast path alone (codec/pbfast.c), as pbr_producer_send_pb
+ * and pbr_view_decode use it for flat messages like this one. */
+static void bm_fast_encode(void *p, uint64_t n)
+{
+	struct fixture *f = ((struct arg *)p)->f;
+	size_t w;
+
+	while (n--) {
+		if (!pbri_fast_encode(pbring_demo_v1_DeviceEvent_fields,
+				      &f->ev.msg, f->dst, f->size + 64, &w))
+			die("fast_encode", -EINVAL);
+		bench_keep(w);
+	}
+}
+
+static void bm_fast_decode(void *p, uint64_t n)
+{
+	struct fixture *f = ((struct arg *)p)->f;
+	pbring_demo_v1_DeviceEvent m = pbring_demo_v1_DeviceEvent_init_zero;
+	const char *why;
+
+	while (n--) {
+		m.blob.funcs.decode = skip_blob;
+		if (pbri_fast_decode(pbring_demo_v1_DeviceEvent_fields, &m,
+				     f->view.data, f->view.len, &why) != 1)
+			die("fast_decode", -EBADMSG);
+		bench_keep(m.seq);
+	}
+}
+
 static void bm_crc32c(void *p, uint64_t n)
 {
 	struct fixture *f = ((struct arg *)p)->f;
@@ -238,9 +314,9 @@ static void bm_clock(void *p, uint64_t n)
 /* --- set-up --------------------------------------------------------------- */
 
 static void open_ring(struct ring *r, const char *tag, uint32_t size,
-		      uint32_t count, bool reader)
+		      uint32_t count, bool reader, uint32_t crc)
 {
-	struct pbr_create_opts o = {0};
+	struct pbr_create_opts o = {.crc = crc};
 	struct pbr_producer_opts po = {.wait = PBR_WAIT_SPIN};
 	struct pbr_reader_opts ro = {.wait = PBR_WAIT_SPIN};
 
@@ -271,9 +347,10 @@ static void setup(struct fixture *f, uint32_t size)
 
 	f->size = size;
 	f->slot_count = size >= 1048576 ? 32 : 64;
-	open_ring(&f->free, "free", size, f->slot_count, false);
-	open_ring(&f->gated, "gated", size, f->slot_count, true);
-	open_ring(&f->held, "held", size, 2, true);
+	open_ring(&f->free, "free", size, f->slot_count, false, PBR_CRC_FULL);
+	open_ring(&f->gated, "gated", size, f->slot_count, true, PBR_CRC_FULL);
+	open_ring(&f->held, "held", size, 2, true, PBR_CRC_FULL);
+	open_ring(&f->nocrc, "nocrc", size, f->slot_count, false, PBR_CRC_NONE);
 	check("event", bench_event_init(&f->ev, size));
 	check("send_pb", pbr_producer_send_pb(f->held.prod,
 					      pbring_demo_v1_DeviceEvent_fields,
@@ -293,6 +370,7 @@ static void teardown(struct fixture *f)
 	close_ring(&f->free);
 	close_ring(&f->gated);
 	close_ring(&f->held);
+	close_ring(&f->nocrc);
 	demo_event_fini(&f->ev);
 	free(f->src);
 	free(f->dst);
@@ -330,6 +408,8 @@ static void register_size(size_t i)
 	reg("reserve_commit", s, bm_reserve_commit, a, 0);
 	reg_peek("peek_release", s, a);
 	reg("send_pb", s, bm_send_pb, a, s);
+	reg("send_inplace", s, bm_send_inplace, a, s);
+	reg("send_inplace_nocrc", s, bm_send_inplace_nocrc, a, s);
 	reg("decode", s, bm_decode, a, s);
 	reg("crc32c", s, bm_crc32c, a, s);
 	reg("pieces/reserve_commit_timeout0", s, bm_reserve_commit, a0, 0);
@@ -338,6 +418,8 @@ static void register_size(size_t i)
 	reg("pieces/decode_noverify", s, bm_decode_noverify, a, s);
 	reg("pieces/pb_encode", s, bm_pb_encode, a, s);
 	reg("pieces/pb_decode", s, bm_nanopb_decode, a, s);
+	reg("pieces/fast_encode", s, bm_fast_encode, a, s);
+	reg("pieces/fast_decode", s, bm_fast_decode, a, s);
 	reg("pieces/pb_decode_noinit", s, bm_nanopb_decode_noinit, a, s);
 	reg("pieces/memcpy", s, bm_memcpy, a, s);
 }

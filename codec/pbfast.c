@@ -30,6 +30,7 @@
 #include <pb_encode.h>
 
 #include "codec.h"
+#include "pbring/pb.h"
 
 #define FAST_FIELDS_MAX 32
 #define FAST_PLANS 4
@@ -59,11 +60,17 @@ struct fast_field {
 	pb_field_iter_t it; /* callbacks: nanopb's, without its pointers */
 };
 
+/* A run of struct bytes that decoding resets to zero. */
+struct fast_zero {
+	uint32_t off, len;
+};
+
 struct fast_plan {
 	const pb_msgdesc_t *desc;
 	bool ok; /* false: no plan, take nanopb's path */
-	unsigned n;
+	unsigned n, nzero;
 	struct fast_field f[FAST_FIELDS_MAX];
+	struct fast_zero zero[2 * FAST_FIELDS_MAX];
 };
 
 static _Thread_local struct fast_plan plans[FAST_PLANS];
@@ -139,6 +146,34 @@ static bool plan_field(struct fast_field *f, const pb_field_iter_t *it,
 	return true;
 }
 
+/* Add [off, off + len) to the runs to zero, joining it to the last run
+ * if it follows on directly (padding is left alone, as nanopb does). */
+static void zero_add(struct fast_plan *pl, uint32_t off, uint32_t len)
+{
+	struct fast_zero *z = pl->nzero ? &pl->zero[pl->nzero - 1] : NULL;
+
+	if (z && off == z->off + z->len)
+		z->len += len;
+	else
+		pl->zero[pl->nzero++] = (struct fast_zero){off, len};
+}
+
+/* What pb_message_set_to_defaults clears (has_ flags and data, not the
+ * callbacks), as a few runs of bytes: fields lie in struct order. */
+static void plan_zero(struct fast_plan *pl)
+{
+	const struct fast_field *f;
+
+	pl->nzero = 0;
+	for (f = pl->f; f < pl->f + pl->n; f++) {
+		if (f->kind == K_CALLBACK)
+			continue;
+		if (f->has_off >= 0)
+			zero_add(pl, (uint32_t)f->has_off, 1);
+		zero_add(pl, (uint32_t)f->data_off, f->size);
+	}
+}
+
 static void plan_build(struct fast_plan *pl, const pb_msgdesc_t *d, void *msg)
 {
 	pb_field_iter_t it;
@@ -155,6 +190,7 @@ static void plan_build(struct fast_plan *pl, const pb_msgdesc_t *d, void *msg)
 				return;
 		} while (pb_field_iter_next(&it));
 	}
+	plan_zero(pl);
 	pl->ok = true;
 }
 
@@ -272,12 +308,44 @@ static bool present(const struct fast_field *f, const uint8_t *msg)
 	return !all_zero(data, f->size);
 }
 
+/* pbring's own span callback, behind nanopb's default field callback: a
+ * struct pbr_span at arg. Written here as pbr_pb_encode_span() would. */
+static const pb_callback_t *span_callback(const pb_msgdesc_t *d,
+					  const struct fast_field *f,
+					  const uint8_t *msg)
+{
+	const pb_callback_t *cb = (const void *)(msg + f->data_off);
+
+	if (d->field_callback != pb_default_field_callback ||
+	    f->it.data_size != sizeof(pb_callback_t))
+		return NULL;
+	return cb;
+}
+
 static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
 			 void *msg, uint8_t **p, uint8_t *end)
 {
-	pb_field_iter_t it = field_iter(f, msg);
-	pb_ostream_t os = pb_ostream_from_buffer(*p, (size_t)(end - *p));
+	const pb_callback_t *cb = span_callback(d, f, msg);
+	const struct pbr_span *sp;
+	pb_field_iter_t it;
+	pb_ostream_t os;
 
+	if (cb && cb->funcs.encode == pbr_pb_encode_span) {
+		sp = cb->arg;
+		if (!sp || !sp->len)
+			return true;
+		if ((size_t)(end - *p) < f->key_len + 10u ||
+		    sp->len > (size_t)(end - *p) - f->key_len - 10u)
+			return false; /* nanopb decides what fits */
+		memcpy(*p, f->key, f->key_len);
+		*p += f->key_len;
+		*p += put_varint(*p, sp->len);
+		memcpy(*p, sp->data, sp->len);
+		*p += sp->len;
+		return true;
+	}
+	it = field_iter(f, msg);
+	os = pb_ostream_from_buffer(*p, (size_t)(end - *p));
 	if (d->field_callback && !d->field_callback(NULL, &os, &it))
 		return false;
 	*p += os.bytes_written;
@@ -544,14 +612,39 @@ static bool get_callback_raw(struct rd *r, const pb_msgdesc_t *d,
 	       fail(r, "invalid message (a callback refused a field)");
 }
 
+/* pbr_pb_decode_span() of a length-delimited field in the buffer being
+ * decoded (its window): the span is where the bytes lie. */
+static bool get_span(struct rd *r, struct pbr_span *sp)
+{
+	const uint8_t *at;
+	uint32_t n;
+
+	if (!get_varint32(r, &n))
+		return false;
+	if ((size_t)(r->end - r->p) < n)
+		return fail(r, "parent stream too short");
+	if (!sp)
+		return fail(r, "span: arg is not a struct pbr_span");
+	at = r->p;
+	r->p += n;
+	sp->data = at;
+	sp->len = n;
+	return true;
+}
+
 static bool get_field(struct rd *r, const pb_msgdesc_t *d,
 		      const struct fast_field *f, uint8_t *msg, unsigned wire)
 {
+	const pb_callback_t *cb = NULL;
 	pb_field_iter_t it;
 
 	if (f->kind == K_CALLBACK) {
 		if (!d->field_callback)
 			return skip(r, wire);
+		if (wire == PB_WT_STRING)
+			cb = span_callback(d, f, msg);
+		if (cb && cb->funcs.decode == pbr_pb_decode_span)
+			return get_span(r, cb->arg);
 		it = field_iter(f, msg);
 		return wire == PB_WT_STRING ? get_callback_string(r, d, &it)
 					    : get_callback_raw(r, d, &it, wire);
@@ -582,15 +675,10 @@ static const struct fast_field *find(const struct fast_plan *pl, uint32_t tag,
 /* pb_message_set_to_defaults for all-zero defaults; callbacks are kept. */
 static void set_defaults(const struct fast_plan *pl, uint8_t *msg)
 {
-	const struct fast_field *f;
+	unsigned i;
 
-	for (f = pl->f; f < pl->f + pl->n; f++) {
-		if (f->kind == K_CALLBACK)
-			continue;
-		if (f->has_off >= 0)
-			msg[f->has_off] = 0;
-		memset(msg + f->data_off, 0, f->size);
-	}
+	for (i = 0; i < pl->nzero; i++)
+		memset(msg + pl->zero[i].off, 0, pl->zero[i].len);
 }
 
 int pbri_fast_decode(const pb_msgdesc_t *d, void *msg, const void *buf,

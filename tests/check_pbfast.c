@@ -21,6 +21,7 @@
 #include <pb_encode.h>
 
 #include "pbring.h"
+#include "pbring/pb.h"
 #include "testutil.h"
 
 #define FLAT pbring_test_v1_Flat_fields
@@ -274,6 +275,116 @@ START_TEST(test_random_flat)
 }
 END_TEST
 
+/* --- through the ring: pbring's own span callbacks ----------------------- */
+
+#define EV pbring_demo_v1_DeviceEvent
+#define EV_FIELDS pbring_demo_v1_DeviceEvent_fields
+
+/* Send @m with the fast path on or off; the committed bytes. */
+static size_t send_event(struct pbr_producer *p, struct pbr_reader *rd,
+			 const EV *m, bool fast, uint8_t *out)
+{
+	struct pbr_view v;
+	size_t n;
+
+	pbri_fast_off = !fast;
+	ck_assert_int_eq(pbr_producer_send_pb(p, EV_FIELDS, m, 0), 0);
+	pbri_fast_off = false;
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	memcpy(out, v.data, v.len);
+	n = v.len;
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	return n;
+}
+
+/* Decode the view both ways: same verdict, message, fields and span. */
+static void decode_view_both(const struct pbr_view *v, uint64_t seed)
+{
+	struct pbr_span sa, sb;
+	char ea[128] = "";
+	EV a, b;
+	int ra, rb;
+
+	memset(&a, 0x5A, sizeof(a));
+	memset(&b, 0x5A, sizeof(b));
+	a.blob.funcs.decode = b.blob.funcs.decode = pbr_pb_decode_span;
+	a.blob.arg = &sa;
+	b.blob.arg = &sb;
+	pbri_fast_off = true;
+	ra = pbr_view_decode(v, EV_FIELDS, &a, PBR_DECODE_NOVERIFY);
+	pbri_fast_off = false;
+	if (ra)
+		snprintf(ea, sizeof(ea), "%s", pbr_codec_errmsg());
+	rb = pbr_view_decode(v, EV_FIELDS, &b, PBR_DECODE_NOVERIFY);
+	ck_assert_msg(ra == rb, "seed %llu: nanopb %d, fast %d (%s)",
+		      (unsigned long long)seed, ra, rb, pbr_codec_errmsg());
+	if (ra) {
+		ck_assert_msg(!strcmp(ea, pbr_codec_errmsg()),
+			      "seed %llu: nanopb says '%s', fast '%s'",
+			      (unsigned long long)seed, ea, pbr_codec_errmsg());
+		return;
+	}
+	b.blob.arg = a.blob.arg;
+	ck_assert_msg(!memcmp(&a, &b, sizeof(a)) && sa.data == sb.data &&
+			      sa.len == sb.len,
+		      "seed %llu: decoded events differ",
+		      (unsigned long long)seed);
+}
+
+START_TEST(test_random_events)
+{
+	const char *name = tu_name("fastev");
+	struct pbr_ring *r = tu_create(name, 8, 1024, 0, 0);
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_SPIN);
+	struct pbr_reader *rd =
+		tu_reader(r, 0, PBR_START_OLDEST, PBR_WAIT_SPIN);
+	uint8_t fast[1024], slow[1024], bad[1024], blob[300];
+	uint64_t s = 0xC0FFEEull + (uint64_t)_i;
+	struct pbr_span span;
+	struct pbr_view v;
+	size_t nf, ns, d;
+	EV m;
+	int i, k;
+
+	for (i = 0; i < 3000; i++) {
+		uint64_t seed = s;
+
+		memset(&m, 0, sizeof(m));
+		snprintf(m.id, sizeof(m.id), "%.*s", (int)(rnd(&s) % 65),
+			 "device-0123456789abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+		m.status = (int32_t)value(&s);
+		m.seq = value(&s);
+		m.sent_ns = value(&s);
+		span.len = rnd(&s) % sizeof(blob);
+		for (size_t j = 0; j < span.len; j++)
+			blob[j] = (uint8_t)rnd(&s);
+		span.data = blob;
+		m.blob.funcs.encode = pbr_pb_encode_span;
+		m.blob.arg = rnd(&s) % 20 ? &span : NULL;
+		nf = send_event(p, rd, &m, true, fast);
+		ns = send_event(p, rd, &m, false, slow);
+		ck_assert_msg(nf == ns && !memcmp(fast, slow, nf),
+			      "seed %llu: encodings differ",
+			      (unsigned long long)seed);
+		for (k = 0; k < 5; k++) {
+			d = k ? damage(fast, nf, bad, sizeof(bad), &s) : nf;
+			if (!k)
+				memcpy(bad, fast, nf);
+			ck_assert_int_eq(
+				pbr_producer_send(p, bad, (uint32_t)d, 0, 0),
+				0);
+			ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+			decode_view_both(&v, seed);
+			ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+		}
+	}
+	(void)pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 /* The demo event (what the ring's users send most) is planned, and so
  * decoded and encoded here; AllTypes (repeated, oneof, submessages,
  * maps) is not, and goes to nanopb untouched. */
@@ -315,6 +426,7 @@ int main(void)
 	TCase *tc = tu_tcase("differential", 60);
 
 	tcase_add_loop_test(tc, test_random_flat, 0, 4);
+	tcase_add_loop_test(tc, test_random_events, 0, 2);
 	tcase_add_test(tc, test_planned_or_not);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
