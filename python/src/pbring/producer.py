@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: MIT
 """Producers (C's producer/): :class:`Producer`, its reservations
 (``reserve()``: the slot lent as a writable memoryview, then commit or
-abort) and ``send()``. See :mod:`pbring._shm` for how slot memory is kept
-safe.
+abort; ``reserve_message()``: large fields of a protobuf message written in
+place, then the rest of it encoded after them, as C's pbr_slot_pb_span()
+and pbr_producer_commit_pb()) and ``send()``. See :mod:`pbring._shm` for
+how slot memory is kept safe.
 """
 from __future__ import annotations
 
 import ctypes
 import errno
+import operator
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from google.protobuf.message import Message
 
@@ -46,6 +49,9 @@ _EAGAIN = errno.EAGAIN
 _EINTR = errno.EINTR
 _EMSGSIZE = errno.EMSGSIZE
 _ALWAYS = 1 << 64  # longer than any payload: every one gets a CRC
+_FIELD_MAX = (1 << 29) - 1  # protobuf's largest field number
+_WT_LEN = 2  # wire type of a length-delimited field (bytes, string)
+_TAGS: Dict[int, bytes] = {}  # field number: its tag, length-delimited
 
 
 def _policy_below(ring: "Ring") -> int:
@@ -57,6 +63,41 @@ def _policy_below(ring: "Ring") -> int:
     if info.crc == "upto":
         return info.crc_limit + 1
     return _ALWAYS  # "full", and a policy the library does not know
+
+
+def _varint(v: int) -> bytes:
+    """The protobuf varint of @v (>= 0); the lengths and tags of up to
+    three bytes, the usual ones, without a loop."""
+    if v < 0x80:
+        return bytes((v,))
+    if v < 0x4000:
+        return bytes((v & 0x7F | 0x80, v >> 7))
+    if v < 0x200000:
+        return bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14))
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _release_views(p: "Producer", views: Any) -> None:
+    """Release the memoryviews a reservation lent (@views). ViewInUse, the
+    reservation staying open, while one of them is exported or a view
+    derived from one is alive: the slot is never published (or given up)
+    under a live view. Releasing twice is harmless, so it can be retried."""
+    for v in views:
+        try:
+            v.release()
+        except BufferError as e:
+            raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
+                "the slot's memoryview is exported (e.g. to NumPy); drop "
+                "that first")) from e
+    if p._region is not None and p._region.in_use():
+        raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
+            "a memoryview derived from the slot is still alive; drop it "
+            "(the slot stays reserved until then)"))
 
 
 class _Reservation:
@@ -74,17 +115,7 @@ class _Reservation:
         self.seq: int = p._slot.seq  #: the sequence this slot will carry
 
     def _release_view(self) -> None:
-        p = self._p
-        try:
-            self._view.release()
-        except BufferError as e:
-            raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
-                "the slot's memoryview is exported (e.g. to NumPy); drop "
-                "that first")) from e
-        if p._region is not None and p._region.in_use():
-            raise ViewInUse(errno.EBUSY, p.ring.name, "reserve", message=(
-                "a memoryview derived from the slot is still alive; drop it "
-                "(the slot stays reserved until then)"))
+        _release_views(self._p, (self._view,))
 
     def commit(self, length: Optional[int] = None) -> int:
         """Publish the slot with @length bytes (default: the reserved
@@ -135,12 +166,213 @@ class _Reservation:
             self.abort()
 
 
+class _MessageReservation:
+    """A slot reserved for one protobuf message whose large fields are
+    written in place (Producer.reserve_message()): :meth:`field_span` lays
+    out a top-level bytes field and lends its bytes, inside the slot, as a
+    writable memoryview; :meth:`commit` serializes the rest of the message
+    after them and publishes the whole. As C's pbr_slot_pb_span() and
+    pbr_producer_commit_pb(), Go's Producer.FieldSpan and CommitProto."""
+
+    __slots__ = ("_p", "_crc_below", "_spans", "_used", "_region", "_open",
+                 "seq")
+
+    def __init__(self, p: "Producer", crc_below: int) -> None:
+        self._p = p
+        self._crc_below = crc_below  # a commit of fewer bytes gets a CRC
+        self._spans: List[memoryview] = []  # lent, released at the end
+        self._used = 0  # bytes laid out by field_span()
+        self._region: Optional[_Region] = None  # of the views lent
+        self._open = True
+        self.seq: int = p._slot.seq  #: the sequence this slot will carry
+
+    @property
+    def used(self) -> int:
+        """Bytes of the slot the in-place fields take so far (tags and
+        lengths included): the rest of the message goes after them."""
+        return self._used
+
+    def _check_open(self, what: str) -> None:
+        if not self._open:
+            raise InvalidArgument(errno.EINVAL, self._p.ring.name, what,
+                                  message="reservation is not open")
+
+    def field_span(self, number: int, n: int) -> memoryview:
+        """Lay out top-level field @number (1 .. 2^29-1, a bytes or string
+        field) of @n bytes after what is laid out already: write its tag
+        and length into the slot, and return a writable memoryview of
+        exactly its @n bytes, inside the slot. Its bytes are not
+        initialised (they hold whatever the slot held): fill all @n of
+        them, e.g. ``view[:] = frame`` or through
+        ``numpy.frombuffer(view, dtype)``. The view is released at commit
+        or abort (drop what you derived from it first: ViewInUse
+        otherwise). InvalidArgument for a bad field number or a negative
+        @n; MessageTooLarge if the field does not fit in the rest of the
+        slot. On an error nothing is written and the reservation stays
+        open."""
+        if not self._open:
+            self._check_open("field span")
+        p = self._p
+        if type(number) is not int:
+            number = operator.index(number)
+        if type(n) is not int:
+            n = operator.index(n)
+        if not 0 < number <= _FIELD_MAX:
+            raise InvalidArgument(errno.EINVAL, p.ring.name, "field span",
+                                  message=(f"field number {number} is not "
+                                           f"in 1..{_FIELD_MAX}"))
+        if n < 0:
+            raise InvalidArgument(errno.EINVAL, p.ring.name, "field span",
+                                  message=f"field length {n} is negative")
+        at = self._used
+        room = p._cap - at
+        tag = _TAGS.get(number)
+        if tag is None:
+            tag = _varint(number << 3 | _WT_LEN)
+            if number < 2048:  # the tags of one or two bytes, cached
+                _TAGS[number] = tag
+        head = tag + _varint(n)
+        k = len(head)
+        if n > room or k > room - n:
+            raise MessageTooLarge(_EMSGSIZE, p.ring.name, "field span",
+                                  message=(f"field {number} of {n} bytes "
+                                           f"does not fit in the slot "
+                                           f"({room} of {p._cap} bytes "
+                                           "left)"))
+        data = p._sq[0]  # slot.data
+        wv = p._wview
+        if wv is None:
+            wv = p._locate()
+        off = data - p._wbase + at
+        wv[off:off + k] = head
+        region = self._region
+        if region is None:
+            region = self._region = p._lending_region()
+        off = data - region.base + at + k
+        whole = region.view(readonly=False)
+        view = whole[off:off + n]
+        whole.release()
+        self._spans.append(view)
+        self._used = at + k + n
+        return view
+
+    def commit(self, msg: Union[Message, Buffer, None] = None) -> int:
+        """Serialize @msg (a protobuf message of the ring's type, with the
+        in-place fields left empty: a singular field sent twice is read as
+        the last one) after the in-place fields, and publish the whole with
+        a CLOCK_MONOTONIC timestamp and its CRC32C (where
+        :meth:`Producer.wants_crc` says so for the whole length, or as
+        reserve_message()'s @crc says). @msg may also be bytes already
+        serialized, or None: the in-place fields alone. Returns the
+        sequence. The views of :meth:`field_span` are released first
+        (ViewInUse, the reservation staying open, while one is in use).
+        If @msg is of the wrong type (WrongType, TypeError), cannot be
+        serialized (InvalidArgument) or does not fit after the in-place
+        fields (MessageTooLarge), the reservation is aborted: readers pass
+        over it."""
+        if not self._open:
+            self._check_open("commit")
+        p = self._p
+        if self._spans:
+            self._release_view()
+        try:
+            rest = self._serialize(msg)
+            used = self._used
+            m = len(rest)
+            if m > p._cap - used:
+                raise MessageTooLarge(_EMSGSIZE, p.ring.name, "commit",
+                                      message=(
+                                          f"the rest of the message ({m} "
+                                          f"bytes) does not fit after the "
+                                          f"in-place fields ({used} of "
+                                          f"{p._cap} bytes used); the "
+                                          "reservation is aborted"))
+        except BaseException:
+            self.abort()
+            raise
+        p._handle()  # Closed if the ring was closed under the reservation
+        sq = p._sq
+        data = sq[0]  # slot.data
+        if m:
+            wv = p._wview
+            if wv is None:
+                wv = p._locate()
+            off = data - p._wbase + used
+            wv[off:off + m] = rest
+        n = used + m
+        # The CRC is taken while the bytes just written are still hot;
+        # reserve zeroed the slot's flags and CRC, so none is left alone.
+        if n < self._crc_below:
+            s32 = p._s32
+            s32[3] = _lib.PBR_SLOT_F_CRC  # slot.flags (and reserved)
+            s32[6] = _lib.pbr_crc32c(0, data, n)  # slot.crc32c
+        sq[4] = time.monotonic_ns()  # slot.timestamp_ns
+        self._open = False
+        p._reservation = None
+        rc = _lib.raw_producer_commit(p._hc, p._slotp, n)
+        if rc:
+            raise error_for(rc, p.ring.name, "commit")
+        return sq[2]  # slot.seq
+
+    def _serialize(self, msg: Union[Message, Buffer, None]) -> bytes:
+        if msg is None:
+            return b""
+        if isinstance(msg, bytes):
+            return msg
+        if isinstance(msg, (bytearray, memoryview)):
+            return bytes(msg)
+        p = self._p
+        cls = type(msg)
+        if cls is not p._checked:
+            p._check_class(cls)
+        try:
+            return msg.SerializeToString()
+        except Exception as e:  # EncodeError: a required field unset, ...
+            raise InvalidArgument(errno.EINVAL, p.ring.name, "commit",
+                                  message=(f"cannot serialize "
+                                           f"{cls.DESCRIPTOR.full_name}: "
+                                           f"{e}")) from e
+
+    def _release_view(self) -> None:
+        _release_views(self._p, self._spans)
+
+    def abort(self) -> None:
+        """Give the sequence up: readers pass over it. The views of
+        :meth:`field_span` are released (ViewInUse while one is in use)."""
+        if not self._open:
+            return
+        self._release_view()
+        p = self._p
+        self._open = False
+        p._reservation = None
+        rc = _lib.pbr_producer_abort(p._handle(), p._slot_addr)
+        if rc:
+            raise error_for(rc, p.ring.name, "abort")
+
+    def __enter__(self) -> "_MessageReservation":
+        return self
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
+        if not self._open:
+            return
+        self.abort()
+        if et is None:
+            raise InvalidArgument(errno.EINVAL, self._p.ring.name, "commit",
+                                  message=(
+                                      "reserve_message() block left without "
+                                      "commit(msg) or abort(): the "
+                                      "reservation is aborted, nothing was "
+                                      "sent"))
+
+
 class Producer:
     """One producer entry of a ring.
 
     ``send(msg)`` serializes a protobuf message and copies it once into a
     slot; ``send_bytes(buf)`` copies bytes; ``reserve(n)`` lends the slot
-    itself as a writable memoryview. Every message is committed with a
+    itself as a writable memoryview; ``reserve_message()`` lends the bytes
+    of a message's large fields there, then serializes the rest of it
+    after them. Every message is committed with a
     CLOCK_MONOTONIC timestamp and, where the ring's CRC policy asks for one
     (``ring.info.crc``: every payload, none, or those of at most
     ``crc_limit`` bytes), its CRC32C (flag CRC), as the C codec does.
@@ -183,7 +415,8 @@ class Producer:
         self._msg_type = ring.info.msg_type
         self._checked: Optional[type] = None
         self._region: Optional[_Region] = None
-        self._reservation: Optional[_Reservation] = None
+        self._reservation: Optional[
+            Union[_Reservation, _MessageReservation]] = None
         self.id = int(_lib.pbr_producer_id(h.value))
         ring._children.add(self)
 
@@ -326,11 +559,7 @@ class Producer:
                                            f"slot ({self._cap} max)"))
         self._reserve(timeout)
         slot = self._slot
-        region = self._region
-        if region is None:
-            region = self._region = _slot_region(self.ring, slot.data,
-                                                 slot.seq)
-            self.ring._regions.add(region)
+        region = self._lending_region()
         off = slot.data - region.base
         whole = region.view(readonly=False)
         view = whole[off:off + n]
@@ -340,8 +569,52 @@ class Producer:
         self._reservation = res
         return res
 
+    def _lending_region(self) -> _Region:
+        """The exporter of the views this producer lends (reserve(),
+        field_span()), whose reference count proves none is left; the slot
+        just reserved locates it."""
+        region = self._region
+        if region is None:
+            slot = self._slot
+            region = self._region = _slot_region(self.ring, slot.data,
+                                                 slot.seq)
+            self.ring._regions.add(region)
+        return region
+
+    def reserve_message(self, *, timeout: Any = DEFAULT,
+                        crc: Optional[bool] = None) -> _MessageReservation:
+        """Reserve the next slot for one protobuf message whose large
+        fields are written in place: a camera frame or a tensor produced
+        straight into shared memory, with no copy::
+
+            with producer.reserve_message() as r:
+                frame = r.field_span(5, n)  # DeviceEvent.blob = 5
+                frame[:] = pixels           # or fill it through NumPy
+                r.commit(DeviceEvent(id="cam-1", seq=k))  # blob left empty
+
+        ``field_span(number, n)`` writes a top-level bytes field's tag and
+        length and lends its n bytes (several fields may precede the rest,
+        each with its own call); ``commit(msg)`` serializes the rest of the
+        message after them and publishes the whole, with timestamp and
+        CRC32C as :meth:`wants_crc` says for the whole length (@crc True or
+        False decides for this message instead). Protobuf lets fields come
+        in any order: every reader (C, Go, Python) decodes it as if sent by
+        :meth:`send`. Leaving the block aborts a reservation not committed:
+        on an exception, quietly; otherwise with InvalidArgument, as
+        forgetting commit() loses the message.
+        """
+        if self._reservation is not None:
+            raise Busy(errno.EINPROGRESS, self.ring.name, "reserve",
+                       message="a reservation is already open")
+        self._reserve(timeout)
+        below = self._crc_below if crc is None else _ALWAYS if crc else 0
+        res = _MessageReservation(self, below)
+        self._reservation = res
+        return res
+
     @property
-    def reservation(self) -> Optional[_Reservation]:
+    def reservation(self) -> Optional[
+            Union[_Reservation, _MessageReservation]]:
         """The open reservation, if any."""
         return self._reservation
 
