@@ -21,6 +21,7 @@
 
 #include "codec.h"
 #include "crash.h"
+#include "internal.h" /* pbri_producer_stamps */
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -107,7 +108,8 @@ static int encode_commit(struct pbr_producer *p, struct pbr_slot *slot,
 		slot->flags |= PBR_SLOT_F_CRC;
 		slot->crc32c = pbr_crc32c(0, slot->data, len);
 	}
-	slot->timestamp_ns = pbr_clock_ns();
+	if (pbri_producer_stamps(p))
+		slot->timestamp_ns = pbr_clock_ns();
 	return pbr_producer_commit(p, slot, len);
 }
 

@@ -73,7 +73,8 @@ func MonotonicNs() uint64 { return uint64(monoOffset + mono()) }
 // Data[s.Used():]), sets FlagCRC with the payload's CRC32C where the
 // ring's CRC policy asks for one (WantsCRC of the whole payload, those
 // fields included; otherwise FlagCRC is cleared), a CLOCK_MONOTONIC
-// timestamp unless the slot already has one, and commits the whole.
+// timestamp unless the slot already has one or the producer was opened
+// with NoTimestamp, and commits the whole.
 // On a typed ring, a message whose full name is not the ring's msg_type
 // is ErrWrongType (as C's pbr_ring_check_type), not a misencoded slot.
 // If m is of the wrong type, does not fit (ErrMsgSize; after the in-place
@@ -168,7 +169,7 @@ func (p *Producer) marshalInto(s *Slot, m proto.Message) (n int, err error) {
 	} else {
 		s.Flags &^= FlagCRC // a CRC32C set beforehand is not of these bytes
 	}
-	if s.TimestampNs == 0 {
+	if s.TimestampNs == 0 && p.stamp {
 		s.TimestampNs = MonotonicNs()
 	}
 	return n, nil

@@ -249,3 +249,19 @@ func TestCRCPolicyReadersUnchanged(t *testing.T) {
 	}
 	must(t, rd.Release(&v))
 }
+
+// NoTimestamp: no clock read per message, TimestampNs stays 0 (as C's
+// PBR_PRODUCER_NO_TIMESTAMP); the default stamps every message.
+func TestProducerNoTimestamp(t *testing.T) {
+	r, _ := testRing(t, &CreateOptions{SlotCount: 8, SlotSize: 512})
+	rd, _ := r.NewReader(nil)
+	for _, no := range []bool{true, false} {
+		p, err := r.NewProducer(&ProducerOptions{NoTimestamp: no})
+		must(t, err)
+		v := sendAndPeek(t, p, rd, eventOfSize(t, 50))
+		if (v.TimestampNs == 0) != no {
+			t.Fatalf("NoTimestamp %v: timestamp %d", no, v.TimestampNs)
+		}
+		must(t, p.Close())
+	}
+}

@@ -29,6 +29,10 @@ type ProducerOptions struct {
 	// the producer: it sizes the message first, then marshals with the
 	// sizes that pass cached.
 	Marshal proto.MarshalOptions
+	// NoTimestamp: SendProto and CommitProto leave TimestampNs 0 (no
+	// clock read per message; readers then show no latency), as C's
+	// PBR_PRODUCER_NO_TIMESTAMP.
+	NoTimestamp bool
 }
 
 // Producer is one producer entry of a ring. Use it from one goroutine at
@@ -44,6 +48,7 @@ type Producer struct {
 	crcBelow uint64
 	// marshal: ProducerOptions.Marshal (UseCachedSize cleared).
 	marshal proto.MarshalOptions
+	stamp   bool // CommitProto stamps TimestampNs (no NoTimestamp)
 
 	claimed  bool // seq is claimed (maybe not yet writable)
 	reserved bool // seq's slot is BUSY and handed out
@@ -90,7 +95,7 @@ func (r *Ring) NewProducer(o *ProducerOptions) (p *Producer, err error) {
 	if o == nil {
 		o = &ProducerOptions{}
 	}
-	p = &Producer{r: r, wait: o.Wait, marshal: marshalOptions(o.Marshal), single: r.g.ringFlags&ringSingleProducer != 0,
+	p = &Producer{r: r, wait: o.Wait, marshal: marshalOptions(o.Marshal), stamp: !o.NoTimestamp, single: r.g.ringFlags&ringSingleProducer != 0,
 		errFull: wrap(r.name, "reserve", ErrFull), errTimeout: wrap(r.name, "reserve", ErrTimeout)}
 	p.crcBelow = r.g.crcBelow // the CRC policy, read at attach (WantsCRC)
 	if p.fd, err = reopen(r.fd); err != nil {

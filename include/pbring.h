@@ -179,7 +179,7 @@ struct pbr_ring_info {
 	uint32_t max_producers, max_readers;
 	uint64_t total_size, seq_base, schema_hash, created_ns;
 	uint32_t schema_len, creator_uid, creator_pid;
-	const void *schema; /* inside the mapping, schema_len bytes */
+	const void *schema;	 /* inside the mapping, schema_len bytes */
 	uint32_t crc, crc_limit; /* CRC policy (PBR_CRC_*); a policy this
 				  * library does not know reads as FULL */
 };
@@ -279,12 +279,22 @@ enum pbr_wait {
 /* ------------------------------------------------------------------------
  * Producers
  */
+/** Flags for pbr_producer_opts.flags. */
+#define PBR_PRODUCER_NO_TIMESTAMP                                              \
+	0x1u /* pbr_producer_send_pb and                                       \
+	      * pbr_producer_commit_pb leave                                   \
+	      * timestamp_ns 0 (no clock read per                              \
+	      * message, ~23 ns; readers then show                             \
+	      * no latency) */
+
 struct pbr_producer_opts {
 	enum pbr_wait wait; /* how reserve waits for space */
+	uint32_t flags;	    /* PBR_PRODUCER_* */
 };
 
 /**
- * Register a producer on @ring. -EBUSY if every producer entry is taken
+ * Register a producer on @ring (@o NULL: blocking waits, no flags).
+ * -EINVAL for unknown flags. -EBUSY if every producer entry is taken
  * (on a single-producer ring: if a live producer exists). Reclaims dead
  * producer entries it meets.
  */
@@ -353,12 +363,12 @@ PBR_API PBR_MUST_CHECK int pbr_producer_abort(struct pbr_producer *p,
  * pbr_producer_send() and pbr_producer_send_pb() follow it; callers of
  * pbr_producer_reserve() + pbr_producer_commit() should too.
  */
-PBR_API int pbr_producer_wants_crc(const struct pbr_producer *p,
-				    uint32_t len);
+PBR_API int pbr_producer_wants_crc(const struct pbr_producer *p, uint32_t len);
 
 /** Flags for pbr_producer_send(). */
-#define PBR_SEND_CRC 0x1u /* CRC32C (PBR_SLOT_F_CRC) as the ring's policy
-			   * asks: pbr_producer_wants_crc() */
+#define PBR_SEND_CRC                                                           \
+	0x1u /* CRC32C (PBR_SLOT_F_CRC) as the ring's policy                   \
+	      * asks: pbr_producer_wants_crc() */
 #define PBR_SEND_TIMESTAMP 0x2u /* stamp pbr_clock_ns() as timestamp_ns */
 
 /**

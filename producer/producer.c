@@ -29,6 +29,7 @@ struct pbr_producer {
 	bool claimed;  /* seq is claimed (maybe not yet writable) */
 	bool reserved; /* seq's slot is marked BUSY and handed out */
 	bool dead;     /* taken for dead: the entry may be another's now */
+	bool stamp;    /* the codec stamps timestamp_ns (no NO_TIMESTAMP) */
 	pid_t pid;     /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
 	uint64_t next;	/* SP: next sequence to claim */
@@ -71,9 +72,14 @@ int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 	int rc;
 
 	*out = NULL;
+	if (o && (o->flags & ~PBR_PRODUCER_NO_TIMESTAMP)) {
+		free(p);
+		return -EINVAL;
+	}
 	if (!p)
 		return -ENOMEM;
 	p->ring = r;
+	p->stamp = !(o && (o->flags & PBR_PRODUCER_NO_TIMESTAMP));
 	p->pid = getpid();
 	p->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	p->single = r->ring_flags & PBR_RING_SINGLE_PRODUCER;
@@ -317,6 +323,11 @@ int pbr_producer_abort(struct pbr_producer *p, struct pbr_slot *slot)
 	int rc = check_slot(p, slot);
 
 	return rc ? rc : publish(p, slot, 0, PBR_SLOT_F_SKIP);
+}
+
+bool pbri_producer_stamps(const struct pbr_producer *p)
+{
+	return p->stamp;
 }
 
 int pbr_producer_wants_crc(const struct pbr_producer *p, uint32_t len)

@@ -180,6 +180,10 @@ void pbri_bell_ring(struct pbr_ring *r, uint32_t bell);
 
 /* --- liveness (liveness.c) ------------------------------------------------ */
 int pbri_fd_reopen(int fd);
+
+/* Does the codec stamp timestamp_ns on this producer's messages (it was
+ * opened without PBR_PRODUCER_NO_TIMESTAMP)? producer.c. */
+bool pbri_producer_stamps(const struct pbr_producer *p);
 /* Take entry e's lock with fd (non-blocking): 0, -EAGAIN if held. */
 int pbri_lock_take(int fd, off_t off);
 void pbri_lock_drop(int fd, off_t off);

@@ -284,6 +284,37 @@ START_TEST(test_event_in_place)
 }
 END_TEST
 
+/* PBR_PRODUCER_NO_TIMESTAMP: the codec reads no clock; unknown flags
+ * are refused. */
+START_TEST(test_no_timestamp)
+{
+	const char *name = tu_name("nots");
+	struct pbr_ring *r = tu_create(name, 8, 1024, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, 0, PBR_START_OLDEST, PBR_WAIT_SPIN);
+	struct pbr_producer_opts o = {.wait = PBR_WAIT_SPIN, .flags = 0x2};
+	pbring_demo_v1_DeviceEvent ev;
+	struct pbr_producer *p = NULL;
+	struct pbr_span blob;
+	uint8_t buf[10];
+	struct pbr_view v;
+
+	ck_assert_int_eq(pbr_producer_open(r, &o, &p), -EINVAL);
+	ck_assert_ptr_null(p);
+	o.flags = PBR_PRODUCER_NO_TIMESTAMP;
+	ck_assert_int_eq(pbr_producer_open(r, &o, &p), 0);
+	make_event(&ev, &blob, buf, sizeof(buf));
+	ck_assert_int_eq(pbr_producer_send_pb(p, EV_FIELDS, &ev, 0), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.timestamp_ns, 0);
+	ck_assert(v.flags & PBR_SLOT_F_CRC);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_producer_close(p), 0);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 /* Bad fields and sizes: errors, and nothing delivered. */
 START_TEST(test_in_place_errors)
 {
@@ -1183,6 +1214,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_check_type);
 	tcase_add_test(tc, test_send_flags);
 	tcase_add_test(tc, test_event_in_place);
+	tcase_add_test(tc, test_no_timestamp);
 	tcase_add_test(tc, test_in_place_errors);
 	tcase_add_test(tc, test_crc_policy);
 	tcase_add_test(tc, test_crc_policy_unknown);

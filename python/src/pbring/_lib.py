@@ -124,7 +124,7 @@ class ParticipantC(Structure):
 
 
 class ProducerOpts(Structure):
-    _fields_ = [("wait", c_int)]
+    _fields_ = [("wait", c_int), ("flags", c_uint32)]
 
 
 class SlotC(Structure):
