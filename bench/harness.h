@@ -92,7 +92,8 @@ struct chan {
 
 extern const struct xport xport_floor, xport_futex;
 extern const struct xport xport_pipe, xport_unix, xport_seqpacket, xport_mqueue;
-extern const struct xport xport_pbring_raw, xport_pbring;
+extern const struct xport xport_pbring_raw, xport_pbring, xport_pbring_inplace,
+	xport_pbring_nocrc;
 extern const struct xport xport_iceoryx;
 extern const struct xport xport_memcpy;
 

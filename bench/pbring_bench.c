@@ -44,12 +44,13 @@ struct combo {
 /* Latency: the floor and pbring first, so the closest comparisons are
  * measured next to each other. */
 static const struct combo lat_combos[] = {
-	{&xport_floor, MODE_SPIN},	{&xport_pbring_raw, MODE_SPIN},
-	{&xport_pbring, MODE_SPIN},	{&xport_iceoryx, MODE_SPIN},
-	{&xport_futex, MODE_BLOCK},	{&xport_pbring_raw, MODE_BLOCK},
-	{&xport_pbring, MODE_BLOCK},	{&xport_iceoryx, MODE_BLOCK},
-	{&xport_pipe, MODE_BLOCK},	{&xport_unix, MODE_BLOCK},
-	{&xport_seqpacket, MODE_BLOCK}, {&xport_mqueue, MODE_BLOCK},
+	{&xport_floor, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
+	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_iceoryx, MODE_SPIN},
+	{&xport_futex, MODE_BLOCK},	  {&xport_pbring_raw, MODE_BLOCK},
+	{&xport_pbring, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
+	{&xport_pipe, MODE_BLOCK},	  {&xport_unix, MODE_BLOCK},
+	{&xport_seqpacket, MODE_BLOCK},	  {&xport_mqueue, MODE_BLOCK},
 };
 
 /* Fixed rate: spinning receivers at 100 kHz; blocking ones at 10 kHz,
@@ -63,11 +64,12 @@ static const struct combo fr_combos[] = {
 };
 
 static const struct combo tp_combos[] = {
-	{&xport_memcpy, MODE_SPIN},	 {&xport_pbring_raw, MODE_SPIN},
-	{&xport_pbring, MODE_SPIN},	 {&xport_iceoryx, MODE_SPIN},
-	{&xport_pbring_raw, MODE_BLOCK}, {&xport_pbring, MODE_BLOCK},
-	{&xport_iceoryx, MODE_BLOCK},	 {&xport_pipe, MODE_BLOCK},
-	{&xport_unix, MODE_BLOCK},	 {&xport_seqpacket, MODE_BLOCK},
+	{&xport_memcpy, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
+	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_iceoryx, MODE_SPIN},
+	{&xport_pbring_raw, MODE_BLOCK},  {&xport_pbring, MODE_BLOCK},
+	{&xport_iceoryx, MODE_BLOCK},	  {&xport_pipe, MODE_BLOCK},
+	{&xport_unix, MODE_BLOCK},	  {&xport_seqpacket, MODE_BLOCK},
 	{&xport_mqueue, MODE_BLOCK},
 };
 
@@ -228,7 +230,9 @@ static void usage(FILE *f)
 		"  --quick        smoke run, under 30 s\n"
 		"  --json FILE    write every result (schema: "
 		"bench/README.md)\n"
-		"  --transports   floor,futex,pbring,pbring-raw,pipe,unix,\n"
+		"  --transports   "
+		"floor,futex,pbring,pbring-raw,pbring-inplace,\n"
+		"                 pbring-nocrc,pipe,unix,\n"
 		"                 unix-seqpacket,mqueue,iceoryx,memcpy\n"
 		"  --sizes        message sizes in bytes, e.g. 64,1024\n"
 		"  --methods      pingpong,fixed-rate,stream\n"

@@ -332,6 +332,43 @@ static void tput_line(const char *what, const struct result *a, double want,
 	       a->msgs_per_s >= want * base ? "met" : "MISSED");
 }
 
+/* Issue 14: the protobuf path against the raw ring, size by size. */
+struct codec_target {
+	const char *tr;
+	uint32_t size;
+	double limit;
+};
+
+static const struct codec_target codec_targets[] = {
+	{"pbring", 64, 3.0},
+	{"pbring", 4096, 1.5},
+	{"pbring-nocrc", 65536, 1.3},
+	{"pbring-inplace", 65536, 2.0},
+	{"pbring-nocrc", 1048576, 1.3},
+	{"pbring-inplace", 1048576, 2.0},
+};
+
+static void codec_summary(const struct result *r, size_t n)
+{
+	const struct codec_target *t;
+	struct target line = {0};
+	char what[80];
+
+	printf("\nThe protobuf path against pbring-raw (spin one-way p50):\n");
+	for (t = codec_targets;
+	     t < codec_targets + sizeof(codec_targets) / sizeof(*codec_targets);
+	     t++) {
+		snprintf(what, sizeof(what), "%s %u B <= %.1fx pbring-raw",
+			 t->tr, (unsigned)t->size, t->limit);
+		line.what = what;
+		line.limit = t->limit;
+		ratio_line(&line,
+			   find(r, n, t->tr, "spin", "one-way", t->size, 1, 1),
+			   find(r, n, "pbring-raw", "spin", "one-way", t->size,
+				1, 1));
+	}
+}
+
 void report_summary(const struct result *r, size_t n)
 {
 	const struct result *mc, *big;
@@ -349,6 +386,7 @@ void report_summary(const struct result *r, size_t n)
 		  1);
 	tput_line("DeviceEvent 64B 1->1 spin >= 10 M msg/s",
 		  find(r, n, "pbring", "spin", "stream", 64, 1, 1), 10e6, 1);
+	codec_summary(r, n);
 	mc = find(r, n, "memcpy", "spin", "stream", 1048576, 1, 1);
 	big = find(r, n, "pbring", "spin", "stream", 1048576, 1, 1);
 	tput_line("DeviceEvent 1MiB 1->1 spin >= 0.5x memcpy (msgs/s)", big,

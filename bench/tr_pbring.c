@@ -10,6 +10,11 @@
  *	slot with its CRC32C (pbr_producer_send_pb); the receiver verifies
  *	the CRC and decodes in place, the blob as a span into the slot
  *	(demo_event_decode, as the pbring command does).
+ * pbring-inplace: the same DeviceEvent, but its blob is written in place
+ *	(pbr_slot_pb_span: the sender copies the pattern into the field's
+ *	bytes in the slot as pbring-raw copies its payload, and nanopb
+ *	encodes only the other fields after it); ring CRC policy full.
+ * pbring-nocrc: pbring-inplace on a ring with CRC policy none.
  *
  * Each process attaches the ring by name, as unrelated processes would.
  * Latency runs peek and release one message at a time; throughput runs
@@ -27,9 +32,11 @@
 
 #define PB_BATCH_MAX 64
 
+enum pb_kind { PB_RAW, PB_COPY, PB_INPLACE, PB_NOCRC };
+
 struct pbr_shared {
 	char name[64];
-	bool pb;
+	enum pb_kind kind;
 };
 
 struct pbr_local {
@@ -65,7 +72,7 @@ static const char *pbr_unsupported(const struct chan *c)
 	return NULL;
 }
 
-static int create_ring(struct chan *c, bool pb)
+static int create_ring(struct chan *c, enum pb_kind kind)
 {
 	struct pbr_shared *s = calloc(1, sizeof(*s));
 	struct pbr_create_opts o = {0};
@@ -75,7 +82,7 @@ static int create_ring(struct chan *c, bool pb)
 	if (!s)
 		return -ENOMEM;
 	c->shared = s;
-	s->pb = pb;
+	s->kind = kind;
 	snprintf(s->name, sizeof(s->name), "pbrbench.%u.%u", bench_run_id,
 		 c->id);
 	o.slot_size = bench_slot_size(c->msg_bytes);
@@ -83,7 +90,8 @@ static int create_ring(struct chan *c, bool pb)
 	o.max_producers = c->nprod;
 	o.max_readers = c->nread;
 	o.flags = c->nprod == 1 ? PBR_CREATE_SINGLE_PRODUCER : 0;
-	if (pb) {
+	o.crc = kind == PB_NOCRC ? PBR_CRC_NONE : PBR_CRC_FULL;
+	if (kind != PB_RAW) {
 		o.msg_type = PBR_DEMO_MSG_TYPE;
 		pbr_demo_schema(&o.schema, &o.schema_len);
 		o.schema_hash = pbr_schema_hash(o.schema, o.schema_len);
@@ -97,12 +105,22 @@ static int create_ring(struct chan *c, bool pb)
 
 static int raw_prepare(struct chan *c)
 {
-	return create_ring(c, false);
+	return create_ring(c, PB_RAW);
 }
 
 static int pb_prepare(struct chan *c)
 {
-	return create_ring(c, true);
+	return create_ring(c, PB_COPY);
+}
+
+static int inplace_prepare(struct chan *c)
+{
+	return create_ring(c, PB_INPLACE);
+}
+
+static int nocrc_prepare(struct chan *c)
+{
+	return create_ring(c, PB_NOCRC);
 }
 
 static void pbr_cleanup(struct chan *c)
@@ -120,16 +138,22 @@ static enum pbr_wait wait_of(const struct chan *c)
 	return c->mode == MODE_SPIN ? PBR_WAIT_SPIN : PBR_WAIT_BLOCK;
 }
 
-static int open_prod(struct chan *c, struct pbr_local *l, bool pb)
+static int open_prod(struct chan *c, struct pbr_local *l, enum pb_kind kind)
 {
-	struct pbr_producer_opts po = {.wait = wait_of(c)};
+	/* The harness stamps its own send time into each message: the
+	 * slot's timestamp (a second clock read) is not asked for. */
+	struct pbr_producer_opts po = {.wait = wait_of(c),
+				       .flags = PBR_PRODUCER_NO_TIMESTAMP};
 	int rc = pbr_producer_open(l->ring, &po, &l->prod);
 
 	if (rc)
 		return rc;
-	if (pb) {
+	if (kind != PB_RAW) {
 		rc = bench_event_init(&l->ev, c->msg_bytes);
 		l->ev_ok = !rc;
+		/* In place: the blob is not the encoder's to write. */
+		if (!rc && kind != PB_COPY)
+			l->ev.msg.blob.funcs.encode = NULL;
 		return rc;
 	}
 	l->src = payload_new(c->msg_bytes);
@@ -151,7 +175,7 @@ static int pbr_open(struct chan *c, enum role role, unsigned idx)
 	if (rc)
 		return rc;
 	if (role == ROLE_PROD)
-		return open_prod(c, l, s->pb);
+		return open_prod(c, l, s->kind);
 	return pbr_reader_open(l->ring, &ro, &l->rd);
 }
 
@@ -196,6 +220,32 @@ static int pb_send(struct chan *c, const struct msg *m)
 	l->ev.msg.status = (int32_t)(m->seq & 1);
 	return pbr_producer_send_pb(l->prod, pbring_demo_v1_DeviceEvent_fields,
 				    &l->ev.msg, -1);
+}
+
+static int inplace_send(struct chan *c, const struct msg *m)
+{
+	struct pbr_local *l = c->local;
+	struct pbr_slot slot;
+	uint32_t used = 0;
+	void *blob;
+	int rc = pbr_producer_reserve(l->prod, -1, &slot);
+
+	if (rc)
+		return rc;
+	rc = pbr_slot_pb_span(&slot, &used, pbring_demo_v1_DeviceEvent_blob_tag,
+			      l->ev.size, &blob);
+	if (rc) {
+		int arc = pbr_producer_abort(l->prod, &slot);
+
+		return arc ? arc : rc;
+	}
+	memcpy(blob, l->ev.blob, l->ev.size);
+	l->ev.msg.seq = m->seq;
+	l->ev.msg.sent_ns = m->stamp;
+	l->ev.msg.status = (int32_t)(m->seq & 1);
+	return pbr_producer_commit_pb(l->prod, &slot, used,
+				      pbring_demo_v1_DeviceEvent_fields,
+				      &l->ev.msg);
 }
 
 /*
@@ -293,3 +343,7 @@ const struct xport xport_pbring_raw =
 	PBR_XPORT("pbring-raw", raw_prepare, raw_send, raw_recv);
 const struct xport xport_pbring =
 	PBR_XPORT("pbring", pb_prepare, pb_send, pb_recv);
+const struct xport xport_pbring_inplace =
+	PBR_XPORT("pbring-inplace", inplace_prepare, inplace_send, pb_recv);
+const struct xport xport_pbring_nocrc =
+	PBR_XPORT("pbring-nocrc", nocrc_prepare, inplace_send, pb_recv);
