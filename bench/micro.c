@@ -265,7 +265,8 @@ static void bm_fast_encode(void *p, uint64_t n)
 
 	while (n--) {
 		if (!pbri_fast_encode(pbring_demo_v1_DeviceEvent_fields,
-				      &f->ev.msg, f->dst, f->size + 64, &w))
+				      &f->ev.msg, f->dst, f->size + 64, &w,
+				      NULL))
 			die("fast_encode", -EINVAL);
 		bench_keep(w);
 	}

@@ -91,11 +91,19 @@ static int encode_commit(struct pbr_producer *p, struct pbr_slot *slot,
 			 const void *msg)
 {
 	uint8_t *at = (uint8_t *)slot->data + used;
+	/* A CRC may be wanted (the policy decides on the final length): the
+	 * fast path then takes it as it writes. A prefix of in-place fields
+	 * already over an UPTO limit rules it out without reading them. */
+	bool maybe = pbr_producer_wants_crc(p, used), fused = false;
+	uint32_t crc = maybe && used ? pbr_crc32c(0, slot->data, used) : 0;
 	pb_ostream_t os;
 	size_t n;
 	uint32_t len;
 
-	if (!pbri_fast_encode(fields, msg, at, slot->cap - used, &n)) {
+	if (pbri_fast_encode(fields, msg, at, slot->cap - used, &n,
+			     maybe ? &crc : NULL)) {
+		fused = maybe;
+	} else {
 		os = pb_ostream_from_buffer(at, slot->cap - used);
 		if (!pb_encode(&os, fields, msg))
 			return encode_failed(p, slot, fields, msg, &os);
@@ -103,10 +111,10 @@ static int encode_commit(struct pbr_producer *p, struct pbr_slot *slot,
 	}
 	PBR_CRASH("encoded");
 	len = used + (uint32_t)n;
-	/* The CRC is taken while the bytes just written are still hot. */
 	if (pbr_producer_wants_crc(p, len)) {
 		slot->flags |= PBR_SLOT_F_CRC;
-		slot->crc32c = pbr_crc32c(0, slot->data, len);
+		/* Else taken now, while the bytes just written are hot. */
+		slot->crc32c = fused ? crc : pbr_crc32c(0, slot->data, len);
 	}
 	if (pbri_producer_stamps(p))
 		slot->timestamp_ns = pbr_clock_ns();

@@ -30,6 +30,7 @@
 #include <pb_encode.h>
 
 #include "codec.h"
+#include "internal.h" /* pbri_crc32c_copy */
 #include "pbring/pb.h"
 
 #define FAST_FIELDS_MAX 32
@@ -322,8 +323,31 @@ static const pb_callback_t *span_callback(const pb_msgdesc_t *d,
 	return cb;
 }
 
+/* The CRC as the encoder goes, when asked for: bytes before @at are in
+ * @crc; a large span is checksummed while it is copied (read once). */
+struct enc_crc {
+	uint32_t *crc; /* NULL: not asked */
+	const uint8_t *at;
+};
+
+/* Below this a span is copied, and checksummed with the rest at the end. */
+#define FUSED_MIN 512u
+
+static void put_span_bytes(struct enc_crc *c, uint8_t *p, const void *src,
+			   size_t len)
+{
+	if (!c->crc || len < FUSED_MIN) {
+		memcpy(p, src, len);
+		return;
+	}
+	*c->crc = pbr_crc32c(*c->crc, c->at, (size_t)(p - c->at));
+	*c->crc = pbri_crc32c_copy(*c->crc, p, src, len);
+	c->at = p + len;
+}
+
 static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
-			 void *msg, uint8_t **p, uint8_t *end)
+			 void *msg, uint8_t **p, uint8_t *end,
+			 struct enc_crc *c)
 {
 	const pb_callback_t *cb = span_callback(d, f, msg);
 	const struct pbr_span *sp;
@@ -340,7 +364,7 @@ static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
 		memcpy(*p, f->key, f->key_len);
 		*p += f->key_len;
 		*p += put_varint(*p, sp->len);
-		memcpy(*p, sp->data, sp->len);
+		put_span_bytes(c, *p, sp->data, sp->len);
 		*p += sp->len;
 		return true;
 	}
@@ -353,8 +377,9 @@ static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
 }
 
 int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
-		     size_t cap, size_t *written)
+		     size_t cap, size_t *written, uint32_t *crc)
 {
+	struct enc_crc c = {crc, buf};
 	const struct fast_plan *pl;
 	uint8_t *p = buf, *end = p + cap;
 	const struct fast_field *f;
@@ -367,7 +392,7 @@ int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
 		return 0;
 	for (f = pl->f; f < pl->f + pl->n; f++) {
 		if (f->kind == K_CALLBACK) {
-			if (!put_callback(f, d, (void *)msg, &p, end))
+			if (!put_callback(f, d, (void *)msg, &p, end, &c))
 				return 0;
 			continue;
 		}
@@ -383,6 +408,8 @@ int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
 		p += f->key_len + n;
 	}
 	*written = (size_t)(p - (uint8_t *)buf);
+	if (crc)
+		*crc = pbr_crc32c(*crc, c.at, (size_t)(p - c.at));
 	return 1;
 }
 

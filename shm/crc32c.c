@@ -136,8 +136,20 @@ FOLD_TARGET static inline __m128i fold1(__m128i x, unsigned i, __m128i next)
 }
 
 /* CRC register @c over *@n >= 2 * FOLD_STEP bytes at *@p: consumes whole
- * steps, leaving fewer than FOLD_STEP bytes for the caller. */
-FOLD_TARGET static uint32_t crc_fold(uint32_t c, const uint8_t **pp, size_t *np)
+ * steps, leaving fewer than FOLD_STEP bytes for the caller. With @dst,
+ * also stores what it loads there: a copy that reads the bytes once. */
+FOLD_TARGET static inline __attribute__((always_inline)) __m512i
+fold_load(const uint8_t *p, uint8_t *dst, size_t at)
+{
+	__m512i v = _mm512_loadu_si512(p + at);
+
+	if (dst)
+		_mm512_storeu_si512(dst + at, v);
+	return v;
+}
+
+FOLD_TARGET static inline __attribute__((always_inline)) uint32_t
+crc_fold_body(uint32_t c, const uint8_t **pp, size_t *np, uint8_t *dst)
 {
 	const uint8_t *p = *pp;
 	size_t n = *np;
@@ -145,19 +157,20 @@ FOLD_TARGET static uint32_t crc_fold(uint32_t c, const uint8_t **pp, size_t *np)
 	__m128i x;
 	uint64_t r;
 
-	x0 = _mm512_loadu_si512(p);
-	x1 = _mm512_loadu_si512(p + 64);
-	x2 = _mm512_loadu_si512(p + 128);
-	x3 = _mm512_loadu_si512(p + 192);
+	x0 = fold_load(p, dst, 0);
+	x1 = fold_load(p, dst, 64);
+	x2 = fold_load(p, dst, 128);
+	x3 = fold_load(p, dst, 192);
 	/* The register so far is XORed into the first 32 message bits. */
 	x0 = _mm512_xor_si512(
 		x0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)c)));
-	for (p += FOLD_STEP, n -= FOLD_STEP; n >= FOLD_STEP;
-	     p += FOLD_STEP, n -= FOLD_STEP) {
-		x0 = fold4(x0, k, _mm512_loadu_si512(p));
-		x1 = fold4(x1, k, _mm512_loadu_si512(p + 64));
-		x2 = fold4(x2, k, _mm512_loadu_si512(p + 128));
-		x3 = fold4(x3, k, _mm512_loadu_si512(p + 192));
+	for (p += FOLD_STEP, n -= FOLD_STEP, dst = dst ? dst + FOLD_STEP : 0;
+	     n >= FOLD_STEP;
+	     p += FOLD_STEP, n -= FOLD_STEP, dst = dst ? dst + FOLD_STEP : 0) {
+		x0 = fold4(x0, k, fold_load(p, dst, 0));
+		x1 = fold4(x1, k, fold_load(p, dst, 64));
+		x2 = fold4(x2, k, fold_load(p, dst, 128));
+		x3 = fold4(x3, k, fold_load(p, dst, 192));
 	}
 	z = fold4(x0, fold_k4(1),
 		  fold4(x1, fold_k4(2), fold4(x2, fold_k4(3), x3)));
@@ -170,6 +183,17 @@ FOLD_TARGET static uint32_t crc_fold(uint32_t c, const uint8_t **pp, size_t *np)
 	*pp = p;
 	*np = n;
 	return (uint32_t)r;
+}
+
+FOLD_TARGET static uint32_t crc_fold(uint32_t c, const uint8_t **pp, size_t *np)
+{
+	return crc_fold_body(c, pp, np, NULL);
+}
+
+FOLD_TARGET static uint32_t crc_fold_copy(uint32_t c, const uint8_t **pp,
+					  size_t *np, uint8_t *dst)
+{
+	return crc_fold_body(c, pp, np, dst);
 }
 
 static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n);
@@ -334,6 +358,25 @@ bool pbri_crc32c_hw_available(void)
 {
 	pthread_once(&crc_once, crc_init);
 	return crc_use_hw;
+}
+
+uint32_t pbri_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+#ifdef PBR_CRC_HAVE_FOLD
+	const uint8_t *p = src;
+	size_t n = len;
+	uint32_t c;
+
+	pthread_once(&crc_once, crc_init);
+	if (crc_use_fold && len >= 2 * FOLD_STEP) {
+		c = crc_fold_copy(~crc, &p, &n, dst);
+		dst = (uint8_t *)dst + (p - (const uint8_t *)src);
+		memcpy(dst, p, n);
+		return ~crc_hw(c, p, n);
+	}
+#endif
+	memcpy(dst, src, len);
+	return pbr_crc32c(crc, dst, len);
 }
 
 uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len)

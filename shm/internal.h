@@ -219,5 +219,10 @@ uint32_t pbri_crc32c_sw(uint32_t crc, const void *buf, size_t len);
  * otherwise (so that tests may call it unconditionally). */
 uint32_t pbri_crc32c_hw(uint32_t crc, const void *buf, size_t len);
 bool pbri_crc32c_hw_available(void);
+/* Copy @len bytes from @src to @dst (not overlapping) and return their
+ * CRC32C continuing from @crc: one read of the bytes where the CPU folds
+ * (AVX-512 VPCLMULQDQ, from 512 bytes), else memcpy then pbr_crc32c. */
+uint32_t pbri_crc32c_copy(uint32_t crc, void *dst, const void *src,
+			  size_t len);
 
 #endif /* PBR_INTERNAL_H */

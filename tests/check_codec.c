@@ -180,6 +180,35 @@ START_TEST(test_crc_chaining)
 }
 END_TEST
 
+/* The copying CRC: the same CRC, the same bytes, at every edge. */
+START_TEST(test_crc_copy)
+{
+	static uint8_t src[70000 + 16], dst[70000 + 32];
+	const size_t lens[] = {0,   1,	 255,  511,   512,   513,  767,
+			       768, 769, 4096, 65537, 69999, 70000};
+	unsigned seed = 777, off, doff;
+	size_t i;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)rand_r(&seed);
+	for (off = 0; off < 9; off++)
+		for (doff = 0; doff < 3; doff++)
+			for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+				memset(dst, 0xEE, sizeof(dst));
+				ck_assert_uint_eq(
+					pbri_crc32c_copy(0x1234567u,
+							 dst + doff * 5,
+							 src + off, lens[i]),
+					pbri_crc32c_sw(0x1234567u, src + off,
+						       lens[i]));
+				ck_assert_mem_eq(dst + doff * 5, src + off,
+						 lens[i]);
+				ck_assert_uint_eq(dst[doff * 5 + lens[i]],
+						  0xEE);
+			}
+}
+END_TEST
+
 START_TEST(test_crc_hw_equals_sw)
 {
 	static uint8_t buf[70000 + 16];
@@ -1185,6 +1214,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_crc_vectors);
 	tcase_add_test(tc, test_crc_chaining);
 	tcase_add_test(tc, test_crc_hw_equals_sw);
+	tcase_add_test(tc, test_crc_copy);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("roundtrip", 10);

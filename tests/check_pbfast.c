@@ -153,7 +153,8 @@ static size_t encode_both(const Flat *m, uint8_t *out, size_t cap,
 	pb_ostream_t os = pb_ostream_from_buffer(slow, cap);
 	size_t fast_n = 0;
 	bool slow_ok = pb_encode(&os, FLAT, m);
-	int fast_ok = pbri_fast_encode(FLAT, m, out, cap, &fast_n);
+	uint32_t crc = 0x1234u;
+	int fast_ok = pbri_fast_encode(FLAT, m, out, cap, &fast_n, &crc);
 
 	ck_assert_msg(fast_ok || !slow_ok || cap < 200,
 		      "seed %llu: fast path declined an encodable message",
@@ -167,6 +168,9 @@ static size_t encode_both(const Flat *m, uint8_t *out, size_t cap,
 	ck_assert_msg(fast_n == os.bytes_written && !memcmp(out, slow, fast_n),
 		      "seed %llu: encodings differ (%zu vs %zu bytes)",
 		      (unsigned long long)seed, fast_n, os.bytes_written);
+	ck_assert_msg(crc == pbr_crc32c(0x1234u, out, fast_n),
+		      "seed %llu: the encoder's CRC is wrong",
+		      (unsigned long long)seed);
 	return fast_n;
 }
 
@@ -291,6 +295,10 @@ static size_t send_event(struct pbr_producer *p, struct pbr_reader *rd,
 	ck_assert_int_eq(pbr_producer_send_pb(p, EV_FIELDS, m, 0), 0);
 	pbri_fast_off = false;
 	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	/* The CRC, taken as the encoder wrote (a large blob read once) or
+	 * after it, is the payload's. */
+	ck_assert(v.flags & PBR_SLOT_F_CRC);
+	ck_assert_int_eq(pbr_view_verify(&v), 0);
 	memcpy(out, v.data, v.len);
 	n = v.len;
 	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
@@ -334,11 +342,11 @@ static void decode_view_both(const struct pbr_view *v, uint64_t seed)
 START_TEST(test_random_events)
 {
 	const char *name = tu_name("fastev");
-	struct pbr_ring *r = tu_create(name, 8, 1024, 0, 0);
+	struct pbr_ring *r = tu_create(name, 8, 4096, 0, 0);
 	struct pbr_producer *p = tu_producer(r, PBR_WAIT_SPIN);
 	struct pbr_reader *rd =
 		tu_reader(r, 0, PBR_START_OLDEST, PBR_WAIT_SPIN);
-	uint8_t fast[1024], slow[1024], bad[1024], blob[300];
+	uint8_t fast[4096], slow[4096], bad[4096], blob[3000];
 	uint64_t s = 0xC0FFEEull + (uint64_t)_i;
 	struct pbr_span span;
 	struct pbr_view v;
@@ -356,7 +364,8 @@ START_TEST(test_random_events)
 		m.status = (int32_t)value(&s);
 		m.seq = value(&s);
 		m.sent_ns = value(&s);
-		span.len = rnd(&s) % sizeof(blob);
+		/* Now and then large enough to be checksummed as copied. */
+		span.len = rnd(&s) % (rnd(&s) % 4 ? 300 : sizeof(blob));
 		for (size_t j = 0; j < span.len; j++)
 			blob[j] = (uint8_t)rnd(&s);
 		span.data = blob;
@@ -398,7 +407,7 @@ START_TEST(test_planned_or_not)
 
 	ev.seq = 5;
 	ck_assert_int_eq(pbri_fast_encode(pbring_demo_v1_DeviceEvent_fields,
-					  &ev, buf, sizeof(buf), &n),
+					  &ev, buf, sizeof(buf), &n, NULL),
 			 1);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_int_eq(pbri_fast_decode(pbring_demo_v1_DeviceEvent_fields,
@@ -406,7 +415,7 @@ START_TEST(test_planned_or_not)
 			 1);
 	memset(&all, 0x5A, sizeof(all));
 	ck_assert_int_eq(pbri_fast_encode(pbring_test_v1_AllTypes_fields, &all,
-					  buf, sizeof(buf), &n),
+					  buf, sizeof(buf), &n, NULL),
 			 0);
 	ck_assert_int_eq(pbri_fast_decode(pbring_test_v1_AllTypes_fields, &all,
 					  buf, 2, &why),
@@ -414,7 +423,7 @@ START_TEST(test_planned_or_not)
 	ck_assert_uint_eq(((uint8_t *)&all)[0], 0x5A); /* untouched */
 	pbri_fast_off = true;
 	ck_assert_int_eq(pbri_fast_encode(pbring_demo_v1_DeviceEvent_fields,
-					  &ev, buf, sizeof(buf), &n),
+					  &ev, buf, sizeof(buf), &n, NULL),
 			 0);
 	pbri_fast_off = false;
 }
