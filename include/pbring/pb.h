@@ -99,6 +99,11 @@ pbr_producer_send_pb(struct pbr_producer *p, const struct pb_msgdesc_s *fields,
  * callback, or an empty span): a singular field sent twice is read as the
  * last one. Several in-place fields may precede the rest, each with its
  * own call; a field nested in a submessage cannot be written this way.
+ * Bytes that already exist in a buffer are better sent as a span
+ * (pbr_pb_encode_span() with pbr_producer_send_pb()): the copy into the
+ * slot and the CRC are then one pass; in place saves the copy for bytes
+ * produced in the slot, and the CRC (if the policy wants one) reads them
+ * once more at commit.
  */
 
 /**
