@@ -175,13 +175,17 @@ static int create_opt(int c, const char *arg, struct pbr_create_opts *o)
 
 int cmd_create(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"slots", 1, 0, 's'},	{"slot-size", 1, 0, 'z'},
-		{"schema", 1, 0, 'S'},	{"type", 1, 0, 'T'},
-		{"mode", 1, 0, 'm'},	{"producers", 1, 0, 'p'},
-		{"readers", 1, 0, 'r'}, {"single-producer", 0, 0, '1'},
-		{"crc", 1, 0, 'c'},	{"help", 0, 0, 'h'},
-		{0, 0, 0, 0}};
+	static const struct option opts[] = {{"slots", 1, 0, 's'},
+					     {"slot-size", 1, 0, 'z'},
+					     {"schema", 1, 0, 'S'},
+					     {"type", 1, 0, 'T'},
+					     {"mode", 1, 0, 'm'},
+					     {"producers", 1, 0, 'p'},
+					     {"readers", 1, 0, 'r'},
+					     {"single-producer", 0, 0, '1'},
+					     {"crc", 1, 0, 'c'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
 	struct create_schema_args sa = {"demo", NULL, NULL, 0};
 	struct pbr_create_opts o;
 	struct pbr_ring *ring;

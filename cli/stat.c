@@ -95,7 +95,7 @@ static void text_participant(const struct pbr_participant *p,
 /* The CRC policy's name in stat and in create --crc. */
 static const char *crc_name(uint32_t crc)
 {
-	return crc == PBR_CRC_NONE ? "none"
+	return crc == PBR_CRC_NONE   ? "none"
 	       : crc == PBR_CRC_UPTO ? "upto"
 				     : "full";
 }
@@ -157,8 +157,8 @@ static void stat_json(const struct pbr_ring_info *i,
 	       i->format_major, i->format_minor, i->total_size, i->slot_count,
 	       i->slot_size, i->payload_cap,
 	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "true" : "false",
-	       i->max_producers, i->max_readers, i->seq_base,
-	       crc_name(i->crc), i->crc_limit);
+	       i->max_producers, i->max_readers, i->seq_base, crc_name(i->crc),
+	       i->crc_limit);
 	json_str(i->msg_type);
 	printf(",\"schema_len\":%u,\"schema_hash\":\"%016" PRIx64
 	       "\",\"claimed\":%" PRIu64 ",\"abandoned\":%" PRIu64

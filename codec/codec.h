@@ -29,8 +29,8 @@ struct pb_msgdesc_s;
  * if this path does not handle the message or it failed (run nanopb).
  * With @crc, on success *crc is the CRC32C of the encoding continued from
  * its value, taken as the bytes are written (a large span read once). */
-int pbri_fast_encode(const struct pb_msgdesc_s *d, const void *msg,
-		     void *buf, size_t cap, size_t *written, uint32_t *crc);
+int pbri_fast_encode(const struct pb_msgdesc_s *d, const void *msg, void *buf,
+		     size_t cap, size_t *written, uint32_t *crc);
 
 /* Decode @len bytes at @buf into @msg as pb_decode() would: 1 done; 0 not
  * handled (nothing touched: run nanopb); -1 failed, *err says why. */

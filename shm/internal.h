@@ -55,9 +55,9 @@ struct pbr_ring {
 	atomic_int interrupted; /* set by pbr_ring_interrupt() */
 	uint32_t ring_flags;
 	uint64_t crc_below; /* CRC policy: payloads shorter than this get one */
-	uint8_t *base; /* mapping of the whole segment */
-	size_t size;   /* == superblock total_size == fstat size */
-	int fd;	       /* this handle's OFD: probes liveness locks */
+	uint8_t *base;	    /* mapping of the whole segment */
+	size_t size;	    /* == superblock total_size == fstat size */
+	int fd;		    /* this handle's OFD: probes liveness locks */
 	/* OFD locks belong to the description, not the thread: two threads
 	 * probing through fd would both "hold" an entry, and one's unlock
 	 * would drop the other's. Probes and reaps hold this (recursive). */
@@ -222,7 +222,6 @@ bool pbri_crc32c_hw_available(void);
 /* Copy @len bytes from @src to @dst (not overlapping) and return their
  * CRC32C continuing from @crc: one read of the bytes where the CPU folds
  * (AVX-512 VPCLMULQDQ, from 512 bytes), else memcpy then pbr_crc32c. */
-uint32_t pbri_crc32c_copy(uint32_t crc, void *dst, const void *src,
-			  size_t len);
+uint32_t pbri_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
 
 #endif /* PBR_INTERNAL_H */

@@ -278,10 +278,11 @@ static void cmd_crc(struct tu_raw *raw, const char *arg)
 	if (!(flags & PBR_SLOT_F_CRC))
 		printf("none\n");
 	else
-		printf("%s\n", tu_crc32c((const uint8_t *)sl + PBR_SLOT_HDR_SIZE,
-					len) == crc
-				       ? "crc"
-				       : "crc-bad");
+		printf("%s\n",
+		       tu_crc32c((const uint8_t *)sl + PBR_SLOT_HDR_SIZE,
+				 len) == crc
+			       ? "crc"
+			       : "crc-bad");
 }
 
 int main(int argc, char **argv)
@@ -292,8 +293,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: forge RING claim-mp|claim-busy|"
-				"sp-pending|claim|unfinished|slot SEQ|crc SEQ\n");
+		fprintf(stderr,
+			"usage: forge RING claim-mp|claim-busy|"
+			"sp-pending|claim|unfinished|slot SEQ|crc SEQ\n");
 		return 2;
 	}
 	ring_name = argv[1];
