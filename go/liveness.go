@@ -18,11 +18,11 @@ import (
 // used for that.
 //
 // OFD locks belong to the description, not the goroutine or thread, so two
-// goroutines probing one byte through one description would both "win".
-// The ring therefore uses two descriptions of its own, each behind a
-// mutex: fd to probe (take and drop at once), reapFd to hold an entry
-// while reaping it. A reap may probe other entries meanwhile (to recover
-// its corpse's sequence) without deadlocking on its own mutex.
+// goroutines taking one byte through one description would both "win".
+// The ring therefore uses two descriptions of its own: fd to probe (a
+// test with F_OFD_GETLK, which takes nothing), reapFd, behind reapMu, to
+// hold an entry while reaping it. A reap may probe other entries
+// meanwhile (to recover its corpse's sequence).
 
 var errLocked = fmt.Errorf("entry lock held")
 
@@ -59,26 +59,28 @@ func lockDrop(fd int, off uint64)       { _ = lockOp(fd, off, unix.F_UNLCK) }
 // creatorAlive: does a creator still hold the creation lock? Only
 // tested (F_OFD_GETLK): taking it, even for a moment, could make a
 // creator that is about to take it fail.
-func creatorAlive(fd int) bool {
-	fl := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: creationLock, Len: 1}
+func creatorAlive(fd int) bool { return lockHeld(fd, creationLock) }
+
+// entryAlive: does a live process hold the lock of the entry at off?
+// A test, not a take (§5.1): a probe that held the lock even for a moment
+// would send a producer joining at that moment to another entry, leaving
+// the dead one, and the sequence it holds, for somebody else to recover.
+func (r *Ring) entryAlive(off uint64) bool {
+	return lockHeld(r.fd, off)
+}
+
+// lockHeld: F_OFD_GETLK, which tests without taking. It cannot tell for
+// a lock held through fd itself (a sibling's reap): that one's owner is
+// dead, which is the answer wanted.
+func lockHeld(fd int, off uint64) bool {
+	fl := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(off), Len: 1}
 	for {
 		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &fl)
 		if err == unix.EINTR {
 			continue
 		}
-		return err != nil || fl.Type != unix.F_UNLCK
+		return err != nil || fl.Type != unix.F_UNLCK // cannot tell: alive
 	}
-}
-
-// entryAlive: does a live process hold the lock of the entry at off?
-func (r *Ring) entryAlive(off uint64) bool {
-	r.probeMu.Lock()
-	defer r.probeMu.Unlock()
-	if lockTake(r.fd, off) != nil {
-		return true
-	}
-	lockDrop(r.fd, off)
-	return false
 }
 
 // gatingLimit returns the bound below which sequences may be written

@@ -16,7 +16,9 @@ import (
 
 // TestMain doubles as a helper process for the crash tests: with
 // PBRING_GO_HELPER=reserve:RING it opens a producer on RING, reserves a
-// slot, half-writes it, says so on stdout and waits to be killed.
+// slot, half-writes it, says so on stdout and waits to be killed; with
+// exit:RING it opens a producer and exits without closing it; with
+// probe:RING it lists RING's participants until killed.
 func TestMain(m *testing.M) {
 	if h := os.Getenv("PBRING_GO_HELPER"); h != "" {
 		os.Exit(helper(h))
@@ -31,12 +33,25 @@ func helper(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if mode == "probe" { // list the participants until killed
+		fmt.Println("probing")
+		os.Stdout.Sync()
+		for {
+			if _, err := r.Participants(); err != nil {
+				return 1
+			}
+		}
+	}
 	p, err := r.NewProducer(nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	switch mode {
+	case "exit": // die holding the entry, without closing
+		fmt.Println("joined")
+		os.Stdout.Sync()
+		return 0
 	case "reserve":
 		s, err := p.Reserve(time.Second)
 		if err != nil {
@@ -250,4 +265,31 @@ func TestDeadProducerPendingSettles(t *testing.T) {
 	}
 	r.u64(r.slotOff(0)).Store(commitEmpty)
 	r.u32(e + peState).Store(0)
+}
+
+// §5.1: a probe tests an entry's lock, it does not take it, so a producer
+// that joins while another process lists the participants still takes the
+// first entry whose owner is dead, and reaps it (§8.3), every time.
+func TestProbeDoesNotDivertJoiner(t *testing.T) {
+	r, name := testRing(t, &CreateOptions{SlotCount: 8, SlotSize: 128})
+	prober, _ := startHelper(t, "probe:"+name)
+	const joins = 60
+	for i := 0; i < joins; i++ {
+		cmd, line := startHelper(t, "exit:"+name)
+		if line != "joined" {
+			t.Fatalf("helper: %q", line)
+		}
+		cmd.Wait()
+		p, err := r.NewProducer(nil)
+		must(t, err)
+		id := p.ID()
+		must(t, p.Close())
+		if id != 0 {
+			t.Fatalf("join %d took entry %d, not the dead one", i, id)
+		}
+	}
+	kill(t, prober)
+	if st, _ := r.Stats(); st.ProducersReaped != joins {
+		t.Fatalf("reaped %d, want %d", st.ProducersReaped, joins)
+	}
 }

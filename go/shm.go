@@ -33,9 +33,8 @@ type Ring struct {
 
 	interrupted atomic.Bool // set by Interrupt
 
-	probeMu sync.Mutex // one probe at a time on fd (locks are per description)
-	reapFd  int        // a second description, for reaping (see liveness.go)
-	reapMu  sync.Mutex
+	reapFd int // a second description, for reaping (see liveness.go)
+	reapMu sync.Mutex
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool

@@ -60,7 +60,8 @@ struct pbr_ring {
 	int fd;		    /* this handle's OFD: probes liveness locks */
 	/* OFD locks belong to the description, not the thread: two threads
 	 * probing through fd would both "hold" an entry, and one's unlock
-	 * would drop the other's. Probes and reaps hold this (recursive). */
+	 * would drop the other's. Reaps hold this (recursive); probes only
+	 * test (F_OFD_GETLK) and need not. */
 	pthread_mutex_t probe_lock;
 	uint8_t *ptab; /* producer entries */
 	uint8_t *rtab; /* reader entries */

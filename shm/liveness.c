@@ -108,17 +108,12 @@ int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 	return -EBUSY;
 }
 
+/* A test, not a take (§5.1): a probe that held the lock even for a moment
+ * would send a producer joining at that moment to another entry, leaving
+ * the dead one, and the sequence it holds, for somebody else to recover. */
 bool pbri_entry_alive(struct pbr_ring *r, const uint8_t *e)
 {
-	off_t off = entry_lock_off(r, e);
-	bool alive;
-
-	pthread_mutex_lock(&r->probe_lock);
-	alive = pbri_lock_take(r->fd, off) != 0;
-	if (!alive)
-		pbri_lock_drop(r->fd, off);
-	pthread_mutex_unlock(&r->probe_lock);
-	return alive;
+	return pbri_lock_held(r->fd, entry_lock_off(r, e));
 }
 
 uint64_t pbri_gating_limit(struct pbr_ring *r, uint64_t s)

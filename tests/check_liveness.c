@@ -26,6 +26,7 @@ enum role {
 	IDLE_PRODUCER, /* producer: open, block */
 	IDLE_READER,   /* gating reader at oldest: open, never read */
 	EXIT_UNCLOSED, /* producer sends 3, reader opens, reserve, _exit */
+	EXIT_PRODUCER, /* producer: open, _exit */
 };
 
 #define REPORT_FAIL UINT64_MAX
@@ -77,12 +78,14 @@ static uint64_t child_work(struct pbr_ring *r, enum role role)
 		return pbr_reader_open(r, &ro, &rd) ? REPORT_FAIL : 0;
 	case EXIT_UNCLOSED:
 		return child_exit_unclosed(r);
+	case EXIT_PRODUCER:
+		return pbr_producer_open(r, NULL, &p) ? REPORT_FAIL : 0;
 	}
 	return REPORT_FAIL;
 }
 
 /* Fork a helper in @role; returns its pid, and what it reported in @out
- * (a sequence number, or 0). EXIT_UNCLOSED helpers are reaped here. */
+ * (a sequence number, or 0). EXIT_* helpers are reaped here. */
 static pid_t spawn(const char *name, enum role role, uint64_t *out)
 {
 	uint64_t report = REPORT_FAIL;
@@ -100,7 +103,7 @@ static pid_t spawn(const char *name, enum role role, uint64_t *out)
 			report = child_work(r, role);
 		if (tu_write_full(fds[1], &report, sizeof(report)))
 			_exit(3);
-		if (role == EXIT_UNCLOSED)
+		if (role == EXIT_UNCLOSED || role == EXIT_PRODUCER)
 			_exit(0); /* nothing closed, nothing detached */
 		for (;;)
 			pause();
@@ -112,7 +115,7 @@ static pid_t spawn(const char *name, enum role role, uint64_t *out)
 	ck_assert_msg(report != REPORT_FAIL, "helper could not set up");
 	if (out)
 		*out = report;
-	if (role == EXIT_UNCLOSED)
+	if (role == EXIT_UNCLOSED || role == EXIT_PRODUCER)
 		ck_assert_int_eq(tu_exit_code(tu_wait(pid, 5000)), 0);
 	return pid;
 }
@@ -301,6 +304,56 @@ START_TEST(test_reclaim_dead_producer)
 	}
 	pbr_producer_close(p);
 	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A process listing the participants until killed, as `pbring stat
+ * --watch` would: its probes run concurrently with the joins below. */
+static pid_t spawn_prober(const char *name)
+{
+	pid_t pid = tu_fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pbr_participant pt[8];
+		struct pbr_ring *r = NULL;
+
+		if (pbr_ring_attach(name, NULL, &r))
+			_exit(3);
+		while (pbr_ring_participants(r, pt, 8) >= 0)
+			;
+		_exit(4);
+	}
+	return pid;
+}
+
+/* §5.1: a probe tests the lock, it does not take it, so a producer that
+ * joins while another process lists the participants still takes the
+ * first entry whose owner is dead, and reaps it (§8.3), every time. */
+START_TEST(test_probe_does_not_divert_joiner)
+{
+	const char *name = tu_name("pj");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_ring_stats rs;
+	pid_t prober;
+	int i;
+
+	prober = spawn_prober(name);
+	for (i = 0; i < 200; i++) {
+		struct pbr_producer *p;
+		uint16_t id;
+
+		spawn(name, EXIT_PRODUCER, NULL); /* dies holding entry 0 */
+		p = tu_producer(r, 0);
+		id = pbr_producer_id(p);
+		ck_assert_int_eq(pbr_producer_close(p), 0);
+		ck_assert_msg(id == 0,
+			      "join %d took entry %u, not the dead one", i, id);
+	}
+	kill_child(prober);
+	pbr_ring_stats(r, &rs);
+	ck_assert_uint_eq(rs.producers_reaped, 200);
 	pbr_ring_detach(r);
 }
 END_TEST
@@ -498,6 +551,7 @@ static Suite *liveness_suite(void)
 	tcase_add_test(tc, test_reclaim_dead_producer);
 	tcase_add_test(tc, test_abandoned_counted_once_in_batch);
 	tcase_add_test(tc, test_single_producer_taken_over);
+	tcase_add_test(tc, test_probe_does_not_divert_joiner);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("dead readers", 20);

@@ -19,6 +19,8 @@
  *        forge RING claim         print the claim counter
  *        forge RING unfinished    a creator at work (§12.1): state back to
  *                                 initialising, the creation lock held
+ *        forge RING probe         list the participants (libpbring's probes,
+ *                                 §5.1) in a loop until killed; prints 0
  * The claim commands print the sequence on stdout (one line, flushed) once
  * the state is in place, then pause(). Exit status: 0, 1 runtime error,
  * 2 usage.
@@ -285,6 +287,21 @@ static void cmd_crc(struct tu_raw *raw, const char *arg)
 			       : "crc-bad");
 }
 
+/* Probe every entry, as fast as it goes, until killed. */
+static void cmd_probe(void)
+{
+	struct pbr_participant pt[64];
+	struct pbr_ring *r = NULL;
+	int rc;
+
+	if ((rc = pbr_ring_attach(ring_name, NULL, &r)))
+		die("attach", -rc);
+	printf("0\n");
+	while ((rc = pbr_ring_participants(r, pt, 64)) >= 0)
+		;
+	die("participants", -rc);
+}
+
 int main(int argc, char **argv)
 {
 	struct tu_raw raw;
@@ -295,7 +312,7 @@ int main(int argc, char **argv)
 	if (argc < 3) {
 		fprintf(stderr,
 			"usage: forge RING claim-mp|claim-busy|"
-			"sp-pending|claim|unfinished|slot SEQ|crc SEQ\n");
+			"sp-pending|claim|unfinished|probe|slot SEQ|crc SEQ\n");
 		return 2;
 	}
 	ring_name = argv[1];
@@ -315,6 +332,8 @@ int main(int argc, char **argv)
 		cmd_sp_pending(&raw);
 	else if (!strcmp(cmd, "unfinished") && argc == 3)
 		cmd_unfinished(&raw);
+	else if (!strcmp(cmd, "probe") && argc == 3)
+		cmd_probe();
 	else if (!strcmp(cmd, "slot") && argc == 4)
 		cmd_slot(&raw, argv[3]);
 	else if (!strcmp(cmd, "crc") && argc == 4)
