@@ -17,8 +17,11 @@
  * are all zero. A descriptor with anything else (repeated, oneof,
  * submessage, required, extension, fixed-length bytes, non-zero defaults)
  * has no plan and takes nanopb's path, as does every encoding that fails
- * here (nanopb then runs and says why). Decoding failures are reported
- * here, with nanopb's messages, since decode callbacks may have run.
+ * here (nanopb then runs and says why) and every encoding with a user's
+ * callback set (it must run once, and this path could still give up).
+ * Decoding failures are reported here, with nanopb's messages, since
+ * decode callbacks may have run. A callback may encode or decode other
+ * messages on the same thread: plans in use are never rebuilt.
  * Every rule below is nanopb 0.4's (pb_encode.c, pb_decode.c), and
  * check_codec compares the two on random and mutated messages.
  */
@@ -68,7 +71,9 @@ struct fast_zero {
 
 struct fast_plan {
 	const pb_msgdesc_t *desc;
-	bool ok; /* false: no plan, take nanopb's path */
+	bool ok;	/* false: no plan, take nanopb's path */
+	bool callbacks; /* has callback fields */
+	unsigned busy;	/* encodes and decodes running on it (nesting) */
 	unsigned n, nzero;
 	struct fast_field f[FAST_FIELDS_MAX];
 	struct fast_zero zero[2 * FAST_FIELDS_MAX];
@@ -78,6 +83,11 @@ static _Thread_local struct fast_plan plans[FAST_PLANS];
 static _Thread_local unsigned plan_next;
 
 bool pbri_fast_off; /* tests: force nanopb's path */
+
+/* Struct bytes are read and written as nanopb lays them out on this
+ * build: little-endian integers, a 16-bit pb_bytes_array_t size. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian");
+_Static_assert(sizeof(pb_size_t) == 2, "nanopb built without PB_FIELD_32BIT");
 
 /* --- plans ---------------------------------------------------------------- */
 
@@ -127,6 +137,7 @@ static bool plan_field(struct fast_field *f, const pb_field_iter_t *it,
 		f->size = (uint8_t)it->data_size;
 	} else if (PB_ATYPE(it->type) == PB_ATYPE_CALLBACK &&
 		   PB_HTYPE(it->type) != PB_HTYPE_ONEOF &&
+		   PB_HTYPE(it->type) != PB_HTYPE_REQUIRED &&
 		   (lt == PB_LTYPE_STRING || lt == PB_LTYPE_BYTES ||
 		    lt == PB_LTYPE_SUBMESSAGE)) {
 		f->kind = K_CALLBACK;
@@ -181,31 +192,59 @@ static void plan_build(struct fast_plan *pl, const pb_msgdesc_t *d, void *msg)
 
 	pl->desc = d;
 	pl->ok = false;
+	pl->callbacks = false;
 	pl->n = 0;
-	if (d->default_value)
+	/* nanopb checks required fields after decoding; this path does not. */
+	if (d->default_value || d->required_field_count)
 		return;
 	if (pb_field_iter_begin(&it, d, msg)) {
 		do {
 			if (pl->n == FAST_FIELDS_MAX ||
-			    !plan_field(&pl->f[pl->n++], &it, msg))
+			    !plan_field(&pl->f[pl->n], &it, msg))
 				return;
+			pl->callbacks |= pl->f[pl->n++].kind == K_CALLBACK;
 		} while (pb_field_iter_next(&it));
 	}
 	plan_zero(pl);
 	pl->ok = true;
 }
 
-static const struct fast_plan *plan_get(const pb_msgdesc_t *d, void *msg)
+/* A plan slot to build @d's plan in: one no encode or decode is using.
+ * A callback may encode or decode other messages on this thread while
+ * its caller goes on with its own plan, which must stay as it is. */
+static struct fast_plan *plan_slot(void)
 {
-	struct fast_plan *pl;
 	unsigned i;
 
-	for (i = 0; i < FAST_PLANS; i++)
+	for (i = 0; i < FAST_PLANS; i++) {
+		struct fast_plan *pl = &plans[plan_next++ % FAST_PLANS];
+
+		if (!pl->busy)
+			return pl;
+	}
+	return NULL; /* nested deeper than FAST_PLANS: nanopb's path */
+}
+
+/* @d's plan, marked busy until plan_put(); NULL: take nanopb's path. */
+static struct fast_plan *plan_take(const pb_msgdesc_t *d, void *msg)
+{
+	struct fast_plan *pl = NULL;
+	unsigned i;
+
+	for (i = 0; i < FAST_PLANS && !pl; i++)
 		if (plans[i].desc == d)
-			return &plans[i];
-	pl = &plans[plan_next++ % FAST_PLANS];
-	plan_build(pl, d, msg);
+			pl = &plans[i];
+	if (!pl && (pl = plan_slot()))
+		plan_build(pl, d, msg);
+	if (!pl || !pl->ok)
+		return NULL;
+	pl->busy++;
 	return pl;
+}
+
+static void plan_put(struct fast_plan *pl)
+{
+	pl->busy--;
 }
 
 /* nanopb's iterator of a callback field, for the message at @msg (a
@@ -345,50 +384,67 @@ static void put_span_bytes(struct enc_crc *c, uint8_t *p, const void *src,
 	c->at = p + len;
 }
 
+/* May this path encode @msg's callback fields? Only when each is unset
+ * or pbring's span callback: a user's callback may have side effects, and
+ * this path may still give up (to nanopb, which would run it again). */
+static bool callbacks_ours(const struct fast_plan *pl, const pb_msgdesc_t *d,
+			   const uint8_t *msg)
+{
+	const struct fast_field *f;
+
+	if (!pl->callbacks || !d->field_callback)
+		return true; /* nanopb encodes nothing without field_callback */
+	for (f = pl->f; f < pl->f + pl->n; f++) {
+		const pb_callback_t *cb;
+
+		if (f->kind != K_CALLBACK)
+			continue;
+		cb = span_callback(d, f, msg);
+		if (!cb || (cb->funcs.encode &&
+			    cb->funcs.encode != pbr_pb_encode_span))
+			return false;
+	}
+	return true;
+}
+
+/* pbr_pb_encode_span(), or nothing for an unset callback (what nanopb's
+ * default field callback does); callbacks_ours() has said which. */
 static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
 			 void *msg, uint8_t **p, uint8_t *end,
 			 struct enc_crc *c)
 {
-	const pb_callback_t *cb = span_callback(d, f, msg);
+	const pb_callback_t *cb;
 	const struct pbr_span *sp;
-	pb_field_iter_t it;
-	pb_ostream_t os;
 
-	if (cb && cb->funcs.encode == pbr_pb_encode_span) {
-		sp = cb->arg;
-		if (!sp || !sp->len)
-			return true;
-		if ((size_t)(end - *p) < f->key_len + 10u ||
-		    sp->len > (size_t)(end - *p) - f->key_len - 10u)
-			return false; /* nanopb decides what fits */
-		memcpy(*p, f->key, f->key_len);
-		*p += f->key_len;
-		*p += put_varint(*p, sp->len);
-		put_span_bytes(c, *p, sp->data, sp->len);
-		*p += sp->len;
+	if (!d->field_callback)
 		return true;
-	}
-	it = field_iter(f, msg);
-	os = pb_ostream_from_buffer(*p, (size_t)(end - *p));
-	if (d->field_callback && !d->field_callback(NULL, &os, &it))
-		return false;
-	*p += os.bytes_written;
+	cb = span_callback(d, f, msg);
+	if (!cb->funcs.encode)
+		return true;
+	sp = cb->arg;
+	if (!sp || !sp->len)
+		return true;
+	if ((size_t)(end - *p) < f->key_len + 10u ||
+	    sp->len > (size_t)(end - *p) - f->key_len - 10u)
+		return false; /* nanopb decides what fits */
+	memcpy(*p, f->key, f->key_len);
+	*p += f->key_len;
+	*p += put_varint(*p, sp->len);
+	put_span_bytes(c, *p, sp->data, sp->len);
+	*p += sp->len;
 	return true;
 }
 
-int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
-		     size_t cap, size_t *written, uint32_t *crc)
+static int encode_plan(const struct fast_plan *pl, const pb_msgdesc_t *d,
+		       const void *msg, void *buf, size_t cap, size_t *written,
+		       uint32_t *crc)
 {
 	struct enc_crc c = {crc, buf};
-	const struct fast_plan *pl;
 	uint8_t *p = buf, *end = p + cap;
 	const struct fast_field *f;
 	size_t n;
 
-	if (pbri_fast_off)
-		return 0;
-	pl = plan_get(d, (void *)msg);
-	if (!pl->ok)
+	if (!callbacks_ours(pl, d, msg))
 		return 0;
 	for (f = pl->f; f < pl->f + pl->n; f++) {
 		if (f->kind == K_CALLBACK) {
@@ -411,6 +467,19 @@ int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
 	if (crc)
 		*crc = pbr_crc32c(*crc, c.at, (size_t)(p - c.at));
 	return 1;
+}
+
+int pbri_fast_encode(const pb_msgdesc_t *d, const void *msg, void *buf,
+		     size_t cap, size_t *written, uint32_t *crc)
+{
+	struct fast_plan *pl;
+	int rc;
+
+	if (pbri_fast_off || !(pl = plan_take(d, (void *)msg)))
+		return 0;
+	rc = encode_plan(pl, d, msg, buf, cap, written, crc);
+	plan_put(pl);
+	return rc;
 }
 
 /* --- decoding ------------------------------------------------------------- */
@@ -623,8 +692,8 @@ static bool get_callback_raw(struct rd *r, const pb_msgdesc_t *d,
 				return fail(r, "varint overflow");
 			if (!get_bytes(r, 1, &at))
 				return false;
-			buf[n++] = *at;
-		} while (*at & 0x80);
+			buf[n] = *at; /* read once: the slot is shared */
+		} while (buf[n++] & 0x80);
 	} else if (wire == PB_WT_64BIT || wire == PB_WT_32BIT) {
 		n = wire == PB_WT_64BIT ? 8 : 4;
 		if (!get_bytes(r, n, &at))
@@ -676,10 +745,10 @@ static bool get_field(struct rd *r, const pb_msgdesc_t *d,
 		return wire == PB_WT_STRING ? get_callback_string(r, d, &it)
 					    : get_callback_raw(r, d, &it, wire);
 	}
+	if (f->has_off >= 0) /* nanopb sets it before it looks at the value */
+		msg[f->has_off] = 1;
 	if (wire != f->wire)
 		return fail(r, "wrong wire type");
-	if (f->has_off >= 0)
-		msg[f->has_off] = 1;
 	return get_static(r, f, msg + f->data_off);
 }
 
@@ -708,20 +777,14 @@ static void set_defaults(const struct fast_plan *pl, uint8_t *msg)
 		memset(msg + pl->zero[i].off, 0, pl->zero[i].len);
 }
 
-int pbri_fast_decode(const pb_msgdesc_t *d, void *msg, const void *buf,
-		     size_t len, const char **err)
+static void decode_plan(const struct fast_plan *pl, const pb_msgdesc_t *d,
+			void *msg, struct rd *rp)
 {
-	struct rd r = {buf, (const uint8_t *)buf + len, NULL};
-	const struct fast_plan *pl;
+	struct rd r = *rp;
 	const struct fast_field *f;
 	unsigned hint = 0;
 	uint32_t key;
 
-	if (pbri_fast_off)
-		return 0;
-	pl = plan_get(d, msg);
-	if (!pl->ok)
-		return 0;
 	set_defaults(pl, msg);
 	while (r.p < r.end) {
 		if (!get_varint32(&r, &key))
@@ -735,6 +798,19 @@ int pbri_fast_decode(const pb_msgdesc_t *d, void *msg, const void *buf,
 			: skip(&r, key & 7)))
 			break;
 	}
+	*rp = r;
+}
+
+int pbri_fast_decode(const pb_msgdesc_t *d, void *msg, const void *buf,
+		     size_t len, const char **err)
+{
+	struct rd r = {buf, (const uint8_t *)buf + len, NULL};
+	struct fast_plan *pl;
+
+	if (pbri_fast_off || !(pl = plan_take(d, msg)))
+		return 0;
+	decode_plan(pl, d, msg, &r);
+	plan_put(pl);
 	*err = r.err;
 	return r.err ? -1 : 1;
 }

@@ -8,6 +8,7 @@
  * descriptors the path does not plan go to nanopb untouched.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "pbring/demo/v1/device.pb.h"
 #include "pbring/test/v1/alltypes.pb.h"
 #include "pbring/test/v1/flat.pb.h"
+#include "pbring/test/v1/legacy.pb.h"
+#include "pbring/test/v1/pointer.pb.h"
+#include "pbring/test/v1/spans.pb.h"
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -55,6 +59,8 @@ static uint64_t value(uint64_t *s)
 struct cb_state {
 	uint8_t out[20];
 	size_t out_len;
+	struct pbr_span span; /* over out, for pbr_pb_encode_span */
+	int enc_calls;
 	uint8_t in[64];
 	size_t in_len;
 	int calls;
@@ -62,8 +68,9 @@ struct cb_state {
 
 static bool cb_encode(pb_ostream_t *os, const pb_field_t *f, void *const *arg)
 {
-	const struct cb_state *st = *arg;
+	struct cb_state *st = *arg;
 
+	st->enc_calls++;
 	if (!st->out_len)
 		return true;
 	return pb_encode_tag_for_field(os, f) &&
@@ -141,22 +148,39 @@ static void random_flat(Flat *m, struct cb_state *cb, uint64_t *s)
 	cb->out_len = rnd(s) % sizeof(cb->out);
 	for (i = 0; i < cb->out_len; i++)
 		cb->out[i] = (uint8_t)rnd(s);
-	m->cb.funcs.encode = cb_encode;
-	m->cb.arg = cb;
+	cb->enc_calls = 0;
+	switch (rnd(s) % 10) {
+	case 0: /* a user's callback: nanopb's path */
+		m->cb.funcs.encode = cb_encode;
+		m->cb.arg = cb;
+		break;
+	case 1: /* unset: nothing encoded */
+		break;
+	default:
+		cb->span = (struct pbr_span){cb->out, cb->out_len};
+		m->cb.funcs.encode = pbr_pb_encode_span;
+		m->cb.arg = rnd(s) % 20 ? &cb->span : NULL;
+	}
 }
 
-/* Both encoders: the same verdict, the same bytes. */
-static size_t encode_both(const Flat *m, uint8_t *out, size_t cap,
-			  uint64_t seed)
+/* Both encoders: the same verdict, the same bytes. A user's callback is
+ * left to nanopb, untouched, so that it runs once. */
+static size_t encode_both(const Flat *m, const struct cb_state *cb,
+			  uint8_t *out, size_t cap, uint64_t seed)
 {
 	uint8_t slow[512];
 	pb_ostream_t os = pb_ostream_from_buffer(slow, cap);
 	size_t fast_n = 0;
-	bool slow_ok = pb_encode(&os, FLAT, m);
 	uint32_t crc = 0x1234u;
+	bool user = m->cb.funcs.encode == cb_encode;
 	int fast_ok = pbri_fast_encode(FLAT, m, out, cap, &fast_n, &crc);
+	int calls = cb->enc_calls;
+	bool slow_ok = pb_encode(&os, FLAT, m);
 
-	ck_assert_msg(fast_ok || !slow_ok || cap < 200,
+	ck_assert_msg(!user || (!fast_ok && !calls),
+		      "seed %llu: the fast path ran a user's callback (%d)",
+		      (unsigned long long)seed, calls);
+	ck_assert_msg(fast_ok || !slow_ok || cap < 200 || user,
 		      "seed %llu: fast path declined an encodable message",
 		      (unsigned long long)seed);
 	if (!fast_ok)
@@ -265,7 +289,7 @@ START_TEST(test_random_flat)
 
 		random_flat(&m, &cb, &s);
 		/* Now and then too little room: both must agree it fails. */
-		n = encode_both(&m, buf,
+		n = encode_both(&m, &cb, buf,
 				rnd(&s) % 10 ? sizeof(buf) : rnd(&s) % 60,
 				seed);
 		decode_both(buf, n, seed);
@@ -394,6 +418,122 @@ START_TEST(test_random_events)
 }
 END_TEST
 
+/* --- plans under nesting, and what is not planned ------------------------ */
+
+/* A decode callback that decodes other messages, one descriptor each,
+ * more than the plans a thread keeps: the outer decode's plan must stay
+ * its own while the callback runs. */
+static const pb_msgdesc_t *const nested_descs[] = {
+	pbring_demo_v1_DeviceEvent_fields, pbring_demo_v1_SyncAck_fields,
+	pbring_test_v1_Item_fields,	   pbring_test_v1_Nested_fields,
+	pbring_test_v1_Holder_fields,	   pbring_test_v1_PointerMsg_fields,
+	pbring_test_v1_Spans_fields,
+};
+
+static bool cb_decode_nested(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+	static _Alignas(16) uint8_t scratch[16384];
+	const char *why;
+	size_t i;
+
+	(void)f;
+	for (i = 0; i < sizeof(nested_descs) / sizeof(nested_descs[0]); i++) {
+		memset(scratch, 0, sizeof(scratch));
+		if (pbri_fast_decode(nested_descs[i], scratch, "", 0, &why) < 0)
+			return false;
+	}
+	return cb_decode(is, f, arg);
+}
+
+START_TEST(test_nested_decode_keeps_its_plan)
+{
+	Flat m = pbring_test_v1_Flat_init_zero, a, b;
+	struct cb_state sa, sb;
+	/* cb (21, length-delimited: key 0xAA 0x01) first, then the rest */
+	uint8_t buf[256] = {0xAA, 0x01, 3, 'x', 'y', 'z'};
+	pb_ostream_t os = pb_ostream_from_buffer(buf + 6, sizeof(buf) - 6);
+	pb_istream_t is;
+	const char *why = NULL;
+	size_t n;
+
+	m.f_int32 = -7;
+	m.f_fixed64 = 0x0102030405060708ull;
+	strcpy(m.f_string, "after callback");
+	m.has_p_int32 = true;
+	m.p_int32 = 42;
+	ck_assert(pb_encode(&os, FLAT, &m));
+	n = 6 + os.bytes_written;
+	memset(&a, 0x5A, sizeof(a));
+	memset(&b, 0x5A, sizeof(b));
+	memset(&sa, 0, sizeof(sa));
+	memset(&sb, 0, sizeof(sb));
+	a.cb.funcs.decode = cb_decode;
+	b.cb.funcs.decode = cb_decode_nested;
+	a.cb.arg = &sa;
+	b.cb.arg = &sb;
+	is = pb_istream_from_buffer(buf, n);
+	ck_assert(pb_decode(&is, FLAT, &a));
+	ck_assert_int_eq(pbri_fast_decode(FLAT, &b, buf, n, &why), 1);
+	b.cb = a.cb;
+	ck_assert_msg(!memcmp(&a, &b, sizeof(a)), "decoded structs differ");
+	ck_assert_int_eq(sb.calls, 1);
+	ck_assert_uint_eq(sb.in_len, 3);
+	ck_assert_str_eq(b.f_string, "after callback");
+	ck_assert_int_eq(b.p_int32, 42);
+	/* And again, now that the other plans are built. */
+	memset(&b, 0x5A, sizeof(b));
+	b.cb.funcs.decode = cb_decode_nested;
+	b.cb.arg = &sb;
+	ck_assert_int_eq(pbri_fast_decode(FLAT, &b, buf, n, &why), 1);
+	b.cb = a.cb;
+	ck_assert(!memcmp(&a, &b, sizeof(a)));
+}
+END_TEST
+
+/* nanopb checks required fields after decoding ("missing required
+ * field"): a message that has any is left to nanopb, both ways. */
+START_TEST(test_required_not_planned)
+{
+	pbring_test_v1_Legacy m = pbring_test_v1_Legacy_init_zero;
+	uint8_t x_only[] = {2 << 3, 5};
+	struct pbr_view v = {.data = x_only, .len = sizeof(x_only)};
+	uint8_t buf[64];
+	const char *why = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(pbri_fast_decode(pbring_test_v1_Legacy_fields, &m,
+					  x_only, sizeof(x_only), &why),
+			 0);
+	ck_assert_int_eq(pbri_fast_encode(pbring_test_v1_Legacy_fields, &m, buf,
+					  sizeof(buf), &n, NULL),
+			 0);
+	ck_assert_int_eq(pbr_view_decode(&v, pbring_test_v1_Legacy_fields, &m,
+					 PBR_DECODE_NOVERIFY),
+			 -EBADMSG);
+	ck_assert_str_eq(pbr_codec_errmsg(), "missing required field");
+}
+END_TEST
+
+/* nanopb marks an optional field present before it checks the wire type;
+ * so does the fast path, on the failed decode too. */
+START_TEST(test_has_set_before_wire_check)
+{
+	uint8_t buf[] = {0x8A, 0x01, 0}; /* p_int32 (17), length-delimited */
+	pb_istream_t is = pb_istream_from_buffer(buf, sizeof(buf));
+	const char *why = NULL;
+	Flat a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	ck_assert(!pb_decode(&is, FLAT, &a));
+	ck_assert_int_eq(pbri_fast_decode(FLAT, &b, buf, sizeof(buf), &why),
+			 -1);
+	ck_assert_str_eq(why, is.errmsg);
+	ck_assert_int_eq(a.has_p_int32, 1);
+	ck_assert_int_eq(b.has_p_int32, 1);
+}
+END_TEST
+
 /* The demo event (what the ring's users send most) is planned, and so
  * decoded and encoded here; AllTypes (repeated, oneof, submessages,
  * maps) is not, and goes to nanopb untouched. */
@@ -437,6 +577,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_random_flat, 0, 4);
 	tcase_add_loop_test(tc, test_random_events, 0, 2);
 	tcase_add_test(tc, test_planned_or_not);
+	tcase_add_test(tc, test_nested_decode_keeps_its_plan);
+	tcase_add_test(tc, test_required_not_planned);
+	tcase_add_test(tc, test_has_set_before_wire_check);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
