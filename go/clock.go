@@ -2,24 +2,13 @@
 
 package pbring
 
-import "golang.org/x/sys/unix"
+import _ "unsafe" // go:linkname
 
-// clockMonotonicOffset measures CLOCK_MONOTONIC minus mono(), once. The
-// system call is bracketed by two readings of Go's clock and the tightest
-// of a few tries is kept, so the offset is good to well under a
-// microsecond.
-func clockMonotonicOffset() int64 {
-	best, off := int64(1<<62), int64(0)
-	for i := 0; i < 16; i++ {
-		var ts unix.Timespec
-		a := mono()
-		if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
-			continue
-		}
-		b := mono()
-		if b-a < best {
-			best, off = b-a, ts.Nano()-(a+b)/2
-		}
-	}
-	return off
-}
+// nanotime is the Go runtime's own CLOCK_MONOTONIC reading, through the
+// vDSO without a system call: the clock C stamps into slots and sent_ns,
+// from the same origin, so no offset (and no calibration error) between
+// a Go and a C stamp. The runtime keeps it reachable by linkname: it is
+// on its list of internals that widely used packages pull.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64

@@ -59,13 +59,9 @@ func (r *Ring) CheckType(msgType string, schemaHash uint64) error {
 	return nil
 }
 
-// monoOffset converts Go's monotonic clock to CLOCK_MONOTONIC
-// nanoseconds, the clock C producers stamp into slots and sent_ns.
-var monoOffset = clockMonotonicOffset()
-
-// MonotonicNs is CLOCK_MONOTONIC in nanoseconds, read without a system
-// call (Go's monotonic clock is the same clock, from another origin).
-func MonotonicNs() uint64 { return uint64(monoOffset + mono()) }
+// MonotonicNs is CLOCK_MONOTONIC in nanoseconds, the clock C producers
+// stamp into slots and sent_ns, read without a system call.
+func MonotonicNs() uint64 { return uint64(nanotime()) }
 
 // CommitProto marshals m into the reserved slot with the producer's
 // ProducerOptions.Marshal (MarshalAppend on the slot's own buffer, never
