@@ -153,6 +153,8 @@ static int pp_role(struct shared_area *sa, unsigned role, void *arg)
 	struct chan *ab = &r->c[0], *ba = &r->c[1];
 	int rc;
 
+	if (role && ab->x->go_kind)
+		return go_echo(sa, ab, ba, r->warm);
 	rc = ab->x->open(ab, role ? ROLE_READ : ROLE_PROD, 0);
 	if (!rc)
 		rc = ba->x->open(ba, role ? ROLE_PROD : ROLE_READ, 0);

@@ -73,6 +73,9 @@ struct xport {
 	void (*close)(struct chan *c);
 	/* Parent, after the children are gone. */
 	void (*cleanup)(struct chan *c);
+	/* Non-NULL: ping-pong's echo side is pbring-bench-go, this kind
+	 * ("raw" or "pb"), not recv/send here (--reader go). */
+	const char *go_kind;
 };
 
 struct chan {
@@ -94,6 +97,7 @@ extern const struct xport xport_floor, xport_futex;
 extern const struct xport xport_pipe, xport_unix, xport_seqpacket, xport_mqueue;
 extern const struct xport xport_pbring_raw, xport_pbring, xport_pbring_inplace,
 	xport_pbring_nocrc;
+extern const struct xport xport_pbring_go, xport_pbring_raw_go;
 extern const struct xport xport_iceoryx;
 extern const struct xport xport_memcpy;
 
@@ -101,6 +105,16 @@ extern const struct xport xport_memcpy;
 bool iceoryx_available(char *why, size_t len);
 int iceoryx_start(void);
 void iceoryx_stop(void);
+
+/* The name of a pbring transport's ring (after prepare). */
+const char *pbring_chan_ring(const struct chan *c);
+
+/* --reader go (go_reader.c): the pbring-bench-go executable, and the echo
+ * role played by it, reading @in and answering on @out. */
+struct shared_area;
+extern const char *bench_go_bin;
+int go_echo(struct shared_area *sa, struct chan *in, struct chan *out,
+	    uint64_t warm);
 
 /* A shared anonymous mapping (MAP_SHARED, inherited across fork). */
 void *shm_anon(size_t len);

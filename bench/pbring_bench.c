@@ -6,7 +6,7 @@
  *
  *   pbring-bench [--quick] [--json FILE] [--transports a,b] [--sizes n,m]
  *		  [--methods pingpong,fixed-rate,stream] [--samples N]
- *		  [--no-iceoryx]
+ *		  [--no-iceoryx] [--reader go]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +28,7 @@ int bench_verbose;
 
 struct opts {
 	bool quick, no_iceoryx;
+	bool go_reader; /* --reader go: add pbring-go and pbring-raw-go */
 	const char *json;
 	const char *transports; /* comma list, NULL = all */
 	const char *methods;
@@ -46,9 +47,11 @@ struct combo {
 static const struct combo lat_combos[] = {
 	{&xport_floor, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
 	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
-	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_iceoryx, MODE_SPIN},
+	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_pbring_raw_go, MODE_SPIN},
+	{&xport_pbring_go, MODE_SPIN},	  {&xport_iceoryx, MODE_SPIN},
 	{&xport_futex, MODE_BLOCK},	  {&xport_pbring_raw, MODE_BLOCK},
-	{&xport_pbring, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
+	{&xport_pbring, MODE_BLOCK},	  {&xport_pbring_raw_go, MODE_BLOCK},
+	{&xport_pbring_go, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
 	{&xport_pipe, MODE_BLOCK},	  {&xport_unix, MODE_BLOCK},
 	{&xport_seqpacket, MODE_BLOCK},	  {&xport_mqueue, MODE_BLOCK},
 };
@@ -119,6 +122,8 @@ static void add(const struct opts *o, const struct bench_case *k)
 	    !size_ok(o, k->msg_bytes))
 		return;
 	if (k->x == &xport_iceoryx && !iox_ok)
+		return;
+	if (k->x->go_kind && !o->go_reader)
 		return;
 	if (!(k->x->modes & (1u << k->mode)))
 		return;
@@ -226,17 +231,25 @@ static void usage(FILE *f)
 		"LIST]\n"
 		"                    [--sizes LIST] [--methods LIST] "
 		"[--samples N]\n"
-		"                    [--no-iceoryx]\n"
+		"                    [--no-iceoryx] [--reader go]\n"
 		"  --quick        smoke run, under 30 s\n"
 		"  --json FILE    write every result (schema: "
 		"bench/README.md)\n"
 		"  --transports   "
 		"floor,futex,pbring,pbring-raw,pbring-inplace,\n"
 		"                 pbring-nocrc,pipe,unix,\n"
-		"                 unix-seqpacket,mqueue,iceoryx,memcpy\n"
+		"                 unix-seqpacket,mqueue,iceoryx,memcpy,\n"
+		"                 pbring-go,pbring-raw-go (with --reader go)\n"
 		"  --sizes        message sizes in bytes, e.g. 64,1024\n"
 		"  --methods      pingpong,fixed-rate,stream\n"
-		"  --samples N    latency samples per case (default 100000)\n");
+		"  --samples N    latency samples per case (default 100000)\n"
+		"  --reader go    also ping-pong pbring and pbring-raw with "
+		"the "
+		"echo side\n"
+		"                 in Go (pbring-go, pbring-raw-go), run by "
+		"pbring-bench-go\n"
+		"                 next to this executable or "
+		"$PBRING_BENCH_GO\n");
 }
 
 /* "64,1024": split a copy, as strtok_r writes into its string and argv
@@ -275,6 +288,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"methods", required_argument, NULL, 'm'},
 		{"samples", required_argument, NULL, 'n'},
 		{"no-iceoryx", no_argument, NULL, 'I'},
+		{"reader", required_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -304,6 +318,11 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'I':
 			o->no_iceoryx = true;
+			break;
+		case 'r':
+			if (strcmp(optarg, "go") && strcmp(optarg, "c"))
+				return -EINVAL;
+			o->go_reader = !strcmp(optarg, "go");
 			break;
 		case 'v':
 			bench_verbose = 1;
@@ -349,6 +368,38 @@ static void setup_iceoryx(const struct opts *o)
 	iox_ok = true;
 }
 
+/* pbring-bench-go: $PBRING_BENCH_GO, else next to this executable. */
+static int setup_go(const struct opts *o)
+{
+	static char path[4096];
+	const char *env = getenv("PBRING_BENCH_GO");
+	ssize_t n;
+	char *slash;
+
+	if (!o->go_reader)
+		return 0;
+	if (env && *env) {
+		snprintf(path, sizeof(path), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+		if (n < 0)
+			return -errno;
+		path[n] = 0;
+		slash = strrchr(path, '/');
+		strcpy(slash ? slash + 1 : path, "pbring-bench-go");
+	}
+	if (access(path, X_OK)) {
+		fprintf(stderr,
+			"pbring-bench: --reader go: %s: %s (build it: cd go "
+			"&& go build -o PATH ./cmd/pbring-bench-go, or set "
+			"PBRING_BENCH_GO)\n",
+			path, strerror(errno));
+		return -ENOENT;
+	}
+	bench_go_bin = path;
+	return 0;
+}
+
 static void run_all(void)
 {
 	size_t i;
@@ -373,6 +424,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (setup_go(&o))
+		return 1;
 	bench_run_id = (unsigned)getpid();
 	ri.quick = o.quick;
 	ri.t_start_ns = bench_now_ns();

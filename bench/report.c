@@ -369,6 +369,41 @@ static void codec_summary(const struct result *r, size_t n)
 	}
 }
 
+/* Issue 14: a Go reader (--reader go) against the C reader, per size. */
+static void go_summary(const struct result *r, size_t n)
+{
+	static const char *const pairs[][2] = {{"pbring-raw-go", "pbring-raw"},
+					       {"pbring-go", "pbring"}};
+	struct target line = {.limit = 1.3};
+	char what[80];
+	size_t i, j;
+
+	for (i = 0; i < n && strcmp(r[i].transport, "pbring-go") &&
+		    strcmp(r[i].transport, "pbring-raw-go");
+	     i++)
+		;
+	if (i == n)
+		return; /* no --reader go */
+	printf("\nGo reader against C reader (spin one-way p50):\n");
+	for (j = 0; j < 2; j++) {
+		for (i = 0; i < n; i++) {
+			const struct result *g = &r[i];
+
+			if (strcmp(g->transport, pairs[j][0]) ||
+			    strcmp(g->mode, "spin") ||
+			    strcmp(g->method, "one-way"))
+				continue;
+			snprintf(what, sizeof(what), "%s %u B <= 1.3x %s",
+				 pairs[j][0], (unsigned)g->msg_bytes,
+				 pairs[j][1]);
+			line.what = what;
+			ratio_line(&line, g,
+				   find(r, n, pairs[j][1], "spin", "one-way",
+					g->msg_bytes, 1, 1));
+		}
+	}
+}
+
 void report_summary(const struct result *r, size_t n)
 {
 	const struct result *mc, *big;
@@ -391,4 +426,5 @@ void report_summary(const struct result *r, size_t n)
 	big = find(r, n, "pbring", "spin", "stream", 1048576, 1, 1);
 	tput_line("DeviceEvent 1MiB 1->1 spin >= 0.5x memcpy (msgs/s)", big,
 		  0.5, mc ? mc->msgs_per_s : 0);
+	go_summary(r, n);
 }

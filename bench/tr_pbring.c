@@ -15,6 +15,8 @@
  *	bytes in the slot as pbring-raw copies its payload, and nanopb
  *	encodes only the other fields after it); ring CRC policy full.
  * pbring-nocrc: pbring-inplace on a ring with CRC policy none.
+ * pbring-go, pbring-raw-go: pbring and pbring-raw whose ping-pong echo is
+ *	played by pbring-bench-go (go_reader.c; --reader go).
  *
  * Each process attaches the ring by name, as unrelated processes would.
  * Latency runs peek and release one message at a time; throughput runs
@@ -347,3 +349,24 @@ const struct xport xport_pbring_inplace =
 	PBR_XPORT("pbring-inplace", inplace_prepare, inplace_send, pb_recv);
 const struct xport xport_pbring_nocrc =
 	PBR_XPORT("pbring-nocrc", nocrc_prepare, inplace_send, pb_recv);
+
+/* --reader go: the same rings and initiator, the echo in Go (ping-pong). */
+#define PBR_GO_XPORT(nm, prep, snd, rcv, kind)                                 \
+	{                                                                      \
+		.name = nm, .modes = (1u << MODE_SPIN) | (1u << MODE_BLOCK),   \
+		.unsupported = pbr_unsupported, .prepare = prep,               \
+		.open = pbr_open, .send = snd, .recv = rcv,                    \
+		.close = pbr_close, .cleanup = pbr_cleanup, .go_kind = kind,   \
+	}
+
+const struct xport xport_pbring_go =
+	PBR_GO_XPORT("pbring-go", pb_prepare, pb_send, pb_recv, "pb");
+const struct xport xport_pbring_raw_go =
+	PBR_GO_XPORT("pbring-raw-go", raw_prepare, raw_send, raw_recv, "raw");
+
+const char *pbring_chan_ring(const struct chan *c)
+{
+	const struct pbr_shared *s = c->shared;
+
+	return s ? s->name : "";
+}
