@@ -204,6 +204,8 @@ static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
 	v->vflags = needs_check(rd, p) ? PBR_VIEW_UNSTABLE : 0;
 	v->trace_id = s->trace_id;
 	v->span_id = s->span_id;
+	v->trace_flags = (pf >> 16) & PBR_SLOT_F_TRACE ? s->trace_flags : 0;
+	memset(v->reserved, 0, sizeof(v->reserved));
 }
 
 /* Was p overwritten (lapped)? Only if p was claimed: a commit word about a

@@ -179,6 +179,7 @@ const (
 	shTimestampNs = 0x18
 	shTraceID     = 0x20
 	shSpanID      = 0x30
+	shTraceFlags  = 0x38 // 1.1: u8 W3C trace-flags, with FlagTrace
 
 	commitEmpty     = 0
 	commitDone      = 1 // low two bits of the commit word

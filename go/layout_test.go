@@ -136,6 +136,7 @@ var goFields = map[string]uint64{
 	"pbr_layout_slot.timestamp_ns":       shTimestampNs,
 	"pbr_layout_slot.trace_id":           shTraceID,
 	"pbr_layout_slot.span_id":            shSpanID,
+	"pbr_layout_slot.trace_flags":        shTraceFlags,
 }
 
 // goSizes: sizeof of each layout struct.

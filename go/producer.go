@@ -74,6 +74,7 @@ type Slot struct {
 	TimestampNs uint64   // stored as is; 0 = unset
 	TraceID     [16]byte // stored with FlagTrace (W3C trace context)
 	SpanID      [8]byte  // stored with FlagTrace
+	TraceFlags  byte     // stored with FlagTrace: W3C trace-flags
 
 	// used: the bytes at the start of Data that FieldSpan laid out, where
 	// CommitProto marshals the rest of the message. Reserve zeroes it.
@@ -392,6 +393,7 @@ func (p *Producer) publish(s *Slot, n, flags uint32) error {
 	if flags&FlagTrace != 0 {
 		copy(r.mem[h+shTraceID:h+shTraceID+16], s.TraceID[:])
 		copy(r.mem[h+shSpanID:h+shSpanID+8], s.SpanID[:])
+		r.mem[h+shTraceFlags] = s.TraceFlags
 	}
 	crashPoint("header")
 	won := p.commitWord()

@@ -62,6 +62,7 @@ type View struct {
 	Flags       uint16   // FlagCRC, FlagTrace
 	TraceID     [16]byte // with FlagTrace (else zero)
 	SpanID      [8]byte  // with FlagTrace (else zero)
+	TraceFlags  byte     // with FlagTrace (else zero): W3C trace-flags
 	// Unstable: the slot may be overwritten while the view is held (a
 	// lossy reader, or the backlog a gating reader found at join): trust
 	// what was read only once its Release returned nil.
@@ -334,8 +335,9 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 	if view.Flags&FlagTrace != 0 {
 		copy(view.TraceID[:], r.mem[h+shTraceID:])
 		copy(view.SpanID[:], r.mem[h+shSpanID:])
+		view.TraceFlags = r.mem[h+shTraceFlags]
 	} else {
-		view.TraceID, view.SpanID = [16]byte{}, [8]byte{}
+		view.TraceID, view.SpanID, view.TraceFlags = [16]byte{}, [8]byte{}, 0
 	}
 }
 

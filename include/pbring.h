@@ -314,10 +314,11 @@ PBR_API uint16_t pbr_producer_id(const struct pbr_producer *p);
 
 /** A reserved slot: writable from reserve until commit or abort. */
 struct pbr_slot {
-	void *data;	/* payload, cap bytes, inside the ring */
-	uint32_t cap;	/* payload capacity */
-	uint16_t flags; /* caller may set PBR_SLOT_F_CRC/F_TRACE */
-	uint16_t reserved;
+	void *data;	     /* payload, cap bytes, inside the ring */
+	uint32_t cap;	     /* payload capacity */
+	uint16_t flags;	     /* caller may set PBR_SLOT_F_CRC/F_TRACE */
+	uint8_t trace_flags; /* W3C trace-flags, with PBR_SLOT_F_TRACE */
+	uint8_t reserved;
 	uint64_t seq;	 /* the sequence number this slot will carry */
 	uint32_t crc32c; /* with PBR_SLOT_F_CRC */
 	uint32_t reserved2;
@@ -447,6 +448,8 @@ struct pbr_view {
 	uint32_t vflags;	 /* PBR_VIEW_UNSTABLE */
 	const uint8_t *trace_id; /* 16 bytes, with PBR_SLOT_F_TRACE */
 	const uint8_t *span_id;	 /* 8 bytes */
+	uint8_t trace_flags;	 /* W3C trace-flags, with PBR_SLOT_F_TRACE */
+	uint8_t reserved[7];
 };
 
 /**
@@ -521,6 +524,53 @@ PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
  * producer stored none (no PBR_SLOT_F_CRC), -EBADMSG if it differs.
  */
 PBR_API PBR_MUST_CHECK int pbr_view_verify(const struct pbr_view *v);
+
+/* --- trace context (W3C traceparent in the slot header, FORMAT.md §6) --- */
+
+/** Characters of a version-00 traceparent, without its NUL. */
+#define PBR_TRACEPARENT_LEN 55
+
+/**
+ * Parse a W3C `traceparent` ("00-<32 hex>-<16 hex>-<2 hex>", lowercase)
+ * into its trace id (16 bytes), parent (span) id (8) and trace-flags.
+ * 0, or -EINVAL
+ * (outputs untouched) for anything else: wrong length or separators,
+ * uppercase or non-hex digits, version ff, an all-zero trace or span id.
+ * A later version's longer header is accepted for its first four fields,
+ * as the spec asks.
+ */
+PBR_API PBR_MUST_CHECK int pbr_traceparent_parse(const char *tp,
+						 uint8_t *trace_id,
+						 uint8_t *span_id,
+						 uint8_t *trace_flags);
+
+/**
+ * Write the version-00 `traceparent` of these ids (16 and 8 bytes) into
+ * @out (at least
+ * PBR_TRACEPARENT_LEN + 1 bytes), NUL-terminated. 0; -ENODATA if either
+ * id is all zeros (no valid context); -EINVAL if @n is too small.
+ */
+PBR_API PBR_MUST_CHECK int pbr_traceparent_format(const uint8_t *trace_id,
+						  const uint8_t *span_id,
+						  uint8_t trace_flags,
+						  char *out, size_t n);
+
+/**
+ * Give a reserved slot the trace context @tp (a traceparent): its ids and
+ * flags, and PBR_SLOT_F_TRACE, which commit stores. -EINVAL (slot
+ * unchanged) if @tp is not a valid traceparent.
+ */
+PBR_API PBR_MUST_CHECK int pbr_slot_set_traceparent(struct pbr_slot *slot,
+						    const char *tp);
+
+/**
+ * The trace context of a message as a traceparent in @out (at least
+ * PBR_TRACEPARENT_LEN + 1 bytes). 0; -ENODATA if it carries none
+ * (no PBR_SLOT_F_TRACE, or an all-zero id); -EINVAL if @n is too small.
+ * Read it before releasing the view, as its payload.
+ */
+PBR_API PBR_MUST_CHECK int pbr_view_traceparent(const struct pbr_view *v,
+						char *out, size_t n);
 
 /**
  * Schema identity, as stored in pbr_create_opts.schema_hash: FNV-1a 64 over

@@ -275,6 +275,7 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 	if (flags & PBR_SLOT_F_TRACE) {
 		memcpy(h->trace_id, slot->trace_id, sizeof(h->trace_id));
 		memcpy(h->span_id, slot->span_id, sizeof(h->span_id));
+		h->trace_flags = slot->trace_flags;
 	}
 	PBR_CRASH("header");
 	if (p->single) {

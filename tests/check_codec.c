@@ -1205,6 +1205,96 @@ START_TEST(test_check_type)
 }
 END_TEST
 
+/* --- trace context ---------------------------------------------------- */
+
+#define TP_OK "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+START_TEST(test_traceparent_parse)
+{
+	static const char *const bad[] = {
+		"",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bx-01",
+		"0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+	};
+	uint8_t tid[16], sid[8], fl = 0x77;
+	char out[PBR_TRACEPARENT_LEN + 1];
+	size_t i;
+
+	ck_assert_int_eq(pbr_traceparent_parse(TP_OK, tid, sid, &fl), 0);
+	ck_assert_uint_eq(tid[0], 0x4b);
+	ck_assert_uint_eq(tid[15], 0x36);
+	ck_assert_uint_eq(sid[0], 0x00);
+	ck_assert_uint_eq(sid[7], 0xb7);
+	ck_assert_uint_eq(fl, 0x01);
+	ck_assert_int_eq(pbr_traceparent_format(tid, sid, fl, out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, TP_OK);
+	ck_assert_int_eq(
+		pbr_traceparent_format(tid, sid, fl, out, PBR_TRACEPARENT_LEN),
+		-EINVAL);
+	/* A later version: its first four fields, the rest ignored. */
+	ck_assert_int_eq(
+		pbr_traceparent_parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-"
+				      "00f067aa0ba902b7-09-what-comes",
+				      tid, sid, &fl),
+		0);
+	ck_assert_uint_eq(fl, 0x09);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fl = 0x77;
+		ck_assert_msg(pbr_traceparent_parse(bad[i], tid, sid, &fl) ==
+				      -EINVAL,
+			      "accepted '%s'", bad[i]);
+		ck_assert_uint_eq(fl, 0x77); /* untouched */
+	}
+	memset(tid, 0, sizeof(tid));
+	ck_assert_int_eq(pbr_traceparent_format(tid, sid, 1, out, sizeof(out)),
+			 -ENODATA);
+}
+END_TEST
+
+/* Through the ring: a slot given a traceparent, the view gives it back,
+ * flags included; a message without one says so. */
+START_TEST(test_traceparent_ring)
+{
+	const char *name = tu_name("tp");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_BLOCK);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	char out[PBR_TRACEPARENT_LEN + 1];
+	struct pbr_slot s;
+	struct pbr_view v;
+
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_int_eq(pbr_slot_set_traceparent(&s, "nonsense"), -EINVAL);
+	ck_assert_uint_eq(s.flags & PBR_SLOT_F_TRACE, 0);
+	ck_assert_int_eq(pbr_slot_set_traceparent(&s, TP_OK), 0);
+	ck_assert_uint_eq(s.flags & PBR_SLOT_F_TRACE, PBR_SLOT_F_TRACE);
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 3), 0);
+	ck_assert_int_eq(pbr_producer_send(p, "abc", 3, 0, 0), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.trace_flags, 0x01);
+	ck_assert_int_eq(pbr_view_traceparent(&v, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, TP_OK);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.flags & PBR_SLOT_F_TRACE, 0);
+	ck_assert_uint_eq(v.trace_flags, 0);
+	ck_assert_int_eq(pbr_view_traceparent(&v, out, sizeof(out)), -ENODATA);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	(void)pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -1248,6 +1338,8 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_in_place_errors);
 	tcase_add_test(tc, test_crc_policy);
 	tcase_add_test(tc, test_crc_policy_unknown);
+	tcase_add_test(tc, test_traceparent_parse);
+	tcase_add_test(tc, test_traceparent_ring);
 	suite_add_tcase(s, tc);
 	return s;
 }

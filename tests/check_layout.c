@@ -62,7 +62,8 @@ START_TEST(test_entry_and_slot_offsets)
 	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, abandoned), 0x28);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_slot, commit), 0x00);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_slot, reserved0), 0x14);
-	ck_assert_uint_eq(offsetof(struct pbr_layout_slot, reserved1), 0x38);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_slot, trace_flags), 0x38);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_slot, reserved1), 0x39);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_bell, waiters), 4);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_stats, readers_reaped),
 			  0x10);
@@ -392,6 +393,7 @@ static void fill_meta(struct pbr_slot *s, uint32_t len)
 	for (i = 0; i < 8; i++)
 		s->span_id[i] = (uint8_t)(0xF0 + i);
 	s->flags = PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE;
+	s->trace_flags = 0x01;
 	s->crc32c = tu_crc32c(s->data, len);
 	s->timestamp_ns = 0x0102030405060708ull;
 }
@@ -423,7 +425,8 @@ START_TEST(test_segment_slot_header)
 	ck_assert_uint_eq(h->timestamp_ns, 0x0102030405060708ull);
 	ck_assert_uint_eq(h->trace_id[15], 16);
 	ck_assert_uint_eq(h->span_id[7], 0xF7);
-	ck_assert_uint_eq(h->reserved1, 0);
+	ck_assert_uint_eq(h->trace_flags, 0x01);
+	ck_assert(all_zero(h->reserved1, sizeof(h->reserved1)));
 	ck_assert_mem_eq((uint8_t *)h + PBR_SLOT_HDR_SIZE, payload,
 			 sizeof(payload));
 	tu_raw_unmap(&raw);

@@ -180,7 +180,8 @@ struct pbr_layout_slot {
 	uint64_t timestamp_ns; /* 0x18 producer's clock, 0 = unset */
 	uint8_t trace_id[16];  /* 0x20 W3C trace context, with F_TRACE */
 	uint8_t span_id[8];    /* 0x30 */
-	uint64_t reserved1;    /* 0x38 zero */
+	uint8_t trace_flags;   /* 0x38 W3C trace-flags, with F_TRACE (1.1) */
+	uint8_t reserved1[7];  /* 0x39 zero */
 	/* 0x40: payload, slot_size - PBR_SLOT_HDR_SIZE bytes */
 };
 
@@ -237,6 +238,7 @@ PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, producer) == 0x10);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, flags) == 0x12);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, timestamp_ns) == 0x18);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, trace_id) == 0x20);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, trace_flags) == 0x38);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, span_id) == 0x30);
 PBR_LAYOUT_ASSERT(PBR_LAYOUT_FINGERPRINT == 0x88101008u);
 #endif

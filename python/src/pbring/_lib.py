@@ -132,7 +132,8 @@ class SlotC(Structure):
         ("data", c_void_p),
         ("cap", c_uint32),
         ("flags", c_uint16),
-        ("reserved", c_uint16),
+        ("trace_flags", c_uint8),
+        ("reserved", c_uint8),
         ("seq", c_uint64),
         ("crc32c", c_uint32),
         ("reserved2", c_uint32),
@@ -158,6 +159,8 @@ class ViewC(Structure):
         ("vflags", c_uint32),
         ("trace_id", c_void_p),
         ("span_id", c_void_p),
+        ("trace_flags", c_uint8),
+        ("reserved", c_uint8 * 7),
     ]
 
 
@@ -181,7 +184,7 @@ VIEW_LEN_U32 = ViewC.len.offset // 4
 VIEW_SEQ_U64 = ViewC.seq.offset // 8
 VIEW_VFLAGS_U64 = ViewC.vflags.offset // 8  # the high half of that word
 assert ViewC.vflags.offset % 8 == 4
-assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 56, VIEW_SIZE
+assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 64, VIEW_SIZE
 
 
 def _library_path() -> str:
@@ -259,6 +262,14 @@ pbr_reader_index = _fn("pbr_reader_index", c_uint32, _P)
 # CRC32C: buf is bytes or an address (c_void_p takes both).
 pbr_crc32c = _fn("pbr_crc32c", c_uint32, c_uint32, c_void_p, c_size_t)
 pbr_view_verify = _fn("pbr_view_verify", c_int, _P)
+# Trace context (FORMAT.md §6): a traceparent in and out of a slot.
+PBR_TRACEPARENT_LEN = 55
+pbr_traceparent_parse = _fn("pbr_traceparent_parse", c_int, c_char_p,
+                            c_void_p, c_void_p, c_void_p)
+pbr_slot_set_traceparent = _fn("pbr_slot_set_traceparent", c_int, _P,
+                               c_char_p)
+pbr_view_traceparent = _fn("pbr_view_traceparent", c_int, _P, c_void_p,
+                           c_size_t)
 pbr_schema_hash = _fn("pbr_schema_hash", c_uint64, c_void_p, c_size_t)
 pbr_demo_schema = _fn("pbr_demo_schema", None, POINTER(c_void_p),
                       POINTER(c_uint32))

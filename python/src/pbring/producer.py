@@ -65,6 +65,26 @@ def _policy_below(ring: "Ring") -> int:
     return _ALWAYS  # "full", and a policy the library does not know
 
 
+def _traceparent(tp: str) -> bytes:
+    """@tp checked as a W3C traceparent (FORMAT.md §6), as bytes for the
+    C call that stores it; ValueError if it is not one."""
+    b = tp.encode("ascii", "replace") if isinstance(tp, str) else b""
+    scratch = ctypes.create_string_buffer(25)
+    if not b or _lib.pbr_traceparent_parse(
+            b, ctypes.addressof(scratch), ctypes.addressof(scratch) + 16,
+            ctypes.addressof(scratch) + 24) != 0:
+        raise ValueError(f"not a W3C traceparent: {tp!r} (want "
+                         "00-<32 hex>-<16 hex>-<2 hex>, lowercase, "
+                         "ids not all zero)")
+    return b
+
+
+def _set_trace(p: "Producer", tp: bytes) -> None:
+    """Give the reserved slot the (checked) traceparent @tp."""
+    if _lib.pbr_slot_set_traceparent(p._slot_addr, tp) != 0:
+        raise ValueError(f"not a W3C traceparent: {tp!r}")
+
+
 def _varint(v: int) -> bytes:
     """The protobuf varint of @v (>= 0); the lengths and tags of up to
     three bytes, the usual ones, without a loop."""
@@ -116,6 +136,15 @@ class _Reservation:
 
     def _release_view(self) -> None:
         _release_views(self._p, (self._view,))
+
+    def set_traceparent(self, traceparent: str) -> None:
+        """Give the message a W3C trace context (FORMAT.md §6), which the
+        commit stores; ValueError if @traceparent is not one."""
+        if not self._open:
+            raise InvalidArgument(errno.EINVAL, self._p.ring.name,
+                                  "set_traceparent",
+                                  message="reservation is not open")
+        _set_trace(self._p, _traceparent(traceparent))
 
     def commit(self, length: Optional[int] = None) -> int:
         """Publish the slot with @length bytes (default: the reserved
@@ -185,6 +214,12 @@ class _MessageReservation:
         self._region: Optional[_Region] = None  # of the views lent
         self._open = True
         self.seq: int = p._slot.seq  #: the sequence this slot will carry
+
+    def set_traceparent(self, traceparent: str) -> None:
+        """Give the message a W3C trace context (FORMAT.md §6), which the
+        commit stores; ValueError if @traceparent is not one."""
+        self._check_open("set_traceparent")
+        _set_trace(self._p, _traceparent(traceparent))
 
     @property
     def used(self) -> int:
@@ -304,7 +339,7 @@ class _MessageReservation:
         # reserve zeroed the slot's flags and CRC, so none is left alone.
         if n < self._crc_below:
             s32 = p._s32
-            s32[3] = _lib.PBR_SLOT_F_CRC  # slot.flags (and reserved)
+            s32[3] |= _lib.PBR_SLOT_F_CRC  # slot.flags (TRACE kept)
             s32[6] = _lib.pbr_crc32c(0, data, n)  # slot.crc32c
         sq[4] = time.monotonic_ns()  # slot.timestamp_ns
         self._open = False
@@ -620,10 +655,14 @@ class Producer:
 
     # ---- sending
 
-    def send_bytes(self, data: Buffer, *, timeout: Any = DEFAULT) -> int:
+    def send_bytes(self, data: Buffer, *, timeout: Any = DEFAULT,
+                   traceparent: Optional[str] = None) -> int:
         """Copy @data into the next slot and commit it with a
-        CLOCK_MONOTONIC timestamp and its CRC32C (as :meth:`wants_crc`
-        says). Returns the message's sequence."""
+        CLOCK_MONOTONIC timestamp, its CRC32C (as :meth:`wants_crc`
+        says) and, given @traceparent (a W3C traceparent: ValueError, and
+        nothing sent, if it is not one), that trace context (FORMAT.md
+        §6). Returns the message's sequence."""
+        tp = None if traceparent is None else _traceparent(traceparent)
         if not isinstance(data, bytes):
             data = bytes(data)
         n = len(data)
@@ -647,6 +686,8 @@ class Producer:
             s32 = self._s32
             s32[3] = _lib.PBR_SLOT_F_CRC  # slot.flags (and reserved)
             s32[6] = crc                  # slot.crc32c
+        if tp is not None:
+            _set_trace(self, tp)
         sq[4] = time.monotonic_ns()       # slot.timestamp_ns
         rc = _lib.raw_producer_commit(self._hc, self._slotp, n)
         if rc:
@@ -660,16 +701,21 @@ class Producer:
         return self._wview
 
     def send(self, msg: Union[Message, Buffer], *,
-             timeout: Any = DEFAULT) -> int:
+             timeout: Any = DEFAULT, traceparent: Optional[str] = None) -> int:
         """Send a protobuf message (serialized, then copied once into the
         slot) or raw bytes. A message must be of the ring's type (WrongType
-        otherwise). Returns its sequence."""
+        otherwise). @traceparent: the message's W3C trace context, e.g.
+        the current span's, ``carrier = {}; opentelemetry.propagate.
+        inject(carrier); send(msg, traceparent=carrier.get("traceparent"))``
+        (see :meth:`send_bytes`). Returns its sequence."""
         if isinstance(msg, (bytes, bytearray, memoryview)):
-            return self.send_bytes(msg, timeout=timeout)
+            return self.send_bytes(msg, timeout=timeout,
+                                   traceparent=traceparent)
         cls = type(msg)
         if cls is not self._checked:
             self._check_class(cls)
-        return self.send_bytes(msg.SerializeToString(), timeout=timeout)
+        return self.send_bytes(msg.SerializeToString(), timeout=timeout,
+                               traceparent=traceparent)
 
     def _check_class(self, cls: type) -> None:
         _codec.check_send_class(cls, self._msg_type, self.ring.name)

@@ -77,6 +77,10 @@ class SlotInfo:
     timestamp_ns: int
     crc32c: int
     length: int
+    #: the message's W3C trace context (FORMAT.md §6), if it carries one:
+    #: ``opentelemetry.propagate.extract({"traceparent": info.traceparent})``
+    #: gives the context whose remote parent is the producer's span
+    traceparent: Optional[str] = None
 
     @property
     def has_crc(self) -> bool:
@@ -172,6 +176,10 @@ class Reader:
         self._batch_view: Optional[memoryview] = None
         self._active: Optional["weakref.ref[Any]"] = None  # views() running
         self._last = -1      # index of the latest message peeked/received
+        # recv() releases its slot: the trace context of the message it
+        # returned, read before that, and the index it belongs to
+        self._last_tp: Optional[str] = None
+        self._last_tp_for = -1
         self.index = int(_lib.pbr_reader_index(h.value))
         ring._children.add(self)
 
@@ -347,10 +355,29 @@ class Reader:
         off = q[k + _lib.VIEW_DATA_U64] - self._pbase
         return off, off + (q[k + 1] & 0xFFFFFFFF)
 
+    def _trace_at(self, i: int) -> Optional[str]:
+        """The traceparent of view @i, read from its slot (held)."""
+        buf = ctypes.create_string_buffer(_lib.PBR_TRACEPARENT_LEN + 1)
+        if _lib.pbr_view_traceparent(self._vaddr + i * _lib.VIEW_SIZE, buf,
+                                     len(buf)) != 0:
+            return None
+        return buf.value.decode("ascii")
+
+    def _keep_trace(self, i: int, w1: int) -> None:
+        """recv(): note message @i's trace context before its release."""
+        self._last_tp_for = i
+        self._last_tp = (self._trace_at(i) if (w1 >> 48) &
+                         _lib.PBR_SLOT_F_TRACE else None)
+
     def _info_at(self, i: int) -> SlotInfo:
         v = self._views[i]
+        if i == self._last_tp_for:
+            tp = self._last_tp
+        else:
+            tp = (self._trace_at(i) if v.flags & _lib.PBR_SLOT_F_TRACE
+                  else None)
         return SlotInfo(v.seq, v.producer, v.flags, v.timestamp_ns,
-                        v.crc32c, v.len)
+                        v.crc32c, v.len, tp)
 
     # ---- peek / release
 
@@ -366,6 +393,7 @@ class Reader:
         self._handed.extend(out)
         self._peeked = end - start
         self._last = end - 1
+        self._last_tp_for = -1  # held: read from the slot when asked
         return out
 
     def peek(self, timeout: Any = DEFAULT) -> memoryview:
@@ -465,6 +493,7 @@ class Reader:
             self._last = i
             k = i * vu
             w1 = q[k + 1]  # length | producer << 32 | flags << 48
+            self._keep_trace(i, w1)
             vp = self._vptr[i]
             err = None
             if self.verify_crc and (w1 >> 48) & _lib.PBR_SLOT_F_CRC and \
@@ -515,6 +544,7 @@ class Reader:
             self._fill(timeout)
             i = self._pos
             self._last = i
+            self._keep_trace(i, self._q[i * _lib.VIEW_U64 + 1])
             a, b = self._bounds(i)
             data = bytes(self._pview[a:b])
             self._pos = i + 1
@@ -548,6 +578,7 @@ class Reader:
         Stale (which ends the iteration)."""
         if self._peeked:
             self.release()
+        self._last_tp_for = -1  # held while yielded: read when asked
         self._settle()
         g = self._iter_views(timeout)
         self._active = weakref.ref(g)
