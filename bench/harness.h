@@ -98,7 +98,7 @@ extern const struct xport xport_pipe, xport_unix, xport_seqpacket, xport_mqueue;
 extern const struct xport xport_pbring_raw, xport_pbring, xport_pbring_inplace,
 	xport_pbring_nocrc;
 extern const struct xport xport_pbring_go, xport_pbring_raw_go;
-extern const struct xport xport_iceoryx;
+extern const struct xport xport_iceoryx, xport_iceoryx2;
 extern const struct xport xport_memcpy;
 
 /* iceoryx needs its daemon: start it once, stop it at exit. */

@@ -45,24 +45,26 @@ struct combo {
 /* Latency: the floor and pbring first, so the closest comparisons are
  * measured next to each other. */
 static const struct combo lat_combos[] = {
-	{&xport_floor, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
-	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
-	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_pbring_raw_go, MODE_SPIN},
-	{&xport_pbring_go, MODE_SPIN},	  {&xport_iceoryx, MODE_SPIN},
-	{&xport_futex, MODE_BLOCK},	  {&xport_pbring_raw, MODE_BLOCK},
-	{&xport_pbring, MODE_BLOCK},	  {&xport_pbring_raw_go, MODE_BLOCK},
-	{&xport_pbring_go, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
-	{&xport_pipe, MODE_BLOCK},	  {&xport_unix, MODE_BLOCK},
-	{&xport_seqpacket, MODE_BLOCK},	  {&xport_mqueue, MODE_BLOCK},
+	{&xport_floor, MODE_SPIN},	    {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring, MODE_SPIN},	    {&xport_pbring_inplace, MODE_SPIN},
+	{&xport_pbring_nocrc, MODE_SPIN},   {&xport_pbring_raw_go, MODE_SPIN},
+	{&xport_pbring_go, MODE_SPIN},	    {&xport_iceoryx, MODE_SPIN},
+	{&xport_iceoryx2, MODE_SPIN},	    {&xport_futex, MODE_BLOCK},
+	{&xport_pbring_raw, MODE_BLOCK},    {&xport_pbring, MODE_BLOCK},
+	{&xport_pbring_raw_go, MODE_BLOCK}, {&xport_pbring_go, MODE_BLOCK},
+	{&xport_iceoryx, MODE_BLOCK},	    {&xport_iceoryx2, MODE_BLOCK},
+	{&xport_pipe, MODE_BLOCK},	    {&xport_unix, MODE_BLOCK},
+	{&xport_seqpacket, MODE_BLOCK},	    {&xport_mqueue, MODE_BLOCK},
 };
 
 /* Fixed rate: spinning receivers at 100 kHz; blocking ones at 10 kHz,
  * slow enough that pbring's ~60 us spin phase ends and it sleeps. */
 static const struct combo fr_combos[] = {
-	{&xport_floor, MODE_SPIN},   {&xport_pbring_raw, MODE_SPIN},
-	{&xport_pbring, MODE_SPIN},  {&xport_iceoryx, MODE_SPIN},
-	{&xport_futex, MODE_BLOCK},  {&xport_pbring_raw, MODE_BLOCK},
-	{&xport_pbring, MODE_BLOCK}, {&xport_iceoryx, MODE_BLOCK},
+	{&xport_floor, MODE_SPIN},	 {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring, MODE_SPIN},	 {&xport_iceoryx, MODE_SPIN},
+	{&xport_iceoryx2, MODE_SPIN},	 {&xport_futex, MODE_BLOCK},
+	{&xport_pbring_raw, MODE_BLOCK}, {&xport_pbring, MODE_BLOCK},
+	{&xport_iceoryx, MODE_BLOCK},	 {&xport_iceoryx2, MODE_BLOCK},
 	{&xport_unix, MODE_BLOCK},
 };
 
@@ -70,8 +72,9 @@ static const struct combo tp_combos[] = {
 	{&xport_memcpy, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
 	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
 	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_iceoryx, MODE_SPIN},
-	{&xport_pbring_raw, MODE_BLOCK},  {&xport_pbring, MODE_BLOCK},
-	{&xport_iceoryx, MODE_BLOCK},	  {&xport_pipe, MODE_BLOCK},
+	{&xport_iceoryx2, MODE_SPIN},	  {&xport_pbring_raw, MODE_BLOCK},
+	{&xport_pbring, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
+	{&xport_iceoryx2, MODE_BLOCK},	  {&xport_pipe, MODE_BLOCK},
 	{&xport_unix, MODE_BLOCK},	  {&xport_seqpacket, MODE_BLOCK},
 	{&xport_mqueue, MODE_BLOCK},
 };
@@ -238,7 +241,8 @@ static void usage(FILE *f)
 		"  --transports   "
 		"floor,futex,pbring,pbring-raw,pbring-inplace,\n"
 		"                 pbring-nocrc,pipe,unix,\n"
-		"                 unix-seqpacket,mqueue,iceoryx,memcpy,\n"
+		"                 unix-seqpacket,mqueue,iceoryx,iceoryx2,"
+		"memcpy,\n"
 		"                 pbring-go,pbring-raw-go (with --reader go)\n"
 		"  --sizes        message sizes in bytes, e.g. 64,1024\n"
 		"  --methods      pingpong,fixed-rate,stream\n"

@@ -348,6 +348,37 @@ static const struct codec_target codec_targets[] = {
 	{"pbring-inplace", 1048576, 2.0},
 };
 
+/* Issue 14's headline: the strongest peer, iceoryx2, size by size (spin
+ * one-way p50; both measured in this run). */
+static const struct codec_target iox2_targets[] = {
+	{"pbring-raw", 64, 0.5}, {"pbring-raw", 4096, 0.5},
+	{"pbring", 64, 1.0},	 {"pbring", 4096, 1.0},
+	{"pbring", 65536, 1.0},	 {"pbring", 1048576, 1.0},
+};
+
+static void iox2_lines(const struct result *r, size_t n)
+{
+	const struct codec_target *t;
+	struct target line = {0};
+	char what[96];
+
+	for (t = iox2_targets;
+	     t < iox2_targets + sizeof(iox2_targets) / sizeof(*iox2_targets);
+	     t++) {
+		snprintf(what, sizeof(what),
+			 "%s %uB spin p50 <= %.1fx iceoryx2 [one-way]",
+			 strcmp(t->tr, "pbring") ? t->tr
+						 : "pbring (DeviceEvent)",
+			 (unsigned)t->size, t->limit);
+		line.what = what;
+		line.limit = t->limit;
+		ratio_line(&line,
+			   find(r, n, t->tr, "spin", "one-way", t->size, 1, 1),
+			   find(r, n, "iceoryx2", "spin", "one-way", t->size, 1,
+				1));
+	}
+}
+
 static void codec_summary(const struct result *r, size_t n)
 {
 	const struct codec_target *t;
@@ -416,6 +447,7 @@ void report_summary(const struct result *r, size_t n)
 		ratio_line(t, find(r, n, t->tr, t->mode, t->method, 64, 1, 1),
 			   find(r, n, t->btr, t->bmode, t->method, 64, 1, 1));
 	}
+	iox2_lines(r, n);
 	tput_line("raw 64B 1->1 spin >= 30 M msg/s",
 		  find(r, n, "pbring-raw", "spin", "stream", 64, 1, 1), 30e6,
 		  1);
