@@ -43,6 +43,12 @@ static const char consume_help[] =
 	"lost\n"
 	"  --json               one canonical protobuf JSON object per message "
 	"on stdout\n"
+	"  --envelope           with --json: each line is {\"seq\", "
+	"\"producer\",\n"
+	"                       \"timestamp_ns\", \"traceparent\" (when the "
+	"message\n"
+	"                       carries one), \"message\": the message's "
+	"JSON}\n"
 	"  --quiet              no per-message output, only the summary\n"
 	"  --raw                no decoding: each payload as a 4-byte "
 	"little-endian\n"
@@ -87,6 +93,7 @@ struct consume_cfg {
 	int64_t timeout_ns; /* idle; < 0 = none */
 	uint32_t start;
 	bool lossy, json, quiet, raw, any_owner;
+	bool envelope; /* --envelope: ring metadata around each message */
 };
 
 struct seq_track {
@@ -134,6 +141,9 @@ struct consume_state {
 	size_t line_cap, line_len;
 	const char *json; /* KIND_TYPED: in the codec, json_len bytes */
 	size_t json_len;
+	/* --envelope: the message in hand's traceparent, read while its slot
+	 * was held ("" if none) */
+	char tp[PBR_TRACEPARENT_LEN + 1];
 };
 
 static struct seq_track *track(struct consume_state *s, const char *id)
@@ -260,6 +270,9 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 {
 	if (pbr_view_verify(v))
 		return -EILSEQ;
+	if (s->cfg->envelope &&
+	    pbr_view_traceparent(v, s->tp, sizeof(s->tp)) != 0)
+		s->tp[0] = 0;
 	if (s->kind == KIND_RAW)
 		return take_raw(s, v);
 	if (s->kind == KIND_TYPED)
@@ -269,6 +282,20 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 	if (s->cfg->json && !demo_event_json(d, s->line, s->line_cap))
 		return -ENOBUFS;
 	return 0;
+}
+
+/* --envelope: the ring's metadata, then the message's JSON (@json, @n). */
+static void print_envelope(const struct consume_state *s,
+			   const struct pbr_view *v, const char *json, size_t n)
+{
+	printf("{\"seq\":\"%" PRIu64 "\",\"producer\":%u,\"timestamp_ns\":"
+	       "\"%" PRIu64 "\",",
+	       v->seq, v->producer, v->timestamp_ns);
+	if (s->tp[0])
+		printf("\"traceparent\":\"%s\",", s->tp);
+	fputs("\"message\":", stdout);
+	fwrite(json, 1, n, stdout);
+	fputs("}\n", stdout);
 }
 
 static void emit(struct consume_state *s, const struct demo_decoded *d,
@@ -282,6 +309,11 @@ static void emit(struct consume_state *s, const struct demo_decoded *d,
 		return;
 	if (s->kind == KIND_RAW) {
 		fwrite(s->line, 1, s->line_len, stdout);
+	} else if (s->cfg->envelope) {
+		if (s->kind == KIND_TYPED)
+			print_envelope(s, v, s->json, s->json_len);
+		else
+			print_envelope(s, v, s->line, strlen(s->line));
 	} else if (s->kind == KIND_TYPED) {
 		fwrite(s->json, 1, s->json_len, stdout);
 		putchar('\n');
@@ -551,18 +583,26 @@ static int consume_opt(int c, const char *arg, struct consume_cfg *cfg)
 	case 'A':
 		cfg->any_owner = true;
 		return 0;
+	case 'E':
+		cfg->envelope = true;
+		return 0;
 	}
 	return cli_usage("consume", "bad option");
 }
 
 static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 {
-	static const struct option opts[] = {
-		{"count", 1, 0, 'n'}, {"timeout", 1, 0, 't'},
-		{"from", 1, 0, 'f'},  {"lossy", 0, 0, 'l'},
-		{"json", 0, 0, 'j'},  {"quiet", 0, 0, 'q'},
-		{"raw", 0, 0, 'R'},   {"any-owner", 0, 0, 'A'},
-		{"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+	static const struct option opts[] = {{"count", 1, 0, 'n'},
+					     {"timeout", 1, 0, 't'},
+					     {"from", 1, 0, 'f'},
+					     {"lossy", 0, 0, 'l'},
+					     {"json", 0, 0, 'j'},
+					     {"quiet", 0, 0, 'q'},
+					     {"raw", 0, 0, 'R'},
+					     {"any-owner", 0, 0, 'A'},
+					     {"envelope", 0, 0, 'E'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -586,6 +626,8 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 				 : !cfg->quiet ? "--json and --raw"
 				 : !cfg->json  ? "--quiet and --raw"
 					       : "--json, --quiet and --raw");
+	if (cfg->envelope && !cfg->json)
+		return cli_usage("consume", "--envelope needs --json");
 	cfg->ring_name = argv[optind];
 	return 0;
 }

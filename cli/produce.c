@@ -53,6 +53,9 @@ static const char produce_help[] =
 	"                   (by default it waits up to --timeout for one, so "
 	"that\n"
 	"                   nothing is sent into a ring that nobody reads)\n"
+	"  --traceparent TP give every message this W3C trace context\n"
+	"                   (00-<32 hex>-<16 hex>-<2 hex>; consume "
+	"--envelope shows it)\n"
 	"  --raw            skip the message type check (for untyped rings)\n"
 	"  --any-owner      accept a ring owned by another user (see "
 	"SECURITY.md)\n"
@@ -67,8 +70,9 @@ struct produce_cfg {
 	unsigned producers;
 	int64_t timeout_ns;
 	bool raw, no_wait, any_owner;
-	const char *from_json; /* FILE, "-", or NULL: demo events */
-	const char *demo_opt;  /* a demo-only option given, for --from-json */
+	const char *from_json;	 /* FILE, "-", or NULL: demo events */
+	const char *traceparent; /* --traceparent (checked), or NULL */
+	const char *demo_opt;	 /* a demo-only option given, for --from-json */
 };
 
 struct produce_thread {
@@ -127,7 +131,8 @@ static void *produce_run(void *arg)
 			break;
 		if (c->rate > 0 && !pace(start, c->rate, i))
 			break;
-		t->err = demo_event_send(p, &ev, i, c->timeout_ns);
+		t->err = demo_event_send(p, &ev, i, c->timeout_ns,
+					 c->traceparent);
 		if (t->err)
 			break;
 		atomic_store_explicit(&t->progress, i + 1,
@@ -333,6 +338,19 @@ static int produce_opt(int c, const char *arg, struct produce_cfg *cfg)
 	case 'A':
 		cfg->any_owner = true;
 		return 0;
+	case 'T': {
+		uint8_t tid[16], sid[8], fl;
+
+		if (pbr_traceparent_parse(arg, tid, sid, &fl))
+			return cli_usage(
+				"produce",
+				"--traceparent: '%s' is not a W3C "
+				"traceparent (00-<32 hex>-<16 hex>-"
+				"<2 hex>, lowercase, ids not all zero)",
+				arg);
+		cfg->traceparent = arg;
+		return 0;
+	}
 	}
 	return cli_usage("produce", "bad option");
 }
@@ -357,17 +375,13 @@ static const char *demo_only(int c)
 
 static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
 {
-	static const struct option opts[] = {{"count", 1, 0, 'n'},
-					     {"rate", 1, 0, 'r'},
-					     {"size", 1, 0, 's'},
-					     {"producers", 1, 0, 'k'},
-					     {"timeout", 1, 0, 't'},
-					     {"raw", 0, 0, 'R'},
-					     {"no-wait", 0, 0, 'W'},
-					     {"from-json", 1, 0, 'J'},
-					     {"any-owner", 0, 0, 'A'},
-					     {"help", 0, 0, 'h'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+		{"count", 1, 0, 'n'},	  {"rate", 1, 0, 'r'},
+		{"size", 1, 0, 's'},	  {"producers", 1, 0, 'k'},
+		{"timeout", 1, 0, 't'},	  {"raw", 0, 0, 'R'},
+		{"no-wait", 0, 0, 'W'},	  {"from-json", 1, 0, 'J'},
+		{"any-owner", 0, 0, 'A'}, {"traceparent", 1, 0, 'T'},
+		{"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -474,6 +488,41 @@ static bool blank(const char *s, size_t n)
 	return true;
 }
 
+/* pbr_producer_send with CRC (as the policy asks) and timestamp, and the
+ * trace context @tp (checked when parsed) if given. */
+static int send_traced(struct pbr_producer *p, const void *msg, size_t len,
+		       int64_t timeout_ns, const char *tp)
+{
+	struct pbr_slot slot;
+	int rc;
+
+	if (!tp)
+		return pbr_producer_send(p, msg, (uint32_t)len,
+					 PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
+					 timeout_ns);
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	rc = pbr_producer_reserve(p, timeout_ns, &slot);
+	if (rc)
+		return rc;
+	if (len > slot.cap) {
+		rc = pbr_producer_abort(p, &slot);
+		return rc ? rc : -EMSGSIZE;
+	}
+	memcpy(slot.data, msg, len);
+	if (pbr_producer_wants_crc(p, (uint32_t)len)) {
+		slot.flags |= PBR_SLOT_F_CRC;
+		slot.crc32c = pbr_crc32c(0, slot.data, len);
+	}
+	slot.timestamp_ns = pbr_clock_ns();
+	if ((rc = pbr_slot_set_traceparent(&slot, tp))) {
+		int arc = pbr_producer_abort(p, &slot);
+
+		return arc ? arc : rc;
+	}
+	return pbr_producer_commit(p, &slot, (uint32_t)len);
+}
+
 /* Send one JSON line: 0, or an exit status after saying why. */
 static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 		     struct pbr_producer *p, const char *line, size_t n,
@@ -490,8 +539,7 @@ static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 			 reason);
 		return EXIT_RUNTIME;
 	}
-	err = pbr_producer_send(p, msg, len, PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
-				cfg->timeout_ns);
+	err = send_traced(p, msg, len, cfg->timeout_ns, cfg->traceparent);
 	if (!err)
 		return 0;
 	if (err == -EMSGSIZE)

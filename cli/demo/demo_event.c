@@ -38,13 +38,28 @@ void demo_event_fini(struct demo_event *e)
 }
 
 int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
-		    int64_t timeout_ns)
+		    int64_t timeout_ns, const char *traceparent)
 {
+	struct pbr_slot slot;
+	int rc;
+
 	e->msg.seq = seq;
 	e->msg.status = (int32_t)(seq % 3); /* a little variety for checks */
 	e->msg.sent_ns = pbr_clock_ns();
-	return pbr_producer_send_pb(p, pbring_demo_v1_DeviceEvent_fields,
-				    &e->msg, timeout_ns);
+	if (!traceparent)
+		return pbr_producer_send_pb(p,
+					    pbring_demo_v1_DeviceEvent_fields,
+					    &e->msg, timeout_ns);
+	rc = pbr_producer_reserve(p, timeout_ns, &slot);
+	if (rc)
+		return rc;
+	if ((rc = pbr_slot_set_traceparent(&slot, traceparent))) {
+		int arc = pbr_producer_abort(p, &slot);
+
+		return arc ? arc : rc;
+	}
+	return pbr_producer_commit_pb(
+		p, &slot, 0, pbring_demo_v1_DeviceEvent_fields, &e->msg);
 }
 
 int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d)

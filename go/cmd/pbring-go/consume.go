@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -33,6 +34,9 @@ printed as one line of proto3 JSON.
                        from now on
   --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
+  --envelope           with --json: each line is {"seq", "producer",
+                       "timestamp_ns", "traceparent" (when the message
+                       carries one), "message": the message's JSON}
   --quiet              no per-message output, only the summary
   --raw                no decoding: each payload as a 4-byte little-endian
                        length and its bytes on stdout (any ring; the only
@@ -73,6 +77,7 @@ type consumeCfg struct {
 	timeout                           time.Duration // idle; < 0 = none
 	start                             pbring.Start
 	lossy, json, quiet, raw, anyOwner bool
+	envelope                          bool // --envelope: ring metadata around each message
 }
 
 // seqTrack follows one producer's seq.
@@ -126,7 +131,7 @@ type consumeState struct {
 
 var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
 	{"lossy", false}, {"json", false}, {"quiet", false}, {"raw", false},
-	{"any-owner", false}, {"help", false}}
+	{"any-owner", false}, {"envelope", false}, {"help", false}}
 
 func parseConsume(args []string) (*consumeCfg, int) {
 	got, operands, ok := parseArgs("consume", args, consumeOpts)
@@ -144,6 +149,9 @@ func parseConsume(args []string) (*consumeCfg, int) {
 	}
 	if c.json && c.quiet || c.json && c.raw || c.quiet && c.raw {
 		return nil, usage("consume", "--json, --quiet and --raw exclude each other")
+	}
+	if c.envelope && !c.json {
+		return nil, usage("consume", "--envelope needs --json")
 	}
 	c.ring = operands[0]
 	return c, 0
@@ -184,6 +192,8 @@ func (c *consumeCfg) set(name, arg string) int {
 		c.raw = true
 	case "any-owner":
 		c.anyOwner = true
+	case "envelope":
+		c.envelope = true
 	}
 	return 0
 }
@@ -374,6 +384,8 @@ func (s *consumeState) emit(v *pbring.View) {
 	case s.cfg.quiet:
 	case s.kind == takeRaw:
 		s.out.Write(s.line)
+	case s.cfg.envelope:
+		s.writeEnvelope(v)
 	case s.cfg.json || s.kind == takeSchema:
 		s.out.Write(s.line)
 		s.out.WriteByte('\n')
@@ -381,6 +393,28 @@ func (s *consumeState) emit(v *pbring.View) {
 		fmt.Fprintf(s.out, "seq %d id %s status %d blob %d B (ring seq %d, producer %d)\n",
 			s.ev.Seq, cID(s.ev.Id), s.ev.Status, len(s.ev.Blob), v.Seq, v.Producer)
 	}
+}
+
+// writeEnvelope writes --envelope's line: the ring's metadata, then the
+// message's JSON (s.line), as the C command does.
+func (s *consumeState) writeEnvelope(v *pbring.View) {
+	b := append(s.scratch[:0], `{"seq":"`...)
+	b = strconv.AppendUint(b, v.Seq, 10)
+	b = append(b, `","producer":`...)
+	b = strconv.AppendUint(b, uint64(v.Producer), 10)
+	b = append(b, `,"timestamp_ns":"`...)
+	b = strconv.AppendUint(b, v.TimestampNs, 10)
+	b = append(b, `",`...)
+	if tp := v.Traceparent(); tp != "" {
+		b = append(b, `"traceparent":"`...)
+		b = append(b, tp...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"message":`...)
+	b = append(b, s.line...)
+	b = append(b, "}\n"...)
+	s.scratch = b
+	s.out.Write(b)
 }
 
 // cID is the id as the C consumer holds it: a C string.

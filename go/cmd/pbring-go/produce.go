@@ -34,6 +34,8 @@ line before it sent). Otherwise pbring.demo.v1.DeviceEvent messages:
   --no-wait        start at once, even if no gating reader is attached
                    (by default it waits up to --timeout for one, so that
                    nothing is sent into a ring that nobody reads)
+  --traceparent TP give every message this W3C trace context
+                   (00-<32 hex>-<16 hex>-<2 hex>; consume --envelope shows it)
   --raw            skip the message type check (for untyped rings)
   --any-owner      accept a ring owned by another user (see SECURITY.md)
 Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
@@ -49,6 +51,7 @@ type produceCfg struct {
 	raw, noWait bool
 	anyOwner    bool
 	fromJSON    string // --from-json FILE, "-" for stdin
+	traceparent string // --traceparent (checked), or ""
 	given       map[string]bool
 }
 
@@ -63,7 +66,8 @@ type producerRun struct {
 
 var produceOpts = []option{{"count", true}, {"rate", true}, {"size", true},
 	{"producers", true}, {"timeout", true}, {"raw", false}, {"no-wait", false},
-	{"from-json", true}, {"any-owner", false}, {"help", false}}
+	{"from-json", true}, {"any-owner", false}, {"traceparent", true},
+	{"help", false}}
 
 // parseProduce returns the config, or an exit code (-1: help printed).
 func parseProduce(args []string) (*produceCfg, int) {
@@ -137,8 +141,32 @@ func (c *produceCfg) set(name, arg string) int {
 			return usage("produce", "--from-json: expects a FILE or -")
 		}
 		c.fromJSON = arg
+	case "traceparent":
+		if _, _, _, err := pbring.ParseTraceparent(arg); err != nil {
+			return usage("produce", "--traceparent: '%s' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all zero)", arg)
+		}
+		c.traceparent = arg
 	}
 	return 0
+}
+
+// sendTraced is SendProto, with the trace context tp (checked when
+// parsed) unless it is "".
+func sendTraced(p *pbring.Producer, m proto.Message, timeout time.Duration, tp string) error {
+	if tp == "" {
+		return p.SendProto(m, timeout)
+	}
+	s, err := p.Reserve(timeout)
+	if err != nil {
+		return err
+	}
+	if err := s.SetTraceparent(tp); err != nil {
+		if aerr := p.Abort(s); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	return p.CommitProto(s, m)
 }
 
 func cmdProduce(args []string) int {
@@ -198,7 +226,7 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun) {
 			break
 		}
 		demo.Stamp(ev, i)
-		if t.err = p.SendProto(ev, c.timeout); t.err != nil {
+		if t.err = sendTraced(p, ev, c.timeout, c.traceparent); t.err != nil {
 			if errors.Is(t.err, pbring.ErrMsgSize) {
 				t.size = proto.Size(ev)
 			}

@@ -109,7 +109,7 @@ func sendJSONLines(c *produceCfg, r *pbring.Ring, sch *ringSchema, p *pbring.Pro
 			if perr := opts.Unmarshal(t, msg); perr != nil {
 				return sent, n, jsonReason(perr)
 			}
-			if serr := p.SendProto(msg, c.timeout); serr != nil {
+			if serr := sendTraced(p, msg, c.timeout, c.traceparent); serr != nil {
 				ln, why := sendFailure(r, msg, n, serr)
 				return sent, ln, why
 			}

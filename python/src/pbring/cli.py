@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from google.protobuf.message import Message
 from . import _early, demo, schema
 from .errors import Corrupt, Interrupted, PbringError, RingEmpty, Stale, strerror
 from .producer import Producer
+from .producer import _traceparent as _producer_traceparent
 from .prototext import proto_text
 from .reader import CRC_MISMATCH, Reader
 from .ring import Ring
@@ -56,6 +58,8 @@ messages to a demo ring.
   --no-wait        start at once, even if no gating reader is attached
                    (by default it waits up to --timeout for one, so that
                    nothing is sent into a ring that nobody reads)
+  --traceparent TP give every message this W3C trace context
+                   (00-<32 hex>-<16 hex>-<2 hex>; consume --envelope shows it)
   --raw            skip the message type check (for untyped rings)
   --any-owner      accept a ring owned by another user (see SECURITY.md)
 Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
@@ -74,6 +78,9 @@ printed as one line of proto3 JSON.
                        from now on
   --lossy              never hold producers back; count what is lost
   --json               one canonical protobuf JSON object per message on stdout
+  --envelope           with --json: each line is {"seq", "producer",
+                       "timestamp_ns", "traceparent" (when the message
+                       carries one), "message": the message's JSON}
   --quiet              no per-message output, only the summary
   --raw                no decoding: each payload as a 4-byte little-endian
                        length and its bytes on stdout (any ring; the only
@@ -364,6 +371,9 @@ class _ProduceThread(threading.Thread):
         rate = cfg.rate
         stop = self.stop
         send = p.send_bytes
+        if cfg.traceparent is not None:
+            send = functools.partial(p.send_bytes,
+                                     traceparent=cfg.traceparent)
         ser = msg.SerializeToString
         mono = time.monotonic_ns
         start = mono()
@@ -398,6 +408,17 @@ class _ProduceThread(threading.Thread):
 
 
 _DEMO_ONLY = ("count", "rate", "size", "producers", "raw")
+
+
+def _traceparent(s: str) -> str:
+    """--traceparent: a W3C traceparent, or a usage error."""
+    try:
+        _producer_traceparent(s)
+    except ValueError:
+        raise Usage(f"--traceparent: '{s}' is not a W3C traceparent "
+                    "(00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all "
+                    "zero)") from None
+    return s
 
 
 def _path(flag: str) -> Callable[[str], str]:
@@ -536,7 +557,7 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
             except Exception as e:  # ParseError mostly; anything else too
                 return fail(name, f"line {lineno}: {_reason(e)}")
             try:
-                p.send_bytes(data)
+                p.send_bytes(data, traceparent=cfg.traceparent)
             except Interrupted:
                 break
             except PbringError as e:
@@ -606,6 +627,7 @@ def cmd_produce(argv: Sequence[str]) -> int:
     ap.add("no-wait")
     ap.add("from-json", _path("--from-json"), None)
     ap.add("any-owner")
+    ap.add("traceparent", _traceparent, None)
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -878,6 +900,7 @@ class _Consumer:
         pattern = self.pattern
         out = self.out
         json_out = cfg.json
+        envelope = cfg.envelope
         quiet = cfg.quiet
         latency = self.latency
         show = self.show_progress
@@ -926,6 +949,8 @@ class _Consumer:
                 latency(info.timestamp_ns, now)
                 self.received += 1
                 if not quiet:
+                    if envelope:
+                        line = _envelope(info, line)
                     out.write(line.encode("utf-8", "surrogateescape") + b"\n")
                 self.last_ns = mono()
                 continue
@@ -944,6 +969,8 @@ class _Consumer:
                 continue
             if json_out:
                 line = demo.canonical_json(msg)
+                if envelope:
+                    line = _envelope(info, line)
             else:
                 line = (f"seq {msg.seq} id {msg.id} status {msg.status} "
                         f"blob {len(blob)} B (ring seq {info.seq}, producer "
@@ -1070,6 +1097,16 @@ def _json_printer(cls: Any) -> Callable[[Message], str]:
     return to_json
 
 
+def _envelope(info: Any, message_json: str) -> str:
+    """consume --envelope: the ring's metadata around the message's JSON,
+    as the C command writes it."""
+    tp = (f'"traceparent":"{info.traceparent}",' if info.traceparent
+          else "")
+    return (f'{{"seq":"{info.seq}","producer":{info.producer},'
+            f'"timestamp_ns":"{info.timestamp_ns}",{tp}'
+            f'"message":{message_json}}}')
+
+
 def cmd_consume(argv: Sequence[str]) -> int:
     ap = _Options()
     ap.add("count", _u64("consume", "--count", "is not a positive number",
@@ -1083,6 +1120,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
     ap.add("quiet")
     ap.add("raw")
     ap.add("any-owner")
+    ap.add("envelope")
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -1094,6 +1132,8 @@ def cmd_consume(argv: Sequence[str]) -> int:
                  "--json and --raw" if not cfg.quiet else
                  "--quiet and --raw" if not cfg.json else
                  "--json, --quiet and --raw") + " exclude each other")
+        if cfg.envelope and not cfg.json:
+            raise Usage("--envelope needs --json")
         cfg.ring = rest[0]
     except _Help:
         sys.stdout.write(CONSUME_HELP)
