@@ -63,7 +63,10 @@ def label(r):
 # One colour per transport, solid for spin and dashed for block, so that
 # a curve is recognisable in every chart.
 COLOURS = {"floor": "black", "pbring-raw": "tab:red", "pbring": "tab:orange",
-           "iceoryx": "tab:purple", "futex": "tab:gray", "pipe": "tab:green",
+           "pbring-inplace": "gold", "pbring-nocrc": "darkgoldenrod",
+           "pbring-raw-go": "lightcoral", "pbring-go": "sandybrown",
+           "iceoryx": "tab:purple", "iceoryx2": "magenta",
+           "futex": "tab:gray", "pipe": "tab:green",
            "unix": "tab:blue", "unix-seqpacket": "tab:cyan",
            "mqueue": "tab:olive", "memcpy": "tab:brown"}
 
