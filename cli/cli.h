@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "pbring.h"
 
@@ -94,6 +95,22 @@ void cli_watch_full(struct cli_watch *w);
 int cli_watch_poll(struct cli_watch *w);
 
 /* Subcommands. */
+/* One ring's metrics as read at one moment (metrics.c). */
+struct cli_snap {
+	char name[PBR_NAME_MAX + 1];
+	bool up; /* read; else only pbring_ring_up 0 is shown */
+	struct pbr_ring_info info;
+	struct pbr_ring_stats st;
+	struct pbr_participant *pt; /* n entries, allocated */
+	int n;
+};
+/* Read @ring's info, counters and participants into @s: 0 or -ENOMEM.
+ * Free with cli_snap_free(). */
+int cli_snap_take(struct cli_snap *s, const char *name, struct pbr_ring *ring);
+void cli_snap_free(struct cli_snap *s);
+/* The Prometheus text exposition of @n rings (docs/METRICS.md). */
+void cli_metrics_text(FILE *f, const struct cli_snap *s, int n);
+
 int cmd_create(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
@@ -102,5 +119,6 @@ int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_demo(int argc, char **argv, const char *self);
+int cmd_exporter(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

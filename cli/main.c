@@ -19,6 +19,7 @@ static const char main_help[] =
 	"  consume RING   receive, check and summarise messages (JSON, raw)\n"
 	"  schema RING    show a ring's message type and schema\n"
 	"  stat RING      show a ring's geometry, participants and counters\n"
+	"  exporter       serve rings' metrics to Prometheus (/metrics)\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
 		return cmd_ls(argc, argv);
 	if (!strcmp(cmd, "rm"))
 		return cmd_rm(argc, argv);
+	if (!strcmp(cmd, "exporter"))
+		return cmd_exporter(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	fprintf(stderr, "pbring: unknown command '%s' (see 'pbring --help')\n",

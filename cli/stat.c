@@ -13,7 +13,7 @@
 #define SEQ62_MASK ((1ull << 62) - 1)
 
 static const char stat_help[] =
-	"usage: pbring stat RING [--json] [--any-owner]\n"
+	"usage: pbring stat RING [--json | --prometheus] [--any-owner]\n"
 	"Show format version, geometry, schema, every producer and reader "
 	"with\n"
 	"its position, lag and liveness, and the ring's counters.\n"
@@ -24,6 +24,10 @@ static const char stat_help[] =
 	"word in JSON (FORMAT.md). A dead producer whose pending sequence\n"
 	"was already finished (committed, or recovered into an abandoned\n"
 	"record) shows pending idle.\n"
+	"  --prometheus the same as Prometheus metrics (text exposition; "
+	"names\n"
+	"               and labels in docs/METRICS.md; `pbring exporter` "
+	"serves them)\n"
 	"  --any-owner  accept a ring owned by another user (see "
 	"SECURITY.md)\n";
 
@@ -174,6 +178,7 @@ static void stat_json(const struct pbr_ring_info *i,
 	printf("]}\n");
 }
 
+/* --json: 1, --prometheus: 2. */
 static int stat_parse(int argc, char **argv, const char **name, int *json)
 {
 	int i;
@@ -183,9 +188,16 @@ static int stat_parse(int argc, char **argv, const char **name, int *json)
 			fputs(stat_help, stdout);
 			return -1;
 		}
-		if (!strcmp(argv[i], "--json"))
-			*json = 1;
-		else if (!strcmp(argv[i], "--any-owner"))
+		if (!strcmp(argv[i], "--json") ||
+		    !strcmp(argv[i], "--prometheus")) {
+			int want = argv[i][2] == 'j' ? 1 : 2;
+
+			if (*json && *json != want)
+				return cli_usage("stat", "--json and "
+							 "--prometheus exclude "
+							 "each other");
+			*json = want;
+		} else if (!strcmp(argv[i], "--any-owner"))
 			any_owner = true;
 		else if (argv[i][0] == '-')
 			return cli_usage("stat", "unknown option '%s'",
@@ -198,6 +210,18 @@ static int stat_parse(int argc, char **argv, const char **name, int *json)
 	if (!*name)
 		return cli_usage("stat", "expects exactly one RING");
 	return 0;
+}
+
+static int stat_prometheus(const char *name, struct pbr_ring *ring)
+{
+	struct cli_snap s;
+	int rc = cli_snap_take(&s, name, ring);
+
+	if (!rc)
+		cli_metrics_text(stdout, &s, 1);
+	cli_snap_free(&s);
+	pbr_ring_detach(ring);
+	return rc ? cli_err(name, NULL, rc) : 0;
 }
 
 int cmd_stat(int argc, char **argv)
@@ -214,6 +238,8 @@ int cmd_stat(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_attach_as("stat", name, any_owner, &ring)))
 		return rc;
+	if (json == 2)
+		return stat_prometheus(name, ring);
 	pt = calloc(STAT_MAX, sizeof(*pt));
 	if (!pt) {
 		pbr_ring_detach(ring);
