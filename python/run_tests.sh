@@ -22,7 +22,7 @@ if ! "$py" -m venv "$venv"; then
 	echo "run_tests: '$py -m venv' failed; on Debian install python3-venv" >&2
 	exit 1
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "$here" pytest opentelemetry-sdk
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "$here" pytest opentelemetry-sdk prometheus_client
 
 cd "$here"
 rc=0
