@@ -40,3 +40,6 @@ go test -tags pbring_crash -count=1 -run 'TestCrash|TestParseCrashAt' .
 # The race detector on the in-process tests (the interop tests run
 # separate processes, which it cannot see into).
 go test -race -count=1 . ./demo/ ./cmd/...
+# The Prometheus collector: a module of its own (go/prom), so that the
+# pbring module does not depend on client_golang.
+(cd prom && go vet ./... && go test -count=1 ./...)
