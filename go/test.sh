@@ -43,3 +43,6 @@ go test -race -count=1 . ./demo/ ./cmd/...
 # The Prometheus collector: a module of its own (go/prom), so that the
 # pbring module does not depend on client_golang.
 (cd prom && go vet ./... && go test -count=1 ./...)
+# OpenTelemetry through the ring with the SDK on both ends: a module of its
+# own too (go/otel; its command is the Go producer of Python's test).
+(cd otel && go vet ./... && go test -count=1 ./...)

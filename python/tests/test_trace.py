@@ -134,3 +134,57 @@ def test_opentelemetry_parent(demo):
         ps.get_span_context().trace_id
     assert cons.parent is not None and cons.parent.is_remote
     assert cons.parent.span_id == prod.context.span_id
+
+
+@pytest.fixture(scope="session")
+def go_otel_produce(tmp_path_factory):
+    """go/otel/cmd/pbring-otel-produce, built with the Go toolchain (the
+    Go peer of the interop tests: skipped, with the reason, without Go)."""
+    import os
+    import shutil
+    import subprocess
+    go = shutil.which("go")
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "go", "otel")
+    if not go:
+        pytest.skip("Go peer unavailable: no `go` command on PATH")
+    out = str(tmp_path_factory.mktemp("gootel") / "pbring-otel-produce")
+    cp = subprocess.run([go, "build", "-o", out,
+                         "./cmd/pbring-otel-produce"], cwd=src,
+                        capture_output=True, text=True, timeout=600)
+    assert cp.returncode == 0, cp.stderr
+    return out
+
+
+def test_go_producer_span_is_the_python_consumers_parent(demo,
+                                                          go_otel_produce):
+    """A Go producer sends under an active OpenTelemetry span (SDK,
+    W3C propagator, pbring.SlotCarrier); this Python consumer's span,
+    started from the message's context, is its child in the same trace."""
+    import subprocess
+
+    from opentelemetry import propagate
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import \
+        InMemorySpanExporter
+
+    with Reader(demo, timeout=5) as rd:
+        cp = subprocess.run([go_otel_produce, demo.name],
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stderr
+        trace_hex, span_hex = cp.stdout.split()
+        ev = rd.recv()
+        assert ev.id == "otel"
+        tp = rd.last.traceparent
+        assert tp == f"00-{trace_hex}-{span_hex}-01"
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    ctx = propagate.extract({"traceparent": tp})
+    with provider.get_tracer("t").start_as_current_span("consume",
+                                                         context=ctx):
+        pass
+    (cons,) = spans.get_finished_spans()
+    assert format(cons.context.trace_id, "032x") == trace_hex
+    assert cons.parent is not None and cons.parent.is_remote
+    assert format(cons.parent.span_id, "016x") == span_hex
