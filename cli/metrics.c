@@ -206,10 +206,11 @@ static void participant_counts(FILE *f, const struct cli_snap *s, int n)
 	}
 }
 
-/* A per-participant value: producers or readers only. */
+/* A per-participant value: producers or readers only; ns: nanoseconds
+ * shown in seconds (Prometheus's base unit). */
 struct part_metric {
 	const char *name, *type, *help;
-	bool reader;
+	bool reader, ns;
 	uint64_t (*get)(const struct pbr_participant *p,
 			const struct cli_snap *s);
 };
@@ -219,6 +220,27 @@ static uint64_t get_committed(const struct pbr_participant *p,
 {
 	(void)s;
 	return p->position;
+}
+
+static uint64_t get_bytes(const struct pbr_participant *p,
+			  const struct cli_snap *s)
+{
+	(void)s;
+	return p->bytes;
+}
+
+static uint64_t get_aborts(const struct pbr_participant *p,
+			   const struct cli_snap *s)
+{
+	(void)s;
+	return p->aborts;
+}
+
+static uint64_t get_blocked(const struct pbr_participant *p,
+			    const struct cli_snap *s)
+{
+	(void)s;
+	return p->blocked_ns;
 }
 
 static uint64_t get_up(const struct pbr_participant *p,
@@ -260,24 +282,36 @@ static uint64_t get_lag(const struct pbr_participant *p,
 static const struct part_metric part_metrics[] = {
 	{"pbring_producer_up", "gauge",
 	 "1 while the producer's process is alive, 0 once it died.", false,
-	 get_up},
+	 false, get_up},
 	{"pbring_producer_committed_total", "counter",
 	 "Messages this producer committed (aborts included) since it joined.",
-	 false, get_committed},
+	 false, false, get_committed},
+	{"pbring_producer_bytes_total", "counter",
+	 "Payload bytes of the messages this producer committed since it "
+	 "joined.",
+	 false, false, get_bytes},
+	{"pbring_producer_aborts_total", "counter",
+	 "Skip records (aborted sequences) this producer published since it "
+	 "joined.",
+	 false, false, get_aborts},
+	{"pbring_producer_blocked_seconds_total", "counter",
+	 "Time this producer waited for space (a full ring) since it joined.",
+	 false, true, get_blocked},
 	{"pbring_reader_up", "gauge",
-	 "1 while the reader's process is alive, 0 once it died.", true,
+	 "1 while the reader's process is alive, 0 once it died.", true, false,
 	 get_up},
 	{"pbring_reader_delivered_total", "counter",
-	 "Messages this reader released since it joined.", true, get_delivered},
+	 "Messages this reader released since it joined.", true, false,
+	 get_delivered},
 	{"pbring_reader_lost_total", "counter",
 	 "Messages overwritten before this lossy reader read them.", true,
-	 get_lost},
+	 false, get_lost},
 	{"pbring_reader_abandoned_total", "counter",
 	 "Abandoned records (dead producers' sequences) passed over.", true,
-	 get_rabandoned},
+	 false, get_rabandoned},
 	{"pbring_reader_lag_messages", "gauge",
 	 "Messages claimed by producers and not yet read by this reader.", true,
-	 get_lag},
+	 false, get_lag},
 };
 
 static void part_sample(FILE *f, const struct part_metric *m,
@@ -289,7 +323,10 @@ static void part_sample(FILE *f, const struct part_metric *m,
 	fprintf(f, "\",participant=\"%" PRIu32 "\"", p->index);
 	if (m->reader)
 		fprintf(f, ",mode=\"%s\"", reader_mode(p));
-	fprintf(f, "} %" PRIu64 "\n", m->get(p, s));
+	if (m->ns) /* %.17g: the double any language parses back */
+		fprintf(f, "} %.17g\n", (double)m->get(p, s) / 1e9);
+	else
+		fprintf(f, "} %" PRIu64 "\n", m->get(p, s));
 }
 
 static void participant_families(FILE *f, const struct cli_snap *s, int n)

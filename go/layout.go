@@ -151,6 +151,9 @@ const (
 	pePending   = 0x08
 	peCommitted = 0x10
 	peJoinedNs  = 0x18
+	peBytes     = 0x20 // 1.1 statistics, written by the owner only
+	peAborts    = 0x28
+	peBlockedNs = 0x30
 
 	pendingIdle     = 0
 	pendingClaiming = 1

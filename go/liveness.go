@@ -255,6 +255,9 @@ type Participant struct {
 	Delivered uint64 // readers
 	Lost      uint64 // readers
 	Abandoned uint64 // readers
+	// Producers (format 1.1; 0 from a 1.0 producer): payload bytes
+	// committed, skip records published, nanoseconds waited for space.
+	Bytes, Aborts, BlockedNs uint64
 }
 
 // Participants lists the ring's ACTIVE entries, probing each one's lock.
@@ -277,7 +280,9 @@ func (r *Ring) Participants() (out []Participant, err error) {
 func (r *Ring) describeProducer(i uint32, e uint64) Participant {
 	p := Participant{Index: i, Alive: r.entryAlive(e),
 		PID: r.u32(e + pePID).Load(), Pending: r.u64(e + pePending).Load(),
-		Position: r.u64(e + peCommitted).Load()}
+		Position: r.u64(e + peCommitted).Load(),
+		Bytes:    r.u64(e + peBytes).Load(), Aborts: r.u64(e + peAborts).Load(),
+		BlockedNs: r.u64(e + peBlockedNs).Load()}
 	if !p.Alive {
 		p.Pending = r.settledPending(p.Pending)
 	}

@@ -58,7 +58,9 @@ type Producer struct {
 	seq       uint64 // the claimed sequence
 	limit     uint64 // cached: sequences before it are not gated
 	committed uint64
-	slot      Slot
+	// statistics mirrored in the entry (format 1.1)
+	bytes, aborts, blockedNs uint64
+	slot                     Slot
 
 	errFull, errTimeout error // preallocated: returned without allocating
 }
@@ -143,6 +145,9 @@ func (p *Producer) join() {
 	}
 	r.u32(p.e + pePID).Store(uint32(os.Getpid()))
 	r.u64(p.e + peCommitted).Store(0)
+	r.u64(p.e + peBytes).Store(0)
+	r.u64(p.e + peAborts).Store(0)
+	r.u64(p.e + peBlockedNs).Store(0)
 	r.u64(p.e + peJoinedNs).Store(uint64(time.Now().UnixNano()))
 	r.u64(p.e + pePending).Store(pendingIdle)
 	r.u32(p.e + peState).Store(entryActive)
@@ -175,6 +180,22 @@ func (p *Producer) Ring() *Ring { return p.r }
 // slot a gating reader still holds; dead gating readers are reaped
 // meanwhile (§7.2).
 func (p *Producer) waitSpace(s uint64, w *waiter) error {
+	if seqBefore(s, p.limit) {
+		return nil
+	}
+	if p.limit = p.r.gatingLimit(s); seqBefore(s, p.limit) {
+		return nil
+	}
+	// The ring is full: the statistics' blocked time (the clock is read
+	// only here, never on the way through; a long wait shows as it goes).
+	t0 := nanotime()
+	err := p.waitSpaceLoop(s, w, t0)
+	p.blockedNs += uint64(nanotime() - t0)
+	p.r.u64(p.e + peBlockedNs).Store(p.blockedNs)
+	return err
+}
+
+func (p *Producer) waitSpaceLoop(s uint64, w *waiter, t0 int64) error {
 	r := p.r
 	for !seqBefore(s, p.limit) {
 		p.limit = r.gatingLimit(s)
@@ -197,6 +218,7 @@ func (p *Producer) waitSpace(s uint64, w *waiter) error {
 		}
 		if w.livenessDue() {
 			r.reapDeadReaders()
+			r.u64(p.e + peBlockedNs).Store(p.blockedNs + uint64(nanotime()-t0))
 		}
 	}
 	return nil
@@ -405,6 +427,13 @@ func (p *Producer) publish(s *Slot, n, flags uint32) error {
 	p.dropClaim()
 	p.committed++
 	r.u64(p.e + peCommitted).Store(p.committed)
+	if flags&FlagSkip != 0 {
+		p.aborts++
+		r.u64(p.e + peAborts).Store(p.aborts)
+	} else {
+		p.bytes += uint64(n)
+		r.u64(p.e + peBytes).Store(p.bytes)
+	}
 	r.bellRing(ctlDataBell)
 	return nil
 }

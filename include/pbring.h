@@ -210,6 +210,9 @@ struct pbr_participant {
 			    * producer's reads IDLE once its sequence is
 			    * finished (committed or recovered) */
 	uint64_t delivered, lost, abandoned; /* readers */
+	/* producers (format 1.1; 0 from a 1.0 producer): payload bytes
+	 * committed, skip records published, nanoseconds waited for space */
+	uint64_t bytes, aborts, blocked_ns;
 };
 
 /**

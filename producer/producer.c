@@ -36,6 +36,7 @@ struct pbr_producer {
 	uint64_t seq;	/* claimed sequence */
 	uint64_t limit; /* cached: sequences < limit are not gated */
 	uint64_t committed;
+	uint64_t bytes, aborts, blocked_ns; /* mirrored in the entry (1.1) */
 };
 
 #define E_STATE offsetof(struct pbr_layout_producer, state)
@@ -50,6 +51,9 @@ static void join(struct pbr_ring *r, struct pbr_producer *p)
 		pbri_reap_producer(r, p->entry);
 	st_rlx32(&e->pid, (uint32_t)getpid());
 	st_rlx64(&e->committed, 0);
+	st_rlx64(&e->bytes, 0);
+	st_rlx64(&e->aborts, 0);
+	st_rlx64(&e->blocked_ns, 0);
 	st_rlx64(&e->joined_ns, pbri_realtime_ns());
 	st_rel64(&e->pending, PBR_PENDING_IDLE);
 	st_rel32(&e->state, PBR_ENTRY_ACTIVE);
@@ -109,7 +113,38 @@ uint16_t pbr_producer_id(const struct pbr_producer *p)
 
 /* Wait until sequence s may be written without overwriting a slot that a
  * gating reader still holds. Dead gating readers are reaped meanwhile. */
+static int wait_space_loop(struct pbr_producer *p, uint64_t s,
+			   struct pbr_waiter *w, uint64_t t0);
+
+/* The blocked time so far into the entry: p->blocked_ns plus this wait. */
+static void note_blocked(struct pbr_producer *p, uint64_t t0)
+{
+	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, blocked_ns),
+		 p->blocked_ns + (pbr_clock_ns() - t0));
+}
+
+/* The statistics' blocked time: the clock is read only once the ring is
+ * found full, never on the way through; a long wait shows as it goes. */
 static int wait_space(struct pbr_producer *p, uint64_t s, struct pbr_waiter *w)
+{
+	uint64_t t0;
+	int rc;
+
+	if (seq_before(s, p->limit))
+		return 0;
+	p->limit = pbri_gating_limit(p->ring, s);
+	if (seq_before(s, p->limit))
+		return 0;
+	t0 = pbr_clock_ns();
+	rc = wait_space_loop(p, s, w, t0);
+	p->blocked_ns += pbr_clock_ns() - t0;
+	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, blocked_ns),
+		 p->blocked_ns);
+	return rc;
+}
+
+static int wait_space_loop(struct pbr_producer *p, uint64_t s,
+			   struct pbr_waiter *w, uint64_t t0)
 {
 	struct pbr_ring *r = p->ring;
 	uint32_t seen;
@@ -131,8 +166,10 @@ static int wait_space(struct pbr_producer *p, uint64_t s, struct pbr_waiter *w)
 				pbri_bell_sleep(r, PBR_CTL_SPACE_BELL, seen, w);
 			pbri_bell_finish(r, PBR_CTL_SPACE_BELL);
 		}
-		if (pbri_waiter_liveness_due(w))
+		if (pbri_waiter_liveness_due(w)) {
 			pbri_reap_dead_readers(r);
+			note_blocked(p, t0);
+		}
 	}
 	return 0;
 }
@@ -295,6 +332,13 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 	drop_claim(p);
 	st_rlx64(p->entry + offsetof(struct pbr_layout_producer, committed),
 		 ++p->committed);
+	if (flags & PBR_SLOT_F_SKIP)
+		st_rlx64(p->entry +
+				 offsetof(struct pbr_layout_producer, aborts),
+			 ++p->aborts);
+	else
+		st_rlx64(p->entry + offsetof(struct pbr_layout_producer, bytes),
+			 p->bytes += len);
 	pbri_bell_ring(p->ring, PBR_CTL_DATA_BELL);
 	return 0;
 }

@@ -316,6 +316,10 @@ static void describe_producer(struct pbr_ring *r, uint32_t i,
 	if (!pt->alive)
 		pt->pending = settled_pending(r, pt->pending);
 	pt->position = ld_rlx64(e + E_COMMITTED);
+	pt->bytes = ld_rlx64(e + offsetof(struct pbr_layout_producer, bytes));
+	pt->aborts = ld_rlx64(e + offsetof(struct pbr_layout_producer, aborts));
+	pt->blocked_ns =
+		ld_rlx64(e + offsetof(struct pbr_layout_producer, blocked_ns));
 }
 
 static void describe_reader(struct pbr_ring *r, uint32_t i,

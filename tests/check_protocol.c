@@ -832,6 +832,49 @@ START_TEST(test_reader_stats)
 }
 END_TEST
 
+/* The producer's statistics in its entry (format 1.1), as every process
+ * reads them (pbr_ring_participants): payload bytes of what it committed,
+ * its aborts, and the time it waited for space, zero at join. */
+START_TEST(test_producer_statistics)
+{
+	struct pbr_ring *r = tu_create(tu_name("ps"), 2, 256, 0, 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, PBR_WAIT_BLOCK);
+	struct pbr_participant pt[4];
+	struct pbr_slot s;
+	uint64_t t0;
+	int n;
+
+	n = pbr_ring_participants(r, pt, 4);
+	ck_assert_int_eq(n, 2);
+	ck_assert(!pt[0].is_reader);
+	ck_assert_uint_eq(pt[0].bytes + pt[0].aborts + pt[0].blocked_ns, 0);
+	ck_assert_int_eq(pbr_producer_send(p, "0123456789", 10, 0, 0), 0);
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	ck_assert_int_eq(pbr_producer_abort(p, &s), 0);
+	/* Both slots held by the gating reader: this one waits 50 ms. */
+	t0 = tu_now_ns();
+	ck_assert_int_eq(pbr_producer_send(p, "x", 1, 0, 50000000), -ETIMEDOUT);
+	t0 = tu_now_ns() - t0;
+	n = pbr_ring_participants(r, pt, 4);
+	ck_assert_int_eq(n, 2);
+	ck_assert_uint_eq(pt[0].position, 2); /* committed, the abort too */
+	ck_assert_uint_eq(pt[0].bytes, 10);
+	ck_assert_uint_eq(pt[0].aborts, 1);
+	ck_assert_uint_ge(pt[0].blocked_ns, 45000000);
+	ck_assert_uint_le(pt[0].blocked_ns, t0);
+	ck_assert_uint_eq(pt[1].bytes + pt[1].aborts + pt[1].blocked_ns, 0);
+	/* A new producer in the entry starts from zero. */
+	ck_assert_int_eq(pbr_producer_close(p), 0);
+	p = tu_producer(r, 0);
+	n = pbr_ring_participants(r, pt, 4);
+	ck_assert_uint_eq(pt[0].bytes + pt[0].aborts + pt[0].blocked_ns, 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 START_TEST(test_two_producers_interleave)
 {
 	struct pbr_ring *r = ring8("2p", 0);
@@ -1029,6 +1072,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_reader_limit);
 	tcase_add_test(tc, test_reader_stats);
+	tcase_add_test(tc, test_producer_statistics);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("waiting", 30);

@@ -205,6 +205,9 @@ func b2u(b bool) uint64 {
 var partMetrics = []partMetric{
 	{"pbring_producer_up", "1 while the producer's process is alive, 0 once it died.", prometheus.GaugeValue, false, func(p *pbring.Participant, _ *snap) uint64 { return b2u(p.Alive) }},
 	{"pbring_producer_committed_total", "Messages this producer committed (aborts included) since it joined.", prometheus.CounterValue, false, func(p *pbring.Participant, _ *snap) uint64 { return p.Position }},
+	{"pbring_producer_bytes_total", "Payload bytes of the messages this producer committed since it joined.", prometheus.CounterValue, false, func(p *pbring.Participant, _ *snap) uint64 { return p.Bytes }},
+	{"pbring_producer_aborts_total", "Skip records (aborted sequences) this producer published since it joined.", prometheus.CounterValue, false, func(p *pbring.Participant, _ *snap) uint64 { return p.Aborts }},
+	{"pbring_producer_blocked_seconds_total", "Time this producer waited for space (a full ring) since it joined.", prometheus.CounterValue, false, func(p *pbring.Participant, _ *snap) uint64 { return p.BlockedNs }},
 	{"pbring_reader_up", "1 while the reader's process is alive, 0 once it died.", prometheus.GaugeValue, true, func(p *pbring.Participant, _ *snap) uint64 { return b2u(p.Alive) }},
 	{"pbring_reader_delivered_total", "Messages this reader released since it joined.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.Delivered }},
 	{"pbring_reader_lost_total", "Messages overwritten before this lossy reader read them.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.Lost }},
@@ -228,7 +231,11 @@ func participantSamples(ch chan<- prometheus.Metric, s *snap) {
 			if m.reader {
 				vals = append(vals, mode(p))
 			}
-			ch <- prometheus.MustNewConstMetric(d, m.kind, float64(m.get(p, s)), vals...)
+			v := float64(m.get(p, s))
+			if strings.HasSuffix(m.name, "_seconds_total") {
+				v /= 1e9 // kept in nanoseconds, shown in seconds
+			}
+			ch <- prometheus.MustNewConstMetric(d, m.kind, v, vals...)
 		}
 	}
 }

@@ -132,7 +132,11 @@ struct pbr_layout_producer {
 	uint64_t pending;   /* 0x08 PBR_PENDING_* */
 	uint64_t committed; /* 0x10 messages committed (statistics) */
 	uint64_t joined_ns; /* 0x18 CLOCK_REALTIME at open */
-	uint8_t reserved[96];
+	/* 1.1, statistics written by the owner only (relaxed): */
+	uint64_t bytes;	     /* 0x20 payload bytes committed */
+	uint64_t aborts;     /* 0x28 skip records published */
+	uint64_t blocked_ns; /* 0x30 time waited for space */
+	uint8_t reserved[72];
 };
 
 #define PBR_READER_GATING 0x1u
@@ -226,6 +230,9 @@ PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_stats) == 24);
 PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_producer) == PBR_ENTRY_SIZE);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_producer, pending) == 0x08);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_producer, committed) == 0x10);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_producer, bytes) == 0x20);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_producer, aborts) == 0x28);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_producer, blocked_ns) == 0x30);
 PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_reader) == PBR_ENTRY_SIZE);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, state) == 0x08);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, flags) == 0x0C);

@@ -120,6 +120,9 @@ class ParticipantC(Structure):
         ("delivered", c_uint64),
         ("lost", c_uint64),
         ("abandoned", c_uint64),
+        ("bytes", c_uint64),
+        ("aborts", c_uint64),
+        ("blocked_ns", c_uint64),
     ]
 
 

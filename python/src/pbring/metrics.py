@@ -155,13 +155,22 @@ def _participants(read: List[_Snap]) -> GaugeMetricFamily:
 
 
 _PART_METRICS: List[Tuple[str, str, str, bool,
-                         Callable[[Participant, _Snap], int]]] = [
+                         Callable[[Participant, _Snap], float]]] = [
     ("pbring_producer_up", "gauge",
      "1 while the producer's process is alive, 0 once it died.", False,
      lambda p, s: int(p.alive)),
     ("pbring_producer_committed", "counter",
      "Messages this producer committed (aborts included) since it joined.",
      False, lambda p, s: p.position),
+    ("pbring_producer_bytes", "counter",
+     "Payload bytes of the messages this producer committed since it "
+     "joined.", False, lambda p, s: p.bytes),
+    ("pbring_producer_aborts", "counter",
+     "Skip records (aborted sequences) this producer published since it "
+     "joined.", False, lambda p, s: p.aborts),
+    ("pbring_producer_blocked_seconds", "counter",
+     "Time this producer waited for space (a full ring) since it joined.",
+     False, lambda p, s: p.blocked_ns / 1e9),
     ("pbring_reader_up", "gauge",
      "1 while the reader's process is alive, 0 once it died.", True,
      lambda p, s: int(p.alive)),

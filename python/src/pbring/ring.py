@@ -177,6 +177,11 @@ class Participant:
     delivered: int
     lost: int
     abandoned: int
+    #: producers (format 1.1; 0 from a 1.0 producer): payload bytes
+    #: committed, skip records published, nanoseconds waited for space
+    bytes: int = 0
+    aborts: int = 0
+    blocked_ns: int = 0
 
     @property
     def gating(self) -> bool:
@@ -394,7 +399,8 @@ class Ring:
             cap = n + 16
         return [Participant(p.index, bool(p.is_reader), bool(p.alive),
                             p.flags, p.pid, p.position, p.pending,
-                            p.delivered, p.lost, p.abandoned)
+                            p.delivered, p.lost, p.abandoned, p.bytes,
+                            p.aborts, p.blocked_ns)
                 for p in arr[:n]]
 
     def interrupt(self) -> None:
