@@ -72,6 +72,7 @@ struct produce_cfg {
 	bool raw, no_wait, any_owner;
 	const char *from_json;	 /* FILE, "-", or NULL: demo events */
 	const char *traceparent; /* --traceparent (checked), or NULL */
+	uint32_t payload_cap;	 /* the ring's, once attached */
 	const char *demo_opt;	 /* a demo-only option given, for --from-json */
 };
 
@@ -490,25 +491,21 @@ static bool blank(const char *s, size_t n)
 
 /* pbr_producer_send with CRC (as the policy asks) and timestamp, and the
  * trace context @tp (checked when parsed) if given. */
-static int send_traced(struct pbr_producer *p, const void *msg, size_t len,
-		       int64_t timeout_ns, const char *tp)
+static int send_traced(struct pbr_producer *p, uint32_t cap, const void *msg,
+		       size_t len, int64_t timeout_ns, const char *tp)
 {
 	struct pbr_slot slot;
 	int rc;
 
+	if (len > cap)
+		return -EMSGSIZE; /* before claiming anything */
 	if (!tp)
 		return pbr_producer_send(p, msg, (uint32_t)len,
 					 PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
 					 timeout_ns);
-	if (len > UINT32_MAX)
-		return -EMSGSIZE;
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
 		return rc;
-	if (len > slot.cap) {
-		rc = pbr_producer_abort(p, &slot);
-		return rc ? rc : -EMSGSIZE;
-	}
 	memcpy(slot.data, msg, len);
 	if (pbr_producer_wants_crc(p, (uint32_t)len)) {
 		slot.flags |= PBR_SLOT_F_CRC;
@@ -539,7 +536,8 @@ static int json_send(struct produce_cfg *cfg, struct pbs_codec *codec,
 			 reason);
 		return EXIT_RUNTIME;
 	}
-	err = send_traced(p, msg, len, cfg->timeout_ns, cfg->traceparent);
+	err = send_traced(p, cfg->payload_cap, msg, len, cfg->timeout_ns,
+			  cfg->traceparent);
 	if (!err)
 		return 0;
 	if (err == -EMSGSIZE)
@@ -640,6 +638,12 @@ int cmd_produce(int argc, char **argv)
 				&cfg.ring)))
 		return cli_stop_signal() ? 128 + cli_stop_signal() : rc;
 	cli_stop_install(cfg.ring);
+	{
+		struct pbr_ring_info info;
+
+		pbr_ring_info(cfg.ring, &info);
+		cfg.payload_cap = info.payload_cap;
+	}
 	if (cfg.from_json) {
 		rc = produce_json(&cfg);
 		cli_stop_detach(cfg.ring);

@@ -62,6 +62,37 @@ int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
 		p, &slot, 0, pbring_demo_v1_DeviceEvent_fields, &e->msg);
 }
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF): what Go's and Python's protobuf demand of a proto3 string. */
+static bool utf8_ok(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s, n = c < 0x80	? 0
+				     : c < 0xC2 ? 9
+				     : c < 0xE0 ? 1
+				     : c < 0xF0 ? 2
+				     : c < 0xF5 ? 3
+						: 9;
+		unsigned lo = 0x80, hi = 0xBF, k;
+
+		if (n == 9)
+			return false;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+		else if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+		for (k = 1; k <= n; k++, lo = 0x80, hi = 0xBF)
+			if (s[k] < lo || s[k] > hi)
+				return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d)
 {
 	pbring_demo_v1_DeviceEvent m = pbring_demo_v1_DeviceEvent_init_zero;
@@ -79,6 +110,8 @@ int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d)
 	d->blob_len = blob.len;
 	memcpy(d->id, m.id, sizeof(d->id));
 	d->id[DEMO_ID_MAX] = '\0';
+	if (!utf8_ok((const unsigned char *)d->id))
+		return -EBADMSG; /* as protobuf in Go and Python says */
 	d->status = m.status;
 	d->seq = m.seq;
 	d->sent_ns = m.sent_ns;

@@ -188,3 +188,12 @@ def test_go_producer_span_is_the_python_consumers_parent(demo,
     assert format(cons.context.trace_id, "032x") == trace_hex
     assert cons.parent is not None and cons.parent.is_remote
     assert format(cons.parent.span_id, "016x") == span_hex
+
+
+def test_traceparent_with_a_nul_refused(demo):
+    """As Go's parser, which counts the whole string: C would stop at the
+    NUL and take what is before it."""
+    with demo.producer() as p:
+        for bad in (TP + "\x00", TP + "\x00junk"):
+            with pytest.raises(ValueError, match="not a W3C traceparent"):
+                p.send(DeviceEvent(id="a"), traceparent=bad)

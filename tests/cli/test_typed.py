@@ -517,6 +517,12 @@ def test_from_json_message_too_large(pbring, ring, tmp_path):
         f"pbring: {name}: line 2: a message of 102 bytes does not fit in "
         "a slot (payload capacity 64 bytes of --slot-size 128)\n"))
     assert stat_json(pbring, name)["claimed"] == 1
+    # With a trace context too: refused before anything is claimed.
+    r = pbring("produce", name, "--from-json", src, "--no-wait",
+               "--traceparent",
+               "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    assert r.rc == 1 and "does not fit" in r.err, r
+    assert stat_json(pbring, name)["claimed"] == 2
 
 
 def test_from_json_on_demo_ring(pbring, ring, tmp_path):

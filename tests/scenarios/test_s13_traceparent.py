@@ -14,10 +14,11 @@ exit 2 and nothing sent.
 ids: PRODUCER_LANG-CONSUMER_LANG.
 """
 import json
+import subprocess
 
 import pytest
 
-from scenlib import ACTING
+from scenlib import ACTING, commands
 
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TP2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
@@ -70,3 +71,38 @@ def test_bad_traceparent_refused(scen, lang, bad):
     r = scen.run("c", "consume", ring, "--count", 1, "--timeout", 0.2,
                  "--quiet")
     assert "received 0" in r.stderr, r.stderr
+    # nothing claimed either: a refusal is not a reserve and an abort
+    assert scen.stat(ring)["claimed"] == 0
+
+
+SEND_RAW = """
+import sys
+from pbring import Ring
+with Ring.attach(sys.argv[1]) as r, r.producer() as p:
+    p.send_bytes(bytes.fromhex(sys.argv[2]), traceparent=sys.argv[3])
+    p.send_bytes(bytes.fromhex(sys.argv[4]))
+"""
+
+
+@pytest.mark.parametrize("lang", [pytest.param(x, id=x) for x in ACTING])
+def test_invalid_utf8_id_is_a_content_error(scen, lang):
+    """A demo event whose id is not UTF-8 (a proto3 string must be) is a
+    content error in every consumer, envelope or not, never a line of
+    JSON that is not JSON; the next message still arrives."""
+    ring = scen.ring("utf8", slots=16, slot_size=512)
+    bad = b'\x0a\x05a"\xff\xfeb\x18\x01'.hex()
+    good = b"\x0a\x01y\x18\x03".hex()
+    py = commands()["py"][0]
+    r = subprocess.run([py, "-c", SEND_RAW, ring, bad, TP, good],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for extra in ([], ["--envelope"]):
+        r = scen.run(lang, "consume", ring, "--json", *extra, "--count", 1,
+                     "--timeout", 1)
+        assert r.returncode == 1, (extra, r.returncode, r.stderr)
+        assert "content errors 1" in r.stderr, r.stderr
+        lines = r.stdout.splitlines()
+        assert len(lines) == 1, r.stdout
+        js = json.loads(lines[0])
+        msg = js["message"] if extra else js
+        assert msg["id"] == "y", lines[0]

@@ -68,7 +68,9 @@ def _policy_below(ring: "Ring") -> int:
 def _traceparent(tp: str) -> bytes:
     """@tp checked as a W3C traceparent (FORMAT.md §6), as bytes for the
     C call that stores it; ValueError if it is not one."""
-    b = tp.encode("ascii", "replace") if isinstance(tp, str) else b""
+    # C reads up to a NUL; Go's parser counts the whole string
+    b = tp.encode("ascii", "replace") if isinstance(tp, str) and \
+        "\x00" not in tp else b""
     scratch = ctypes.create_string_buffer(25)
     if not b or _lib.pbr_traceparent_parse(
             b, ctypes.addressof(scratch), ctypes.addressof(scratch) + 16,
