@@ -108,6 +108,10 @@ struct cli_snap {
  * Free with cli_snap_free(). */
 int cli_snap_take(struct cli_snap *s, const char *name, struct pbr_ring *ring);
 void cli_snap_free(struct cli_snap *s);
+/* The names of the rings in PBR_SHM_DIR (as `pbring ls` finds them),
+ * sorted, *n of them; free with cli_ring_names_free(). */
+char **cli_ring_names(int *n);
+void cli_ring_names_free(char **names, int n);
 /* The Prometheus text exposition of @n rings (docs/METRICS.md). */
 void cli_metrics_text(FILE *f, const struct cli_snap *s, int n);
 
@@ -120,5 +124,6 @@ int cmd_consume(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_demo(int argc, char **argv, const char *self);
 int cmd_exporter(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

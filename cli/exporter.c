@@ -6,7 +6,6 @@
  * detaches: the exporter never joins a ring, so it holds nobody back and
  * is not in any participant table.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -19,7 +18,6 @@
 
 #include "cli.h"
 
-#define RINGS_MAX 4096
 #define DEFAULT_LISTEN "127.0.0.1:9477"
 
 static const char exporter_help[] =
@@ -57,38 +55,6 @@ static void snap_one(struct cli_snap *s, const char *name)
 	pbr_ring_detach(ring);
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names of the rings in PBR_SHM_DIR, sorted; *n of them. */
-static char **scan_rings(int *n)
-{
-	char **names = calloc(RINGS_MAX, sizeof(*names));
-	struct dirent *d;
-	DIR *dir;
-
-	*n = 0;
-	if (!names || !(dir = opendir(PBR_SHM_DIR)))
-		return names;
-	while ((d = readdir(dir)) && *n < RINGS_MAX) {
-		const char *name = d->d_name + strlen(PBR_NAME_PREFIX);
-
-		/* pbring ls's rule: the objects named PBR_NAME_PREFIX... */
-		if (strncmp(d->d_name, PBR_NAME_PREFIX,
-			    strlen(PBR_NAME_PREFIX)) ||
-		    pbr_name_check(name))
-			continue;
-		if (!(names[*n] = strdup(name)))
-			break;
-		(*n)++;
-	}
-	closedir(dir);
-	qsort(names, (size_t)*n, sizeof(*names), name_cmp);
-	return names;
-}
-
 /* The exposition of every ring asked for, in a malloc'ed buffer. */
 static char *render(const struct exporter *e, size_t *len)
 {
@@ -98,7 +64,7 @@ static char *render(const struct exporter *e, size_t *len)
 	FILE *f;
 
 	if (!names)
-		names = scan_rings(&n);
+		names = cli_ring_names(&n);
 	s = calloc((size_t)(n ? n : 1), sizeof(*s));
 	f = s ? open_memstream(&buf, len) : NULL;
 	for (i = 0; f && i < n; i++) {
@@ -115,11 +81,8 @@ static char *render(const struct exporter *e, size_t *len)
 	for (i = 0; s && i < k; i++)
 		cli_snap_free(&s[i]);
 	free(s);
-	if (!e->rings) {
-		for (i = 0; names && i < n; i++)
-			free(names[i]);
-		free(names);
-	}
+	if (!e->rings)
+		cli_ring_names_free(names, n);
 	return buf;
 }
 

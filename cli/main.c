@@ -20,6 +20,7 @@ static const char main_help[] =
 	"  schema RING    show a ring's message type and schema\n"
 	"  stat RING      show a ring's geometry, participants and counters\n"
 	"  exporter       serve rings' metrics to Prometheus (/metrics)\n"
+	"  top            a live view of the rings' producers and readers\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 		return cmd_rm(argc, argv);
 	if (!strcmp(cmd, "exporter"))
 		return cmd_exporter(argc, argv);
+	if (!strcmp(cmd, "top"))
+		return cmd_top(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	fprintf(stderr, "pbring: unknown command '%s' (see 'pbring --help')\n",

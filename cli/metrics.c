@@ -7,6 +7,7 @@
  * table (pbr_ring_stats, pbr_ring_participants): nothing is asked of the
  * processes using it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "cli.h"
 
 #define PARTICIPANTS_MAX 2048
+#define RINGS_MAX 4096
 
 int cli_snap_take(struct cli_snap *s, const char *name, struct pbr_ring *ring)
 {
@@ -343,6 +345,46 @@ static void participant_families(FILE *f, const struct cli_snap *s, int n)
 				if (!!s[i].pt[k].is_reader == m->reader)
 					part_sample(f, m, &s[i], &s[i].pt[k]);
 	}
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **cli_ring_names(int *n)
+{
+	char **names = calloc(RINGS_MAX, sizeof(*names));
+	struct dirent *d;
+	DIR *dir;
+
+	*n = 0;
+	if (!names || !(dir = opendir(PBR_SHM_DIR)))
+		return names;
+	while ((d = readdir(dir)) && *n < RINGS_MAX) {
+		const char *name = d->d_name + strlen(PBR_NAME_PREFIX);
+
+		/* pbring ls's rule: the objects named PBR_NAME_PREFIX... */
+		if (strncmp(d->d_name, PBR_NAME_PREFIX,
+			    strlen(PBR_NAME_PREFIX)) ||
+		    pbr_name_check(name))
+			continue;
+		if (!(names[*n] = strdup(name)))
+			break;
+		(*n)++;
+	}
+	closedir(dir);
+	qsort(names, (size_t)*n, sizeof(*names), name_cmp);
+	return names;
+}
+
+void cli_ring_names_free(char **names, int n)
+{
+	int i;
+
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 void cli_metrics_text(FILE *f, const struct cli_snap *s, int n)
