@@ -32,13 +32,92 @@ static void put_line(const char *pre1, const char *pre2, const char *fmt,
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
-void cli_fail(const char *ring, const char *fmt, ...)
+bool cli_log_json;
+const char *cli_cmd = "pbring";
+
+/* @s as a JSON string's contents. */
+static size_t json_escape(char *out, size_t cap, const char *s)
 {
-	char pre[300];
+	size_t n = 0;
+
+	for (; *s && n + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			n += (size_t)snprintf(out + n, cap - n, "\\%c", c);
+		else if (c < 0x20)
+			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+		else
+			out[n++] = (char)c;
+	}
+	out[n] = 0;
+	return n;
+}
+
+/* --log-format json: one object per line (docs/CLI.md, "Logs"). */
+static void json_line(const char *level, const char *kind, const char *ring,
+		      const char *trace_id, const char *msg)
+{
+	char line[2048], esc[1200], ts[40];
+	struct timespec now;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line),
+		     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"service\":"
+		     "\"pbring\",\"event\":\"%s.%s\"",
+		     ts, now.tv_nsec / 1000000, level, cli_cmd, kind);
+	if (ring) {
+		json_escape(esc, sizeof(esc), ring);
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      ",\"ring\":\"%s\"", esc);
+	}
+	if (trace_id && *trace_id)
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      ",\"trace_id\":\"%s\"", trace_id);
+	json_escape(esc, sizeof(esc), msg);
+	n += snprintf(line + n, sizeof(line) - (size_t)n,
+		      ",\"message\":\"%s\"}\n", esc);
+	if (n >= (int)sizeof(line))
+		n = (int)sizeof(line) - 1;
+	fflush(stderr);
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void cli_log(const char *level, const char *kind, const char *ring,
+	     const char *trace_id, const char *text_prefix, const char *fmt,
+	     ...)
+{
+	char msg[1024];
 	va_list ap;
 
-	snprintf(pre, sizeof(pre), "%s: ", ring ? ring : "");
 	va_start(ap, fmt);
+	if (!cli_log_json) {
+		put_line(text_prefix, "", fmt, ap, "");
+		va_end(ap);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_line(level, kind, ring, trace_id, msg);
+}
+
+void cli_fail(const char *ring, const char *fmt, ...)
+{
+	char pre[300], msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (cli_log_json) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		json_line("error", "error", ring, NULL, msg);
+		return;
+	}
+	snprintf(pre, sizeof(pre), "%s: ", ring ? ring : "");
 	put_line("pbring: ", ring ? pre : "", fmt, ap, "");
 	va_end(ap);
 }
@@ -64,9 +143,17 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	char pre[64], post[96];
 	va_list ap;
 
+	va_start(ap, fmt);
+	if (cli_log_json) {
+		char msg[1024];
+
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		json_line("error", "usage", NULL, NULL, msg);
+		return EXIT_USAGE;
+	}
 	snprintf(pre, sizeof(pre), "pbring %s: ", cmd);
 	snprintf(post, sizeof(post), " (see 'pbring %s --help')", cmd);
-	va_start(ap, fmt);
 	put_line(pre, "", fmt, ap, post);
 	va_end(ap);
 	return EXIT_USAGE;
@@ -324,9 +411,9 @@ int cli_wait_gating_reader(struct pbr_ring *ring, const char *name,
 	while (!has_gating_reader(ring)) {
 		if (!said) {
 			/* Once, so that a silent producer is not a mystery. */
-			fprintf(stderr,
-				"pbring: waiting for a gating reader on %s "
-				"(start a consumer, or use --no-wait)\n",
+			cli_log("info", "waiting", name, NULL, "pbring: ",
+				"waiting for a gating reader on %s (start a "
+				"consumer, or use --no-wait)",
 				name);
 			said = true;
 		}

@@ -22,6 +22,15 @@ void cli_fail(const char *ring, const char *fmt, ...)
 /* Report a library error code for ring and return EXIT_RUNTIME. */
 int cli_err(const char *ring, const char *what, int err);
 /* "pbring CMD: message" + hint on stderr; returns EXIT_USAGE. */
+/* --log-format json (main.c): every line on stderr is then a JSON object
+ * (ts, level, service, event = cli_cmd + "." + kind, ring, trace_id,
+ * message); otherwise the text, @text_prefix + the message. */
+extern bool cli_log_json;
+extern const char *cli_cmd;
+void cli_log(const char *level, const char *kind, const char *ring,
+	     const char *trace_id, const char *text_prefix, const char *fmt,
+	     ...) __attribute__((format(printf, 6, 7)));
+
 int cli_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

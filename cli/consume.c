@@ -144,6 +144,7 @@ struct consume_state {
 	/* --envelope: the message in hand's traceparent, read while its slot
 	 * was held ("" if none) */
 	char tp[PBR_TRACEPARENT_LEN + 1];
+	char trace_id[33];
 };
 
 static struct seq_track *track(struct consume_state *s, const char *id)
@@ -268,11 +269,16 @@ static int take_typed(struct consume_state *s, const struct pbr_view *v)
 static int take_one(struct consume_state *s, const struct pbr_view *v,
 		    struct demo_decoded *d)
 {
-	if (pbr_view_verify(v))
-		return -EILSEQ;
-	if (s->cfg->envelope &&
+	/* The trace context while the slot is ours: for --envelope, and the
+	 * trace id of a message named as corrupt (--log-format json). */
+	s->tp[0] = 0;
+	if ((s->cfg->envelope || cli_log_json) &&
 	    pbr_view_traceparent(v, s->tp, sizeof(s->tp)) != 0)
 		s->tp[0] = 0;
+	snprintf(s->trace_id, sizeof(s->trace_id), "%.32s",
+		 s->tp[0] ? s->tp + 3 : "");
+	if (pbr_view_verify(v))
+		return -EILSEQ;
 	if (s->kind == KIND_RAW)
 		return take_raw(s, v);
 	if (s->kind == KIND_TYPED)
@@ -338,20 +344,23 @@ static void note_missed(struct consume_state *s)
 /* Name a corrupt message on stderr (the first NAMED_MAX of them, so that
  * a flood of them does not bury the summary). p < 0: producer unknown. */
 static void name_corrupt(struct consume_state *s, uint64_t seq, int p,
-			 const char *what)
+			 const char *what, const char *trace_id)
 {
 	const char *name = s->cfg->ring_name;
+	char pre[PBR_NAME_MAX + 16];
 
 	if (s->named++ >= NAMED_MAX) {
 		if (s->named == NAMED_MAX + 1)
 			cli_fail(name, "more corrupt messages: not named");
 		return;
 	}
+	snprintf(pre, sizeof(pre), "pbring: %s: ", name);
 	if (p < 0)
-		cli_fail(name, "seq %" PRIu64 ": %s", seq, what);
+		cli_log("error", "corrupt", name, trace_id, pre,
+			"seq %" PRIu64 ": %s", seq, what);
 	else
-		cli_fail(name, "seq %" PRIu64 " (producer %d): %s", seq, p,
-			 what);
+		cli_log("error", "corrupt", name, trace_id, pre,
+			"seq %" PRIu64 " (producer %d): %s", seq, p, what);
 }
 
 /* Count a corrupt message once: as a crc or content error, never also as
@@ -372,7 +381,7 @@ static void corrupt(struct consume_state *s, const struct pbr_view *v, int bad)
 		s->corrupt_owed[v->producer]++;
 	else
 		s->corrupt_owed_any++;
-	name_corrupt(s, v->seq, v->producer, what);
+	name_corrupt(s, v->seq, v->producer, what, s->trace_id);
 }
 
 /* Check one message, release it, and only then count it: a lossy reader's
@@ -450,7 +459,8 @@ static int consume_loop(struct consume_state *s)
 		}
 		if (n == -EBADMSG) { /* counted in the reader's stats as bad */
 			s->corrupt_owed_any++;
-			name_corrupt(s, v[0].seq, -1, "corrupt slot header");
+			name_corrupt(s, v[0].seq, -1, "corrupt slot header",
+				     NULL);
 			continue;
 		}
 		if (n < 0)
@@ -495,11 +505,11 @@ static void consume_summary(struct consume_state *s)
 	char latency[256];
 
 	pbr_reader_stats(s->rd, &st);
-	fprintf(stderr,
-		"consume (%s): received %" PRIu64 ", lost %" PRIu64
-		", missed %" PRIu64 ", gaps %" PRIu64 ", duplicates %" PRIu64
+	cli_log("info", "summary", s->cfg->ring_name, NULL, "consume ",
+		"(%s): received %" PRIu64 ", lost %" PRIu64 ", missed %" PRIu64
+		", gaps %" PRIu64 ", duplicates %" PRIu64
 		", crc errors %" PRIu64 ", content errors %" PRIu64
-		", abandoned %" PRIu64 ", rate %.0f msg/s, %s\n",
+		", abandoned %" PRIu64 ", rate %.0f msg/s, %s",
 		/* the ring's count and the seq gaps see the same losses */
 		s->cfg->lossy ? "lossy" : "gating", s->received,
 		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
@@ -715,7 +725,8 @@ int cmd_consume(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	s.show_progress = cli_tty(2) && (cfg.quiet || !cli_tty(1));
+	s.show_progress =
+		cli_tty(2) && !cli_log_json && (cfg.quiet || !cli_tty(1));
 	rc = consume_loop(&s);
 	fflush(stdout);
 	if (s.show_progress)

@@ -107,9 +107,9 @@ static void say_transport(const struct cli_hist *h, uint64_t n)
 {
 	char p50[32], p99[32], max[32];
 
-	fprintf(stderr,
-		"demo: transport latency (commit to receive, nothing queued) "
-		"p50 %s p99 %s max %s over %" PRIu64 " messages\n",
+	cli_log("info", "latency", NULL, NULL, "demo: ",
+		"transport latency (commit to receive, nothing queued) "
+		"p50 %s p99 %s max %s over %" PRIu64 " messages",
 		cli_duration(hist_pct(h, 50), p50, sizeof(p50)),
 		cli_duration(hist_pct(h, 99), p99, sizeof(p99)),
 		cli_duration(h->max, max, sizeof(max)), n);
@@ -137,9 +137,9 @@ static int paced(const char *self, char *ring)
 		cli_stop_detach(r);
 		return 0;
 	}
-	fprintf(stderr,
-		"demo: now %d DeviceEvents at %d msg/s, slower than a reader "
-		"takes them: none waits in the ring\n",
+	cli_log("info", "note", NULL, NULL, "demo: ",
+		"now %d DeviceEvents at %d msg/s, slower than a reader "
+		"takes them: none waits in the ring",
 		PACED_COUNT, PACED_RATE);
 	pid = spawn(self, pr);
 	n = pid > 0 ? read_paced(rd, &h) : 0; /* while it sends */
@@ -195,9 +195,9 @@ int cmd_demo(int argc, char **argv, const char *self)
 		(void)wait_ok(c2); /* a lossy consumer may see losses: fine */
 	}
 	if (!cli_stop_signal())
-		fprintf(stderr,
-			"demo: at full speed the ring fills, so most of "
-			"that latency is time queued in it\n");
+		cli_log("info", "note", NULL, NULL, "demo: ",
+			"at full speed the ring fills, so most of "
+			"that latency is time queued in it");
 	ok = ok && !cli_stop_signal() && paced(self, ring);
 	(void)pbr_ring_unlink(ring);
 	if (cli_stop_signal())

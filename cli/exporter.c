@@ -230,8 +230,8 @@ int cmd_exporter(int argc, char **argv)
 		free(e.rings);
 		return EXIT_RUNTIME;
 	}
-	fprintf(stderr, "pbring exporter: serving http://%s/metrics (%s)\n",
-		listen,
+	cli_log("info", "serving", NULL, NULL,
+		"pbring exporter: ", "serving http://%s/metrics (%s)", listen,
 		e.rings ? "the rings named" : "every ring on this host");
 	while (!cli_stop_signal())
 		usleep(100 * 1000);

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 static const char main_help[] =
-	"usage: pbring COMMAND [ARGS]\n"
+	"usage: pbring [--log-format json] COMMAND [ARGS]\n"
 	"Protobuf messages between processes through a shared-memory ring.\n"
 	"\n"
 	"commands:\n"
@@ -26,7 +26,12 @@ static const char main_help[] =
 	"  demo           a producer and two consumers on a fresh ring\n"
 	"\n"
 	"'pbring COMMAND --help' describes each. Exit status: 0 success,\n"
-	"1 runtime error, 2 usage error.\n";
+	"1 runtime error, 2 usage error.\n"
+	"  --log-format json  (before COMMAND) every line on stderr as a "
+	"JSON\n"
+	"                     object: ts, level, service, event, ring, "
+	"trace_id,\n"
+	"                     message\n";
 
 int main(int argc, char **argv)
 {
@@ -42,6 +47,30 @@ int main(int argc, char **argv)
 		       PBR_FORMAT_MAJOR, PBR_FORMAT_MINOR);
 		return 0;
 	}
+	/* --log-format json|text before the command (docs/CLI.md, "Logs") */
+	if (!strcmp(cmd, "--log-format") ||
+	    !strncmp(cmd, "--log-format=", 13)) {
+		const char *v = cmd[12] == '=' ? cmd + 13
+				: argc > 2     ? argv[2]
+					       : "";
+
+		if (strcmp(v, "json") && strcmp(v, "text")) {
+			fprintf(stderr,
+				"pbring: --log-format: '%s' is not json or "
+				"text (see 'pbring --help')\n",
+				v);
+			return EXIT_USAGE;
+		}
+		cli_log_json = !strcmp(v, "json");
+		argc -= cmd[12] == '=' ? 1 : 2;
+		argv += cmd[12] == '=' ? 1 : 2;
+		cmd = argc > 1 ? argv[1] : NULL;
+		if (!cmd) {
+			fputs(main_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	cli_cmd = cmd;
 	argc--, argv++;
 	if (!strcmp(cmd, "create"))
 		return cmd_create(argc, argv);
@@ -63,7 +92,13 @@ int main(int argc, char **argv)
 		return cmd_top(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
-	fprintf(stderr, "pbring: unknown command '%s' (see 'pbring --help')\n",
-		cmd);
+	cli_cmd = "pbring";
+	if (cli_log_json)
+		cli_log("error", "usage", NULL, NULL, "",
+			"unknown command '%s'", cmd);
+	else
+		fprintf(stderr,
+			"pbring: unknown command '%s' (see 'pbring --help')\n",
+			cmd);
 	return EXIT_USAGE;
 }

@@ -198,7 +198,7 @@ static void show_progress(const struct produce_cfg *c, struct produce_thread *t,
 			  int64_t start)
 {
 	struct stall st = {0, start, false};
-	bool tty = cli_tty(2);
+	bool tty = cli_tty(2) && !cli_log_json; /* progress: text only */
 	uint64_t last = 0, sum;
 	int64_t last_ns = start, now;
 	struct cli_watch w;
@@ -265,9 +265,9 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 			size = t[k].msg_size;
 		}
 	}
-	fprintf(stderr,
-		"produce: %" PRIu64 " messages from %u producer%s in %.3f s, "
-		"%.0f msg/s\n",
+	cli_log("info", "summary", c->ring_name, NULL, "produce: ",
+		"%" PRIu64 " messages from %u producer%s in %.3f s, "
+		"%.0f msg/s",
 		sum, c->producers, c->producers == 1 ? "" : "s", secs,
 		secs > 0 ? (double)sum / secs : 0.0);
 	if (atomic_load(&watch_err))
@@ -422,7 +422,8 @@ static int wait_reader(const struct produce_cfg *cfg)
 	if (!err)
 		return 0;
 	if (err == -EINTR && cli_stop_signal()) {
-		fprintf(stderr, "produce: 0 messages\n");
+		cli_log("info", "summary", cfg->ring_name, NULL,
+			"produce: ", "0 messages");
 		return cli_stop_status(cfg->ring_name);
 	}
 	if (err != -ETIMEDOUT)
@@ -607,9 +608,9 @@ static int produce_json(struct produce_cfg *cfg)
 	(void)pbr_producer_close(p);
 	if (!rc || rc == -EINTR) {
 		secs = (double)(cli_now_ns() - start) / 1e9;
-		fprintf(stderr,
-			"produce: %" PRIu64 " messages from %s in %.3f s, "
-			"%.0f msg/s\n",
+		cli_log("info", "summary", cfg->ring_name, NULL, "produce: ",
+			"%" PRIu64 " messages from %s in %.3f s, "
+			"%.0f msg/s",
 			sent, cfg->from_json, secs,
 			secs > 0 ? (double)sent / secs : 0.0);
 	}

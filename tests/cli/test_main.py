@@ -16,7 +16,8 @@ def test_help(pbring, flag):
     r = pbring(flag)
     assert r.rc == 0, r
     assert r.err == ""
-    assert r.out.startswith("usage: pbring COMMAND [ARGS]\n")
+    assert r.out.startswith("usage: pbring [--log-format json] COMMAND "
+                            "[ARGS]\n")
     for cmd in COMMANDS:
         assert re.search(rf"^  {cmd} ", r.out, re.M), cmd
     assert "0 success" in r.out and "2 usage error" in r.out
@@ -35,7 +36,7 @@ def test_no_args_is_usage_error(pbring):
     assert r.rc == 2, r
     assert r.out == ""
     # the usage goes to stderr, since it is an error
-    assert r.err.startswith("usage: pbring COMMAND [ARGS]\n")
+    assert r.err.startswith("usage: pbring [--log-format json] COMMAND")
     assert r.err == pbring("--help").out
 
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,9 +23,65 @@ const (
 	exitUsage   = 2
 )
 
+// logJSON: --log-format json (before the command): every line on stderr
+// is a JSON object, as the C command writes it (docs/CLI.md, "Logs").
+var logJSON bool
+
+// logCmd is the command running, the event's first half.
+var logCmd = "pbring"
+
+// logLine writes one line on stderr: textPrefix + msg, or with
+// --log-format json the object {ts, level, service, event, ring,
+// trace_id, message} (ring and trace_id only when not empty).
+func logLine(level, kind, ring, traceID, textPrefix, msg string) {
+	if !logJSON {
+		fmt.Fprintf(os.Stderr, "%s%s\n", textPrefix, msg)
+		return
+	}
+	b := []byte(`{"ts":`)
+	b = strconv.AppendQuote(b, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	b = append(b, `,"level":`...)
+	b = appendJSON(b, level)
+	b = append(b, `,"service":"pbring","event":`...)
+	b = appendJSON(b, logCmd+"."+kind)
+	if ring != "" {
+		b = append(b, `,"ring":`...)
+		b = appendJSON(b, ring)
+	}
+	if traceID != "" {
+		b = append(b, `,"trace_id":`...)
+		b = appendJSON(b, traceID)
+	}
+	b = append(b, `,"message":`...)
+	b = appendJSON(b, msg)
+	b = append(b, "}\n"...)
+	os.Stderr.Write(b)
+}
+
+// appendJSON appends s as a JSON string, escaped as the C command does
+// (quote, backslash, control characters as \u00XX; the rest as is).
+func appendJSON(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, fmt.Sprintf("\\u%04x", c)...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
 // fail prints "pbring: RING: reason", the C command's one-line error.
 func fail(ring, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
+	if logJSON {
+		logLine("error", "error", ring, "", "", msg)
+		return
+	}
 	if ring != "" {
 		fmt.Fprintf(os.Stderr, "pbring: %s: %s\n", ring, msg)
 		return
@@ -70,8 +127,21 @@ func errText(err error) string {
 
 // usage prints "pbring-go CMD: message (see ...)" and returns exitUsage.
 func usage(cmd, format string, a ...any) int {
+	if logJSON {
+		logLine("error", "usage", "", "", "", fmt.Sprintf(format, a...))
+		return exitUsage
+	}
 	fmt.Fprintf(os.Stderr, "pbring-go %s: %s (see 'pbring-go %s --help')\n", cmd, fmt.Sprintf(format, a...), cmd)
 	return exitUsage
+}
+
+// optionError is parseArgs's message, getopt's words, or its JSON line.
+func optionError(cmd, msg string) {
+	if logJSON {
+		logLine("error", "usage", "", "", "", msg)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "pbring-go %s: %s\n", cmd, msg)
 }
 
 // parseU64 accepts what the C command's strtoull(s, 0) does: decimal,
@@ -122,23 +192,23 @@ func parseArgs(cmd string, args []string, opts []option) (got [][2]string, opera
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			o, err := matchOption(name, opts)
 			if err != "" {
-				fmt.Fprintf(os.Stderr, "pbring-go %s: %s '--%s'\n", cmd, err, name)
+				optionError(cmd, fmt.Sprintf("%s '--%s'", err, name))
 				return nil, nil, false
 			}
 			if o.arg && !hasVal {
 				if i+1 >= len(args) {
-					fmt.Fprintf(os.Stderr, "pbring-go %s: option '--%s' requires an argument\n", cmd, o.name)
+					optionError(cmd, fmt.Sprintf("option '--%s' requires an argument", o.name))
 					return nil, nil, false
 				}
 				i++
 				val = args[i]
 			} else if !o.arg && hasVal {
-				fmt.Fprintf(os.Stderr, "pbring-go %s: option '--%s' doesn't allow an argument\n", cmd, o.name)
+				optionError(cmd, fmt.Sprintf("option '--%s' doesn't allow an argument", o.name))
 				return nil, nil, false
 			}
 			got = append(got, [2]string{o.name, val})
 		case len(a) > 1 && a[0] == '-':
-			fmt.Fprintf(os.Stderr, "pbring-go %s: invalid option -- '%s'\n", cmd, a[1:2])
+			optionError(cmd, fmt.Sprintf("invalid option -- '%s'", a[1:2]))
 			return nil, nil, false
 		default:
 			operands = append(operands, a)

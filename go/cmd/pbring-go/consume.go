@@ -239,7 +239,7 @@ func cmdConsume(args []string) int {
 	}
 	defer rd.Close()
 	s.rd = rd
-	s.showProgress = isTTY(2) && (c.quiet || !isTTY(1))
+	s.showProgress = isTTY(2) && !logJSON && (c.quiet || !isTTY(1))
 	err = s.loop()
 	s.out.Flush()
 	if s.showProgress {
@@ -291,7 +291,7 @@ func (s *consumeState) loop() error {
 			continue
 		case errors.Is(err, pbring.ErrBadMsg): // counted in the reader's stats as bad
 			s.corruptOwedAny++
-			s.nameCorrupt(views[0].Seq, -1, "corrupt slot header")
+			s.nameCorrupt(views[0].Seq, -1, "corrupt slot header", "")
 			continue
 		case err != nil:
 			return err
@@ -532,22 +532,27 @@ func (s *consumeState) corrupt(v *pbring.View, what int) {
 	} else {
 		s.corruptOwedAny++
 	}
-	s.nameCorrupt(v.Seq, int(v.Producer), why)
+	tid := v.Traceparent()
+	if tid != "" {
+		tid = tid[3:35] // the trace id of its W3C traceparent
+	}
+	s.nameCorrupt(v.Seq, int(v.Producer), why, tid)
 }
 
 // nameCorrupt names a corrupt message on stderr (the first namedMax of
 // them, so that a flood of them does not bury the summary); p < 0: its
 // producer is not known.
-func (s *consumeState) nameCorrupt(seq uint64, p int, why string) {
+func (s *consumeState) nameCorrupt(seq uint64, p int, why, traceID string) {
 	s.named++
+	pre := "pbring: " + s.cfg.ring + ": "
 	switch {
 	case s.named == namedMax+1:
 		fail(s.cfg.ring, "more corrupt messages: not named")
 	case s.named > namedMax:
 	case p < 0:
-		fail(s.cfg.ring, "seq %d: %s", seq, why)
+		logLine("error", "corrupt", s.cfg.ring, traceID, pre, fmt.Sprintf("seq %d: %s", seq, why))
 	default:
-		fail(s.cfg.ring, "seq %d (producer %d): %s", seq, p, why)
+		logLine("error", "corrupt", s.cfg.ring, traceID, pre, fmt.Sprintf("seq %d (producer %d): %s", seq, p, why))
 	}
 }
 
@@ -563,10 +568,10 @@ func (s *consumeState) summary() {
 	if s.cfg.lossy {
 		mode = "lossy"
 	}
-	fmt.Fprintf(os.Stderr, "consume (%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
-		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, %s\n",
+	logLine("info", "summary", s.cfg.ring, "", "consume ", fmt.Sprintf("(%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
+		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, %s",
 		mode, s.received, max(st.Lost, s.gapMsgs), st.Missed, s.gaps, s.dups, s.crcErrs, s.badMsgs+st.Bad,
-		st.Abandoned, rate, s.latencyText())
+		st.Abandoned, rate, s.latencyText()))
 }
 
 // latencyText is "latency p50 P p99 Q max X (what it measures)".

@@ -17,9 +17,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
-const mainHelp = `usage: pbring-go COMMAND [ARGS]
+const mainHelp = `usage: pbring-go [--log-format json] COMMAND [ARGS]
 Protobuf messages between processes through a shared-memory ring (Go).
 
 commands:
@@ -29,6 +30,9 @@ commands:
 
 'pbring-go COMMAND --help' describes each. Exit status: 0 success,
 1 runtime error, 2 usage error.
+  --log-format json  (before COMMAND) every line on stderr as a JSON
+                     object: ts, level, service, event, ring, trace_id,
+                     message
 `
 
 func main() {
@@ -36,10 +40,26 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && (args[0] == "--log-format" || strings.HasPrefix(args[0], "--log-format=")) {
+		v, n := strings.TrimPrefix(args[0], "--log-format="), 1
+		if args[0] == "--log-format" {
+			v, n = "", 2
+			if len(args) > 1 {
+				v = args[1]
+			}
+		}
+		if v != "json" && v != "text" {
+			fmt.Fprintf(os.Stderr, "pbring-go: --log-format: '%s' is not json or text (see 'pbring-go --help')\n", v)
+			return exitUsage
+		}
+		logJSON = v == "json"
+		args = args[min(n, len(args)):]
+	}
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, mainHelp)
 		return exitUsage
 	}
+	logCmd = args[0]
 	switch args[0] {
 	case "help", "-h", "--help":
 		fmt.Print(mainHelp)
@@ -51,6 +71,11 @@ func run(args []string) int {
 	case "schema":
 		return cmdSchema(args[1:])
 	}
-	fmt.Fprintf(os.Stderr, "pbring-go: unknown command '%s' (see 'pbring-go --help')\n", args[0])
+	logCmd = "pbring"
+	if logJSON {
+		logLine("error", "usage", "", "", "", fmt.Sprintf("unknown command '%s'", args[0]))
+	} else {
+		fmt.Fprintf(os.Stderr, "pbring-go: unknown command '%s' (see 'pbring-go --help')\n", args[0])
+	}
 	return exitUsage
 }

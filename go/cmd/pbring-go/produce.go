@@ -252,7 +252,7 @@ func pace(start int64, rate float64, i uint64) bool {
 func showProgress(r *pbring.Ring, name string, paced float64, runs []*producerRun, wg *sync.WaitGroup, start int64) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	tty, w := isTTY(2), newWatch(r, name)
+	tty, w := isTTY(2) && !logJSON, newWatch(r, name) // progress: text only
 	st := stall{movedNs: start}
 	var werr error
 	last, lastNs := uint64(0), start
@@ -306,8 +306,8 @@ func produceReport(c *produceCfg, r *pbring.Ring, runs []*producerRun, start int
 	if secs > 0 {
 		rate = float64(sum) / secs
 	}
-	fmt.Fprintf(os.Stderr, "produce: %d messages from %d producer%s in %.3f s, %.0f msg/s\n",
-		sum, c.producers, plural, secs, rate)
+	logLine("info", "summary", c.ring, "", "produce: ", fmt.Sprintf("%d messages from %d producer%s in %.3f s, %.0f msg/s",
+		sum, c.producers, plural, secs, rate))
 	switch {
 	case werr != nil:
 		return failErr(c.ring, "", werr)

@@ -67,7 +67,7 @@ func produceJSON(c *produceCfg) int {
 	if secs > 0 {
 		rate = float64(sent) / secs
 	}
-	fmt.Fprintf(os.Stderr, "produce: %d messages from %s in %.3f s, %.0f msg/s\n", sent, name, secs, rate)
+	logLine("info", "summary", c.ring, "", "produce: ", fmt.Sprintf("%d messages from %s in %.3f s, %.0f msg/s", sent, name, secs, rate))
 	if stopped() != 0 && (reason == "" || reason == stopReason) {
 		return stopStatus(c.ring)
 	}

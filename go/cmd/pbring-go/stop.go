@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
 	"sync"
@@ -201,7 +200,7 @@ func waitGatingReader(r *pbring.Ring, name string, timeout time.Duration) error 
 	said := false
 	for !hasGatingReader(r) {
 		if !said {
-			fmt.Fprintf(os.Stderr, "pbring: waiting for a gating reader on %s (start a consumer, or use --no-wait)\n", name)
+			logLine("info", "waiting", name, "", "pbring: ", "waiting for a gating reader on "+name+" (start a consumer, or use --no-wait)")
 			said = true
 		}
 		if stopped() != 0 || r.Interrupted() {
@@ -225,7 +224,7 @@ func waitReader(r *pbring.Ring, name string, timeout time.Duration) int {
 	case err == nil:
 		return 0
 	case stopped() != 0:
-		fmt.Fprintln(os.Stderr, "produce: 0 messages")
+		logLine("info", "summary", name, "", "produce: ", "0 messages")
 		return stopStatus(name)
 	case err == pbring.ErrTimeout:
 		fail(name, "no gating reader attached (start a consumer first, or use --no-wait)")

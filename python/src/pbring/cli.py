@@ -119,7 +119,7 @@ Print the ring's message type and its stored schema as .proto text
 """
 
 MAIN_HELP = """\
-usage: python -m pbring COMMAND [ARGS]
+usage: python -m pbring [--log-format json] COMMAND [ARGS]
 Protobuf messages between processes through a shared-memory ring (Python).
 
 commands:
@@ -130,6 +130,9 @@ commands:
 'python -m pbring COMMAND --help' describes each. Exit status: 0 success,
 1 runtime error, 2 usage error. (create, stat, ls, rm and demo are the C
 command's.)
+  --log-format json  (before COMMAND) every line on stderr as a JSON
+                     object: ts, level, service, event, ring, trace_id,
+                     message
 """
 
 
@@ -141,18 +144,64 @@ class _Help(Exception):
     pass
 
 
+class _Log:
+    """--log-format json (before the command): every line on stderr a JSON
+    object, as the C command writes it (docs/CLI.md, "Logs")."""
+    json = False
+    cmd = "pbring"
+
+
+def _json_str(s: str) -> str:
+    """@s as a JSON string, escaped as the C command does: quote,
+    backslash and control characters (as \\u00XX), the rest as is."""
+    out = ['"']
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def log_line(level: str, kind: str, ring: Optional[str],
+             trace_id: Optional[str], text_prefix: str, msg: str) -> None:
+    """One line on stderr: @text_prefix + @msg, or with --log-format json
+    {ts, level, service, event, ring, trace_id, message}."""
+    if not _Log.json:
+        sys.stderr.write(f"{text_prefix}{msg}\n")
+        sys.stderr.flush()
+        return
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + \
+        f".{int(now * 1000) % 1000:03d}Z"
+    parts = [f'{{"ts":"{ts}","level":{_json_str(level)},'
+             f'"service":"pbring","event":{_json_str(_Log.cmd + "." + kind)}']
+    if ring:
+        parts.append(f',"ring":{_json_str(ring)}')
+    if trace_id:
+        parts.append(f',"trace_id":{_json_str(trace_id)}')
+    parts.append(f',"message":{_json_str(msg)}}}\n')
+    sys.stderr.write("".join(parts))
+    sys.stderr.flush()
+
+
 def fail(ring: Optional[str], msg: str) -> int:
     """``pbring: RING: msg`` on stderr; returns EXIT_RUNTIME. A damaged
     ring stays damaged: the message says what clears it."""
     if ring and msg.endswith(strerror(errno.EUCLEAN)):
         msg += f"; remove it with 'pbring rm {ring}'"
-    sys.stderr.write(f"pbring: {ring}: {msg}\n" if ring else
-                     f"pbring: {msg}\n")
-    sys.stderr.flush()
+    log_line("error", "error", ring, None,
+             f"pbring: {ring}: " if ring else "pbring: ", msg)
     return EXIT_RUNTIME
 
 
 def usage(cmd: str, msg: str) -> int:
+    if _Log.json:
+        log_line("error", "usage", None, None, "", msg)
+        return EXIT_USAGE
     sys.stderr.write(f"pbring {cmd}: {msg} (see 'pbring {cmd} --help')\n")
     return EXIT_USAGE
 
@@ -572,9 +621,9 @@ def _send_lines(name: str, cfg: argparse.Namespace, src: Any, p: Producer,
     except KeyboardInterrupt:
         pass  # raised only while waiting for a line: nothing half sent
     secs = time.monotonic() - start
-    sys.stderr.write(f"produce: {sent} messages from {cfg.from_json} in "
-                     f"{secs:.3f} s, {sent / secs if secs > 0 else 0.0:.0f} "
-                     "msg/s\n")
+    log_line("info", "summary", name, None, "produce: ",
+             f"{sent} messages from {cfg.from_json} in "
+             f"{secs:.3f} s, {sent / secs if secs > 0 else 0.0:.0f} msg/s")
     return _stop_status(name) if _Stop.sig else 0
 
 
@@ -584,7 +633,7 @@ def _show_progress(ring: Ring, name: str, threads: List[_ProduceThread],
     the ring removed) on any output, until every thread is done; returns
     the watch's error, if it stopped them. Joins in short steps: the main
     thread must stay able to run the signal handlers."""
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and not _Log.json  # progress: text only
     watch = _Watch(ring, name)
     werr: Optional[PbringError] = None
     last, last_t = 0, start
@@ -665,10 +714,11 @@ def cmd_produce(argv: Sequence[str]) -> int:
         werr = _show_progress(ring, name, threads, start)
         secs = time.monotonic() - start
         total = sum(t.sent for t in threads)
-        sys.stderr.write(
-            f"produce: {total} messages from {cfg.producers} "
-            f"producer{'' if cfg.producers == 1 else 's'} in {secs:.3f} s, "
-            f"{total / secs if secs > 0 else 0.0:.0f} msg/s\n")
+        log_line("info", "summary", name, None, "produce: ",
+                 f"{total} messages from {cfg.producers} "
+                 f"producer{'' if cfg.producers == 1 else 's'} in "
+                 f"{secs:.3f} s, "
+                 f"{total / secs if secs > 0 else 0.0:.0f} msg/s")
         if werr is not None:
             return fail(name, strerror(werr.errno or 0))
         bad = next((t for t in threads if t.err is not None), None)
@@ -784,21 +834,27 @@ class _Consumer:
         elif now >= sent:
             self.hist.add(now - sent)
 
-    def name_corrupt(self, seq: int, producer: int, why: str) -> None:
+    def name_corrupt(self, seq: int, producer: int, why: str,
+                     trace: Optional[str] = None) -> None:
         """Name a corrupt message on stderr (the first NAMED_MAX of them, so
-        that a flood does not bury the summary); producer < 0: unknown."""
+        that a flood does not bury the summary); producer < 0: unknown.
+        @trace: its traceparent, whose trace id a JSON log line carries."""
         self.named += 1
         name = self.cfg.ring
+        tid = trace[3:35] if trace else None
         if self.named == NAMED_MAX + 1:
             fail(name, "more corrupt messages: not named")
         elif self.named > NAMED_MAX:
             pass
         elif producer < 0:
-            fail(name, f"seq {seq}: {why}")
+            log_line("error", "corrupt", name, tid, f"pbring: {name}: ",
+                     f"seq {seq}: {why}")
         else:
-            fail(name, f"seq {seq} (producer {producer}): {why}")
+            log_line("error", "corrupt", name, tid, f"pbring: {name}: ",
+                     f"seq {seq} (producer {producer}): {why}")
 
-    def corrupt(self, seq: int, producer: int, crc: bool) -> None:
+    def corrupt(self, seq: int, producer: int, crc: bool,
+                trace: Optional[str] = None) -> None:
         """Count a corrupt message once: as a crc or content error, never
         also as the gap it leaves in its producer's seq (unexplained())."""
         if crc:
@@ -811,7 +867,7 @@ class _Consumer:
             self.owed[producer] = self.owed.get(producer, 0) + 1
         else:
             self.owed_any += 1
-        self.name_corrupt(seq, producer, why)
+        self.name_corrupt(seq, producer, why, trace)
 
     def bad_header(self, seq: int) -> None:
         """A corrupt slot header (counted by the reader as stats().bad)."""
@@ -924,7 +980,8 @@ class _Consumer:
                 else:
                     last = rd.last
                     self.corrupt(e.seq or 0, last.producer if last else -1,
-                                 e.strerror == CRC_MISMATCH)
+                                 e.strerror == CRC_MISMATCH,
+                                 last.traceparent if last else None)
                 idle_from = self.last_ns = mono()
                 if not self.start_ns:
                     self.start_ns = idle_from
@@ -1026,7 +1083,8 @@ class _Consumer:
                 return e
             assert info is not None
             if not crc_ok:
-                self.corrupt(info.seq, info.producer, True)
+                self.corrupt(info.seq, info.producer, True,
+                             info.traceparent)
                 self.last_ns = mono()
                 continue
             self.latency(info.timestamp_ns, now)
@@ -1042,8 +1100,9 @@ class _Consumer:
     def summary(self) -> None:
         st = self.rd.stats()
         secs = (self.last_ns - self.start_ns) / 1e9
-        sys.stderr.write(
-            f"consume ({'lossy' if self.cfg.lossy else 'gating'}): "
+        log_line(
+            "info", "summary", self.cfg.ring, None, "consume ",
+            f"({'lossy' if self.cfg.lossy else 'gating'}): "
             f"received {self.received}, "
             f"lost {max(st.lost, self.gap_msgs)}, missed {st.missed}, "
             f"gaps {self.gaps}, "
@@ -1051,7 +1110,7 @@ class _Consumer:
             f"content errors {self.content_errors + st.bad}, "
             f"abandoned {st.abandoned}, "
             f"rate {self.received / secs if secs > 0 else 0.0:.0f} msg/s, "
-            f"{self.latency_text()}\n")
+            f"{self.latency_text()}")
 
     def latency_text(self) -> str:
         """``latency p50 P p99 Q max X (what it measures)``."""
@@ -1167,7 +1226,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
                    closefd=False)
         stop = _on_signals(ring)
         c = _Consumer(cfg, rd, out, kind, cls)
-        c.show_progress = sys.stderr.isatty() and (
+        c.show_progress = sys.stderr.isatty() and not _Log.json and (
             cfg.quiet or not sys.stdout.isatty())
         c.open_ns = open_ns
         try:
@@ -1295,12 +1354,13 @@ def _wait_reader(name: str, ring: Ring, timeout: Optional[float]) -> int:
     try:
         if ring.has_gating_reader():
             return 0
-        sys.stderr.write(f"pbring: waiting for a gating reader on {name} "
-                         "(start a consumer, or use --no-wait)\n")
+        log_line("info", "waiting", name, None, "pbring: ",
+                 f"waiting for a gating reader on {name} "
+                 "(start a consumer, or use --no-wait)")
         if ring.wait_gating_reader(timeout):
             return 0
     except Interrupted:
-        sys.stderr.write("produce: 0 messages\n")
+        log_line("info", "summary", name, None, "produce: ", "0 messages")
         return _stop_status(name)
     except PbringError as e:
         return fail(name, strerror(e.errno or 0))
@@ -1373,7 +1433,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if (sig := _early.take()):
         return 128 + sig  # Ctrl-C while loading: quietly, as later
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and (args[0] == "--log-format" or
+                 args[0].startswith("--log-format=")):
+        v = args[0][len("--log-format="):] if "=" in args[0] else \
+            (args[1] if len(args) > 1 else "")
+        if v not in ("json", "text"):
+            sys.stderr.write(f"pbring: --log-format: '{v}' is not json or "
+                             "text (see 'pbring --help')\n")
+            return EXIT_USAGE
+        _Log.json = v == "json"
+        args = args[1 if "=" in args[0] else 2:]
     cmd = args[0] if args else None
+    _Log.cmd = cmd or "pbring"
     if cmd is None:
         sys.stderr.write(MAIN_HELP)
         return EXIT_USAGE
@@ -1395,6 +1466,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return cmd_schema(args[1:])
     except BrokenPipeError:
         return EXIT_RUNTIME
-    sys.stderr.write(f"pbring: unknown command '{cmd}' (see 'pbring "
-                     "--help')\n")
+    _Log.cmd = "pbring"
+    if _Log.json:
+        log_line("error", "usage", None, None, "", f"unknown command '{cmd}'")
+    else:
+        sys.stderr.write(f"pbring: unknown command '{cmd}' (see 'pbring "
+                         "--help')\n")
     return EXIT_USAGE
