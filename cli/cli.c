@@ -36,19 +36,52 @@ bool cli_log_json;
 const char *cli_cmd = "pbring";
 
 /* @s as a JSON string's contents. */
-static size_t json_escape(char *out, size_t cap, const char *s)
+/* Bytes of the well-formed UTF-8 sequence at s (strict: no overlong
+ * forms, surrogates or code points past U+10FFFF), or 0. */
+static unsigned utf8_len(const unsigned char *s)
 {
+	unsigned c = s[0], n, k, lo = 0x80, hi = 0xBF;
+
+	n = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	for (k = 1; k < n; k++, lo = 0x80, hi = 0xBF)
+		if (s[k] < lo || s[k] > hi)
+			return 0;
+	return n;
+}
+
+/* @s as a JSON string's contents: quote, backslash and control characters
+ * escaped, a byte that is not UTF-8 as \ufffd (as Go and Python do), and
+ * cut only between characters when @cap is short. */
+static size_t json_escape(char *out, size_t cap, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n = 0;
+	unsigned k;
 
-	for (; *s && n + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			n += (size_t)snprintf(out + n, cap - n, "\\%c", c);
-		else if (c < 0x20)
-			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-		else
-			out[n++] = (char)c;
+	while (*s && n + 8 < cap) {
+		if (*s == '"' || *s == '\\') {
+			n += (size_t)snprintf(out + n, cap - n, "\\%c", *s++);
+		} else if (*s < 0x20) {
+			n += (size_t)snprintf(out + n, cap - n, "\\u%04x",
+					      *s++);
+		} else if (*s < 0x80) {
+			out[n++] = (char)*s++;
+		} else if ((k = utf8_len(s))) {
+			memcpy(out + n, s, k);
+			n += k;
+			s += k;
+		} else {
+			n += (size_t)snprintf(out + n, cap - n, "\\ufffd");
+			s++;
+		}
 	}
 	out[n] = 0;
 	return n;
@@ -58,7 +91,7 @@ static size_t json_escape(char *out, size_t cap, const char *s)
 static void json_line(const char *level, const char *kind, const char *ring,
 		      const char *trace_id, const char *msg)
 {
-	char line[2048], esc[1200], ts[40];
+	char line[8192], esc[7000], ts[40];
 	struct timespec now;
 	struct tm tm;
 	int n;
@@ -91,7 +124,7 @@ void cli_log(const char *level, const char *kind, const char *ring,
 	     const char *trace_id, const char *text_prefix, const char *fmt,
 	     ...)
 {
-	char msg[1024];
+	char msg[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -107,7 +140,7 @@ void cli_log(const char *level, const char *kind, const char *ring,
 
 void cli_fail(const char *ring, const char *fmt, ...)
 {
-	char pre[300], msg[1024];
+	char pre[300], msg[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -145,7 +178,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (cli_log_json) {
-		char msg[1024];
+		char msg[4096];
 
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);

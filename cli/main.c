@@ -37,19 +37,9 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
-	if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
-	    !strcmp(cmd, "help")) {
-		fputs(main_help, cmd ? stdout : stderr);
-		return cmd ? 0 : EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "--version")) {
-		printf("pbring %s (segment format %u.%u)\n", pbr_version(),
-		       PBR_FORMAT_MAJOR, PBR_FORMAT_MINOR);
-		return 0;
-	}
 	/* --log-format json|text before the command (docs/CLI.md, "Logs") */
-	if (!strcmp(cmd, "--log-format") ||
-	    !strncmp(cmd, "--log-format=", 13)) {
+	if (cmd && (!strcmp(cmd, "--log-format") ||
+		    !strncmp(cmd, "--log-format=", 13))) {
 		const char *v = cmd[12] == '=' ? cmd + 13
 				: argc > 2     ? argv[2]
 					       : "";
@@ -65,10 +55,16 @@ int main(int argc, char **argv)
 		argc -= cmd[12] == '=' ? 1 : 2;
 		argv += cmd[12] == '=' ? 1 : 2;
 		cmd = argc > 1 ? argv[1] : NULL;
-		if (!cmd) {
-			fputs(main_help, stderr);
-			return EXIT_USAGE;
-		}
+	}
+	if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+	    !strcmp(cmd, "help")) {
+		fputs(main_help, cmd ? stdout : stderr);
+		return cmd ? 0 : EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("pbring %s (segment format %u.%u)\n", pbr_version(),
+		       PBR_FORMAT_MAJOR, PBR_FORMAT_MINOR);
+		return 0;
 	}
 	cli_cmd = cmd;
 	argc--, argv++;

@@ -17,7 +17,6 @@
 #include "cli.h"
 
 #define PARTICIPANTS_MAX 2048
-#define RINGS_MAX 4096
 
 int cli_snap_take(struct cli_snap *s, const char *name, struct pbr_ring *ring)
 {
@@ -354,22 +353,27 @@ static int name_cmp(const void *a, const void *b)
 
 char **cli_ring_names(int *n)
 {
-	char **names = calloc(RINGS_MAX, sizeof(*names));
+	size_t cap = 64, len = strlen(PBR_NAME_PREFIX);
+	char **names = calloc(cap, sizeof(*names)), **more;
 	struct dirent *d;
 	DIR *dir;
 
 	*n = 0;
 	if (!names || !(dir = opendir(PBR_SHM_DIR)))
 		return names;
-	while ((d = readdir(dir)) && *n < RINGS_MAX) {
-		const char *name = d->d_name + strlen(PBR_NAME_PREFIX);
-
-		/* pbring ls's rule: the objects named PBR_NAME_PREFIX... */
-		if (strncmp(d->d_name, PBR_NAME_PREFIX,
-			    strlen(PBR_NAME_PREFIX)) ||
-		    pbr_name_check(name))
+	/* Every entry: a cap counted in readdir's order would drop real
+	 * rings behind other objects named like them. */
+	while ((d = readdir(dir))) {
+		if (strncmp(d->d_name, PBR_NAME_PREFIX, len) ||
+		    pbr_name_check(d->d_name + len))
 			continue;
-		if (!(names[*n] = strdup(name)))
+		if ((size_t)*n == cap) {
+			if (!(more = realloc(names, 2 * cap * sizeof(*names))))
+				break;
+			names = more;
+			cap *= 2;
+		}
+		if (!(names[*n] = strdup(d->d_name + len)))
 			break;
 		(*n)++;
 	}

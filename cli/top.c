@@ -140,6 +140,10 @@ static void refresh(struct top_state *t)
 		struct top_row *r = &t->cur[i];
 		const struct top_row *p = previous(t, r);
 
+		/* A counter that went back: a new process in the entry (same
+		 * pid, reopened): no rate until the next refresh. */
+		if (p && (r->total < p->total || r->blocked < p->blocked))
+			p = NULL;
 		r->rate = p && dt > 0 ? (double)(r->total - p->total) / dt : -1;
 		r->blocked_share =
 			p && dt > 0

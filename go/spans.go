@@ -21,7 +21,10 @@ import (
 // pbr_pb_decode_span.
 //
 // A field of nums that arrives with another wire type than length-
-// delimited is ErrBadMsg, as is an invalid encoding.
+// delimited is ErrBadMsg, as is an invalid encoding. The spans are bytes
+// as they are: a string field's UTF-8 is not checked, a repeated field
+// gives its last element, and a oneof member as a span does not clear
+// the oneof's other members (name plain bytes fields).
 func (v *View) UnmarshalSpans(m proto.Message, nums ...protowire.Number) (spans [][]byte, err error) {
 	if err := checkMsgType(v.msgType, m); err != nil {
 		return nil, err
@@ -33,7 +36,9 @@ func (v *View) UnmarshalSpans(m proto.Message, nums ...protowire.Number) (spans 
 	defer recoverFault(old, &err, "", "unmarshal")
 	proto.Reset(m)
 	spans = make([][]byte, len(nums))
-	merge := proto.UnmarshalOptions{Merge: true}
+	// Each run is partial on its own: required fields are checked once,
+	// on the whole, at the end.
+	merge := proto.UnmarshalOptions{Merge: true, AllowPartial: true}
 	b, run := v.Data, 0 // b[run:at]: fields not yet decoded
 	for at := 0; at < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[at:])
@@ -62,6 +67,9 @@ func (v *View) UnmarshalSpans(m proto.Message, nums ...protowire.Number) (spans 
 	}
 	if err := decodeRun(merge, b[run:], m); err != nil {
 		return nil, err
+	}
+	if err := proto.CheckInitialized(m); err != nil {
+		return nil, &decodeError{err}
 	}
 	return spans, nil
 }

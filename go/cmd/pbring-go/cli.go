@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -59,18 +60,30 @@ func logLine(level, kind, ring, traceID, textPrefix, msg string) {
 }
 
 // appendJSON appends s as a JSON string, escaped as the C command does
-// (quote, backslash, control characters as \u00XX; the rest as is).
+// (quote, backslash, control characters as \u00XX, a byte that is not
+// UTF-8 as \ufffd; the rest as is).
 func appendJSON(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20:
 			b = append(b, fmt.Sprintf("\\u%04x", c)...)
-		default:
+		case c < 0x80:
 			b = append(b, c)
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+			continue
 		}
+		i++
 	}
 	return append(b, '"')
 }

@@ -160,6 +160,8 @@ def _json_str(s: str) -> str:
             out.append("\\" + ch)
         elif ord(ch) < 0x20:
             out.append(f"\\u{ord(ch):04x}")
+        elif 0xD800 <= ord(ch) <= 0xDFFF:  # a byte of argv that is not UTF-8
+            out.append("\\ufffd")
         else:
             out.append(ch)
     out.append('"')

@@ -291,7 +291,9 @@ class Ring:
         h = ctypes.c_void_p()
         rc = -errno.EINTR
         while rc == -errno.EINTR:  # a signal: its handler runs, then retry
-            rc = _lib.pbr_ring_attach(name.encode(), ctypes.byref(o),
+            # bytes from argv come as surrogates: C refuses the name (EINVAL)
+            rc = _lib.pbr_ring_attach(name.encode("utf-8", "surrogateescape"),
+                                      ctypes.byref(o),
                                       ctypes.byref(h))
         if rc:
             raise error_for(rc, name, "attach")
