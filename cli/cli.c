@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "demo_event.h" /* demo_utf8_len */
 #include "pbring/demo.h"
 
 /* One line, one write(2): the demo's children share a stderr, and a line
@@ -35,28 +36,6 @@ static void put_line(const char *pre1, const char *pre2, const char *fmt,
 bool cli_log_json;
 const char *cli_cmd = "pbring";
 
-/* @s as a JSON string's contents. */
-/* Bytes of the well-formed UTF-8 sequence at s (strict: no overlong
- * forms, surrogates or code points past U+10FFFF), or 0. */
-static unsigned utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0], n, k, lo = 0x80, hi = 0xBF;
-
-	n = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	for (k = 1; k < n; k++, lo = 0x80, hi = 0xBF)
-		if (s[k] < lo || s[k] > hi)
-			return 0;
-	return n;
-}
-
 /* @s as a JSON string's contents: quote, backslash and control characters
  * escaped, a byte that is not UTF-8 as \ufffd (as Go and Python do), and
  * cut only between characters when @cap is short. */
@@ -74,7 +53,7 @@ static size_t json_escape(char *out, size_t cap, const char *str)
 					      *s++);
 		} else if (*s < 0x80) {
 			out[n++] = (char)*s++;
-		} else if ((k = utf8_len(s))) {
+		} else if ((k = demo_utf8_len(s))) {
 			memcpy(out + n, s, k);
 			n += k;
 			s += k;

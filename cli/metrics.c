@@ -207,69 +207,24 @@ static void participant_counts(FILE *f, const struct cli_snap *s, int n)
 	}
 }
 
-/* A per-participant value: producers or readers only; ns: nanoseconds
- * shown in seconds (Prometheus's base unit). */
+/* A per-participant value: producers or readers only; the u64 field at
+ * off of pbr_participant, or what get computes; ns: nanoseconds shown in
+ * seconds (Prometheus's base unit). */
 struct part_metric {
 	const char *name, *type, *help;
 	bool reader, ns;
+	size_t off;
 	uint64_t (*get)(const struct pbr_participant *p,
 			const struct cli_snap *s);
 };
 
-static uint64_t get_committed(const struct pbr_participant *p,
-			      const struct cli_snap *s)
-{
-	(void)s;
-	return p->position;
-}
-
-static uint64_t get_bytes(const struct pbr_participant *p,
-			  const struct cli_snap *s)
-{
-	(void)s;
-	return p->bytes;
-}
-
-static uint64_t get_aborts(const struct pbr_participant *p,
-			   const struct cli_snap *s)
-{
-	(void)s;
-	return p->aborts;
-}
-
-static uint64_t get_blocked(const struct pbr_participant *p,
-			    const struct cli_snap *s)
-{
-	(void)s;
-	return p->blocked_ns;
-}
+#define FIELD(f) offsetof(struct pbr_participant, f), NULL
 
 static uint64_t get_up(const struct pbr_participant *p,
 		       const struct cli_snap *s)
 {
 	(void)s;
 	return p->alive;
-}
-
-static uint64_t get_delivered(const struct pbr_participant *p,
-			      const struct cli_snap *s)
-{
-	(void)s;
-	return p->delivered;
-}
-
-static uint64_t get_lost(const struct pbr_participant *p,
-			 const struct cli_snap *s)
-{
-	(void)s;
-	return p->lost;
-}
-
-static uint64_t get_rabandoned(const struct pbr_participant *p,
-			       const struct cli_snap *s)
-{
-	(void)s;
-	return p->abandoned;
 }
 
 /* As stat's lag: the counters are read after the entries, so claimed is
@@ -280,39 +235,51 @@ static uint64_t get_lag(const struct pbr_participant *p,
 	return s->st.claimed - p->position;
 }
 
+static uint64_t part_value(const struct part_metric *m,
+			   const struct pbr_participant *p,
+			   const struct cli_snap *s)
+{
+	uint64_t v;
+
+	if (m->get)
+		return m->get(p, s);
+	memcpy(&v, (const char *)p + m->off, sizeof(v));
+	return v;
+}
+
 static const struct part_metric part_metrics[] = {
 	{"pbring_producer_up", "gauge",
 	 "1 while the producer's process is alive, 0 once it died.", false,
-	 false, get_up},
+	 false, 0, get_up},
 	{"pbring_producer_committed_total", "counter",
 	 "Messages this producer committed (aborts included) since it joined.",
-	 false, false, get_committed},
+	 false, false, FIELD(position)},
 	{"pbring_producer_bytes_total", "counter",
 	 "Payload bytes of the messages this producer committed since it "
 	 "joined.",
-	 false, false, get_bytes},
+	 false, false, FIELD(bytes)},
 	{"pbring_producer_aborts_total", "counter",
 	 "Skip records (aborted sequences) this producer published since it "
 	 "joined.",
-	 false, false, get_aborts},
+	 false, false, FIELD(aborts)},
 	{"pbring_producer_blocked_seconds_total", "counter",
 	 "Time this producer waited for space (a full ring) since it joined.",
-	 false, true, get_blocked},
+	 false, true, FIELD(blocked_ns)},
 	{"pbring_reader_up", "gauge",
 	 "1 while the reader's process is alive, 0 once it died.", true, false,
-	 get_up},
+	 0, get_up},
 	{"pbring_reader_delivered_total", "counter",
 	 "Messages this reader released since it joined.", true, false,
-	 get_delivered},
+	 FIELD(delivered)},
 	{"pbring_reader_lost_total", "counter",
 	 "Messages overwritten before this lossy reader read them.", true,
-	 false, get_lost},
+	 false, FIELD(lost)},
 	{"pbring_reader_abandoned_total", "counter",
 	 "Abandoned records (dead producers' sequences) passed over.", true,
-	 false, get_rabandoned},
+	 false, FIELD(abandoned)},
 	{"pbring_reader_lag_messages", "gauge",
 	 "Messages claimed by producers and not yet read by this reader.", true,
-	 false, get_lag},
+	 false, 0, get_lag},
 };
 
 static void part_sample(FILE *f, const struct part_metric *m,
@@ -325,9 +292,9 @@ static void part_sample(FILE *f, const struct part_metric *m,
 	if (m->reader)
 		fprintf(f, ",mode=\"%s\"", reader_mode(p));
 	if (m->ns) /* %.17g: the double any language parses back */
-		fprintf(f, "} %.17g\n", (double)m->get(p, s) / 1e9);
+		fprintf(f, "} %.17g\n", (double)part_value(m, p, s) / 1e9);
 	else
-		fprintf(f, "} %" PRIu64 "\n", m->get(p, s));
+		fprintf(f, "} %" PRIu64 "\n", part_value(m, p, s));
 }
 
 static void participant_families(FILE *f, const struct cli_snap *s, int n)

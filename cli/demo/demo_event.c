@@ -62,34 +62,35 @@ int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
 		p, &slot, 0, pbring_demo_v1_DeviceEvent_fields, &e->msg);
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF): what Go's and Python's protobuf demand of a proto3 string. */
+unsigned demo_utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0], n, k, lo = 0x80, hi = 0xBF;
+
+	if (c < 0x80)
+		return c ? 1 : 0;
+	n = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	for (k = 1; k < n; k++, lo = 0x80, hi = 0xBF)
+		if (s[k] < lo || s[k] > hi)
+			return 0;
+	return n;
+}
+
+/* What Go's and Python's protobuf demand of a proto3 string. */
 static bool utf8_ok(const unsigned char *s)
 {
-	while (*s) {
-		unsigned c = *s, n = c < 0x80	? 0
-				     : c < 0xC2 ? 9
-				     : c < 0xE0 ? 1
-				     : c < 0xF0 ? 2
-				     : c < 0xF5 ? 3
-						: 9;
-		unsigned lo = 0x80, hi = 0xBF, k;
+	unsigned n;
 
-		if (n == 9)
+	for (; *s; s += n)
+		if (!(n = demo_utf8_len(s)))
 			return false;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-		else if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-		for (k = 1; k <= n; k++, lo = 0x80, hi = 0xBF)
-			if (s[k] < lo || s[k] > hi)
-				return false;
-		s += n + 1;
-	}
 	return true;
 }
 

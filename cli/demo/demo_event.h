@@ -50,6 +50,12 @@ struct demo_decoded {
 	size_t blob_len;
 };
 
+/* Bytes of the well-formed UTF-8 character at s (strict: no overlong
+ * forms, surrogates or code points past U+10FFFF), 0 if it is not one or
+ * s is at its NUL. The demo decoder's check of ids, and the command's
+ * JSON logs. */
+unsigned demo_utf8_len(const unsigned char *s);
+
 /* Verify the CRC and decode in place: 0, or -EBADMSG. */
 int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d);
 
