@@ -264,11 +264,14 @@ static int take_typed(struct consume_state *s, const struct pbr_view *v)
 }
 
 /* Check and format one message while its slot is still ours: 0, -EILSEQ
- * (CRC mismatch) or -EBADMSG (content error); not counted yet: release
- * may tell it was overwritten. */
+ * (CRC mismatch, counted in the ring's reader metrics), -ESTALE
+ * (overwritten: release counts it) or -EBADMSG (content error); not
+ * counted here yet: release may tell it was overwritten. */
 static int take_one(struct consume_state *s, const struct pbr_view *v,
 		    struct demo_decoded *d)
 {
+	int rc;
+
 	/* The trace context while the slot is ours: for --envelope, and the
 	 * trace id of a message named as corrupt (--log-format json). */
 	s->tp[0] = 0;
@@ -277,8 +280,9 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 		s->tp[0] = 0;
 	snprintf(s->trace_id, sizeof(s->trace_id), "%.32s",
 		 s->tp[0] ? s->tp + 3 : "");
-	if (pbr_view_verify(v))
-		return -EILSEQ;
+	rc = pbr_reader_verify(s->rd, v);
+	if (rc)
+		return rc == -EBADMSG ? -EILSEQ : rc;
 	if (s->kind == KIND_RAW)
 		return take_raw(s, v);
 	if (s->kind == KIND_TYPED)
@@ -391,8 +395,13 @@ static void corrupt(struct consume_state *s, const struct pbr_view *v, int bad)
 static int take_one_released(struct consume_state *s, struct pbr_view *v)
 {
 	struct demo_decoded d;
-	int bad = take_one(s, v, &d);
-	int rc = pbr_reader_release(s->rd, v);
+	int bad = take_one(s, v, &d), rc;
+
+	/* A content error goes in the ring's metrics while the view is ours
+	 * (-ESTALE, overwritten, is not counted; release tells it too). */
+	if (bad && bad != -EILSEQ && bad != -ESTALE)
+		(void)pbr_reader_reject(s->rd, v);
+	rc = pbr_reader_release(s->rd, v);
 
 	note_missed(s);
 	if (rc == -ESTALE)
@@ -648,7 +657,7 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 	struct pbr_ring_info info;
 	int rc;
 
-	o.flags = s->cfg->lossy ? PBR_READER_LOSSY : 0;
+	o.flags = PBR_READER_LATENCY | (s->cfg->lossy ? PBR_READER_LOSSY : 0);
 	o.start = s->cfg->start;
 	pbr_ring_info(ring, &info);
 	s->line_cap = 128 + 6 * DEMO_ID_MAX + (info.payload_cap + 2) / 3 * 4;

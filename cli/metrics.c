@@ -280,6 +280,15 @@ static const struct part_metric part_metrics[] = {
 	{"pbring_reader_lag_messages", "gauge",
 	 "Messages claimed by producers and not yet read by this reader.", true,
 	 false, 0, get_lag},
+	{"pbring_reader_bad_total", "counter",
+	 "Corrupt slots (bad headers) this reader passed over.", true, false,
+	 FIELD(bad)},
+	{"pbring_reader_crc_errors_total", "counter",
+	 "Messages whose payload failed its CRC32C at this reader.", true,
+	 false, FIELD(crc_errors)},
+	{"pbring_reader_decode_errors_total", "counter",
+	 "Messages this reader's application could not decode.", true, false,
+	 FIELD(decode_errors)},
 };
 
 static void part_sample(FILE *f, const struct part_metric *m,
@@ -295,6 +304,56 @@ static void part_sample(FILE *f, const struct part_metric *m,
 		fprintf(f, "} %.17g\n", (double)part_value(m, p, s) / 1e9);
 	else
 		fprintf(f, "} %" PRIu64 "\n", part_value(m, p, s));
+}
+
+/* {ring="R",participant="I",mode="M" */
+static void reader_labels(FILE *f, const char *name, const char *suffix,
+			  const struct cli_snap *s,
+			  const struct pbr_participant *p)
+{
+	fprintf(f, "%s%s{ring=\"", name, suffix);
+	label(f, s->name);
+	fprintf(f, "\",participant=\"%" PRIu32 "\",mode=\"%s\"", p->index,
+		reader_mode(p));
+}
+
+/* One reader's histogram: cumulative buckets with le in seconds (%g: as
+ * client_golang prints them), +Inf, _sum, _count (FORMAT.md §5.5). */
+static void latency_sample(FILE *f, const struct cli_snap *s,
+			   const struct pbr_participant *p)
+{
+	static const uint64_t bound[PBR_LATENCY_BUCKETS - 1] =
+		PBR_LATENCY_BOUNDS_NS;
+	const char *name = "pbring_reader_latency_seconds";
+	uint64_t cum = 0;
+	unsigned b;
+
+	for (b = 0; b < PBR_LATENCY_BUCKETS; b++) {
+		cum += p->latency[b];
+		reader_labels(f, name, "_bucket", s, p);
+		if (b < PBR_LATENCY_BUCKETS - 1)
+			fprintf(f, ",le=\"%g\"} %" PRIu64 "\n",
+				(double)bound[b] / 1e9, cum);
+		else
+			fprintf(f, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
+	}
+	reader_labels(f, name, "_sum", s, p);
+	fprintf(f, "} %.17g\n", (double)p->latency_sum_ns / 1e9);
+	reader_labels(f, name, "_count", s, p);
+	fprintf(f, "} %" PRIu64 "\n", cum);
+}
+
+static void latency_family(FILE *f, const struct cli_snap *s, int n)
+{
+	int i, k;
+
+	family(f, "pbring_reader_latency_seconds", "histogram",
+	       "Commit-to-receive latency of the messages this reader "
+	       "received (readers that record it; format 1.2 rings).");
+	for (i = 0; i < n; i++)
+		for (k = 0; s[i].up && k < s[i].n; k++)
+			if (s[i].pt[k].is_reader && s[i].pt[k].has_latency)
+				latency_sample(f, &s[i], &s[i].pt[k]);
 }
 
 static void participant_families(FILE *f, const struct cli_snap *s, int n)
@@ -364,4 +423,5 @@ void cli_metrics_text(FILE *f, const struct cli_snap *s, int n)
 	ring_counters(f, s, n);
 	participant_counts(f, s, n);
 	participant_families(f, s, n);
+	latency_family(f, s, n);
 }

@@ -26,12 +26,15 @@ struct pbr_reader {
 	int fd;
 	uint32_t index;
 	bool lossy;
+	bool metrics_wanted; /* PBR_READER_LATENCY */
 	pid_t pid; /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
 	uint64_t cursor;       /* next unreleased sequence */
 	uint64_t checked_from; /* below this, slots need seqlock checks */
 	uint64_t peeked_end;   /* one past the last sequence peeked */
-	uint64_t stuck_seq;    /* liveness bookkeeping while waiting */
+	uint64_t observed_end; /* latency: sequences below were observed */
+	struct pbr_layout_metrics *metrics; /* with PBR_READER_LATENCY */
+	uint64_t stuck_seq; /* liveness bookkeeping while waiting */
 	int64_t stuck_since;
 	struct pbr_reader_stats st;
 };
@@ -47,6 +50,7 @@ static void publish_cursor(struct pbr_reader *rd)
 	st_rlx64(&e->delivered, rd->st.delivered);
 	st_rlx64(&e->lost, rd->st.lost);
 	st_rlx64(&e->abandoned, rd->st.abandoned);
+	st_rlx64(&e->bad, rd->st.bad);
 	/* R2: our reads of every slot below the cursor happen before a
 	 * producer may reuse them; pairs with A2 in pbri_gating_limit(). */
 	st_rel64(&e->cursor, rd->cursor);
@@ -54,10 +58,30 @@ static void publish_cursor(struct pbr_reader *rd)
 		pbri_bell_ring(rd->ring, PBR_CTL_SPACE_BELL);
 }
 
+/* Our metrics block (FORMAT.md §5.5): zeroed, then stamped with the
+ * entry's joined_ns if we record latency, which marks it as ours for
+ * exporters; 0 otherwise, so they show no histogram for us. */
+static void join_metrics(struct pbr_ring *r, struct pbr_reader *rd,
+			 uint64_t joined_ns)
+{
+	struct pbr_layout_metrics *m = reader_metrics(r, rd->index);
+	unsigned i;
+
+	if (!m)
+		return;
+	st_rlx64(&m->latency_sum_ns, 0);
+	for (i = 0; i < PBR_LATENCY_BUCKETS; i++)
+		st_rlx64(&m->latency[i], 0);
+	memset(m->reserved, 0, sizeof(m->reserved));
+	st_rlx64(&m->joined_ns, rd->metrics_wanted ? joined_ns : 0);
+	rd->metrics = rd->metrics_wanted ? m : NULL;
+}
+
 static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 {
 	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
 	uint64_t c0 = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), c;
+	uint64_t joined_ns = pbri_realtime_ns();
 
 	if (ld_acq32(rd->entry + R_STATE) != PBR_ENTRY_FREE)
 		pbri_reap_reader(r, rd->entry); /* a dead reader's entry */
@@ -65,7 +89,8 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	st_rlx64(&e->cursor, c0);
 	st_rlx32(&e->flags, rd->lossy ? PBR_READER_LOSSY : PBR_READER_GATING);
 	st_rlx32(&e->pid, (uint32_t)getpid());
-	st_rlx64(&e->joined_ns, pbri_realtime_ns());
+	st_rlx64(&e->joined_ns, joined_ns);
+	join_metrics(r, rd, joined_ns);
 	/* E4 (reader side): ACTIVE before we read the claim; pairs with the
 	 * fence in pbri_gating_limit(). Every sequence from c on is gated. */
 	st_sc32(&e->state, PBR_ENTRY_ACTIVE);
@@ -76,7 +101,7 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	if (start == PBR_START_OLDEST)
 		rd->cursor = c - r->seq_base > r->slot_count ? c - r->slot_count
 							     : r->seq_base;
-	rd->peeked_end = rd->cursor;
+	rd->peeked_end = rd->observed_end = rd->cursor;
 	rd->st.cursor = rd->cursor;
 	publish_cursor(rd);
 }
@@ -96,14 +121,15 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	*out = NULL;
 	if (!rd)
 		return -ENOMEM;
-	if (o &&
-	    ((o->flags & ~PBR_READER_LOSSY) || o->start > PBR_START_LATEST)) {
+	if (o && ((o->flags & ~(PBR_READER_LOSSY | PBR_READER_LATENCY)) ||
+		  o->start > PBR_START_LATEST)) {
 		free(rd);
 		return -EINVAL;
 	}
 	rd->ring = r;
 	rd->pid = getpid();
 	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
+	rd->metrics_wanted = o && (o->flags & PBR_READER_LATENCY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	rd->fd = pbri_fd_reopen(r->fd);
 	rc = rd->fd < 0 ? rd->fd
@@ -273,6 +299,47 @@ static void consume_head(struct pbr_reader *rd, uint64_t p, int what)
 		rd->st.bad++;
 }
 
+/* Latency bucket of l ns (FORMAT.md §5.5): most land in the first few. */
+static unsigned latency_bucket(uint64_t l)
+{
+	static const uint64_t bound[PBR_LATENCY_BUCKETS - 1] =
+		PBR_LATENCY_BOUNDS_NS;
+	unsigned i = 0;
+
+	while (i < PBR_LATENCY_BUCKETS - 1 && l > bound[i])
+		i++;
+	return i;
+}
+
+/* Record commit-to-receive latency of the views not observed before (a
+ * second peek returns the same ones). One clock read for the batch; only
+ * the owner writes the block, so plain load + store suffices. */
+static void observe(struct pbr_reader *rd, const struct pbr_view *views,
+		    unsigned n)
+{
+	struct pbr_layout_metrics *m = rd->metrics;
+	uint64_t end = rd->cursor + n, now, sum, l;
+	unsigned i = 0, b;
+
+	if (seq_before(rd->cursor, rd->observed_end))
+		i = (unsigned)(rd->observed_end - rd->cursor);
+	if (i >= n)
+		return;
+	rd->observed_end = end;
+	now = pbr_clock_ns();
+	sum = ld_rlx64(&m->latency_sum_ns);
+	for (; i < n; i++) {
+		if (!views[i].timestamp_ns)
+			continue;
+		l = now > views[i].timestamp_ns ? now - views[i].timestamp_ns
+						: 0;
+		b = latency_bucket(l);
+		st_rlx64(&m->latency[b], ld_rlx64(&m->latency[b]) + 1);
+		sum += l < PBR_LATENCY_CAP_NS ? l : PBR_LATENCY_CAP_NS;
+	}
+	st_rlx64(&m->latency_sum_ns, sum);
+}
+
 /* Fill up to max views from the cursor; records to pass over are consumed
  * only at the head, so a batch is always consecutive sequences. */
 static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
@@ -301,6 +368,8 @@ static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
 	if (rd->cursor != head)
 		publish_cursor(rd);
 	if (n) {
+		if (rd->metrics)
+			observe(rd, views, n);
 		PBR_CRASH("peeked");
 		return (int)n;
 	}
@@ -405,6 +474,50 @@ int pbr_reader_release(struct pbr_reader *rd, const struct pbr_view *v)
 	publish_cursor(rd);
 	PBR_CRASH("released");
 	return stale ? -ESTALE : 0;
+}
+
+/* Is @v a view of ours, peeked and not released, whose slot still holds
+ * it? -EINVAL, -ESTALE (overwritten: lost or missed, not bad; §5.6). */
+static int view_current(struct pbr_reader *rd, const struct pbr_view *v)
+{
+	if (!v || seq_before(v->seq, rd->cursor) ||
+	    !seq_before(v->seq, rd->peeked_end))
+		return -EINVAL;
+	if (!needs_check(rd, v->seq))
+		return 0;
+	/* A4 as in count_stale(): our reads of the payload happen before
+	 * the re-check; pairs with R4. */
+	fence_acq();
+	return ld_rlx64(slot_at(rd->ring, v->seq)) == PBR_COMMIT_DONE(v->seq)
+		       ? 0
+		       : -ESTALE;
+}
+
+int pbr_reader_verify(struct pbr_reader *rd, const struct pbr_view *v)
+{
+	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
+	int rc;
+
+	if (!v)
+		return -EINVAL;
+	if (!pbr_view_verify(v))
+		return 0;
+	rc = view_current(rd, v);
+	if (rc)
+		return rc;
+	st_rlx64(&e->crc_errors, ++rd->st.crc_errors);
+	return -EBADMSG;
+}
+
+int pbr_reader_reject(struct pbr_reader *rd, const struct pbr_view *v)
+{
+	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
+	int rc = view_current(rd, v);
+
+	if (rc)
+		return rc;
+	st_rlx64(&e->decode_errors, ++rd->st.decode_errors);
+	return 0;
 }
 
 void pbr_reader_stats(const struct pbr_reader *rd, struct pbr_reader_stats *st)

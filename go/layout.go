@@ -12,7 +12,7 @@ import "strconv"
 // Format identity and limits.
 const (
 	FormatMajor = 1                  // format major version this package speaks
-	FormatMinor = 1                  // format minor version it writes
+	FormatMinor = 2                  // format minor version it writes
 	Magic       = 0x0A474E4952425089 // "\x89PBRING\n" as a little-endian u64
 	// LayoutFingerprint encodes the sizes both sides must agree on (§3.1).
 	LayoutFingerprint = 0x88101008
@@ -40,8 +40,12 @@ const (
 
 	ringSingleProducer = 0x1 // superblock ring_flags bit
 
-	featuresIncompatKnown = 0 // no feature bits are defined in format 1 (1.0, 1.1)
-	featuresCompatKnown   = 0
+	// featureReaderMetrics, features_compat bit 0 (1.2): the participant
+	// table holds a metrics block per reader entry (§5.5). A 1.2 creator
+	// sets it on every ring.
+	featureReaderMetrics  = 0x1
+	featuresIncompatKnown = 0 // no incompatible feature is defined in format 1
+	featuresCompatKnown   = featureReaderMetrics
 )
 
 // CRCPolicy is a ring's CRC policy, the superblock's crc_policy (format
@@ -167,10 +171,49 @@ const (
 	reLost      = 0x20
 	reAbandoned = 0x28
 	reJoinedNs  = 0x30
+	reBad       = 0x38 // 1.2 statistics, written by the owner only
+	reCRCErrors = 0x40
+	reDecodeErr = 0x48
 
 	readerGating = 0x1
 	readerLossy  = 0x2
 )
+
+// Reader metrics blocks (1.2, featureReaderMetrics, §5.5): reader entry
+// j's block is at participants_off + entrySize*(max_producers +
+// max_readers) + metricsSize*j, written by the entry's owner only.
+const (
+	metricsSize    = 256
+	mbJoinedNs     = 0x00 // a copy of the entry's joined_ns: the block is its
+	mbLatencySumNs = 0x08
+	mbLatency      = 0x10 // LatencyBuckets u64, not cumulative
+
+	// LatencyBuckets is the number of latency histogram buckets: one per
+	// bound of LatencyBoundsNs, then one for latencies above 1 s.
+	LatencyBuckets = 23
+	latencyCapNs   = 1 << 40 // a sample's cap in latency_sum_ns
+)
+
+// LatencyBoundsNs are the upper bounds, in nanoseconds, of latency
+// buckets 0..21 (FORMAT.md §5.5): bucket i counts latencies L with
+// LatencyBoundsNs[i-1] < L <= LatencyBoundsNs[i]; bucket 22 counts L > 1 s.
+var LatencyBoundsNs = [LatencyBuckets - 1]uint64{
+	100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5,
+	1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9,
+}
+
+// latencyBounds: the package's own copy, which a caller cannot change.
+var latencyBounds = LatencyBoundsNs
+
+// latencyBucket is the bucket of a latency of l ns (most land in the
+// first few).
+func latencyBucket(l uint64) uint64 {
+	i := uint64(0)
+	for i < LatencyBuckets-1 && l > latencyBounds[i] {
+		i++
+	}
+	return i
+}
 
 // Slot header (§6).
 const (

@@ -39,6 +39,10 @@ var goDefines = map[string]uint64{
 	"PBR_RING_SINGLE_PRODUCER":    ringSingleProducer,
 	"PBR_FEATURES_INCOMPAT_KNOWN": featuresIncompatKnown,
 	"PBR_FEATURES_COMPAT_KNOWN":   featuresCompatKnown,
+	"PBR_FEATURE_READER_METRICS":  featureReaderMetrics,
+	"PBR_METRICS_SIZE":            metricsSize,
+	"PBR_LATENCY_BUCKETS":         LatencyBuckets,
+	"PBR_LATENCY_CAP_NS":          latencyCapNs,
 	"PBR_NAME_MAX":                NameMax,
 	"PBR_MSG_TYPE_MAX":            MsgTypeMax,
 	"PBR_SLOT_HDR_SIZE":           SlotHeaderSize,
@@ -65,6 +69,11 @@ var goDefines = map[string]uint64{
 	"PBR_SLOT_F_TRACE":            FlagTrace,
 	"PBR_PRODUCER_NONE":           ProducerNone,
 	"PBR_LAYOUT_FINGERPRINT":      LayoutFingerprint,
+}
+
+// goLists mirrors the brace-list defines of layout.h (array initialisers).
+var goLists = map[string][]uint64{
+	"PBR_LATENCY_BOUNDS_NS": LatencyBoundsNs[:],
 }
 
 // goMacros mirrors the function-like encodings of layout.h.
@@ -131,6 +140,12 @@ var goFields = map[string]uint64{
 	"pbr_layout_reader.lost":             reLost,
 	"pbr_layout_reader.abandoned":        reAbandoned,
 	"pbr_layout_reader.joined_ns":        reJoinedNs,
+	"pbr_layout_reader.bad":              reBad,
+	"pbr_layout_reader.crc_errors":       reCRCErrors,
+	"pbr_layout_reader.decode_errors":    reDecodeErr,
+	"pbr_layout_metrics.joined_ns":       mbJoinedNs,
+	"pbr_layout_metrics.latency_sum_ns":  mbLatencySumNs,
+	"pbr_layout_metrics.latency":         mbLatency,
 	"pbr_layout_slot.commit":             shCommit,
 	"pbr_layout_slot.length":             shLength,
 	"pbr_layout_slot.crc32c":             shCRC32C,
@@ -149,15 +164,17 @@ var goSizes = map[string]uint64{
 	"pbr_layout_stats":    24,
 	"pbr_layout_producer": entrySize,
 	"pbr_layout_reader":   entrySize,
+	"pbr_layout_metrics":  metricsSize,
 	"pbr_layout_slot":     SlotHeaderSize,
 }
 
 // goArrays: sizes of the arrays the Go side copies by length.
 var goArrays = map[string]uint64{
-	"pbr_layout_super.name":     sbNameSize,
-	"pbr_layout_super.msg_type": sbMsgTypeSize,
-	"pbr_layout_slot.trace_id":  16,
-	"pbr_layout_slot.span_id":   8,
+	"pbr_layout_super.name":      sbNameSize,
+	"pbr_layout_super.msg_type":  sbMsgTypeSize,
+	"pbr_layout_slot.trace_id":   16,
+	"pbr_layout_slot.span_id":    8,
+	"pbr_layout_metrics.latency": 8 * LatencyBuckets,
 }
 
 // goCRCPolicies mirrors the CRC policies of include/pbring.h (the API
@@ -216,6 +233,11 @@ func TestLayoutDefines(t *testing.T) {
 			seen++
 			continue
 		}
+		if want, ok := goLists[name]; ok {
+			checkList(t, name, expr, defs, want)
+			seen++
+			continue
+		}
 		goVal, ok := goDefines[name]
 		if !ok {
 			if expr != "" {
@@ -233,10 +255,29 @@ func TestLayoutDefines(t *testing.T) {
 		}
 		seen++
 	}
-	if want := len(goDefines) + len(goStrings); seen != want {
+	if want := len(goDefines) + len(goStrings) + len(goLists); seen != want {
 		t.Errorf("matched %d of %d Go constants: some are gone from layout.h", seen, want)
 	}
 	checkMacros(t, defs, macros)
+}
+
+// checkList compares a brace-list define, element by element.
+func checkList(t *testing.T, name, expr string, defs map[string]string, want []uint64) {
+	body, ok := strings.CutPrefix(strings.TrimSpace(expr), "{")
+	if body, ok = strings.CutSuffix(strings.TrimSpace(body), "}"); !ok {
+		t.Errorf("%s: %q is not a brace list", name, expr)
+		return
+	}
+	elems := strings.Split(body, ",")
+	if len(elems) != len(want) {
+		t.Errorf("%s: C has %d elements, Go %d", name, len(elems), len(want))
+		return
+	}
+	for i, e := range elems {
+		if v, err := evalC(strings.TrimSpace(e), defs, nil); err != nil || v != want[i] {
+			t.Errorf("%s[%d]: C %s (%v), Go %d", name, i, e, err, want[i])
+		}
+	}
 }
 
 func checkMacros(t *testing.T, defs map[string]string, macros map[string]cMacro) {

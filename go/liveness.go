@@ -245,10 +245,13 @@ func (r *Ring) Reclaim() (n int, err error) {
 
 // Participant describes one ACTIVE producer or reader entry.
 type Participant struct {
-	Index     uint32 // entry index among the producers, or the readers
-	IsReader  bool   // a reader entry (else a producer's)
-	Alive     bool   // its liveness lock is held
-	Gating    bool   // readers: a gating (not lossy) reader
+	Index    uint32 // entry index among the producers, or the readers
+	IsReader bool   // a reader entry (else a producer's)
+	Alive    bool   // its liveness lock is held
+	// Gating: readers: a gating reader, that is, not lossy: entry flags
+	// without the LOSSY bit (2), as C and Python name the mode.
+	Gating    bool
+	Flags     uint32 // readers: the entry's flags (1 GATING, 2 LOSSY)
 	PID       uint32 // diagnostic only
 	Pending   uint64 // producers: the pending word
 	Position  uint64 // producers: messages committed; readers: cursor
@@ -258,6 +261,19 @@ type Participant struct {
 	// Producers (format 1.1; 0 from a 1.0 producer): payload bytes
 	// committed, skip records published, nanoseconds waited for space.
 	Bytes, Aborts, BlockedNs uint64
+	// Readers (format 1.2; 0 from an earlier reader): corrupt slots
+	// passed over, payloads that failed their CRC, payloads the
+	// application could not decode (Reader.Verify, Reader.Reject).
+	Bad, CRCErrors, DecodeErrors uint64
+	// HasLatency: the reader records latency (opened with
+	// ReaderOptions.Latency on a format 1.2 ring: its block stamped with
+	// the entry's joined_ns, FORMAT.md §5.5). Latency holds its
+	// commit-to-receive histogram, buckets not cumulative, upper bounds
+	// LatencyBoundsNs then > 1 s, and LatencySumNs their sum; all 0 when
+	// HasLatency is false.
+	HasLatency   bool
+	LatencySumNs uint64
+	Latency      [LatencyBuckets]uint64
 }
 
 // Participants lists the ring's ACTIVE entries, probing each one's lock.
@@ -310,11 +326,32 @@ func (r *Ring) settledPending(p uint64) uint64 {
 }
 
 func (r *Ring) describeReader(i uint32, e uint64) Participant {
-	return Participant{Index: i, IsReader: true, Alive: r.entryAlive(e),
-		Gating:    r.u32(e+reFlags).Load()&readerGating != 0,
-		PID:       r.u32(e + rePID).Load(),
-		Position:  r.u64(e + reCursor).Load(),
-		Delivered: r.u64(e + reDelivered).Load(),
-		Lost:      r.u64(e + reLost).Load(),
-		Abandoned: r.u64(e + reAbandoned).Load()}
+	flags := r.u32(e + reFlags).Load()
+	p := Participant{Index: i, IsReader: true, Alive: r.entryAlive(e),
+		Gating: flags&readerLossy == 0, Flags: flags,
+		PID:          r.u32(e + rePID).Load(),
+		Position:     r.u64(e + reCursor).Load(),
+		Delivered:    r.u64(e + reDelivered).Load(),
+		Lost:         r.u64(e + reLost).Load(),
+		Abandoned:    r.u64(e + reAbandoned).Load(),
+		Bad:          r.u64(e + reBad).Load(),
+		CRCErrors:    r.u64(e + reCRCErrors).Load(),
+		DecodeErrors: r.u64(e + reDecodeErr).Load()}
+	r.describeLatency(i, e, &p)
+	return p
+}
+
+// describeLatency reads reader i's latency histogram if its block is its
+// own: a block stamped with another joined_ns is an earlier owner's
+// (§5.5).
+func (r *Ring) describeLatency(i uint32, e uint64, p *Participant) {
+	m := r.readerMetrics(i)
+	if m == 0 || r.u64(m+mbJoinedNs).Load() != r.u64(e+reJoinedNs).Load() {
+		return
+	}
+	p.HasLatency = true
+	p.LatencySumNs = r.u64(m + mbLatencySumNs).Load()
+	for b := uint64(0); b < LatencyBuckets; b++ {
+		p.Latency[b] = r.u64(m + mbLatency + 8*b).Load()
+	}
 }

@@ -4,6 +4,7 @@ package pbring
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
@@ -36,6 +37,12 @@ type ReaderOptions struct {
 	Lossy bool     // never hold producers back; count what is overwritten
 	Start Start    // where to begin
 	Wait  WaitMode // how Peek waits for data
+	// Latency records each message's commit-to-receive latency (now -
+	// TimestampNs) in the ring's metrics block (format 1.2, FORMAT.md
+	// §5.5), for exporters (Participant.Latency), as C's
+	// PBR_READER_LATENCY. It costs one clock read per peek that returns
+	// new messages. On a ring without metrics blocks it does nothing.
+	Latency bool
 }
 
 // ReaderStats are a reader's counters.
@@ -47,7 +54,9 @@ type ReaderStats struct {
 	Bad       uint64 // corrupt slots passed over (ErrBadMsg)
 	// Missed: backlog found at join (StartOldest) that was overwritten
 	// before it was read: never delivered, not a loss of the stream.
-	Missed uint64
+	Missed       uint64
+	CRCErrors    uint64 // Reader.Verify failures
+	DecodeErrors uint64 // Reader.Reject calls counted
 }
 
 // View is a committed message, read in place. Data points into the ring
@@ -85,11 +94,14 @@ type Reader struct {
 	cursor      uint64 // next unreleased sequence
 	checkedFrom uint64 // before it, slots need the seqlock re-check
 	peekedEnd   uint64 // one past the last sequence peeked
+	observedEnd uint64 // latency: sequences before it were observed
+	metrics     uint64 // our metrics block with Latency, else 0
 	stuckSeq    uint64 // liveness bookkeeping while waiting
 	stuckSince  int64
 	st          ReaderStats
 	pubLost     uint64 // counters last published to the entry
 	pubAband    uint64
+	pubBad      uint64
 
 	one        [1]View       // Peek's batch of one
 	fenceWord  atomic.Uint64 // private: its read-modify-write is a fence
@@ -139,7 +151,7 @@ func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 		rd.release()
 		return nil, wrap(r.name, "open reader", err)
 	}
-	rd.join(o.Start)
+	rd.join(o.Start, o.Latency)
 	return rd, nil
 }
 
@@ -165,7 +177,7 @@ func (rd *Reader) release() {
 }
 
 // join fills the entry and places the cursor (§9.1).
-func (rd *Reader) join(start Start) {
+func (rd *Reader) join(start Start, latency bool) {
 	r, e := rd.r, rd.e
 	claim := r.u64(r.g.ctl + ctlClaim)
 	c0 := claim.Load()
@@ -182,7 +194,9 @@ func (rd *Reader) join(start Start) {
 	r.u64(e + reCursor).Store(c0)
 	r.u32(e + reFlags).Store(flags)
 	r.u32(e + rePID).Store(uint32(os.Getpid()))
-	r.u64(e + reJoinedNs).Store(uint64(time.Now().UnixNano()))
+	joined := uint64(time.Now().UnixNano())
+	r.u64(e + reJoinedNs).Store(joined)
+	rd.joinMetrics(joined, latency)
 	// E4 (reader side): ACTIVE, sequentially consistent, before we read
 	// the claim; pairs with the producer's scan in gatingLimit. Every
 	// sequence from c on is gated.
@@ -195,8 +209,30 @@ func (rd *Reader) join(start Start) {
 			rd.cursor = c - uint64(r.g.slotCount)
 		}
 	}
-	rd.peekedEnd = rd.cursor
+	rd.peekedEnd, rd.observedEnd = rd.cursor, rd.cursor
 	rd.publishCursor()
+}
+
+// joinMetrics makes our metrics block (§5.5) ours: zeroed, then stamped
+// with the entry's joined_ns, which exporters compare, if we record
+// latency; without the Latency option it is stamped 0, so exporters show
+// no histogram for us.
+func (rd *Reader) joinMetrics(joined uint64, latency bool) {
+	r := rd.r
+	m := r.readerMetrics(rd.index)
+	if m == 0 {
+		return
+	}
+	for off := uint64(mbLatencySumNs); off < metricsSize; off += 8 {
+		r.u64(m + off).Store(0)
+	}
+	if !latency {
+		joined = 0
+	}
+	r.u64(m + mbJoinedNs).Store(joined)
+	if latency {
+		rd.metrics = m
+	}
 }
 
 // Index is the reader's index in the participant table.
@@ -217,10 +253,11 @@ func (rd *Reader) Stats() ReaderStats {
 func (rd *Reader) publishCursor() {
 	r, e := rd.r, rd.e
 	r.u64(e + reDelivered).Store(rd.st.Delivered)
-	if rd.st.Lost != rd.pubLost || rd.st.Abandoned != rd.pubAband {
+	if rd.st.Lost != rd.pubLost || rd.st.Abandoned != rd.pubAband || rd.st.Bad != rd.pubBad {
 		r.u64(e + reLost).Store(rd.st.Lost)
 		r.u64(e + reAbandoned).Store(rd.st.Abandoned)
-		rd.pubLost, rd.pubAband = rd.st.Lost, rd.st.Abandoned
+		r.u64(e + reBad).Store(rd.st.Bad)
+		rd.pubLost, rd.pubAband, rd.pubBad = rd.st.Lost, rd.st.Abandoned, rd.st.Bad
 	}
 	// R2: our reads of every slot before the cursor happen before a
 	// producer may reuse them; pairs with A2 in gatingLimit.
@@ -385,9 +422,45 @@ func (rd *Reader) scan(views []View) (int, error) {
 		rd.publishCursor()
 	}
 	if n > 0 {
+		if rd.metrics != 0 {
+			rd.observe(views[:n])
+		}
 		crashPoint("peeked")
 	}
 	return n, err
+}
+
+// observe records the commit-to-receive latency of the views not
+// observed before (a second peek returns the same ones; a resync may
+// have moved the cursor past observedEnd). One clock read serves the
+// batch; only we write the block, so a load and a store suffice.
+func (rd *Reader) observe(views []View) {
+	r, m, n := rd.r, rd.metrics, uint64(len(views))
+	i := uint64(0)
+	if seqBefore(rd.cursor, rd.observedEnd) {
+		i = rd.observedEnd - rd.cursor
+	}
+	if i >= n {
+		return
+	}
+	rd.observedEnd = rd.cursor + n
+	now := uint64(nanotime())
+	sumW := r.u64(m + mbLatencySumNs)
+	sum := sumW.Load()
+	for ; i < n; i++ {
+		ts := views[i].TimestampNs
+		if ts == 0 {
+			continue
+		}
+		l := uint64(0)
+		if now > ts {
+			l = now - ts
+		}
+		b := r.u64(m + mbLatency + 8*latencyBucket(l))
+		b.Store(b.Load() + 1)
+		sum += min(l, latencyCapNs)
+	}
+	sumW.Store(sum)
 }
 
 // slotMoved: would the slot at the cursor give scan something to do?
@@ -540,6 +613,69 @@ func (rd *Reader) Release(v *View) (err error) {
 	if stale != 0 {
 		return wrap(rd.r.name, "release", ErrStale)
 	}
+	return nil
+}
+
+// viewCurrent: v is a view of ours, peeked and not released (else
+// ErrInvalid), whose slot still holds it (else ErrStale: the message was
+// overwritten, so it is lost or missed, not bad; §5.6). Only an unstable
+// view needs the re-check.
+func (rd *Reader) viewCurrent(v *View) error {
+	if rd.closed || v == nil || seqBefore(v.Seq, rd.cursor) || !seqBefore(v.Seq, rd.peekedEnd) {
+		return ErrInvalid
+	}
+	if !rd.needsCheck(v.Seq) {
+		return nil
+	}
+	// A4 as in countStale: what was read from the payload happens before
+	// the re-check; pairs with R4.
+	rd.fence()
+	if rd.r.u64(rd.r.slotOff(v.Seq)+shCommit).Load() != commitDoneOf(v.Seq) {
+		return ErrStale
+	}
+	return nil
+}
+
+// Verify is View.Verify for a view of this reader's, counted in the
+// ring's metrics (C's pbr_reader_verify): nil if the payload matches its
+// CRC32C or carries none; ErrBadMsg (as View.Verify returns it) if it
+// differs, counted in Stats().CRCErrors and the entry's crc_errors;
+// ErrStale, not counted, if the view is Unstable and its slot was
+// overwritten since: the message was lost, not corrupt, and its Release
+// counts it. ErrInvalid for a view this reader has not peeked or has
+// released.
+func (rd *Reader) Verify(v *View) (err error) {
+	if v == nil {
+		return wrap(rd.r.name, "verify", ErrInvalid)
+	}
+	if err = v.Verify(); !errors.Is(err, ErrBadMsg) {
+		return err // nil, or a fault
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, rd.r.name, "verify")
+	if e := rd.viewCurrent(v); e != nil {
+		return wrap(rd.r.name, "verify", e)
+	}
+	rd.st.CRCErrors++
+	rd.r.u64(rd.e + reCRCErrors).Store(rd.st.CRCErrors)
+	return ErrBadMsg
+}
+
+// Reject reports that the application could not decode the payload of
+// v, a view of this reader's not yet released (C's pbr_reader_reject):
+// nil once counted in Stats().DecodeErrors and the entry's decode_errors;
+// ErrStale, not counted, if the view is Unstable and its slot was
+// overwritten since (the bytes decoded were not the message's);
+// ErrInvalid for a view this reader has not peeked or has released.
+// Release the view as usual afterwards.
+func (rd *Reader) Reject(v *View) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, rd.r.name, "reject")
+	if e := rd.viewCurrent(v); e != nil {
+		return wrap(rd.r.name, "reject", e)
+	}
+	rd.st.DecodeErrors++
+	rd.r.u64(rd.e + reDecodeErr).Store(rd.st.DecodeErrors)
 	return nil
 }
 

@@ -46,6 +46,7 @@ type Ring struct {
 // superblock is never read again after attach.
 type geometry struct {
 	ctl, ptab, rtab, slots, schema uint64 // region offsets
+	mtab                           uint64 // reader metrics blocks; 0: none (before 1.2)
 	seqBase, mask                  uint64
 	slotCount, slotSize, payCap    uint32
 	maxProducers, maxReaders       uint32
@@ -191,7 +192,7 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	sb.maxProducers, sb.maxReaders = uint32(np), uint32(nr)
 	sb.ctlOff, sb.ctlSize = pageSize, ctlSize
 	sb.partOff = sb.ctlOff + sb.ctlSize
-	sb.partSz = pageUp((np + nr) * entrySize)
+	sb.partSz = pageUp((np+nr)*entrySize + nr*metricsSize)
 	sb.schemaOff = sb.partOff + sb.partSz
 	sb.schemaSize = pageUp(uint64(len(o.Schema)))
 	sb.slotsOff = sb.schemaOff + sb.schemaSize
@@ -232,6 +233,7 @@ func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 	sb.magic = Magic
 	sb.major, sb.minor = FormatMajor, FormatMinor
 	sb.fingerprint = LayoutFingerprint
+	sb.featCompat = featureReaderMetrics // the table has the blocks (§5.5)
 	if o.SingleProducer {
 		sb.ringFlags = ringSingleProducer
 	}
@@ -634,9 +636,12 @@ func sizesOK(sb *superblock, size uint64) bool {
 
 func regionsOK(sb *superblock) bool {
 	end := uint64(pageSize)
-	entries := uint64(sb.maxProducers) + uint64(sb.maxReaders)
+	ptab := (uint64(sb.maxProducers) + uint64(sb.maxReaders)) * entrySize
+	if sb.featCompat&featureReaderMetrics != 0 {
+		ptab += uint64(sb.maxReaders) * metricsSize // a smaller table is damaged
+	}
 	return regionOK(sb.ctlOff, sb.ctlSize, &end) && sb.ctlSize >= ctlSize &&
-		regionOK(sb.partOff, sb.partSz, &end) && sb.partSz >= entries*entrySize &&
+		regionOK(sb.partOff, sb.partSz, &end) && sb.partSz >= ptab &&
 		regionOK(sb.schemaOff, sb.schemaSize, &end) &&
 		uint64(sb.schemaLen) <= sb.schemaSize &&
 		regionOK(sb.slotsOff, sb.slotsSize, &end) &&
@@ -689,6 +694,9 @@ func (r *Ring) adopt(sb *superblock) {
 		maxProducers: sb.maxProducers, maxReaders: sb.maxReaders,
 		ringFlags: sb.ringFlags,
 		crcBelow:  crcBelow(crc, crcLimit),
+	}
+	if sb.featCompat&featureReaderMetrics != 0 {
+		r.g.mtab = r.g.rtab + uint64(sb.maxReaders)*entrySize
 	}
 	r.name = cstring(sb.name[:])
 	r.info = Info{
@@ -815,6 +823,15 @@ func (r *Ring) slotOff(seq uint64) uint64 {
 
 func (r *Ring) producerEntry(i uint32) uint64 { return r.g.ptab + uint64(i)*entrySize }
 func (r *Ring) readerEntry(i uint32) uint64   { return r.g.rtab + uint64(i)*entrySize }
+
+// readerMetrics is reader i's metrics block (§5.5), or 0 on a ring
+// without (before format 1.2).
+func (r *Ring) readerMetrics(i uint32) uint64 {
+	if r.g.mtab == 0 {
+		return 0
+	}
+	return r.g.mtab + uint64(i)*metricsSize
+}
 
 // prevFinished: slot(s) holds what it holds once every earlier sequence
 // that used it is finished (§7.3).

@@ -213,6 +213,17 @@ struct pbr_participant {
 	/* producers (format 1.1; 0 from a 1.0 producer): payload bytes
 	 * committed, skip records published, nanoseconds waited for space */
 	uint64_t bytes, aborts, blocked_ns;
+	/* readers (format 1.2; 0 from an earlier reader): corrupt slots
+	 * passed over, payloads that failed their CRC, payloads the
+	 * application could not decode (pbr_reader_verify/_reject) */
+	uint64_t bad, crc_errors, decode_errors;
+	/* readers that record latency (opened with PBR_READER_LATENCY, on a
+	 * format 1.2 ring; FORMAT.md §5.5) have has_latency 1 and their
+	 * commit-to-receive histogram: buckets not cumulative, upper bounds
+	 * PBR_LATENCY_BOUNDS_NS then > 1 s; all 0 when has_latency is 0 */
+	uint8_t has_latency;
+	uint64_t latency_sum_ns;
+	uint64_t latency[PBR_LATENCY_BUCKETS];
 };
 
 /**
@@ -407,8 +418,15 @@ PBR_API uint64_t pbr_clock_ns(void);
 #define PBR_START_OLDEST 0u /* the oldest message still in the ring */
 #define PBR_START_LATEST 1u /* only messages committed after open */
 
+/* Reader option (not stored in the entry): record each message's
+ * commit-to-receive latency (now - timestamp_ns) in the ring's metrics
+ * block (FORMAT.md §5.5), for exporters. Costs one clock read per peek
+ * that returns new messages. */
+#define PBR_READER_LATENCY 0x100u
+
 struct pbr_reader_opts {
-	uint32_t flags;	    /* PBR_READER_LOSSY; default is gating */
+	uint32_t flags;	    /* PBR_READER_LOSSY, PBR_READER_LATENCY; default
+			     * is gating, no latency */
 	uint32_t start;	    /* PBR_START_* */
 	enum pbr_wait wait; /* how peek waits for data */
 };
@@ -501,6 +519,8 @@ struct pbr_reader_stats {
 	/* Backlog found at open (PBR_START_OLDEST) that was overwritten
 	 * before it was read: never delivered, not a loss of the stream. */
 	uint64_t missed;
+	uint64_t crc_errors;	/* pbr_reader_verify() failures */
+	uint64_t decode_errors; /* pbr_reader_reject() calls counted */
 };
 
 PBR_API void pbr_reader_stats(const struct pbr_reader *rd,
@@ -527,6 +547,25 @@ PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
  * producer stored none (no PBR_SLOT_F_CRC), -EBADMSG if it differs.
  */
 PBR_API PBR_MUST_CHECK int pbr_view_verify(const struct pbr_view *v);
+
+/**
+ * pbr_view_verify() for a view of @rd's, counted in the ring's metrics:
+ * 0 if the payload matches its CRC32C (or carries none); -EBADMSG if it
+ * differs, counted in crc_errors; -ESTALE, not counted, if the view was
+ * unstable (PBR_VIEW_UNSTABLE) and its slot has been overwritten since:
+ * the message was lost, not corrupt, and its release counts it.
+ */
+PBR_API PBR_MUST_CHECK int pbr_reader_verify(struct pbr_reader *rd,
+					     const struct pbr_view *v);
+
+/**
+ * Report that the application could not decode the payload of @v (a
+ * view of @rd's, not yet released): 0 once counted in decode_errors;
+ * -ESTALE, not counted, if the view was unstable and its slot has been
+ * overwritten since (the bytes decoded were not the message's). Release
+ * the view as usual afterwards.
+ */
+PBR_API int pbr_reader_reject(struct pbr_reader *rd, const struct pbr_view *v);
 
 /* --- trace context (W3C traceparent in the slot header, FORMAT.md §6) --- */
 

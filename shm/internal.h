@@ -65,6 +65,7 @@ struct pbr_ring {
 	pthread_mutex_t probe_lock;
 	uint8_t *ptab; /* producer entries */
 	uint8_t *rtab; /* reader entries */
+	uint8_t *mtab; /* reader metrics blocks, or NULL (before format 1.2) */
 	const uint8_t *schema;
 	uint32_t max_producers, max_readers;
 	struct pbr_ring_info info;
@@ -93,6 +94,16 @@ static inline uint8_t *producer_entry(const struct pbr_ring *r, uint32_t i)
 static inline uint8_t *reader_entry(const struct pbr_ring *r, uint32_t i)
 {
 	return r->rtab + (size_t)i * PBR_ENTRY_SIZE;
+}
+
+/* Reader i's metrics block (FORMAT.md §5.5), or NULL on a ring without. */
+static inline struct pbr_layout_metrics *
+reader_metrics(const struct pbr_ring *r, uint32_t i)
+{
+	return r->mtab ? (struct pbr_layout_metrics *)(r->mtab +
+						       (size_t)i *
+							       PBR_METRICS_SIZE)
+		       : NULL;
 }
 
 /* Byte offset of an entry in the segment: the byte its lock covers. */

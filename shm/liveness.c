@@ -322,6 +322,25 @@ static void describe_producer(struct pbr_ring *r, uint32_t i,
 		ld_rlx64(e + offsetof(struct pbr_layout_producer, blocked_ns));
 }
 
+/* Reader i's latency histogram, if its block is its own (FORMAT.md §5.5:
+ * a block stamped with another joined_ns is an earlier owner's). */
+static void describe_latency(struct pbr_ring *r, uint32_t i,
+			     struct pbr_participant *pt)
+{
+	const struct pbr_layout_metrics *m = reader_metrics(r, i);
+	uint8_t *e = reader_entry(r, i);
+	unsigned b;
+
+	if (!m ||
+	    ld_rlx64(&m->joined_ns) !=
+		    ld_rlx64(e + offsetof(struct pbr_layout_reader, joined_ns)))
+		return;
+	pt->has_latency = 1;
+	pt->latency_sum_ns = ld_rlx64(&m->latency_sum_ns);
+	for (b = 0; b < PBR_LATENCY_BUCKETS; b++)
+		pt->latency[b] = ld_rlx64(&m->latency[b]);
+}
+
 static void describe_reader(struct pbr_ring *r, uint32_t i,
 			    struct pbr_participant *pt)
 {
@@ -339,6 +358,12 @@ static void describe_reader(struct pbr_ring *r, uint32_t i,
 	pt->lost = ld_rlx64(e + offsetof(struct pbr_layout_reader, lost));
 	pt->abandoned =
 		ld_rlx64(e + offsetof(struct pbr_layout_reader, abandoned));
+	pt->bad = ld_rlx64(e + offsetof(struct pbr_layout_reader, bad));
+	pt->crc_errors =
+		ld_rlx64(e + offsetof(struct pbr_layout_reader, crc_errors));
+	pt->decode_errors =
+		ld_rlx64(e + offsetof(struct pbr_layout_reader, decode_errors));
+	describe_latency(r, i, pt);
 }
 
 int pbr_ring_participants(struct pbr_ring *r, struct pbr_participant *out,

@@ -84,7 +84,8 @@ static int plan_layout(const struct pbr_create_opts *o,
 	sb->control_off = PBR_PAGE;
 	sb->control_size = PBR_CTL_SIZE;
 	sb->participants_off = sb->control_off + sb->control_size;
-	sb->participants_size = page_up((np + nr) * PBR_ENTRY_SIZE);
+	sb->participants_size =
+		page_up((np + nr) * PBR_ENTRY_SIZE + nr * PBR_METRICS_SIZE);
 	sb->schema_off = sb->participants_off + sb->participants_size;
 	sb->schema_size = page_up(o->schema_len);
 	sb->slots_off = sb->schema_off + sb->schema_size;
@@ -100,6 +101,7 @@ static void fill_identity(const char *name, const struct pbr_create_opts *o,
 	sb->major = PBR_FORMAT_MAJOR;
 	sb->minor = PBR_FORMAT_MINOR;
 	sb->fingerprint = PBR_LAYOUT_FINGERPRINT;
+	sb->features_compat = PBR_FEATURE_READER_METRICS;
 	sb->ring_flags = (o->flags & PBR_CREATE_SINGLE_PRODUCER)
 				 ? PBR_RING_SINGLE_PRODUCER
 				 : 0;
@@ -371,7 +373,10 @@ static int check_geometry(const struct pbr_layout_super *sb, size_t size)
 {
 	uint64_t end = PBR_PAGE;
 	uint64_t entries = (uint64_t)sb->max_producers + sb->max_readers;
+	uint64_t ptab = entries * PBR_ENTRY_SIZE;
 
+	if (sb->features_compat & PBR_FEATURE_READER_METRICS)
+		ptab += (uint64_t)sb->max_readers * PBR_METRICS_SIZE;
 	if (sb->total_size != size || !is_pow2(sb->slot_count) ||
 	    sb->slot_count < PBR_SLOT_COUNT_MIN ||
 	    sb->slot_count > PBR_SLOT_COUNT_MAX || sb->slot_size % PBR_BLOCK ||
@@ -385,7 +390,7 @@ static int check_geometry(const struct pbr_layout_super *sb, size_t size)
 	if (!region_ok(sb->control_off, sb->control_size, &end) ||
 	    sb->control_size < PBR_CTL_SIZE ||
 	    !region_ok(sb->participants_off, sb->participants_size, &end) ||
-	    sb->participants_size < entries * PBR_ENTRY_SIZE ||
+	    sb->participants_size < ptab ||
 	    !region_ok(sb->schema_off, sb->schema_size, &end) ||
 	    sb->schema_len > sb->schema_size ||
 	    !region_ok(sb->slots_off, sb->slots_size, &end) ||
@@ -443,6 +448,9 @@ static void adopt_geometry(struct pbr_ring *r,
 	r->ctl = r->base + sb->control_off;
 	r->ptab = r->base + sb->participants_off;
 	r->rtab = r->ptab + (size_t)sb->max_producers * PBR_ENTRY_SIZE;
+	r->mtab = (sb->features_compat & PBR_FEATURE_READER_METRICS)
+			  ? r->rtab + (size_t)sb->max_readers * PBR_ENTRY_SIZE
+			  : NULL;
 	r->slots = r->base + sb->slots_off;
 	r->schema = r->base + sb->schema_off;
 	r->seq_base = sb->seq_base;

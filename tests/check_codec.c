@@ -1136,7 +1136,7 @@ START_TEST(test_crc_policy)
 	r = crc_ring(tu_name("crcfull"), PBR_CRC_FULL, 0, 0);
 	pbr_ring_info(r, &i);
 	ck_assert_uint_eq(i.crc, PBR_CRC_FULL);
-	ck_assert_uint_eq(i.format_minor, 1);
+	ck_assert_uint_eq(i.format_minor, PBR_FORMAT_MINOR);
 	ck_assert_uint_eq(crc_flags_of(r, 100, 1000), 3);
 	pbr_ring_detach(r);
 

@@ -14,7 +14,9 @@
  *    while it lives; after SIGCONT they finish;
  *  - a copy of a producer that outlives the producer's real death (a fork
  *    that dropped the lock): its late commit is refused, and it must not
- *    disturb whoever owns the entry now.
+ *    disturb whoever owns the entry now;
+ *  - reader metrics blocks (format 1.2) forged stale, and a ring forged
+ *    to be without them.
  *
  * check_segment covers attach errors of damaged superblocks (major 2,
  * unknown incompatible feature bits, bad geometry, a truncated file) and
@@ -929,6 +931,151 @@ START_TEST(forged_claim_does_not_send_reader_walking)
 }
 END_TEST
 
+/* Reader @idx's row of the participant table (asserting it is there). */
+static struct pbr_participant reader_row(struct pbr_ring *r, uint32_t idx)
+{
+	struct pbr_participant pt[16];
+	int n = pbr_ring_participants(r, pt, 16), i;
+
+	for (i = 0; i < n && i < 16; i++)
+		if (pt[i].is_reader && pt[i].index == idx)
+			return pt[i];
+	ck_abort_msg("reader %u is not in the table", idx);
+	return pt[0];
+}
+
+/* Send @n 16-byte messages stamped 25 ms before now. */
+static void send_aged(struct pbr_producer *p, int n)
+{
+	uint64_t buf[2] = {0, 0};
+	struct pbr_slot s;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+		memcpy(s.data, buf, sizeof(buf));
+		s.timestamp_ns = pbr_clock_ns() - 25 * TU_MS;
+		ck_assert_int_eq(pbr_producer_commit(p, &s, sizeof(buf)), 0);
+	}
+}
+
+static void drain(struct pbr_reader *rd, int n)
+{
+	struct pbr_view v;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	}
+}
+
+/* A metrics block stamped with another joined_ns than its entry's is an
+ * earlier owner's (a 1.0 or 1.1 reader took the entry and left the block
+ * alone, FORMAT.md §5.5): whatever it holds, it is not shown. Forged
+ * here both ways, by writing the segment. */
+START_TEST(forged_stale_metrics_block_ignored)
+{
+	const char *name = tu_name("stale");
+	struct pbr_ring *r = tu_create(name, 16, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	uint32_t idx = pbr_reader_index(rd);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_layout_metrics *m;
+	struct pbr_layout_reader *e;
+	struct pbr_participant pt;
+	uint64_t joined, zero[PBR_LATENCY_BUCKETS] = {0};
+	struct tu_raw raw;
+
+	send_aged(p, 3);
+	drain(rd, 3);
+	pt = reader_row(r, idx);
+	ck_assert_uint_eq(pt.has_latency, 1);
+	ck_assert_uint_eq(tu_latency_from(pt.latency, 0), 3);
+	ck_assert_uint_eq(tu_latency_from(pt.latency, 17), 3); /* >= 20 ms */
+
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	m = tu_raw_metrics(&raw, idx);
+	e = tu_raw_reader(&raw, idx);
+	joined = m->joined_ns;
+	ck_assert_uint_eq(joined, e->joined_ns);
+	/* the block's stamp differs: stale */
+	__atomic_store_n(&m->joined_ns, joined + 1, __ATOMIC_RELAXED);
+	pt = reader_row(r, idx);
+	ck_assert_uint_eq(pt.has_latency, 0);
+	ck_assert_uint_eq(pt.latency_sum_ns, 0);
+	ck_assert_mem_eq(pt.latency, zero, sizeof(zero));
+	ck_assert_uint_eq(pt.delivered, 3); /* the entry itself is fine */
+	/* back as it was: shown again */
+	__atomic_store_n(&m->joined_ns, joined, __ATOMIC_RELAXED);
+	pt = reader_row(r, idx);
+	ck_assert_uint_eq(pt.has_latency, 1);
+	ck_assert_uint_eq(tu_latency_from(pt.latency, 17), 3);
+	/* the entry's stamp differs, as when an earlier reader joins it */
+	__atomic_store_n(&e->joined_ns, joined + 1000, __ATOMIC_RELAXED);
+	pt = reader_row(r, idx);
+	ck_assert_uint_eq(pt.has_latency, 0);
+	ck_assert_uint_eq(pt.latency_sum_ns, 0);
+	ck_assert_mem_eq(pt.latency, zero, sizeof(zero));
+	/* an attacher reads it the same way */
+	{
+		struct pbr_ring *a = tu_attach(name);
+
+		pt = reader_row(a, idx);
+		ck_assert_uint_eq(pt.has_latency, 0);
+		pbr_ring_detach(a);
+	}
+	tu_raw_unmap(&raw);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A ring without READER_METRICS (as a 1.0 or 1.1 creator makes them):
+ * attached by a 1.2 library, it works, PBR_READER_LATENCY is accepted
+ * and records nothing, no row has a histogram, and nothing is written
+ * after the entries, where such a creator may have left nothing or
+ * anything (FORMAT.md §14). */
+START_TEST(forged_ring_without_metrics_feature)
+{
+	const char *name = tu_name("nometrics");
+	struct pbr_ring *r = tu_create(name, 16, 256, 0, 0);
+	struct pbr_participant pt;
+	struct pbr_producer *p;
+	struct pbr_reader *rd;
+	struct tu_raw raw;
+	uint64_t after, i;
+	uint8_t *tab;
+
+	pbr_ring_detach(r);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	raw.sb->features_compat &= ~PBR_FEATURE_READER_METRICS;
+	raw.sb->minor = 1;
+	tab = raw.base + raw.sb->participants_off;
+	after = ((uint64_t)raw.sb->max_producers + raw.sb->max_readers) *
+		PBR_ENTRY_SIZE;
+	memset(tab + after, 0x77, raw.sb->participants_size - after);
+	r = tu_attach(name);
+	rd = tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	p = tu_producer(r, 0);
+	send_aged(p, 3);
+	drain(rd, 3);
+	pt = reader_row(r, pbr_reader_index(rd));
+	ck_assert_uint_eq(pt.delivered, 3);
+	ck_assert_uint_eq(pt.has_latency, 0);
+	ck_assert_uint_eq(pt.latency_sum_ns, 0);
+	for (i = after; i < raw.sb->participants_size; i++)
+		ck_assert_msg(tab[i] == 0x77, "byte %llu of the table written",
+			      (unsigned long long)i);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	tu_raw_unmap(&raw);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 /* Attachers that find a ring being created only test its creation lock:
  * taking it for a moment made a creator that was about to take it fail
  * (EAGAIN). Two processes attach in a loop while this one creates and
@@ -988,6 +1135,8 @@ static Suite *hostile_suite(void)
 	tcase_add_test(env, enospc_in_small_tmpfs);
 	tcase_add_test(env, exit_without_detach_leaves_ring_intact);
 	tcase_add_test(env, forged_claim_does_not_send_reader_walking);
+	tcase_add_test(env, forged_stale_metrics_block_ignored);
+	tcase_add_test(env, forged_ring_without_metrics_feature);
 	tcase_add_test(env, attach_probe_never_fails_a_create);
 	suite_add_tcase(s, env);
 	tcase_add_test(paused, producer_stopped_mid_encode);

@@ -111,6 +111,64 @@ START_TEST(test_magic_and_fingerprint)
 }
 END_TEST
 
+/* Format 1.2 (FORMAT.md §3, §5.4, §5.5): the reader statistics in bytes
+ * 1.1 reserved, the feature bit and the 256-byte metrics block. */
+START_TEST(test_reader_metrics_layout)
+{
+	static const uint64_t bounds[] = PBR_LATENCY_BOUNDS_NS;
+	static const uint64_t doc[22] = {
+		100,	   200,	      500,	 1000,	    2000,     5000,
+		10000,	   20000,     50000,	 100000,    200000,   500000,
+		1000000,   2000000,   5000000,	 10000000,  20000000, 50000000,
+		100000000, 200000000, 500000000, 1000000000};
+	unsigned i;
+
+	ck_assert_uint_eq(PBR_FORMAT_MINOR, 2);
+	ck_assert_uint_eq(PBR_FEATURE_READER_METRICS, 1);
+	ck_assert_uint_eq(PBR_FEATURES_COMPAT_KNOWN,
+			  PBR_FEATURE_READER_METRICS);
+
+	/* reader entry: 0x38 bad, 0x40 crc_errors, 0x48 decode_errors */
+	ck_assert_uint_eq(sizeof(struct pbr_layout_reader), PBR_ENTRY_SIZE);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, joined_ns), 0x30);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, bad), 0x38);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, crc_errors), 0x40);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, decode_errors),
+			  0x48);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, reserved), 0x50);
+	ck_assert_uint_eq(sizeof(((struct pbr_layout_reader *)0)->reserved),
+			  48);
+
+	/* metrics block */
+	ck_assert_uint_eq(PBR_METRICS_SIZE, 256);
+	ck_assert_uint_eq(sizeof(struct pbr_layout_metrics), PBR_METRICS_SIZE);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_metrics, joined_ns), 0x00);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_metrics, latency_sum_ns),
+			  0x08);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_metrics, latency), 0x10);
+	ck_assert_uint_eq(PBR_LATENCY_BUCKETS, 23);
+	ck_assert_uint_eq(sizeof(((struct pbr_layout_metrics *)0)->latency),
+			  23 * 8);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_metrics, reserved), 0xC8);
+	ck_assert_uint_eq(sizeof(((struct pbr_layout_metrics *)0)->reserved),
+			  56);
+	ck_assert_uint_eq(0x10 + 23 * 8, 0xC8);
+
+	/* 22 bounds, 1-2-5 from 100 ns to 1 s; each sample capped at 2^40 */
+	ck_assert_uint_eq(sizeof(bounds) / sizeof(bounds[0]), 22);
+	for (i = 0; i < 22; i++)
+		ck_assert_uint_eq(bounds[i], doc[i]);
+	ck_assert_uint_eq(PBR_LATENCY_CAP_NS, 1ull << 40);
+
+	/* The API's copy of the histogram has room for every bucket. */
+	ck_assert_uint_eq(sizeof(((struct pbr_participant *)0)->latency),
+			  PBR_LATENCY_BUCKETS * sizeof(uint64_t));
+	/* The reader option is not an entry flag (it is not stored). */
+	ck_assert_uint_eq(
+		PBR_READER_LATENCY & (PBR_READER_GATING | PBR_READER_LOSSY), 0);
+}
+END_TEST
+
 static const uint64_t enc_seqs[] = {
 	0,
 	1,
@@ -305,8 +363,10 @@ START_TEST(test_segment_superblock)
 	ck_assert_uint_eq(sb->minor, PBR_FORMAT_MINOR);
 	ck_assert_uint_eq(sb->fingerprint, PBR_LAYOUT_FINGERPRINT);
 	ck_assert_uint_eq(sb->ring_flags, 0);
+	ck_assert_uint_eq(sb->minor, 2);
 	ck_assert_uint_eq(sb->features_incompat, 0);
-	ck_assert_uint_eq(sb->features_compat, 0);
+	/* A 1.2 creator sets READER_METRICS on every ring it makes. */
+	ck_assert_uint_eq(sb->features_compat, PBR_FEATURE_READER_METRICS);
 	ck_assert_uint_eq(sb->total_size, raw.size);
 	ck_assert_uint_eq(sb->slot_count, 16);
 	ck_assert_uint_eq(sb->slot_size, 256);
@@ -356,7 +416,8 @@ START_TEST(test_segment_regions)
 	sb = raw.sb;
 	/* FORMAT.md 2: five page-aligned regions in a fixed order. */
 	ck_assert_uint_eq(sb->control_size, PBR_CTL_SIZE);
-	ck_assert_uint_eq(sb->participants_size, PBR_PAGE); /* 8 x 128, up */
+	/* 8 x 128 entries + 5 x 256 metrics blocks, rounded up */
+	ck_assert_uint_eq(sb->participants_size, PBR_PAGE);
 	ck_assert_uint_eq(sb->schema_size, PBR_PAGE);
 	ck_assert_uint_eq(sb->slots_size, 16 * 256);
 	ck_assert_uint_eq(sb->control_off % PBR_PAGE, 0);
@@ -514,6 +575,156 @@ START_TEST(test_segment_participants)
 }
 END_TEST
 
+static int all_byte(const void *p, size_t n, uint8_t v)
+{
+	const uint8_t *b = p;
+
+	while (n--) {
+		if (*b++ != v)
+			return 0;
+	}
+	return 1;
+}
+
+/* The participant table of a 1.2 ring (FORMAT.md §2, §5.5): the entries,
+ * then one 256-byte metrics block per reader entry, zero at creation; a
+ * reader that joins zeroes and stamps its own block (with its entry's
+ * joined_ns, whatever its options) and writes nowhere else. */
+START_TEST(test_segment_metrics_blocks)
+{
+	const char *name = tu_name("mb");
+	/* 23 x 128 = 2944 bytes of entries fit one page; with 19 x 256
+	 * bytes of blocks (7808) the table takes two. */
+	struct pbr_create_opts o = {.slot_count = 16,
+				    .slot_size = 256,
+				    .max_producers = 4,
+				    .max_readers = 19};
+	const uint64_t end = 23 * 128 + 19 * 256;
+	struct pbr_layout_reader *e;
+	struct pbr_layout_metrics *m;
+	struct pbr_reader *a, *b;
+	struct pbr_ring *r = NULL;
+	struct tu_raw raw;
+	uint64_t t0;
+	uint8_t *tab;
+	uint32_t j;
+
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	tab = raw.base + raw.sb->participants_off;
+	ck_assert_uint_eq(raw.sb->participants_size, 2 * PBR_PAGE);
+	ck_assert(all_zero(tab, raw.sb->participants_size));
+	ck_assert_ptr_eq((uint8_t *)tu_raw_metrics(&raw, 0), tab + 23 * 128);
+	ck_assert_ptr_eq((uint8_t *)tu_raw_metrics(&raw, 18) + 256, tab + end);
+
+	/* Mark every block, and the table's padding after the last. */
+	for (j = 0; j < 19; j++)
+		memset(tu_raw_metrics(&raw, j), (int)(0xA0 + j),
+		       PBR_METRICS_SIZE);
+	memset(tab + end, 0x5A, raw.sb->participants_size - end);
+	t0 = tu_realtime_ns();
+	a = tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	b = tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	ck_assert_uint_ne(pbr_reader_index(a), pbr_reader_index(b));
+	for (j = 0; j < 19; j++) {
+		m = tu_raw_metrics(&raw, j);
+		e = tu_raw_reader(&raw, j);
+		if (j != pbr_reader_index(a) && j != pbr_reader_index(b)) {
+			ck_assert_msg(all_byte(m, PBR_METRICS_SIZE,
+					       (uint8_t)(0xA0 + j)),
+				      "block %u of a free entry written", j);
+			continue;
+		}
+		ck_assert_uint_eq(e->state, PBR_ENTRY_ACTIVE);
+		ck_assert_uint_ge(e->joined_ns, t0 - TU_SEC);
+		ck_assert_uint_le(e->joined_ns, tu_realtime_ns() + TU_SEC);
+		/* stamped only by a reader that records latency */
+		ck_assert_uint_eq(m->joined_ns,
+				  j == pbr_reader_index(a) ? e->joined_ns : 0);
+		ck_assert_msg(all_zero((uint8_t *)m + 8, PBR_METRICS_SIZE - 8),
+			      "block %u not zeroed at join", j);
+		/* 1.2 statistics start at zero */
+		ck_assert_uint_eq(e->bad + e->crc_errors + e->decode_errors, 0);
+	}
+	ck_assert(all_byte(tab + end, raw.sb->participants_size - end, 0x5A));
+	/* PBR_READER_LATENCY is an option of the handle, not a mode. */
+	ck_assert_uint_eq(tu_raw_reader(&raw, pbr_reader_index(a))->flags,
+			  PBR_READER_GATING);
+	ck_assert_uint_eq(tu_raw_reader(&raw, pbr_reader_index(b))->flags,
+			  PBR_READER_LOSSY);
+	pbr_reader_close(a);
+	pbr_reader_close(b);
+	tu_raw_unmap(&raw);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* The statistics a reader publishes land where layout.h puts them (the
+ * raw entry), the same values pbr_reader_stats and pbr_ring_participants
+ * report; the histogram where FORMAT.md §5.5 puts it. */
+START_TEST(test_segment_reader_metrics_raw)
+{
+	const char *name = tu_name("mr");
+	struct pbr_ring *r = tu_create(name, 16, 256, 0, 0);
+	struct pbr_reader *rd = tu_reader(r, PBR_READER_LATENCY, 0, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_layout_reader *e;
+	struct pbr_layout_metrics *m;
+	struct pbr_participant pt[2];
+	struct pbr_reader_stats st;
+	struct pbr_view v;
+	struct pbr_slot s;
+	struct tu_raw raw;
+	uint64_t t0, t1;
+
+	/* a message 30 ms old, another without a timestamp, not observed */
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	t0 = pbr_clock_ns();
+	s.timestamp_ns = t0 - 30 * TU_MS;
+	ck_assert_int_eq(pbr_producer_commit(p, &s, 4), 0);
+	ck_assert_int_eq(pbr_producer_send(p, "abcd", 4, 0, 0), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	t1 = pbr_clock_ns();
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	e = tu_raw_reader(&raw, pbr_reader_index(rd));
+	m = tu_raw_metrics(&raw, pbr_reader_index(rd));
+	pbr_reader_stats(rd, &st);
+	ck_assert_uint_eq(e->delivered, 2);
+	ck_assert_uint_eq(e->decode_errors, 1);
+	ck_assert_uint_eq(st.decode_errors, 1);
+	ck_assert_uint_eq(e->crc_errors, 0);
+	ck_assert_uint_eq(e->bad, 0);
+	ck_assert_uint_eq(m->joined_ns, e->joined_ns);
+	ck_assert_uint_eq(tu_latency_from(m->latency, 0), 1);
+	/* in the bucket of 30 ms, or a later one on a slow host */
+	ck_assert_uint_eq(
+		tu_latency_from(m->latency, tu_latency_bucket(30 * TU_MS)), 1);
+	ck_assert_uint_eq(
+		tu_latency_from(m->latency,
+				tu_latency_bucket(30 * TU_MS + t1 - t0) + 1),
+		0);
+	ck_assert_uint_ge(m->latency_sum_ns, 30 * TU_MS);
+	ck_assert_uint_le(m->latency_sum_ns, 30 * TU_MS + (t1 - t0));
+	ck_assert(all_zero(m->reserved, sizeof(m->reserved)));
+	/* pbr_ring_participants reads the same words */
+	ck_assert_int_eq(pbr_ring_participants(r, pt, 2), 2);
+	ck_assert(pt[1].is_reader);
+	ck_assert_uint_eq(pt[1].decode_errors, e->decode_errors);
+	ck_assert_uint_eq(pt[1].has_latency, 1);
+	ck_assert_uint_eq(pt[1].latency_sum_ns, m->latency_sum_ns);
+	ck_assert_mem_eq(pt[1].latency, m->latency, sizeof(m->latency));
+	tu_raw_unmap(&raw);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 static Suite *layout_suite(void)
 {
 	Suite *s = suite_create("layout");
@@ -523,6 +734,7 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_entry_and_slot_offsets);
 	tcase_add_test(tc, test_control_block);
 	tcase_add_test(tc, test_magic_and_fingerprint);
+	tcase_add_test(tc, test_reader_metrics_layout);
 	tcase_add_loop_test(tc, test_commit_encoding, 0,
 			    sizeof(enc_seqs) / sizeof(enc_seqs[0]));
 	suite_add_tcase(s, tc);
@@ -541,6 +753,8 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_segment_slot_header);
 	tcase_add_test(tc, test_segment_skip_record);
 	tcase_add_test(tc, test_segment_participants);
+	tcase_add_test(tc, test_segment_metrics_blocks);
+	tcase_add_test(tc, test_segment_reader_metrics_raw);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -27,6 +27,8 @@ enum role {
 	IDLE_READER,   /* gating reader at oldest: open, never read */
 	EXIT_UNCLOSED, /* producer sends 3, reader opens, reserve, _exit */
 	EXIT_PRODUCER, /* producer: open, _exit */
+	TIMED_READER,  /* reader with PBR_READER_LATENCY at oldest: reads
+			* what there is, rejects the first, block */
 };
 
 #define REPORT_FAIL UINT64_MAX
@@ -63,6 +65,27 @@ static uint64_t child_exit_unclosed(struct pbr_ring *r)
 	return s.seq;
 }
 
+/* Read every message there is, rejecting the first; report how many. */
+static uint64_t child_timed_reader(struct pbr_ring *r)
+{
+	struct pbr_reader_opts ro = {.flags = PBR_READER_LATENCY,
+				     .start = PBR_START_OLDEST};
+	struct pbr_reader *rd = NULL;
+	struct pbr_view v;
+	uint64_t n = 0;
+
+	if (pbr_reader_open(r, &ro, &rd))
+		return REPORT_FAIL;
+	while (pbr_reader_peek(rd, 0, &v) == 0) {
+		if (pbr_reader_verify(rd, &v) ||
+		    (n == 0 && pbr_reader_reject(rd, &v)) ||
+		    pbr_reader_release(rd, &v))
+			return REPORT_FAIL;
+		n++;
+	}
+	return n;
+}
+
 static uint64_t child_work(struct pbr_ring *r, enum role role)
 {
 	struct pbr_reader_opts ro = {.start = PBR_START_OLDEST};
@@ -80,6 +103,8 @@ static uint64_t child_work(struct pbr_ring *r, enum role role)
 		return child_exit_unclosed(r);
 	case EXIT_PRODUCER:
 		return pbr_producer_open(r, NULL, &p) ? REPORT_FAIL : 0;
+	case TIMED_READER:
+		return child_timed_reader(r);
 	}
 	return REPORT_FAIL;
 }
@@ -495,6 +520,75 @@ START_TEST(test_dead_reader_entry_reclaimed)
 }
 END_TEST
 
+/* Reader metrics (format 1.2) are in the ring, so another process sees a
+ * reader's counters and histogram; a dead reader's stay visible until its
+ * entry is reaped, and the next reader in the entry starts from zero. */
+START_TEST(test_dead_reader_metrics)
+{
+	const char *name = tu_name("rm");
+	struct pbr_create_opts o = {
+		.slot_count = 8, .slot_size = 256, .max_readers = 1};
+	struct pbr_participant pt[4];
+	struct pbr_reader *rd = NULL;
+	struct pbr_ring *r = NULL;
+	struct pbr_producer *p;
+	uint64_t n = 0, count;
+	struct pbr_slot s;
+	unsigned b;
+	pid_t pid;
+	int i;
+
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
+	p = tu_producer(r, 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+		s.timestamp_ns = pbr_clock_ns() - 25 * TU_MS;
+		ck_assert_int_eq(pbr_producer_commit(p, &s, 8), 0);
+	}
+	pid = spawn(name, TIMED_READER, &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(pbr_ring_participants(r, pt, 4), 2);
+	i = find_pid(pt, 2, pid);
+	ck_assert_int_ge(i, 0);
+	ck_assert(pt[i].is_reader);
+	ck_assert_uint_eq(pt[i].alive, 1);
+	ck_assert_uint_eq(pt[i].delivered, 3);
+	ck_assert_uint_eq(pt[i].decode_errors, 1);
+	ck_assert_uint_eq(pt[i].crc_errors, 0);
+	ck_assert_uint_eq(pt[i].has_latency, 1);
+	/* each waited at least 25 ms: none under 20 ms */
+	ck_assert_uint_eq(tu_latency_from(pt[i].latency, 0), 3);
+	ck_assert_uint_eq(tu_latency_from(pt[i].latency, 17), 3);
+	ck_assert_uint_ge(pt[i].latency_sum_ns, 3 * 25 * TU_MS);
+
+	kill_child(pid);
+	ck_assert_int_eq(pbr_ring_participants(r, pt, 4), 2);
+	i = find_pid(pt, 2, pid);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(pt[i].alive, 0);
+	ck_assert_uint_eq(pt[i].has_latency, 1);
+	ck_assert_uint_eq(tu_latency_from(pt[i].latency, 17), 3);
+	ck_assert_uint_eq(pt[i].decode_errors, 1);
+
+	ck_assert_int_ge(pbr_ring_reclaim(r), 1);
+	ck_assert_int_eq(pbr_ring_participants(r, pt, 4), 1);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	ck_assert_uint_eq(pbr_reader_index(rd), 0);
+	ck_assert_int_eq(pbr_ring_participants(r, pt, 4), 2);
+	i = 1; /* producers first */
+	ck_assert(pt[i].is_reader);
+	ck_assert_uint_eq(pt[i].has_latency, 0); /* opened without it */
+	for (count = 0, b = 0; b < PBR_LATENCY_BUCKETS; b++)
+		count += pt[i].latency[b];
+	ck_assert_uint_eq(count, 0);
+	ck_assert_uint_eq(pt[i].latency_sum_ns, 0);
+	ck_assert_uint_eq(pt[i].decode_errors + pt[i].delivered, 0);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 /* --- processes that exit without cleaning up --------------------------- */
 
 START_TEST(test_exit_without_close)
@@ -557,6 +651,7 @@ static Suite *liveness_suite(void)
 	tc = tu_tcase("dead readers", 20);
 	tcase_add_test(tc, test_dead_reader_stops_gating);
 	tcase_add_test(tc, test_dead_reader_entry_reclaimed);
+	tcase_add_test(tc, test_dead_reader_metrics);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("unclean exit", 20);

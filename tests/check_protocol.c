@@ -1021,6 +1021,567 @@ START_TEST(test_reserve_woken_by_release)
 }
 END_TEST
 
+/* --- reader metrics (format 1.2) --------------------------------------- */
+
+/* Reader @rd's row of the participant table, as any process reads it. */
+static struct pbr_participant reader_row(struct pbr_ring *r,
+					 const struct pbr_reader *rd)
+{
+	struct pbr_participant pt[16];
+	int n = pbr_ring_participants(r, pt, 16), i;
+
+	for (i = 0; i < n && i < 16; i++)
+		if (pt[i].is_reader && pt[i].index == pbr_reader_index(rd))
+			return pt[i];
+	ck_abort_msg("reader %u is not in the table", pbr_reader_index(rd));
+	return pt[0];
+}
+
+static uint64_t hist_count(const struct pbr_participant *p)
+{
+	uint64_t n = 0;
+	unsigned b;
+
+	for (b = 0; b < PBR_LATENCY_BUCKETS; b++)
+		n += p->latency[b];
+	return n;
+}
+
+/* How many latencies reader @rd has recorded, as the table shows it. */
+static uint64_t observed(struct pbr_ring *r, const struct pbr_reader *rd)
+{
+	struct pbr_participant pt = reader_row(r, rd);
+
+	return hist_count(&pt);
+}
+
+/* Commit a 16-byte tagged message (tu_tag_of) stamped @ts (0: none),
+ * with its CRC32C if @crc. */
+static void send_stamped(struct pbr_producer *p, uint64_t tag, uint64_t ts,
+			 int crc)
+{
+	uint64_t buf[2] = {tag, ~tag};
+	struct pbr_slot s;
+
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &s), 0);
+	memcpy(s.data, buf, sizeof(buf));
+	s.timestamp_ns = ts;
+	if (crc) {
+		s.flags |= PBR_SLOT_F_CRC;
+		s.crc32c = tu_crc32c(buf, sizeof(buf));
+	}
+	ck_assert_int_eq(pbr_producer_commit(p, &s, sizeof(buf)), 0);
+}
+
+/* Flip a payload byte of committed sequence @seq. */
+static void corrupt_payload(const char *name, uint64_t seq)
+{
+	struct tu_raw raw;
+	struct pbr_layout_slot *h;
+
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	h = tu_raw_slot(&raw, seq);
+	ck_assert_uint_eq(h->commit, PBR_COMMIT_DONE(seq));
+	((uint8_t *)h)[PBR_SLOT_HDR_SIZE + 3] ^= 0xFF;
+	tu_raw_unmap(&raw);
+}
+
+/* FORMAT.md §5.5: each message's commit-to-receive latency lands in the
+ * bucket of its age, and in the sum. The age is known within what the
+ * test itself measured around the send and the peek: [age, age + dt]. */
+static const uint64_t ages[] = {
+	3 * 1000,	   /* 3 us: (2, 5] us */
+	25 * TU_MS,	   /* (20, 50] ms */
+	300 * TU_MS,	   /* (200, 500] ms */
+	3 * TU_SEC,	   /* > 1 s */
+	750 * 1000 * 1000, /* (500 ms, 1 s] */
+};
+
+START_TEST(test_latency_buckets)
+{
+	struct pbr_ring *r = tu_create(tu_name("lb"), 16, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_participant before, after;
+	uint64_t t0, t1, lo, hi, dsum;
+	struct pbr_view v;
+	unsigned i, b, hit;
+
+	before = reader_row(r, rd);
+	ck_assert_uint_eq(before.has_latency, 1);
+	ck_assert_uint_eq(hist_count(&before), 0);
+	ck_assert_uint_eq(before.latency_sum_ns, 0);
+	for (i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		before = reader_row(r, rd);
+		t0 = pbr_clock_ns();
+		send_stamped(p, i, t0 - ages[i], 0);
+		ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+		t1 = pbr_clock_ns();
+		ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+		after = reader_row(r, rd);
+		lo = ages[i];
+		hi = ages[i] + (t1 - t0);
+		dsum = after.latency_sum_ns - before.latency_sum_ns;
+		ck_assert_msg(dsum >= lo && dsum <= hi,
+			      "age %llu: sum grew by %llu, not in [%llu, %llu]",
+			      (unsigned long long)ages[i],
+			      (unsigned long long)dsum, (unsigned long long)lo,
+			      (unsigned long long)hi);
+		ck_assert_uint_eq(hist_count(&after), hist_count(&before) + 1);
+		hit = PBR_LATENCY_BUCKETS;
+		for (b = 0; b < PBR_LATENCY_BUCKETS; b++)
+			if (after.latency[b] != before.latency[b])
+				hit = b;
+		ck_assert_msg(hit >= tu_latency_bucket(lo) &&
+				      hit <= tu_latency_bucket(hi),
+			      "age %llu went to bucket %u, not %u..%u",
+			      (unsigned long long)ages[i], hit,
+			      tu_latency_bucket(lo), tu_latency_bucket(hi));
+	}
+	/* A timestamp after now observes 0: bucket 0, nothing to the sum. */
+	before = reader_row(r, rd);
+	send_stamped(p, 10, pbr_clock_ns() + 10 * TU_SEC, 0);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 10), 5);
+	after = reader_row(r, rd);
+	ck_assert_uint_eq(after.latency[0], before.latency[0] + 1);
+	ck_assert_uint_eq(after.latency_sum_ns, before.latency_sum_ns);
+	/* No timestamp (0): not observed at all. */
+	send_stamped(p, 11, 0, 0);
+	ck_assert_uint_eq(tu_recv_tag(rd, 0, 11), 6);
+	before = after;
+	after = reader_row(r, rd);
+	ck_assert_mem_eq(after.latency, before.latency, sizeof(after.latency));
+	ck_assert_uint_eq(after.latency_sum_ns, before.latency_sum_ns);
+	ck_assert_uint_eq(hist_count(&after), 6);
+	ck_assert_uint_eq(after.delivered, 7);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A message is observed when a peek first returns it: peeking it again,
+ * alone or in a batch, does not count it twice. */
+START_TEST(test_latency_observed_once)
+{
+	struct pbr_ring *r = tu_create(tu_name("lo"), 16, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_participant pt;
+	struct pbr_view v, vs[8];
+	uint64_t t0 = pbr_clock_ns(), t1;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		send_stamped(p, i, t0 - 25 * TU_MS, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(observed(r, rd), 1);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 0);
+	ck_assert_uint_eq(observed(r, rd), 1);
+	/* the batch holds the one seen and two new ones */
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 3);
+	ck_assert_uint_eq(observed(r, rd), 3);
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 3);
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 1, 0), 1);
+	ck_assert_uint_eq(observed(r, rd), 3);
+	/* part of it released, one more sent: only the new one counts */
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[0]), 0);
+	send_stamped(p, 3, t0 - 25 * TU_MS, 0);
+	ck_assert_int_eq(pbr_reader_peek_batch(rd, vs, 8, 0), 3);
+	ck_assert_uint_eq(vs[0].seq, 1);
+	t1 = pbr_clock_ns();
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(hist_count(&pt), 4);
+	ck_assert_uint_eq(tu_latency_from(pt.latency, 17), 4); /* >= 20 ms */
+	ck_assert_uint_ge(pt.latency_sum_ns, 4 * 25 * TU_MS);
+	ck_assert_uint_le(pt.latency_sum_ns, 4 * (25 * TU_MS + (t1 - t0)));
+	ck_assert_int_eq(pbr_reader_release(rd, &vs[2]), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EAGAIN);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(hist_count(&pt), 4);
+	ck_assert_uint_eq(pt.delivered, 4);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* Without PBR_READER_LATENCY a reader records nothing: on a 1.2 ring its
+ * block is still its own (has_latency 1), with every count 0. A lossy
+ * reader records like a gating one. Unknown flags are still refused. */
+START_TEST(test_latency_not_asked)
+{
+	struct pbr_ring *r = tu_create(tu_name("ln"), 16, 256, 0, 0);
+	struct pbr_reader *plain = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_reader *timed =
+		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	struct pbr_reader *lossy = tu_reader(
+		r, PBR_READER_LOSSY | PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	struct pbr_reader_opts bad = {.flags = PBR_READER_LATENCY << 1};
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader *rd = (struct pbr_reader *)1;
+	struct pbr_participant pt;
+	int i;
+
+	ck_assert_int_eq(pbr_reader_open(r, &bad, &rd), -EINVAL);
+	ck_assert_ptr_null(rd);
+	for (i = 0; i < 3; i++)
+		send_stamped(p, i, pbr_clock_ns() - TU_MS, 0);
+	for (i = 0; i < 3; i++) {
+		tu_recv_tag(plain, 0, i);
+		tu_recv_tag(timed, 0, i);
+		tu_recv_tag(lossy, 0, i);
+	}
+	pt = reader_row(r, plain);
+	ck_assert_uint_eq(pt.delivered, 3);
+	ck_assert_uint_eq(pt.has_latency, 0); /* its block is stamped 0 */
+	ck_assert_uint_eq(hist_count(&pt), 0);
+	ck_assert_uint_eq(pt.latency_sum_ns, 0);
+	pt = reader_row(r, timed);
+	ck_assert_uint_eq(pt.has_latency, 1);
+	ck_assert_uint_eq(hist_count(&pt), 3);
+	ck_assert_uint_ge(pt.latency_sum_ns, 3 * TU_MS);
+	ck_assert_uint_eq(pt.flags, PBR_READER_GATING);
+	pt = reader_row(r, lossy);
+	ck_assert_uint_eq(hist_count(&pt), 3);
+	ck_assert_uint_eq(pt.flags, PBR_READER_LOSSY);
+	pbr_producer_close(p);
+	pbr_reader_close(plain);
+	pbr_reader_close(timed);
+	pbr_reader_close(lossy);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* Each sample adds at most 2^40 ns to the sum (FORMAT.md §5.5). The
+ * oldest timestamp there is (1) is only that old once CLOCK_MONOTONIC
+ * passed 2^40 ns, about 18 minutes after boot. */
+START_TEST(test_latency_cap)
+{
+	struct pbr_ring *r = tu_create(tu_name("lc"), 16, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_participant pt;
+
+	if (pbr_clock_ns() < PBR_LATENCY_CAP_NS + TU_SEC) {
+		fprintf(stderr, "test_latency_cap: the clock is too young "
+				"(booted less than 19 minutes ago): not run\n");
+	} else {
+		send_stamped(p, 0, 1, 0);
+		send_stamped(p, 1, 1, 0);
+		tu_recv_tag(rd, 0, 0);
+		pt = reader_row(r, rd);
+		ck_assert_uint_eq(pt.latency[PBR_LATENCY_BUCKETS - 1], 1);
+		ck_assert_uint_eq(pt.latency_sum_ns, PBR_LATENCY_CAP_NS);
+		tu_recv_tag(rd, 0, 1);
+		pt = reader_row(r, rd);
+		ck_assert_uint_eq(pt.latency[PBR_LATENCY_BUCKETS - 1], 2);
+		ck_assert_uint_eq(pt.latency_sum_ns, 2 * PBR_LATENCY_CAP_NS);
+		ck_assert_uint_eq(hist_count(&pt), 2);
+	}
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A reader that takes an entry starts from a zeroed block stamped with
+ * its own joined_ns, and zeroed counters, whatever the last owner left
+ * (FORMAT.md §5.4, §5.5). */
+START_TEST(test_latency_new_owner_zeroed)
+{
+	const char *name = tu_name("lz");
+	struct pbr_create_opts o = {
+		.slot_count = 16, .slot_size = 256, .max_readers = 1};
+	struct pbr_layout_metrics *m;
+	struct pbr_layout_reader *e;
+	struct pbr_ring *r = NULL;
+	struct pbr_participant pt;
+	struct pbr_producer *p;
+	struct pbr_reader *rd;
+	struct tu_raw raw;
+	uint64_t joined;
+	struct pbr_view v;
+	int i;
+
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
+	p = tu_producer(r, 0);
+	rd = tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
+	for (i = 0; i < 2; i++)
+		send_stamped(p, i, pbr_clock_ns() - 25 * TU_MS, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	tu_recv_tag(rd, 0, 1);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(hist_count(&pt), 2);
+	ck_assert_uint_eq(pt.decode_errors, 1);
+	pbr_reader_close(rd);
+
+	/* The leaver's block stays as it was (its entry is FREE, so nobody
+	 * reads it); dirty its reserved bytes too. */
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	m = tu_raw_metrics(&raw, 0);
+	e = tu_raw_reader(&raw, 0);
+	ck_assert_uint_eq(tu_latency_from(m->latency, 0), 2);
+	joined = m->joined_ns;
+	memset(m->reserved, 0xEE, sizeof(m->reserved));
+	tu_sleep_ms(2); /* a later joined_ns, even on a coarse clock */
+
+	rd = tu_reader(r, 0, PBR_START_LATEST, 0); /* without the option */
+	ck_assert_uint_eq(pbr_reader_index(rd), 0);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.has_latency, 0);
+	ck_assert_uint_eq(hist_count(&pt), 0);
+	ck_assert_uint_eq(pt.latency_sum_ns, 0);
+	ck_assert_uint_eq(pt.decode_errors + pt.crc_errors + pt.bad, 0);
+	ck_assert_uint_ne(m->joined_ns, joined);
+	ck_assert_uint_eq(m->joined_ns, 0); /* no latency: stamped 0 */
+	for (i = 0; i < (int)sizeof(m->reserved); i++)
+		ck_assert_uint_eq(m->reserved[i], 0);
+	pbr_reader_close(rd);
+
+	/* The next owner, with the option, counts from 0. */
+	rd = tu_reader(r, PBR_READER_LATENCY, PBR_START_LATEST, 0);
+	send_stamped(p, 2, pbr_clock_ns() - 25 * TU_MS, 0);
+	tu_recv_tag(rd, 0, 2);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(hist_count(&pt), 1);
+	ck_assert_uint_eq(tu_latency_from(pt.latency, 17), 1);
+	ck_assert_uint_ge(pt.latency_sum_ns, 25 * TU_MS);
+	ck_assert_uint_eq(m->joined_ns, e->joined_ns); /* stamped: ours */
+	tu_raw_unmap(&raw);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* pbr_reader_verify: a CRC mismatch is -EBADMSG and counted once in
+ * crc_errors, in the reader's stats and in its entry; an intact message
+ * is 0 and counts nothing; a released view is not ours any more. */
+START_TEST(test_verify_counts_crc_error)
+{
+	const char *name = tu_name("vc");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_participant pt;
+	struct pbr_view v;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		send_stamped(p, i, 0, 1);
+	corrupt_payload(name, 1);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 1);
+	/* the plain check counts nothing */
+	ck_assert_int_eq(pbr_view_verify(&v), -EBADMSG);
+	ck_assert_uint_eq(rstats(rd).crc_errors, 0);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), -EBADMSG);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.crc_errors, 1);
+	ck_assert_uint_eq(st.decode_errors, 0);
+	ck_assert_uint_eq(st.bad, 0);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.crc_errors, 1);
+	ck_assert_uint_eq(pt.decode_errors, 0);
+	ck_assert_uint_eq(pt.bad, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	/* released: -EINVAL, not counted again */
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), -EINVAL);
+	ck_assert_int_eq(pbr_reader_verify(rd, NULL), -EINVAL);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.crc_errors, 1);
+	ck_assert_uint_eq(st.delivered, 3);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.crc_errors, 1);
+	ck_assert_uint_eq(pt.delivered, 3);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* pbr_reader_reject counts a message its application could not decode
+ * in decode_errors, while the view is the reader's. */
+START_TEST(test_reject_counts_decode_error)
+{
+	struct pbr_ring *r = ring8("rj", 0);
+	struct pbr_reader *rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_participant pt;
+	struct pbr_view v, later;
+
+	send_stamped(p, 0, 0, 1);
+	send_stamped(p, 1, 0, 1);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	/* a view of a sequence not peeked is not ours */
+	later = v;
+	later.seq = v.seq + 1;
+	ck_assert_int_eq(pbr_reader_reject(rd, &later), -EINVAL);
+	ck_assert_int_eq(pbr_reader_reject(rd, NULL), -EINVAL);
+	ck_assert_uint_eq(rstats(rd).decode_errors, 0);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), 0);
+	ck_assert_uint_eq(rstats(rd).decode_errors, 1);
+	ck_assert_uint_eq(rstats(rd).crc_errors, 0);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.decode_errors, 1);
+	ck_assert_uint_eq(pt.crc_errors, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), -EINVAL);
+	tu_recv_tag(rd, 0, 1);
+	ck_assert_uint_eq(rstats(rd).decode_errors, 1);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.decode_errors, 1);
+	ck_assert_uint_eq(pt.delivered, 2);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A lossy reader's view whose slot was overwritten: the bytes checked are
+ * another message's. verify and reject say -ESTALE and count nothing;
+ * release counts the loss (FORMAT.md §5.6). */
+START_TEST(test_verify_stale_not_counted)
+{
+	struct pbr_ring *r = ring8("vs", 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_participant pt;
+	struct pbr_view v;
+	int i;
+
+	send_stamped(p, 0, 0, 1);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.vflags, PBR_VIEW_UNSTABLE);
+	for (i = 1; i <= 8; i++)
+		send_stamped(p, i, 0, 1); /* 8 reuses the view's slot */
+	ck_assert_int_eq(pbr_view_verify(&v), -EBADMSG);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), -ESTALE);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), -ESTALE);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.crc_errors, 0);
+	ck_assert_uint_eq(st.decode_errors, 0);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.crc_errors, 0);
+	ck_assert_uint_eq(pt.decode_errors, 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), -ESTALE);
+	st = rstats(rd);
+	ck_assert_uint_ge(st.lost, 1);
+	ck_assert_uint_eq(st.crc_errors + st.decode_errors, 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* The same for the backlog a gating reader found at open (unstable until
+ * released): overwritten is -ESTALE, not counted, then missed. */
+START_TEST(test_verify_backlog_stale)
+{
+	struct pbr_ring *r = ring8("vb", 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_reader_stats st;
+	struct pbr_reader *rd;
+	struct pbr_view v;
+	int i;
+
+	/* as in test_start_oldest_backlog_missed: 20..23 go out without a
+	 * rescan of the gating limit */
+	for (i = 0; i < 20; i++)
+		send_stamped(p, i, 0, 1);
+	rd = tu_reader(r, 0, PBR_START_OLDEST, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.seq, 12);
+	ck_assert_uint_eq(v.vflags, PBR_VIEW_UNSTABLE);
+	for (i = 20; i < 24; i++)
+		send_stamped(p, i, 0, 1);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), -ESTALE);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), -ESTALE);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), -ESTALE);
+	st = rstats(rd);
+	ck_assert_uint_eq(st.crc_errors + st.decode_errors, 0);
+	ck_assert_uint_eq(st.missed, 1); /* 12; 13..15 when peek meets them */
+	ck_assert_uint_eq(st.delivered, 0);
+	pbr_reader_close(rd);
+	pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* An unstable view whose slot still holds its message is judged: a real
+ * CRC mismatch on a lossy reader counts, and so does a reject. */
+START_TEST(test_verify_unstable_intact_counted)
+{
+	const char *name = tu_name("vu");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_reader *rd =
+		tu_reader(r, PBR_READER_LOSSY, PBR_START_OLDEST, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	struct pbr_participant pt;
+	struct pbr_view v;
+
+	send_stamped(p, 0, 0, 1);
+	send_stamped(p, 1, 0, 1);
+	corrupt_payload(name, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_uint_eq(v.vflags, PBR_VIEW_UNSTABLE);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), -EBADMSG);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), 0);
+	ck_assert_int_eq(pbr_reader_verify(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_reject(rd, &v), 0);
+	ck_assert_int_eq(pbr_reader_release(rd, &v), 0);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.crc_errors, 1);
+	ck_assert_uint_eq(pt.decode_errors, 1);
+	ck_assert_uint_eq(pt.delivered, 2);
+	ck_assert_uint_eq(pt.lost, 0);
+	pbr_producer_close(p);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
+/* A corrupt slot header passed over is published in the entry's `bad`
+ * at once (format 1.2), not only in pbr_reader_stats. */
+START_TEST(test_bad_published)
+{
+	struct pbr_reader *rd;
+	struct pbr_ring *r = three_with_bad_middle(tu_name("bp"), &rd);
+	struct pbr_participant pt;
+	struct pbr_view v;
+
+	tu_recv_tag(rd, 0, 0);
+	ck_assert_uint_eq(reader_row(r, rd).bad, 0);
+	ck_assert_int_eq(pbr_reader_peek(rd, 0, &v), -EBADMSG);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.bad, 1);
+	ck_assert_uint_eq(pt.crc_errors + pt.decode_errors, 0);
+	tu_recv_tag(rd, 0, 2);
+	pt = reader_row(r, rd);
+	ck_assert_uint_eq(pt.bad, 1);
+	ck_assert_uint_eq(pt.delivered, 2);
+	pbr_reader_close(rd);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("protocol");
@@ -1073,6 +1634,20 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, test_reader_limit);
 	tcase_add_test(tc, test_reader_stats);
 	tcase_add_test(tc, test_producer_statistics);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("reader metrics", 15);
+	tcase_add_test(tc, test_latency_buckets);
+	tcase_add_test(tc, test_latency_observed_once);
+	tcase_add_test(tc, test_latency_not_asked);
+	tcase_add_test(tc, test_latency_cap);
+	tcase_add_test(tc, test_latency_new_owner_zeroed);
+	tcase_add_test(tc, test_verify_counts_crc_error);
+	tcase_add_test(tc, test_reject_counts_decode_error);
+	tcase_add_test(tc, test_verify_stale_not_counted);
+	tcase_add_test(tc, test_verify_backlog_stale);
+	tcase_add_test(tc, test_verify_unstable_intact_counted);
+	tcase_add_test(tc, test_bad_published);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("waiting", 30);

@@ -499,6 +499,11 @@ static void c_compat0(struct pbr_layout_super *sb)
 {
 	sb->features_compat |= 1;
 }
+static void c_compat0_clear(struct pbr_layout_super *sb)
+{
+	sb->features_compat &= ~PBR_FEATURE_READER_METRICS; /* a 1.1 ring */
+	sb->minor = 1;
+}
 static void c_compat63(struct pbr_layout_super *sb)
 {
 	sb->features_compat |= 1ull << 63;
@@ -604,6 +609,7 @@ static const struct corruption corruptions[] = {
 	{"incompat bit 0", c_incompat0, -ENOTSUP},
 	{"incompat bit 63", c_incompat63, -ENOTSUP},
 	{"compat bit 0", c_compat0, 0},
+	{"compat bit 0 clear, minor 1", c_compat0_clear, 0},
 	{"compat bit 63", c_compat63, 0},
 	{"total_size + page", c_total_up, -EUCLEAN},
 	{"total_size - page", c_total_down, -EUCLEAN},
@@ -674,6 +680,44 @@ START_TEST(test_corrupt_super)
 		      pbr_strerror(c->expect));
 	if (c->expect == 0)
 		check_usable(name);
+}
+END_TEST
+
+/* FORMAT.md §2, §12.2: with READER_METRICS set the participant table
+ * holds the entries and a 256-byte metrics block per reader; a smaller
+ * table is damaged (-EUCLEAN), even one that would hold the entries
+ * alone, which is still a valid table without the bit (format 1.1). */
+START_TEST(test_metrics_table_too_small)
+{
+	const char *name = tu_name("mt");
+	/* 23 entries x 128 = 2944 bytes; with 19 blocks x 256, 7808 */
+	struct pbr_create_opts o = {.slot_count = 16,
+				    .slot_size = 256,
+				    .max_producers = 4,
+				    .max_readers = 19};
+	struct pbr_ring *r = NULL;
+	struct tu_raw raw;
+
+	ck_assert_int_eq(pbr_ring_create(name, &o, &r), 0);
+	pbr_ring_detach(r);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	ck_assert_uint_eq(raw.sb->features_compat & PBR_FEATURE_READER_METRICS,
+			  PBR_FEATURE_READER_METRICS);
+	ck_assert_uint_eq(raw.sb->participants_size, 2 * PBR_PAGE);
+	/* exactly the minimum: accepted */
+	raw.sb->participants_size = 7808;
+	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), 0);
+	/* a byte short of it: damaged */
+	raw.sb->participants_size = 7807;
+	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), -EUCLEAN);
+	/* one page: room for the entries only */
+	raw.sb->participants_size = PBR_PAGE;
+	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), -EUCLEAN);
+	/* the same table without the bit is a 1.1 layout, and works */
+	raw.sb->features_compat &= ~PBR_FEATURE_READER_METRICS;
+	ck_assert_int_eq(attach_rc(name, 50 * TU_MS, 0), 0);
+	tu_raw_unmap(&raw);
+	check_usable(name);
 }
 END_TEST
 
@@ -854,6 +898,7 @@ static Suite *segment_suite(void)
 
 	tc = tu_tcase("validation", 10);
 	tcase_add_loop_test(tc, test_corrupt_super, 0, N_CORRUPT);
+	tcase_add_test(tc, test_metrics_table_too_small);
 	tcase_add_test(tc, test_never_ready_timeout);
 	tcase_add_test(tc, test_ready_while_waiting);
 	tcase_add_test(tc, test_empty_file);

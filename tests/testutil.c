@@ -205,6 +205,16 @@ struct pbr_layout_reader *tu_raw_reader(const struct tu_raw *raw, uint32_t idx)
 			n * PBR_ENTRY_SIZE);
 }
 
+struct pbr_layout_metrics *tu_raw_metrics(const struct tu_raw *raw,
+					  uint32_t idx)
+{
+	uint64_t entries =
+		(uint64_t)raw->sb->max_producers + raw->sb->max_readers;
+
+	return (void *)(raw->base + raw->sb->participants_off + entries * 128 +
+			(uint64_t)idx * 256);
+}
+
 /* --- ring shortcuts ---------------------------------------------------- */
 
 struct pbr_ring *tu_create(const char *name, uint32_t slots, uint32_t slot_size,
@@ -428,6 +438,30 @@ uint32_t tu_crc32c(const void *buf, size_t len)
 			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
 	}
 	return ~crc;
+}
+
+unsigned tu_latency_bucket(uint64_t ns)
+{
+	/* FORMAT.md §5.5: 1, 2, 5 per decade from 100 ns to 1 s. */
+	static const uint64_t b[22] = {
+		100,	   200,	      500,	 1000,	    2000,     5000,
+		10000,	   20000,     50000,	 100000,    200000,   500000,
+		1000000,   2000000,   5000000,	 10000000,  20000000, 50000000,
+		100000000, 200000000, 500000000, 1000000000};
+	unsigned i = 0;
+
+	while (i < 22 && ns > b[i])
+		i++;
+	return i;
+}
+
+uint64_t tu_latency_from(const uint64_t *b, unsigned from)
+{
+	uint64_t n = 0;
+
+	for (; from < 23; from++)
+		n += b[from];
+	return n;
 }
 
 uint8_t tu_pattern(uint32_t who, uint64_t count, uint32_t i)

@@ -65,6 +65,10 @@ struct pbr_layout_slot *tu_raw_slot(const struct tu_raw *raw, uint64_t seq);
 struct pbr_layout_producer *tu_raw_producer(const struct tu_raw *raw,
 					    uint32_t id);
 struct pbr_layout_reader *tu_raw_reader(const struct tu_raw *raw, uint32_t idx);
+/* Reader @idx's metrics block (format 1.2, FORMAT.md §5.5): after the
+ * max_producers + max_readers entries, 256 bytes per reader. */
+struct pbr_layout_metrics *tu_raw_metrics(const struct tu_raw *raw,
+					  uint32_t idx);
 
 /* --- ring shortcuts (they assert, so only for the test process) -------- */
 
@@ -98,6 +102,13 @@ uint64_t tu_now_ns(void);      /* CLOCK_MONOTONIC */
 uint64_t tu_realtime_ns(void); /* CLOCK_REALTIME */
 void tu_sleep_ms(unsigned ms);
 uint32_t tu_crc32c(const void *buf, size_t len);
+/* The latency bucket FORMAT.md §5.5 puts @ns in: bucket i (0..21) holds
+ * b(i-1) < ns <= b(i) with b = 100 200 500 ... 1e9 ns, bucket 22 > 1 s.
+ * Written from the document, not from PBR_LATENCY_BOUNDS_NS. */
+unsigned tu_latency_bucket(uint64_t ns);
+/* Observations in latency buckets @from..22 of @b (23 counts): those at
+ * least as slow as bucket @from's lower bound. */
+uint64_t tu_latency_from(const uint64_t *b, unsigned from);
 
 /* Payload pattern used by the stress and protocol tests. */
 uint8_t tu_pattern(uint32_t who, uint64_t count, uint32_t i);

@@ -3,6 +3,8 @@
 package interop
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	pbring "github.com/pbring/pbring/go"
 	"github.com/pbring/pbring/go/demo"
@@ -44,7 +47,7 @@ func cStat(t *testing.T, ring string) (string, map[string]any) {
 	return string(text), m
 }
 
-// C's stat of rings Go made: the policy, its limit and format 1.1; a
+// C's stat of rings Go made: the policy, its limit and the format (1.2); a
 // policy C does not know either reads as full, limit 0.
 func TestCRCPolicyGoRingCStat(t *testing.T) {
 	needC(t)
@@ -82,11 +85,12 @@ func TestCRCPolicyGoRingCStat(t *testing.T) {
 		}
 		text, js := cStat(t, name)
 		lines := strings.Split(text, "\n")
-		if len(lines) < 6 || lines[1][:10] != "format 1.1" || !strings.HasPrefix(lines[3], "max_producers ") || lines[4] != c.text {
+		format := fmt.Sprintf("%d.%d", pbring.FormatMajor, pbring.FormatMinor)
+		if len(lines) < 6 || lines[1][:10] != "format "+format || !strings.HasPrefix(lines[3], "max_producers ") || lines[4] != c.text {
 			t.Errorf("%+v: stat:\n%s", c, text)
 		}
 		want := strings.Fields(strings.ReplaceAll(c.text, ",", ""))
-		if js["format"] != "1.1" || js["crc"] != want[1] || fmt.Sprint(js["crc_limit"]) != want[3] {
+		if js["format"] != format || js["crc"] != want[1] || fmt.Sprint(js["crc_limit"]) != want[3] {
 			t.Errorf("%+v: stat --json format %v crc %v crc_limit %v", c, js["format"], js["crc"], js["crc_limit"])
 		}
 		a, err := pbring.Attach(name, nil)
@@ -125,7 +129,7 @@ func TestCRCPolicyCRingProducers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info := r.Info(); info.CRC != c.crc || info.CRCLimit != c.limit || info.FormatMinor != 1 {
+		if info := r.Info(); info.CRC != c.crc || info.CRCLimit != c.limit || info.FormatMinor != pbring.FormatMinor {
 			t.Fatalf("--crc %s: Go reads %v %d, minor %d", c.arg, info.CRC, info.CRCLimit, info.FormatMinor)
 		}
 		rd, err := r.NewReader(nil)
@@ -169,5 +173,64 @@ func TestCRCPolicyCRingProducers(t *testing.T) {
 			t.Fatalf("--crc %s: C consume: %v: %s", c.arg, err, out)
 		}
 		t.Logf("--crc %s: %d of %d messages with a CRC", c.arg, checked, n)
+	}
+}
+
+// Format 1.2: rings C and Go make have the same geometry (the participant
+// table sized for the reader metrics blocks, READER_METRICS set), and a C
+// reader stamps its metrics block where Go looks for it (HasLatency).
+func TestReaderMetricsCAndGo(t *testing.T) {
+	needC(t)
+	cName, goName := crcRingName(), crcRingName()
+	if out, err := exec.Command(cBin, "create", cName, "--slots", "16", "--slot-size", "256",
+		"--producers", "3", "--readers", "20").CombinedOutput(); err != nil {
+		t.Fatalf("pbring create: %v: %s", err, out)
+	}
+	t.Cleanup(func() { pbring.Unlink(cName) })
+	o := demo.CreateOptions(16, 256)
+	o.MaxProducers, o.MaxReaders = 3, 20
+	r, err := pbring.Create(goName, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { pbring.Unlink(goName) })
+	cb, err := os.ReadFile("/dev/shm/pbring." + cName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := os.ReadFile("/dev/shm/pbring." + goName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// minor .. slots_size (0x00E-0x07F), created_ns and the name aside.
+	if !bytes.Equal(cb[0x0E:0x80], gb[0x0E:0x80]) || binary.LittleEndian.Uint64(cb[0x20:]) != 1 ||
+		binary.LittleEndian.Uint64(cb[0x58:]) != 8192 {
+		t.Fatalf("superblocks differ:\nC  %x\nGo %x", cb[0x0E:0x80], gb[0x0E:0x80])
+	}
+	a, err := pbring.Attach(cName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cmd := exec.Command(cBin, "consume", cName, "--quiet", "--timeout", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ps, err := a.Participants()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 1 && ps[0].IsReader {
+			if !ps[0].HasLatency || !ps[0].Gating || ps[0].Flags != 1 {
+				t.Fatalf("the C reader: %+v", ps[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no C reader: %+v", ps)
+		}
 	}
 }

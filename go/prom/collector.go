@@ -213,7 +213,20 @@ var partMetrics = []partMetric{
 	{"pbring_reader_lost_total", "Messages overwritten before this lossy reader read them.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.Lost }},
 	{"pbring_reader_abandoned_total", "Abandoned records (dead producers' sequences) passed over.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.Abandoned }},
 	{"pbring_reader_lag_messages", "Messages claimed by producers and not yet read by this reader.", prometheus.GaugeValue, true, func(p *pbring.Participant, s *snap) uint64 { return s.stats.Claimed - p.Position }},
+	{"pbring_reader_bad_total", "Corrupt slots (bad headers) this reader passed over.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.Bad }},
+	{"pbring_reader_crc_errors_total", "Messages whose payload failed its CRC32C at this reader.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.CRCErrors }},
+	{"pbring_reader_decode_errors_total", "Messages this reader's application could not decode.", prometheus.CounterValue, true, func(p *pbring.Participant, _ *snap) uint64 { return p.DecodeErrors }},
 }
+
+// latencyBounds are the histogram's upper bounds in seconds (le), from
+// pbring.LatencyBoundsNs.
+var latencyBounds = func() []float64 {
+	b := make([]float64, len(pbring.LatencyBoundsNs))
+	for i, ns := range pbring.LatencyBoundsNs {
+		b[i] = float64(ns) / 1e9
+	}
+	return b
+}()
 
 func participantSamples(ch chan<- prometheus.Metric, s *snap) {
 	for _, m := range partMetrics {
@@ -237,5 +250,31 @@ func participantSamples(ch chan<- prometheus.Metric, s *snap) {
 			}
 			ch <- prometheus.MustNewConstMetric(d, m.kind, v, vals...)
 		}
+	}
+	latencySamples(ch, s)
+}
+
+// latencySamples: the commit-to-receive histogram of each reader with a
+// metrics block of its own (format 1.2 rings), from its 23 buckets, which
+// are not cumulative: the last counts what is above 1 s, so the total
+// (+Inf, _count) is their sum.
+func latencySamples(ch chan<- prometheus.Metric, s *snap) {
+	d := desc("pbring_reader_latency_seconds",
+		"Commit-to-receive latency of the messages this reader received (readers that record it; format 1.2 rings).",
+		"ring", "participant", "mode")
+	for i := range s.parts {
+		p := &s.parts[i]
+		if !p.IsReader || !p.HasLatency {
+			continue
+		}
+		buckets := make(map[float64]uint64, len(latencyBounds))
+		n := uint64(0)
+		for b, le := range latencyBounds {
+			n += p.Latency[b]
+			buckets[le] = n
+		}
+		n += p.Latency[pbring.LatencyBuckets-1]
+		ch <- prometheus.MustNewConstHistogram(d, n, float64(p.LatencySumNs)/1e9, buckets,
+			s.name, strconv.FormatUint(uint64(p.Index), 10), mode(p))
 	}
 }

@@ -18,7 +18,7 @@
 
 /* Format version of the segment; independent of the library version. */
 #define PBR_FORMAT_MAJOR 1u
-#define PBR_FORMAT_MINOR 1u
+#define PBR_FORMAT_MINOR 2u
 
 /* Bytes "\x89PBRING\n" read as a little-endian u64 (byte-order revealing). */
 #define PBR_MAGIC 0x0A474E4952425089ull
@@ -39,9 +39,11 @@
 /* Superblock ring flags (fixed at creation). */
 #define PBR_RING_SINGLE_PRODUCER 0x1u
 
-/* Feature bits. No feature is defined yet in format 1.0. */
+/* Feature bits. features_compat bit 0 (1.2): the participant table
+ * holds a reader metrics block per reader entry (FORMAT.md §5.5). */
+#define PBR_FEATURE_READER_METRICS 0x1ull
 #define PBR_FEATURES_INCOMPAT_KNOWN 0ull
-#define PBR_FEATURES_COMPAT_KNOWN 0ull
+#define PBR_FEATURES_COMPAT_KNOWN PBR_FEATURE_READER_METRICS
 
 /* Ring NAME is the POSIX shared-memory object "/" PBR_NAME_PREFIX NAME,
  * on Linux the file PBR_SHM_DIR "/" PBR_NAME_PREFIX NAME (FORMAT.md §2). */
@@ -151,8 +153,40 @@ struct pbr_layout_reader {
 	uint64_t delivered; /* 0x18 statistics, written by the reader only */
 	uint64_t lost;	    /* 0x20 */
 	uint64_t abandoned; /* 0x28 */
-	uint64_t joined_ns; /* 0x30 */
-	uint8_t reserved[72];
+	uint64_t joined_ns; /* 0x30 CLOCK_REALTIME at join */
+	/* 1.2, statistics written by the reader only (relaxed): */
+	uint64_t bad;		/* 0x38 corrupt slots passed over */
+	uint64_t crc_errors;	/* 0x40 payloads that failed their CRC */
+	uint64_t decode_errors; /* 0x48 payloads the application rejected */
+	uint8_t reserved[48];
+};
+
+/* --- reader metrics blocks (1.2, PBR_FEATURE_READER_METRICS) ---------- */
+/*
+ * Reader entry j's block is at participants_off + PBR_ENTRY_SIZE *
+ * (max_producers + max_readers) + PBR_METRICS_SIZE * j, written by the
+ * entry's owner only (relaxed stores). A block whose joined_ns differs
+ * from its entry's is stale (an earlier owner's): ignore it.
+ */
+#define PBR_METRICS_SIZE 256u
+#define PBR_LATENCY_BUCKETS 23u /* 22 bounds, then > 1 s */
+
+/* Upper bounds (ns) of latency buckets 0..21; bucket 22 is the rest. */
+#define PBR_LATENCY_BOUNDS_NS                                                  \
+	{                                                                      \
+		100ull, 200ull, 500ull, 1000ull, 2000ull, 5000ull, 10000ull,   \
+			20000ull, 50000ull, 100000ull, 200000ull, 500000ull,   \
+			1000000ull, 2000000ull, 5000000ull, 10000000ull,       \
+			20000000ull, 50000000ull, 100000000ull, 200000000ull,  \
+			500000000ull, 1000000000ull                            \
+	}
+#define PBR_LATENCY_CAP_NS (1ull << 40) /* a sample's cap in the sum */
+
+struct pbr_layout_metrics {
+	uint64_t joined_ns;		       /* 0x00 copy of the entry's */
+	uint64_t latency_sum_ns;	       /* 0x08 */
+	uint64_t latency[PBR_LATENCY_BUCKETS]; /* 0x10 not cumulative */
+	uint8_t reserved[56];		       /* 0xC8 */
 };
 
 /* --- slots: slot_count * slot_size, page-aligned --------------------- */
@@ -238,6 +272,13 @@ PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, state) == 0x08);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, flags) == 0x0C);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, delivered) == 0x18);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, joined_ns) == 0x30);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, bad) == 0x38);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, crc_errors) == 0x40);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, decode_errors) == 0x48);
+PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_metrics) == PBR_METRICS_SIZE);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_metrics, latency_sum_ns) == 0x08);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_metrics, latency) == 0x10);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_metrics, reserved) == 0xC8);
 PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_slot) == PBR_SLOT_HDR_SIZE);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, length) == 0x08);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_slot, crc32c) == 0x0C);

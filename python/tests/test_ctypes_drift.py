@@ -12,7 +12,10 @@ include/pbring/*.h, whichever file holds them today), never in a fixed one.
   system C compiler ($CC, else cc), prints offsetof() and sizeof() of every
   field and sizeof() of every struct, which must equal the ctypes ones.
 - Constants: every PBR_* value _lib.py holds equals the header's (#define
-  or enum), as the compiled program computes it.
+  or enum), as the compiled program computes it; a tuple of integers (such
+  as PBR_LATENCY_BOUNDS_NS) mirrors a #define of a braced initializer
+  list, element by element. An array field of a struct has the element
+  count its mirror says (latency[PBR_LATENCY_BUCKETS]).
 - Functions: every function _lib.py binds is declared in a header, with
   as many parameters as its argtypes; a void function has restype None;
   each argument and result has the C type's size; a pointer to a mirrored
@@ -68,6 +71,9 @@ MIRRORS = {
 STRUCTS = {n: getattr(_lib, n) for n in MIRRORS}
 CONSTANTS = {n: v for n, v in vars(_lib).items()
              if n.startswith("PBR_") and isinstance(v, int)}
+# PBR_* initializer lists: {a, b, ...} in C, tuples of ints in _lib.py
+ARRAYS = {n: v for n, v in vars(_lib).items()
+          if n.startswith("PBR_") and isinstance(v, tuple)}
 # Every function object _lib.py holds (declared with argtypes, or raw).
 FUNCS: Dict[str, List[Tuple[str, object]]] = {}
 for _attr, _obj in sorted(vars(_lib).items()):
@@ -283,6 +289,12 @@ class Probe:
             if self.compiles_constant(name):
                 p(f'printf("C {name} %llu\\n", '
                   f"(unsigned long long)({name}));")
+        for i, name in enumerate(ARRAYS):
+            if self.compiles_constant(name):
+                p(f"{{ static const unsigned long long a{i}[] = {name};")
+                p(f'printf("A {name}"); for (size_t i = 0; i < '
+                  f'sizeof(a{i}) / sizeof(*a{i}); i++) printf(" %llu", '
+                  f'a{i}[i]); printf("\\n"); }}')
         for fname in FUNCS:
             hs = [h for h in _where("functions", fname)
                   if h in self.included]
@@ -302,6 +314,7 @@ class Probe:
         self.sizes: Dict[str, int] = {}
         self.fields: Dict[str, Dict[str, Tuple[int, int]]] = {}
         self.consts: Dict[str, int] = {}
+        self.arrays: Dict[str, Tuple[int, ...]] = {}
         self.psizes: Dict[str, Dict[int, int]] = {}
         for ln in out.splitlines():
             w = ln.split()
@@ -312,6 +325,8 @@ class Probe:
                                                          int(w[4]))
             elif w[0] == "C":
                 self.consts[w[1]] = int(w[2])
+            elif w[0] == "A":
+                self.arrays[w[1]] = tuple(int(x) for x in w[2:])
             elif w[0] == "P":
                 self.psizes.setdefault(w[1], {})[int(w[2])] = int(w[3])
 
@@ -336,16 +351,20 @@ def _text_value(name: str, seen: Tuple[str, ...] = ()) -> int:
     assert hs, f"{name} is not #defined, nor an enum value, in any header"
     h = hs[0]
     expr = h.defines.get(name, h.enums.get(name, ""))
+    return _eval_text(expr, h.name, seen + (name,))
+
+
+def _eval_text(expr: str, where: str, seen: Tuple[str, ...]) -> int:
+    """An integer constant expression of literals and PBR_* names."""
     expr = re.sub(r"(?<=[0-9a-fA-FxX])[uUlL]+\b", "", expr)
     expr = re.sub(r"\b([A-Za-z_]\w*)\b",
-                  lambda m: str(_text_value(m.group(1), seen + (name,))),
-                  expr)
+                  lambda m: str(_text_value(m.group(1), seen)), expr)
     tree = ast.parse(expr.strip(), mode="eval")
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant,
                ast.operator, ast.unaryop)
     assert all(isinstance(n, allowed) for n in ast.walk(tree)), \
-        f"{name}: cannot evaluate {expr!r}"
-    return int(eval(compile(tree, h.name, "eval")))
+        f"{seen[-1]}: cannot evaluate {expr!r}"
+    return int(eval(compile(tree, where, "eval")))
 
 
 # --------------------------------------------------------------------------
@@ -399,6 +418,52 @@ def test_constant(name: str, probe: Probe) -> None:
         c_value = _text_value(name)
     assert CONSTANTS[name] == c_value, (
         f"_lib.{name} = {CONSTANTS[name]:#x}, the headers say {c_value:#x}")
+
+
+def _text_array(name: str) -> Tuple[int, ...]:
+    """A #define of a braced list of integer constant expressions, from
+    the headers' text."""
+    hs = _where("defines", name)
+    assert hs, f"{name} is not #defined in any header"
+    body = hs[0].defines[name].strip()
+    assert body.startswith("{") and body.endswith("}"), (
+        f"{name} is not an initializer list: {body!r}")
+    out = []
+    for item in _split_top(body[1:-1]):
+        if item.strip():
+            out.append(_eval_text(item, hs[0].name, (name,)))
+    return tuple(out)
+
+
+@pytest.mark.parametrize("name", sorted(ARRAYS))
+def test_array_constant(name: str, probe: Probe) -> None:
+    if probe.compiles_constant(name):
+        c_value = probe.arrays[name]
+    else:
+        c_value = _text_array(name)
+    assert _text_array(name) == c_value  # the text reads as C does
+    assert ARRAYS[name] == c_value, (
+        f"_lib.{name} = {ARRAYS[name]}, the headers say {c_value}")
+
+
+def test_array_fields_have_their_length() -> None:
+    """An array field's element count is the constant _lib.py sizes it
+    with (the byte sizes alone would not tell 23 u64 from 46 u32)."""
+    for cls_name, cls in STRUCTS.items():
+        for fname, ftype in cls._fields_:
+            if issubclass(ftype, ctypes.Array):
+                sname = MIRRORS[cls_name]
+                h = _where("structs", sname)[0]
+                m = re.search(r"\bstruct\s+" + sname + r"\s*\{", h.code)
+                assert m
+                decl = re.search(r"\b" + fname + r"\s*\[([^\]]+)\]",
+                                 _braced(h.code, m.end() - 1))
+                assert decl, f"struct {sname}: {fname} is not an array"
+                dim = decl.group(1)
+                n = _eval_text(dim, h.name, (f"{sname}.{fname}",))
+                assert ftype._length_ == n, (
+                    f"{cls_name}.{fname} has {ftype._length_} elements, "
+                    f"struct {sname} {n} ({dim})")
 
 
 def test_constant_text_evaluation(probe: Probe) -> None:

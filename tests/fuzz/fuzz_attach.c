@@ -74,6 +74,11 @@ static int regions_ok(const struct pbr_layout_super *sb)
 static int geometry_ok(const struct pbr_layout_super *sb, uint64_t size)
 {
 	uint64_t np = sb->max_producers, nr = sb->max_readers;
+	/* §12.2: with READER_METRICS the table holds a block per reader */
+	uint64_t table = (np + nr) * PBR_ENTRY_SIZE +
+			 (sb->features_compat & PBR_FEATURE_READER_METRICS
+				  ? nr * PBR_METRICS_SIZE
+				  : 0);
 
 	if (sb->total_size != size ||
 	    !pow2_in(sb->slot_count, PBR_SLOT_COUNT_MIN, PBR_SLOT_COUNT_MAX) ||
@@ -83,8 +88,7 @@ static int geometry_ok(const struct pbr_layout_super *sb, uint64_t size)
 		return 0;
 	if ((sb->ring_flags & PBR_RING_SINGLE_PRODUCER) && np != 1)
 		return 0;
-	if (sb->control_size < 4096 ||
-	    sb->participants_size < (np + nr) * 128 ||
+	if (sb->control_size < 4096 || sb->participants_size < table ||
 	    sb->slots_size != (uint64_t)sb->slot_count * sb->slot_size ||
 	    sb->schema_len > sb->schema_size || !regions_ok(sb))
 		return 0;

@@ -16,6 +16,9 @@
  *        forge RING crc SEQ       the CRC of slot(SEQ)'s payload: "crc" (flag
  *                                 set, CRC32C matches), "crc-bad" (set,
  *                                 differs) or "none" (flag clear)
+ *        forge RING spoil SEQ     flip a bit of slot(SEQ)'s stored CRC32C, as
+ *                                 a stray write would (the slot must carry
+ *                                 one); prints "crc-bad"
  *        forge RING claim         print the claim counter
  *        forge RING unfinished    a creator at work (§12.1): state back to
  *                                 initialising, the creation lock held
@@ -256,20 +259,40 @@ static void cmd_slot(struct tu_raw *raw, const char *arg)
 		       full_seq(v, seq));
 }
 
-static void cmd_crc(struct tu_raw *raw, const char *arg)
+static uint64_t seq_arg(const char *cmd, const char *arg)
 {
-	struct pbr_layout_slot *sl;
-	uint32_t len, crc, flags;
 	char *end;
 	uint64_t seq;
 
 	errno = 0;
 	seq = strtoull(arg, &end, 0);
 	if (errno || end == arg || *end) {
-		fprintf(stderr, "forge: crc: '%s' is not a sequence\n", arg);
+		fprintf(stderr, "forge: %s: '%s' is not a sequence\n", cmd,
+			arg);
 		exit(2);
 	}
-	sl = tu_raw_slot(raw, seq);
+	return seq;
+}
+
+/* A reader must count the slot as a CRC error, not deliver it (§6.2). */
+static void cmd_spoil(struct tu_raw *raw, const char *arg)
+{
+	struct pbr_layout_slot *sl = tu_raw_slot(raw, seq_arg("spoil", arg));
+
+	if (!(__atomic_load_n(&sl->flags, __ATOMIC_RELAXED) & PBR_SLOT_F_CRC)) {
+		fprintf(stderr, "forge: spoil: slot %s carries no CRC\n", arg);
+		exit(1);
+	}
+	__atomic_fetch_xor(&sl->crc32c, 1u, __ATOMIC_RELAXED);
+	printf("crc-bad\n");
+}
+
+static void cmd_crc(struct tu_raw *raw, const char *arg)
+{
+	struct pbr_layout_slot *sl;
+	uint32_t len, crc, flags;
+
+	sl = tu_raw_slot(raw, seq_arg("crc", arg));
 	len = __atomic_load_n(&sl->length, __ATOMIC_RELAXED);
 	crc = __atomic_load_n(&sl->crc32c, __ATOMIC_RELAXED);
 	flags = __atomic_load_n(&sl->flags, __ATOMIC_RELAXED);
@@ -312,7 +335,8 @@ int main(int argc, char **argv)
 	if (argc < 3) {
 		fprintf(stderr,
 			"usage: forge RING claim-mp|claim-busy|"
-			"sp-pending|claim|unfinished|probe|slot SEQ|crc SEQ\n");
+			"sp-pending|claim|unfinished|probe|slot SEQ|crc SEQ|"
+			"spoil SEQ\n");
 		return 2;
 	}
 	ring_name = argv[1];
@@ -338,6 +362,8 @@ int main(int argc, char **argv)
 		cmd_slot(&raw, argv[3]);
 	else if (!strcmp(cmd, "crc") && argc == 4)
 		cmd_crc(&raw, argv[3]);
+	else if (!strcmp(cmd, "spoil") && argc == 4)
+		cmd_spoil(&raw, argv[3]);
 	else if (!strcmp(cmd, "claim") && argc == 3)
 		printf("%" PRIu64 "\n",
 		       __atomic_load_n(claim_word(&raw), __ATOMIC_ACQUIRE));

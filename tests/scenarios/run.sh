@@ -69,7 +69,7 @@ py=${PYTHON:-python3}
 fresh=0
 if { [ -f "$stamp" ] || [ -n "${SCEN_VENV_KEEP:-}" ]; } &&
 	env -u PYTHONPATH -u PBRING_LIBRARY "$venv/bin/python" -c \
-		"import pbring, pytest" 2>/dev/null; then
+		"import pbring, pytest, prometheus_client" 2>/dev/null; then
 	newer=$(cd "$root" && { find shm producer consumer codec include \
 		python/src python/pyproject.toml python/CMakeLists.txt \
 		CMakeLists.txt -newer "$stamp" -type f -print -quit 2>/dev/null ||
@@ -87,7 +87,7 @@ if [ "$fresh" -eq 0 ]; then
 	fi
 	touch "$venv/.scen-start"
 	"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-		"$root/python" pytest
+		"$root/python[metrics]" pytest
 	# The sources as they were when the install started.
 	mv "$venv/.scen-start" "$stamp"
 fi

@@ -100,13 +100,12 @@ def test_run_logs_alike(scen, lang):
                          "ring": ring, "message": "1 corrupt messages"}]
 
 
-@pytest.mark.parametrize("lang", [pytest.param(x, id=x) for x in ("c", "py")
+@pytest.mark.parametrize("lang", [pytest.param(x, id=x) for x in ("c", "go", "py")
                                   if x in ACTING])
 def test_bytes_that_are_not_utf8(scen, lang):
     """A ring name from argv that is not UTF-8: a usage error whose JSON is
-    still JSON, the bad byte as \\ufffd, the same in C and Python (and no
-    traceback). Go refuses such a name as a runtime error, not a usage
-    one: a difference left for later."""
+    still JSON, the bad byte as \\ufffd, the same in C, Go and Python (and
+    no traceback)."""
     argv = [os.fsencode(a) for a in scen.cmd[lang]] + [
         b"--log-format", b"json", b"consume", b"ab\xff"]
     r = subprocess.run(argv, capture_output=True, timeout=60,

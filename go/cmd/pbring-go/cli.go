@@ -148,15 +148,6 @@ func usage(cmd, format string, a ...any) int {
 	return exitUsage
 }
 
-// optionError is parseArgs's message, getopt's words, or its JSON line.
-func optionError(cmd, msg string) {
-	if logJSON {
-		logLine("error", "usage", "", "", "", msg)
-		return
-	}
-	fmt.Fprintf(os.Stderr, "pbring-go %s: %s\n", cmd, msg)
-}
-
 // parseU64 accepts what the C command's strtoull(s, 0) does: decimal,
 // 0x hex or 0 octal, no sign, the whole string, within [lo, hi].
 func parseU64(s string, lo, hi uint64) (uint64, bool) {
@@ -188,11 +179,12 @@ type option struct {
 	arg  bool
 }
 
-// parseArgs parses like getopt_long(argv, "h", opts): options may come
+// parseArgs parses like getopt_long(argv, ":h", opts): options may come
 // before or after the operands, "--name value" or "--name=value", unique
 // prefixes of names are accepted, "--" ends the options. It returns the
-// options in order and the operands; on error it prints getopt's message
-// and returns ok false.
+// options in order and the operands; on error it prints the C command's
+// one usage line ("unknown option 'ARG'", "option 'ARG' needs a value",
+// ARG as given) and returns ok false: the caller returns exitUsage.
 func parseArgs(cmd string, args []string, opts []option) (got [][2]string, operands []string, ok bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -203,25 +195,22 @@ func parseArgs(cmd string, args []string, opts []option) (got [][2]string, opera
 			got = append(got, [2]string{"help", ""})
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			o, err := matchOption(name, opts)
-			if err != "" {
-				optionError(cmd, fmt.Sprintf("%s '--%s'", err, name))
+			o, found := matchOption(name, opts)
+			if !found || !o.arg && hasVal {
+				usage(cmd, "unknown option '%s'", a)
 				return nil, nil, false
 			}
 			if o.arg && !hasVal {
 				if i+1 >= len(args) {
-					optionError(cmd, fmt.Sprintf("option '--%s' requires an argument", o.name))
+					usage(cmd, "option '%s' needs a value", a)
 					return nil, nil, false
 				}
 				i++
 				val = args[i]
-			} else if !o.arg && hasVal {
-				optionError(cmd, fmt.Sprintf("option '--%s' doesn't allow an argument", o.name))
-				return nil, nil, false
 			}
 			got = append(got, [2]string{o.name, val})
 		case len(a) > 1 && a[0] == '-':
-			optionError(cmd, fmt.Sprintf("invalid option -- '%s'", a[1:2]))
+			usage(cmd, "unknown option '%s'", a[:2])
 			return nil, nil, false
 		default:
 			operands = append(operands, a)
@@ -230,32 +219,32 @@ func parseArgs(cmd string, args []string, opts []option) (got [][2]string, opera
 	return got, operands, true
 }
 
-func matchOption(name string, opts []option) (option, string) {
+// matchOption finds the option name is, or is the unique prefix of.
+func matchOption(name string, opts []option) (option, bool) {
 	var found []option
 	for _, o := range opts {
 		if o.name == name {
-			return o, ""
+			return o, true
 		}
 		if strings.HasPrefix(o.name, name) && name != "" {
 			found = append(found, o)
 		}
 	}
-	switch len(found) {
-	case 1:
-		return found[0], ""
-	case 0:
-		return option{}, "unrecognized option"
+	if len(found) == 1 {
+		return found[0], true
 	}
-	return option{}, "ambiguous option"
+	return option{}, false // unknown or ambiguous
 }
 
-// attach attaches for a subcommand, with the C command's one-line errors;
-// anyOwner (--any-owner) accepts a ring owned by another user.
-func attach(ring string, anyOwner bool) (*pbring.Ring, bool) {
+// attach attaches for subcommand cmd, with the C command's one-line
+// errors; anyOwner (--any-owner) accepts a ring owned by another user. It
+// returns the ring, or the exit code: an invalid name is a usage error
+// (as in C and Python), anything else a runtime one.
+func attach(cmd, ring string, anyOwner bool) (*pbring.Ring, int) {
 	r, err := pbring.Attach(ring, &pbring.AttachOptions{AnyOwner: anyOwner})
 	switch {
 	case errors.Is(err, pbring.ErrInvalid):
-		fail(ring, "invalid ring name (use 1-63 of [A-Za-z0-9_.-])")
+		return nil, usage(cmd, "invalid ring name '%s' (use 1-63 of [A-Za-z0-9_.-])", ring)
 	case errors.Is(err, pbring.ErrCorrupt):
 		fail(ring, "%s; remove it with 'pbring rm %s'", pbring.ErrCorrupt.Error(), ring)
 	case errors.Is(err, pbring.ErrPermission):
@@ -263,7 +252,10 @@ func attach(ring string, anyOwner bool) (*pbring.Ring, bool) {
 	case err != nil:
 		failErr(ring, "", err)
 	}
-	return r, err == nil
+	if err != nil {
+		return nil, exitRuntime
+	}
+	return r, 0
 }
 
 // attachRefused says which of ErrPermission's two refusals it was, and
@@ -317,14 +309,15 @@ func checkType(name string, r *pbring.Ring) bool {
 }
 
 // hasGatingReader: a live gating reader is attached (as the C command
-// decides it: more than 64 participants count as yes).
+// decides it: the entry's GATING flag, 1; more than 64 participants
+// count as yes).
 func hasGatingReader(r *pbring.Ring) bool {
 	ps, err := r.Participants()
 	if err != nil {
 		return false
 	}
 	for i, p := range ps {
-		if i < 64 && p.IsReader && p.Alive && p.Gating {
+		if i < 64 && p.IsReader && p.Alive && p.Flags&1 != 0 {
 			return true
 		}
 	}

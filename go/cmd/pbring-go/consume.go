@@ -136,7 +136,7 @@ var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
 func parseConsume(args []string) (*consumeCfg, int) {
 	got, operands, ok := parseArgs("consume", args, consumeOpts)
 	if !ok {
-		return nil, usage("consume", "bad option")
+		return nil, exitUsage // parseArgs said why
 	}
 	c := &consumeCfg{timeout: -1}
 	for _, kv := range got {
@@ -204,9 +204,9 @@ func cmdConsume(args []string) int {
 		return max(rc, 0)
 	}
 	installStop()
-	r, ok := attach(c.ring, c.anyOwner)
-	if !ok {
-		return exitRuntime
+	r, rc := attach("consume", c.ring, c.anyOwner)
+	if r == nil {
+		return rc
 	}
 	defer closeRing(r)
 	stopOn(r)
@@ -233,7 +233,9 @@ func cmdConsume(args []string) int {
 		s.jsonOpts = protojson.MarshalOptions{Resolver: sch.types}
 	}
 	s.openNs = nowNs()
-	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start})
+	// Latency: the ring's metrics block gets our commit-to-receive
+	// histogram, for exporters (as the C command's consumer).
+	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start, Latency: true})
 	if err != nil {
 		return failErr(c.ring, "open reader", err)
 	}
@@ -318,9 +320,10 @@ const (
 
 // takeOne decodes and checks one message while its slot is still ours,
 // and formats it (not counted yet: Release may tell that it was
-// overwritten).
+// overwritten). The reader's Verify counts a CRC mismatch in the ring's
+// metrics (crc_errors) unless the slot was overwritten meanwhile.
 func (s *consumeState) takeOne(v *pbring.View) int {
-	if v.Verify() != nil {
+	if s.rd.Verify(v) != nil {
 		return takenCRC
 	}
 	switch s.kind {
@@ -504,6 +507,11 @@ func (s *consumeState) takeBatch(views []pbring.View) error {
 // delivered).
 func (s *consumeState) takeReleased(v *pbring.View) error {
 	what := s.takeOne(v)
+	if what == takenContent {
+		// In the ring's metrics (decode_errors), unless the slot was
+		// overwritten meanwhile (ErrStale, which Release reports too).
+		_ = s.rd.Reject(v)
+	}
 	err := s.rd.Release(v)
 	s.noteMissed()
 	if errors.Is(err, pbring.ErrStale) {

@@ -73,7 +73,7 @@ var produceOpts = []option{{"count", true}, {"rate", true}, {"size", true},
 func parseProduce(args []string) (*produceCfg, int) {
 	got, operands, ok := parseArgs("produce", args, produceOpts)
 	if !ok {
-		return nil, usage("produce", "bad option")
+		return nil, exitUsage // parseArgs said why
 	}
 	c := &produceCfg{producers: 1, timeout: 10 * time.Second, given: map[string]bool{}}
 	for _, kv := range got {
@@ -178,9 +178,9 @@ func cmdProduce(args []string) int {
 	if c.fromJSON != "" {
 		return produceJSON(c)
 	}
-	r, ok := attach(c.ring, c.anyOwner)
-	if !ok {
-		return exitRuntime
+	r, rc := attach("produce", c.ring, c.anyOwner)
+	if r == nil {
+		return rc
 	}
 	defer closeRing(r)
 	stopOn(r)

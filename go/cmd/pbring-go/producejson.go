@@ -25,19 +25,9 @@ import (
 // producer. The first line that does not parse or send stops it: every
 // line before it was committed, nothing of it was.
 func produceJSON(c *produceCfg) int {
-	in, name := io.Reader(os.Stdin), "-"
-	if c.fromJSON != "-" {
-		f, err := os.Open(c.fromJSON)
-		if err != nil {
-			fail(c.ring, "%s: %s", c.fromJSON, errText(err))
-			return exitRuntime
-		}
-		defer f.Close()
-		in, name = f, c.fromJSON
-	}
-	r, ok := attach(c.ring, c.anyOwner)
-	if !ok {
-		return exitRuntime
+	r, rc := attach("produce", c.ring, c.anyOwner)
+	if r == nil {
+		return rc
 	}
 	defer closeRing(r)
 	stopOn(r)
@@ -49,6 +39,18 @@ func produceJSON(c *produceCfg) int {
 	if err != nil {
 		fail(c.ring, "%v", err)
 		return exitRuntime
+	}
+	// The file after the ring, as the C command: a bad ring name is a
+	// usage error whatever the file.
+	in, name := io.Reader(os.Stdin), "-"
+	if c.fromJSON != "-" {
+		f, err := os.Open(c.fromJSON)
+		if err != nil {
+			fail(c.ring, "%s: %s", c.fromJSON, errText(err))
+			return exitRuntime
+		}
+		defer f.Close()
+		in, name = f, c.fromJSON
 	}
 	if !c.noWait {
 		if rc := waitReader(r, c.ring, c.timeout); rc != 0 {

@@ -78,7 +78,7 @@ var schemaOpts = []option{{"descriptor-set", true}, {"any-owner", false}, {"help
 func cmdSchema(args []string) int {
 	got, operands, ok := parseArgs("schema", args, schemaOpts)
 	if !ok {
-		return usage("schema", "bad option")
+		return exitUsage // parseArgs said why
 	}
 	out, anyOwner := "", false
 	for _, kv := range got {
@@ -99,9 +99,9 @@ func cmdSchema(args []string) int {
 		return usage("schema", "expects exactly one RING")
 	}
 	name := operands[0]
-	r, ok := attach(name, anyOwner)
-	if !ok {
-		return exitRuntime
+	r, rc := attach("schema", name, anyOwner)
+	if r == nil {
+		return rc
 	}
 	defer r.Close()
 	if info := r.Info(); out != "" && info.MsgType != "" && info.SchemaLen != 0 {

@@ -49,6 +49,7 @@ from .producer import Producer
 from .reader import Reader, ReaderStats, SlotInfo
 from .ring import (
     DEFAULT,
+    LATENCY_BOUNDS_NS,
     Participant,
     Ring,
     RingInfo,
@@ -70,7 +71,7 @@ __all__ = [
     "InvalidArgument", "IncompatibleRing", "Timeout", "RingFull",
     "RingEmpty", "Busy", "WrongType", "Corrupt", "Stale",
     "MessageTooLarge", "OwnerDead", "ViewInUse", "Closed", "Interrupted",
-    "RingRemoved",
+    "RingRemoved", "LATENCY_BOUNDS_NS",
 ]
 
 

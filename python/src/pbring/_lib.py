@@ -40,6 +40,7 @@ PBR_CRC_UPTO = 2
 PBR_ATTACH_ANY_OWNER = 0x1
 PBR_READER_GATING = 0x1
 PBR_READER_LOSSY = 0x2
+PBR_READER_LATENCY = 0x100  # open flag: record commit-to-receive latency
 PBR_START_OLDEST = 0
 PBR_START_LATEST = 1
 PBR_SLOT_F_CRC = 0x1
@@ -50,6 +51,14 @@ PBR_WAIT_BLOCK = 0
 PBR_WAIT_SPIN = 1
 PBR_WAIT_YIELD = 2
 PBR_DECODE_NOVERIFY = 0x1
+# Reader metrics (format 1.2, FORMAT.md §5.5): the latency histogram's
+# buckets, not cumulative; upper bounds of buckets 0..21 in ns, bucket 22
+# counts what is above 1 s.
+PBR_LATENCY_BUCKETS = 23
+PBR_LATENCY_BOUNDS_NS = (
+    100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000,
+    500000, 1000000, 2000000, 5000000, 10000000, 20000000, 50000000,
+    100000000, 200000000, 500000000, 1000000000)
 
 
 class CreateOpts(Structure):
@@ -123,6 +132,13 @@ class ParticipantC(Structure):
         ("bytes", c_uint64),
         ("aborts", c_uint64),
         ("blocked_ns", c_uint64),
+        # readers (format 1.2; 0 from an earlier reader)
+        ("bad", c_uint64),
+        ("crc_errors", c_uint64),
+        ("decode_errors", c_uint64),
+        ("has_latency", c_uint8),  # its metrics block is its own
+        ("latency_sum_ns", c_uint64),
+        ("latency", c_uint64 * PBR_LATENCY_BUCKETS),
     ]
 
 
@@ -175,6 +191,8 @@ class ReaderStatsC(Structure):
         ("abandoned", c_uint64),
         ("bad", c_uint64),
         ("missed", c_uint64),
+        ("crc_errors", c_uint64),     # pbr_reader_verify() failures
+        ("decode_errors", c_uint64),  # pbr_reader_reject() calls counted
     ]
 
 
@@ -214,8 +232,19 @@ lib = _load()
 _P = c_void_p  # opaque handles are passed around as integers
 
 
+def _missing(name: str, e: AttributeError) -> ImportError:
+    return ImportError(
+        f"pbring: {_library_path()} does not export {name} ({e}): a "
+        "libpbring older than this package, or built without it (rebuild "
+        "it from the same checkout, or set PBRING_LIBRARY to one that has "
+        "it)")
+
+
 def _fn(name: str, restype: Any, *argtypes: Any) -> Any:
-    f = getattr(lib, name)
+    try:
+        f = getattr(lib, name)
+    except AttributeError as e:
+        raise _missing(name, e) from e
     f.restype = restype
     f.argtypes = list(argtypes)
     return f
@@ -261,6 +290,10 @@ pbr_reader_peek_batch = _fn("pbr_reader_peek_batch", c_int, _P, _P, c_uint,
 pbr_reader_release = _fn("pbr_reader_release", c_int, _P, _P)
 pbr_reader_stats = _fn("pbr_reader_stats", None, _P, POINTER(ReaderStatsC))
 pbr_reader_index = _fn("pbr_reader_index", c_uint32, _P)
+# Views by address: CRC check counted in crc_errors, and a payload the
+# application could not decode counted in decode_errors (FORMAT.md §5.6).
+pbr_reader_verify = _fn("pbr_reader_verify", c_int, _P, _P)
+pbr_reader_reject = _fn("pbr_reader_reject", c_int, _P, _P)
 
 # CRC32C: buf is bytes or an address (c_void_p takes both).
 pbr_crc32c = _fn("pbr_crc32c", c_uint32, c_uint32, c_void_p, c_size_t)
@@ -283,14 +316,18 @@ pbr_demo_schema = _fn("pbr_demo_schema", None, POINTER(c_void_p),
 # argument through argtypes. Only call these with ctypes objects, bytes,
 # or ints that fit a C int.
 def _raw(name: str, restype: Any = c_int) -> Any:
-    f = lib[name]  # a new function object, not the one declared above
+    try:
+        f = lib[name]  # a new function object, not the one declared above
+    except AttributeError as e:
+        raise _missing(name, e) from e
     f.restype = restype
     return f
 
 
 raw_reader_peek_batch = _raw("pbr_reader_peek_batch")
 raw_reader_release = _raw("pbr_reader_release")
-raw_view_verify = _raw("pbr_view_verify")
+raw_reader_verify = _raw("pbr_reader_verify")
+raw_reader_reject = _raw("pbr_reader_reject")
 raw_producer_reserve = _raw("pbr_producer_reserve")
 raw_producer_commit = _raw("pbr_producer_commit")
 raw_crc32c = _raw("pbr_crc32c", c_uint32)

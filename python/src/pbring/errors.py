@@ -116,8 +116,9 @@ class Corrupt(PbringError):
 
 
 class Stale(PbringError):
-    """A lossy reader's slot was overwritten while it was held (ESTALE):
-    whatever was read from it must be discarded (counted as lost)."""
+    """A lossy reader's slot (or a gating reader's join backlog) was
+    overwritten while it was held (ESTALE): whatever was read from it must
+    be discarded (counted as lost, or missed), never judged corrupt."""
 
 
 class MessageTooLarge(PbringError, ValueError):

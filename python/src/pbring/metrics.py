@@ -18,7 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from . import _lib
@@ -92,6 +97,7 @@ class RingCollector(Collector):
         yield from _ring_families(snaps, read)
         yield _participants(read)
         yield from _participant_families(read)
+        yield _latency(read)
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked: the rings come and go
@@ -186,6 +192,15 @@ _PART_METRICS: List[Tuple[str, str, str, bool,
     ("pbring_reader_lag_messages", "gauge",
      "Messages claimed by producers and not yet read by this reader.",
      True, lambda p, s: (s.stats.claimed - p.position) % 2**64),
+    ("pbring_reader_bad", "counter",
+     "Corrupt slots (bad headers) this reader passed over.", True,
+     lambda p, s: p.bad),
+    ("pbring_reader_crc_errors", "counter",
+     "Messages whose payload failed its CRC32C at this reader.", True,
+     lambda p, s: p.crc_errors),
+    ("pbring_reader_decode_errors", "counter",
+     "Messages this reader's application could not decode.", True,
+     lambda p, s: p.decode_errors),
 ]
 
 
@@ -201,3 +216,33 @@ def _participant_families(read: List[_Snap]) -> Iterator[Metric]:
                     [_mode(p)] if reader else [])
                 fam.add_metric(values, get(p, s))
         yield fam
+
+
+#: The histogram's le labels: the bucket bounds in seconds as C's "%g"
+#: prints them (and client_golang), "1e-07" .. "0.5", "1", then "+Inf".
+_LE = tuple("%g" % (ns / 1e9) for ns in _lib.PBR_LATENCY_BOUNDS_NS) + (
+    "+Inf",)
+
+
+def _latency(read: List[_Snap]) -> HistogramMetricFamily:
+    """Each reader's commit-to-receive histogram (format 1.2 rings, readers
+    whose metrics block is their own): its 23 buckets are not cumulative,
+    the last counting what is above 1 s, so +Inf and _count are their
+    sum."""
+    fam = HistogramMetricFamily(
+        "pbring_reader_latency_seconds",
+        "Commit-to-receive latency of the messages this reader received "
+        "(readers that record it; format 1.2 rings).",
+        labels=["ring", "participant", "mode"])
+    for s in read:
+        for p in s.parts:
+            if not (p.is_reader and p.has_latency):
+                continue
+            cum = 0
+            buckets: List[Tuple[str, float]] = []
+            for le, n in zip(_LE, p.latency):
+                cum += n
+                buckets.append((le, cum))
+            fam.add_metric([s.name, str(p.index), _mode(p)], buckets,
+                           p.latency_sum_ns / 1e9)
+    return fam

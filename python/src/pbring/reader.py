@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Iterator,
     List,
     Optional,
@@ -33,6 +34,7 @@ from .errors import (
     Closed,
     Corrupt,
     InvalidArgument,
+    PbringError,
     RingEmpty,
     Stale,
     ViewInUse,
@@ -66,6 +68,12 @@ class ReaderStats:
     #: join backlog (start="oldest") overwritten before it was read: never
     #: delivered, not a loss of the stream (FORMAT.md §9.1)
     missed: int = 0
+    #: payloads that failed their CRC32C (``verify()``, ``recv()``), and
+    #: payloads rejected as undecodable (``reject()``, ``recv()``); also in
+    #: the ring (``Participant.crc_errors``, ``.decode_errors``) for
+    #: exporters (format 1.2, FORMAT.md §5.6)
+    crc_errors: int = 0
+    decode_errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,20 @@ class Reader:
     A reader is used by one thread at a time; do not interleave a running
     ``views()`` loop with other calls. Waits are done in short steps, so
     Ctrl-C interrupts them.
+
+    ``latency=True`` records each message's commit-to-receive latency (now
+    minus its timestamp, when first peeked) in the ring's metrics block
+    (format 1.2, FORMAT.md §5.5), where exporters read it
+    (``Ring.participants()``, :mod:`pbring.metrics`), as the consume
+    commands do; it costs a clock read per batch peeked.
     """
 
     def __init__(self, ring: Ring, *, lossy: bool = False,
                  start: str = "oldest", timeout: Seconds = None,
                  wait: str = "block",
                  message_type: Optional[Type[Message]] = None,
-                 verify: bool = True, batch: int = 256) -> None:
+                 verify: bool = True, batch: int = 256,
+                 latency: bool = False) -> None:
         if start not in ("oldest", "latest"):
             raise ValueError(f"start must be 'oldest' or 'latest', "
                              f"not {start!r}")
@@ -140,7 +155,8 @@ class Reader:
         # one message at a time.
         self._max = 1 if lossy else batch
         o = _lib.ReaderOpts()
-        o.flags = _lib.PBR_READER_LOSSY if lossy else 0
+        o.flags = ((_lib.PBR_READER_LOSSY if lossy else 0) |
+                   (_lib.PBR_READER_LATENCY if latency else 0))
         o.start = (_lib.PBR_START_LATEST if start == "latest"
                    else _lib.PBR_START_OLDEST)
         o.wait = _wait_mode(wait)
@@ -248,7 +264,8 @@ class Reader:
         st = _lib.ReaderStatsC()
         _lib.pbr_reader_stats(self._handle(), ctypes.byref(st))
         return ReaderStats(st.cursor, st.delivered, st.lost, st.abandoned,
-                           st.bad, st.missed)
+                           st.bad, st.missed, st.crc_errors,
+                           st.decode_errors)
 
     # ---- the batch
 
@@ -428,17 +445,68 @@ class Reader:
         return [self._info_at(i)
                 for i in range(self._pos, self._pos + self._peeked)]
 
-    def verify(self) -> None:
-        """Check the CRC32C of what is peeked (Corrupt on a mismatch; a
-        message stored without CRC passes)."""
-        if not self._peeked:
-            raise InvalidArgument(errno.EINVAL, self.ring.name, "verify",
-                                  message="nothing peeked")
-        for i in range(self._pos, self._pos + self._peeked):
-            if _lib.pbr_view_verify(self._vaddr + i * _lib.VIEW_SIZE):
-                raise Corrupt(_EBADMSG, self.ring.name, "verify",
-                              seq=self._views[i].seq,
-                              message=CRC_MISMATCH)
+    def _held_index(self, view: Optional[memoryview], what: str) -> int:
+        """The index of peeked view @view, or (None) of the latest message
+        peeked, or yielded by a running views() loop: still held."""
+        if view is not None:
+            for k, v in enumerate(self._handed[:self._peeked]):
+                if v is view:
+                    return self._pos + k
+            raise InvalidArgument(errno.EINVAL, self.ring.name, what,
+                                  message="not a view peeked and held by "
+                                          "this reader")
+        if self._peeked:
+            return self._pos + self._peeked - 1
+        g = self._active() if self._active is not None else None
+        if g is not None and g.gi_frame is not None and self._last >= 0:
+            return self._last
+        raise InvalidArgument(errno.EINVAL, self.ring.name, what,
+                              message="nothing peeked")
+
+    def _view_error(self, rc: int, i: int, what: str) -> PbringError:
+        """The exception for pbr_reader_verify/_reject's @rc on view @i."""
+        seq = self._views[i].seq
+        if rc == -_EBADMSG:
+            return Corrupt(_EBADMSG, self.ring.name, what, seq=seq,
+                           message=CRC_MISMATCH)
+        if rc == -_ESTALE:
+            return Stale(_ESTALE, self.ring.name, what, seq=seq)
+        return error_for(rc, self.ring.name, what, seq=seq)
+
+    def verify(self, view: Optional[memoryview] = None) -> None:
+        """Check the CRC32C of peeked view @view, or (by default) of every
+        message peeked, or of the one a running ``views()`` loop yielded
+        last; a message stored without CRC passes. On a mismatch, Corrupt,
+        counted in ``stats().crc_errors`` and the ring's reader metrics;
+        Stale (not counted) if a lossy reader's slot, or join backlog's,
+        was overwritten since it was peeked: the message was lost, not
+        corrupt, and ``release()`` says so too. InvalidArgument if
+        nothing is held."""
+        h = self._handle()
+        if view is None and self._peeked:
+            first, end = self._pos, self._pos + self._peeked
+        else:
+            first = self._held_index(view, "verify")
+            end = first + 1
+        for i in range(first, end):
+            rc = _lib.pbr_reader_verify(h, self._vaddr + i * _lib.VIEW_SIZE)
+            if rc:
+                raise self._view_error(rc, i, "verify")
+
+    def reject(self, view: Optional[memoryview] = None) -> None:
+        """Count a message held by this reader that the application could
+        not decode or accept: peeked view @view, or (by default) the
+        latest message peeked or yielded by a running ``views()`` loop.
+        Counted in ``stats().decode_errors`` and the ring's reader metrics
+        (``pbring_reader_decode_errors_total``); release it as usual
+        afterwards. Stale, not counted, if a lossy reader's slot (or join
+        backlog's) was overwritten since it was peeked: what was decoded
+        was not the message. ``recv(check=...)`` rejects by itself."""
+        h = self._handle()
+        i = self._held_index(view, "reject")
+        rc = _lib.pbr_reader_reject(h, self._vaddr + i * _lib.VIEW_SIZE)
+        if rc:
+            raise self._view_error(rc, i, "reject")
 
     def release(self) -> None:
         """Release what was peeked: its views become unusable and the
@@ -468,19 +536,28 @@ class Reader:
         return message_type
 
     @overload
-    def recv(self, message_type: None = None, *,
-             timeout: Any = DEFAULT) -> Message: ...
+    def recv(self, message_type: None = None, *, timeout: Any = DEFAULT,
+             check: Optional[Callable[[Message], Any]] = None) -> Message: ...
 
     @overload
-    def recv(self, message_type: Type[M], *, timeout: Any = DEFAULT) -> M: ...
+    def recv(self, message_type: Type[M], *, timeout: Any = DEFAULT,
+             check: Optional[Callable[[M], Any]] = None) -> M: ...
 
     def recv(self, message_type: Optional[Type[Any]] = None, *,
-             timeout: Any = DEFAULT) -> Any:
+             timeout: Any = DEFAULT,
+             check: Optional[Callable[[Any], Any]] = None) -> Any:
         """Receive the next message, parsed straight from its slot (its
         CRC32C checked first when the producer stored one), and release it.
         @message_type defaults to the reader's, else the class built from
         the ring's schema. Corrupt (the slot passed over) for a bad CRC or
-        payload; a lossy reader skips what was overwritten while parsed."""
+        payload, counted in ``stats().crc_errors`` or ``.decode_errors``
+        and the ring's reader metrics; a lossy reader skips what was
+        overwritten while parsed (and counts it as lost, not corrupt).
+
+        @check, if given, is called with the parsed message while its slot
+        is still held: an exception from it rejects the message as a
+        payload that does not decode (counted, Corrupt raised from it), as
+        the consume commands do with a content check."""
         cls = self._class(message_type)
         if self._peeked:
             self.release()
@@ -495,23 +572,21 @@ class Reader:
             w1 = q[k + 1]  # length | producer << 32 | flags << 48
             self._keep_trace(i, w1)
             vp = self._vptr[i]
-            err = None
-            if self.verify_crc and (w1 >> 48) & _lib.PBR_SLOT_F_CRC and \
-                    _lib.raw_view_verify(vp):
-                err = Corrupt(_EBADMSG, self.ring.name, "recv",
-                              seq=q[k + _lib.VIEW_SEQ_U64],
-                              message=CRC_MISMATCH)
-            else:
+            err: Optional[PbringError] = None
+            if self.verify_crc and (w1 >> 48) & _lib.PBR_SLOT_F_CRC:
+                rc = _lib.raw_reader_verify(self._hc, vp)  # counted
+                if rc:
+                    err = self._view_error(rc, i, "recv")
+            if err is None:
                 off = q[k] - self._pbase
                 v = self._pview[off:off + (w1 & 0xFFFFFFFF)]
                 msg = cls()
                 try:
                     msg.ParseFromString(v)  # from the slot, no copy
-                except DecodeError as e:
-                    err = Corrupt(_EBADMSG, self.ring.name, "recv",
-                                  seq=q[k + _lib.VIEW_SEQ_U64], message=(
-                                      f"cannot decode "
-                                      f"{cls.DESCRIPTOR.full_name}: {e}"))
+                    if check is not None:
+                        check(msg)
+                except Exception as e:  # DecodeError, or check's
+                    err = self._reject_parsed(cls, i, e)
                 finally:
                     v.release()
             self._pos = i + 1
@@ -528,6 +603,23 @@ class Reader:
             if err is not None:
                 raise err
             return msg
+
+    def _reject_parsed(self, cls: Type[Message], i: int,
+                       why: Exception) -> Corrupt:
+        """recv(): message @i did not decode, or failed its check (@why):
+        counted while its slot is held (-ESTALE, overwritten, so not the
+        message's bytes, is not counted, and the release says so), and
+        the Corrupt error to raise once it is released."""
+        _lib.raw_reader_reject(self._hc, self._vptr[i])
+        name = cls.DESCRIPTOR.full_name
+        text = (f"cannot decode {name}: {why}"
+                if isinstance(why, DecodeError) else
+                f"{name} rejected: {why}")
+        err = Corrupt(_EBADMSG, self.ring.name, "recv",
+                      seq=self._q[i * _lib.VIEW_U64 + _lib.VIEW_SEQ_U64],
+                      message=text)
+        err.__cause__ = why
+        return err
 
     def _unstable(self, k: int) -> bool:
         """May the slot of the view at u64 index @k be overwritten while

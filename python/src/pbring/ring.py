@@ -33,7 +33,7 @@ from .reader import Reader, ReaderStats, SlotInfo
 __all__ = [
     "Ring", "RingInfo", "RingStats", "Participant", "Producer", "Reader",
     "ReaderStats", "SlotInfo", "unlink", "list_rings", "crc32c",
-    "version",
+    "version", "LATENCY_BOUNDS_NS",
 ]
 
 
@@ -98,6 +98,10 @@ def _check_create(name: str, slots: Any, slot_size: Any,
     if not whole(seq_base) or not 0 <= seq_base < 1 << 64:
         raise _bad(name, f"seq_base: {seq_base!r} is not in 0..2^64-1")
 
+
+#: Upper bounds (ns) of the reader latency buckets 0..21 (FORMAT.md §5.5);
+#: bucket 22 counts what is above the last, 1 s
+LATENCY_BOUNDS_NS: Tuple[int, ...] = _lib.PBR_LATENCY_BOUNDS_NS
 
 #: The CRC policies by the names ``pbring stat`` prints (``crc NAME``).
 _CRC_NAMES = {_lib.PBR_CRC_FULL: "full", _lib.PBR_CRC_NONE: "none",
@@ -182,10 +186,39 @@ class Participant:
     bytes: int = 0
     aborts: int = 0
     blocked_ns: int = 0
+    #: readers (format 1.2; 0 from an earlier reader): corrupt slots passed
+    #: over, payloads that failed their CRC32C (``Reader.verify()``,
+    #: ``recv()``), payloads the application could not decode
+    #: (``Reader.reject()``, ``recv()``)
+    bad: int = 0
+    crc_errors: int = 0
+    decode_errors: int = 0
+    #: readers that record latency (``Reader(latency=True)``, the consume
+    #: commands; format 1.2 rings, FORMAT.md §5.5) have has_latency and
+    #: their commit-to-receive histogram, all 0 otherwise. Its 23
+    #: buckets are not cumulative: bucket i < 22 counts latencies up to
+    #: LATENCY_BOUNDS_NS[i] (above the previous bound), bucket 22 those
+    #: above 1 s; the sum caps each latency at 2^40 ns
+    has_latency: bool = False
+    latency_sum_ns: int = 0
+    latency: Tuple[int, ...] = (0,) * _lib.PBR_LATENCY_BUCKETS
 
     @property
     def gating(self) -> bool:
         return self.is_reader and bool(self.flags & _lib.PBR_READER_GATING)
+
+    @property
+    def latency_count(self) -> int:
+        """Latencies observed: the sum of the buckets."""
+        return sum(self.latency)
+
+
+def _participant(p: _lib.ParticipantC) -> Participant:
+    return Participant(
+        p.index, bool(p.is_reader), bool(p.alive), p.flags, p.pid,
+        p.position, p.pending, p.delivered, p.lost, p.abandoned, p.bytes,
+        p.aborts, p.blocked_ns, p.bad, p.crc_errors, p.decode_errors,
+        bool(p.has_latency), p.latency_sum_ns, tuple(p.latency))
 
 
 # --------------------------------------------------------------------------
@@ -399,11 +432,7 @@ class Ring:
             if n <= cap:
                 break
             cap = n + 16
-        return [Participant(p.index, bool(p.is_reader), bool(p.alive),
-                            p.flags, p.pid, p.position, p.pending,
-                            p.delivered, p.lost, p.abandoned, p.bytes,
-                            p.aborts, p.blocked_ns)
-                for p in arr[:n]]
+        return [_participant(p) for p in arr[:n]]
 
     def interrupt(self) -> None:
         """Make every wait on this ring, in any thread, raise
