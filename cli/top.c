@@ -2,11 +2,14 @@
 /*
  * `pbring top`: every ring on the host (or the rings named), each
  * producer and reader with its message rate, lag, losses, the share of
- * the interval a producer spent blocked on a full ring, and liveness,
- * refreshed every interval. On a terminal: a full-screen table, sorted by
- * a key, that quits on 'q' (or Ctrl-C); otherwise plain lines, one block
- * per refresh. The rates are the differences of the counters the ring
- * keeps (cli/metrics.c's snapshots): the tool never joins a ring.
+ * the interval a producer spent blocked on a full ring, a reader's
+ * latency p50 and p99 over the interval, and liveness, refreshed every
+ * interval. On a terminal: a full-screen table, sorted by a key, that
+ * quits on 'q' (or Ctrl-C); otherwise plain lines, one block per
+ * refresh. The rates are the differences of the counters the ring
+ * keeps (cli/metrics.c's snapshots), the percentiles those of the
+ * differences of the readers' latency histograms (cli/latency.h): the
+ * tool never joins a ring.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "latency.h"
 
 #define TOP_RINGS 256
 #define TOP_ROWS 4096
@@ -27,12 +31,15 @@ static const char top_help[] =
 	"usage: pbring top [--interval SEC] [--once] [RING...]\n"
 	"A live view of the rings on this host (or those named): per ring and\n"
 	"participant, its message rate, lag, losses, the share of the last\n"
-	"interval a producer spent blocked on a full ring, and whether its\n"
+	"interval a producer spent blocked on a full ring, a reader's\n"
+	"commit-to-receive latency P50 and P99 over the last interval (from\n"
+	"the ring's histogram, interpolated within a bucket; '-': no message\n"
+	"in the interval, '>1s': beyond the last bound), and whether its\n"
 	"process is alive; refreshed every --interval (default 1 s).\n"
-	"On a terminal: keys q (quit), s (sort by: ring, rate, lag); Ctrl-C\n"
-	"quits too. Otherwise (a pipe, a file): plain lines, a block per\n"
-	"refresh, each line 'RING ROLE ID PID STATE RATE LAG TOTAL LOST "
-	"BLOCKED'.\n"
+	"On a terminal: keys q (quit), s (sort by: ring, rate, lag, p99);\n"
+	"Ctrl-C quits too. Otherwise (a pipe, a file): plain lines, a block\n"
+	"per refresh, each line:\n"
+	"  RING ROLE ID PID STATE RATE LAG TOTAL LOST BLOCKED P50 P99\n"
 	"  --interval SEC  seconds between refreshes (0.1 .. 3600)\n"
 	"  --once          one refresh (after one interval, for the rates), "
 	"then exit\n"
@@ -51,10 +58,13 @@ struct top_row {
 	uint64_t blocked; /* producers: ns */
 	double rate;	  /* messages/s over the last interval; < 0: new */
 	double blocked_share;
+	bool has_lat;			   /* readers with a metrics block */
+	uint64_t lat[PBR_LATENCY_BUCKETS]; /* since the reader joined */
+	double p50, p99; /* ns over the last interval; < 0: none */
 };
 
-enum top_sort { SORT_RING, SORT_RATE, SORT_LAG, SORT_N };
-static const char *const sort_names[] = {"ring", "rate", "lag"};
+enum top_sort { SORT_RING, SORT_RATE, SORT_LAG, SORT_P99, SORT_N };
+static const char *const sort_names[] = {"ring", "rate", "lag", "p99"};
 
 struct top_state {
 	struct top_row prev[TOP_ROWS], cur[TOP_ROWS];
@@ -107,7 +117,39 @@ static void add_rows(struct top_state *t, const struct cli_snap *s)
 		r->lag = p->is_reader ? s->st.claimed - p->position : 0;
 		r->lost = p->lost;
 		r->blocked = p->blocked_ns;
+		r->has_lat = p->is_reader && p->has_latency;
+		if (r->has_lat)
+			memcpy(r->lat, p->latency, sizeof(r->lat));
 	}
+}
+
+/* Row @r's latency percentiles over the interval since @p (NULL: a new
+ * row): -1 without a histogram at both ends or without an observation
+ * in between. */
+static void interval_latency(struct top_row *r, const struct top_row *p)
+{
+	uint64_t d[PBR_LATENCY_BUCKETS];
+
+	r->p50 = r->p99 = -1;
+	if (!p || !r->has_lat || !p->has_lat ||
+	    !cli_lat_delta(d, r->lat, p->lat))
+		return;
+	r->p50 = cli_lat_pct(d, 50);
+	r->p99 = cli_lat_pct(d, 99);
+}
+
+/* Row @r's rates over the @dt seconds since @p (NULL: a new row). */
+static void interval_rates(struct top_row *r, const struct top_row *p,
+			   double dt)
+{
+	/* A counter that went back: a new process in the entry (same pid,
+	 * reopened): no rate until the next refresh. */
+	if (p && (r->total < p->total || r->blocked < p->blocked))
+		p = NULL;
+	r->rate = p && dt > 0 ? (double)(r->total - p->total) / dt : -1;
+	r->blocked_share =
+		p && dt > 0 ? (double)(r->blocked - p->blocked) / 1e9 / dt : 0;
+	interval_latency(r, p);
 }
 
 /* The rings' rows now, with rates against the previous refresh. */
@@ -136,20 +178,8 @@ static void refresh(struct top_state *t)
 	}
 	if (!t->rings)
 		cli_ring_names_free(names, n);
-	for (i = 0; i < t->ncur; i++) {
-		struct top_row *r = &t->cur[i];
-		const struct top_row *p = previous(t, r);
-
-		/* A counter that went back: a new process in the entry (same
-		 * pid, reopened): no rate until the next refresh. */
-		if (p && (r->total < p->total || r->blocked < p->blocked))
-			p = NULL;
-		r->rate = p && dt > 0 ? (double)(r->total - p->total) / dt : -1;
-		r->blocked_share =
-			p && dt > 0
-				? (double)(r->blocked - p->blocked) / 1e9 / dt
-				: 0;
-	}
+	for (i = 0; i < t->ncur; i++)
+		interval_rates(&t->cur[i], previous(t, &t->cur[i]), dt);
 	t->prev_ns = now;
 }
 
@@ -173,12 +203,15 @@ static int cmp_rows(const void *x, const void *y)
 		return a->rate < b->rate ? 1 : -1;
 	if (sort_key == SORT_LAG && a->lag != b->lag)
 		return a->lag < b->lag ? 1 : -1;
+	/* slowest first (> 1 s is INFINITY), rows without one (-1) last */
+	if (sort_key == SORT_P99 && a->p99 != b->p99)
+		return a->p99 < b->p99 ? 1 : -1;
 	return cmp_ring(a, b);
 }
 
 static void row_text(const struct top_row *r, char *buf, size_t n)
 {
-	char rate[32], blocked[16];
+	char rate[32], blocked[16], p50[16], p99[16];
 
 	if (r->rate < 0)
 		snprintf(rate, sizeof(rate), "-");
@@ -191,15 +224,16 @@ static void row_text(const struct top_row *r, char *buf, size_t n)
 			 100 * (r->blocked_share > 1 ? 1 : r->blocked_share));
 	snprintf(buf, n,
 		 "%-24s %-8s %4" PRIu32 " %8" PRIu32 " %-5s %10s %10" PRIu64
-		 " %12" PRIu64 " %8" PRIu64 " %7s",
+		 " %12" PRIu64 " %8" PRIu64 " %7s %7s %7s",
 		 r->ring, r->role, r->index, r->pid,
 		 r->alive ? "alive" : "dead", rate, r->lag, r->total, r->lost,
-		 blocked);
+		 blocked, cli_lat_text(r->p50, p50, sizeof(p50)),
+		 cli_lat_text(r->p99, p99, sizeof(p99)));
 }
 
 static const char header[] =
 	"RING                     ROLE       ID      PID STATE       RATE"
-	"        LAG        TOTAL     LOST BLOCKED";
+	"        LAG        TOTAL     LOST BLOCKED     P50     P99";
 
 static void print_screen(struct top_state *t, bool tty)
 {
