@@ -96,7 +96,7 @@ struct chan {
 extern const struct xport xport_floor, xport_futex;
 extern const struct xport xport_pipe, xport_unix, xport_seqpacket, xport_mqueue;
 extern const struct xport xport_pbring_raw, xport_pbring, xport_pbring_inplace,
-	xport_pbring_nocrc;
+	xport_pbring_nocrc, xport_pbring_metrics, xport_pbring_stamped;
 extern const struct xport xport_pbring_go, xport_pbring_raw_go;
 extern const struct xport xport_iceoryx, xport_iceoryx2;
 extern const struct xport xport_memcpy;

@@ -46,6 +46,7 @@ struct combo {
  * measured next to each other. */
 static const struct combo lat_combos[] = {
 	{&xport_floor, MODE_SPIN},	    {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring_metrics, MODE_SPIN}, {&xport_pbring_stamped, MODE_SPIN},
 	{&xport_pbring, MODE_SPIN},	    {&xport_pbring_inplace, MODE_SPIN},
 	{&xport_pbring_nocrc, MODE_SPIN},   {&xport_pbring_raw_go, MODE_SPIN},
 	{&xport_pbring_go, MODE_SPIN},	    {&xport_iceoryx, MODE_SPIN},
@@ -69,13 +70,14 @@ static const struct combo fr_combos[] = {
 };
 
 static const struct combo tp_combos[] = {
-	{&xport_memcpy, MODE_SPIN},	  {&xport_pbring_raw, MODE_SPIN},
-	{&xport_pbring, MODE_SPIN},	  {&xport_pbring_inplace, MODE_SPIN},
-	{&xport_pbring_nocrc, MODE_SPIN}, {&xport_iceoryx, MODE_SPIN},
-	{&xport_iceoryx2, MODE_SPIN},	  {&xport_pbring_raw, MODE_BLOCK},
-	{&xport_pbring, MODE_BLOCK},	  {&xport_iceoryx, MODE_BLOCK},
-	{&xport_iceoryx2, MODE_BLOCK},	  {&xport_pipe, MODE_BLOCK},
-	{&xport_unix, MODE_BLOCK},	  {&xport_seqpacket, MODE_BLOCK},
+	{&xport_memcpy, MODE_SPIN},	    {&xport_pbring_raw, MODE_SPIN},
+	{&xport_pbring_metrics, MODE_SPIN}, {&xport_pbring_stamped, MODE_SPIN},
+	{&xport_pbring, MODE_SPIN},	    {&xport_pbring_inplace, MODE_SPIN},
+	{&xport_pbring_nocrc, MODE_SPIN},   {&xport_iceoryx, MODE_SPIN},
+	{&xport_iceoryx2, MODE_SPIN},	    {&xport_pbring_raw, MODE_BLOCK},
+	{&xport_pbring, MODE_BLOCK},	    {&xport_iceoryx, MODE_BLOCK},
+	{&xport_iceoryx2, MODE_BLOCK},	    {&xport_pipe, MODE_BLOCK},
+	{&xport_unix, MODE_BLOCK},	    {&xport_seqpacket, MODE_BLOCK},
 	{&xport_mqueue, MODE_BLOCK},
 };
 
@@ -240,7 +242,8 @@ static void usage(FILE *f)
 		"bench/README.md)\n"
 		"  --transports   "
 		"floor,futex,pbring,pbring-raw,pbring-inplace,\n"
-		"                 pbring-nocrc,pipe,unix,\n"
+		"                 pbring-nocrc,pbring-metrics,pbring-stamped,\n"
+		"                 pipe,unix,\n"
 		"                 unix-seqpacket,mqueue,iceoryx,iceoryx2,"
 		"memcpy,\n"
 		"                 pbring-go,pbring-raw-go (with --reader go)\n"

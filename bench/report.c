@@ -400,6 +400,33 @@ static void codec_summary(const struct result *r, size_t n)
 	}
 }
 
+/* Issue 15: the ring's per-message metrics against pbring-raw, 64 B, as
+ * ratios of this run: slot timestamps alone (pbring-stamped), then with
+ * the reader's latency histogram (pbring-metrics). */
+static void metrics_summary(const struct result *r, size_t n)
+{
+	static const char *const tr[] = {"pbring-stamped", "pbring-metrics"};
+	const struct result *raw, *a;
+	struct target line = {.limit = 1.05};
+	char what[80];
+	size_t i;
+
+	raw = find(r, n, "pbring-raw", "spin", "stream", 64, 1, 1);
+	printf("\nMetrics on against off (pbring-raw, 64 B spin):\n");
+	for (i = 0; i < 2; i++) {
+		snprintf(what, sizeof(what), "%s one-way p50 <= 1.05x raw",
+			 tr[i]);
+		line.what = what;
+		ratio_line(
+			&line, find(r, n, tr[i], "spin", "one-way", 64, 1, 1),
+			find(r, n, "pbring-raw", "spin", "one-way", 64, 1, 1));
+		snprintf(what, sizeof(what), "%s 1->1 msgs/s >= 0.95x raw",
+			 tr[i]);
+		a = find(r, n, tr[i], "spin", "stream", 64, 1, 1);
+		tput_line(what, a, 0.95, raw ? raw->msgs_per_s : 0);
+	}
+}
+
 /* Issue 14: a Go reader (--reader go) against the C reader, per size. */
 static void go_summary(const struct result *r, size_t n)
 {
@@ -458,5 +485,6 @@ void report_summary(const struct result *r, size_t n)
 	big = find(r, n, "pbring", "spin", "stream", 1048576, 1, 1);
 	tput_line("DeviceEvent 1MiB 1->1 spin >= 0.5x memcpy (msgs/s)", big,
 		  0.5, mc ? mc->msgs_per_s : 0);
+	metrics_summary(r, n);
 	go_summary(r, n);
 }

@@ -15,6 +15,13 @@
  *	bytes in the slot as pbring-raw copies its payload, and nanopb
  *	encodes only the other fields after it); ring CRC policy full.
  * pbring-nocrc: pbring-inplace on a ring with CRC policy none.
+ * pbring-metrics: pbring-raw with every per-message metric on: the
+ *	producer stamps each slot's commit time and the reader records the
+ *	commit -> receive latency in its histogram in the ring
+ *	(PBR_READER_LATENCY). Measured next to pbring-raw, the difference is
+ *	what the metrics cost on the hot path.
+ * pbring-stamped: pbring-raw with the slot timestamps only (the default
+ *	producer), no histogram: splits that cost between the two sides.
  * pbring-go, pbring-raw-go: pbring and pbring-raw whose ping-pong echo is
  *	played by pbring-bench-go (go_reader.c; --reader go).
  *
@@ -34,7 +41,7 @@
 
 #define PB_BATCH_MAX 64
 
-enum pb_kind { PB_RAW, PB_COPY, PB_INPLACE, PB_NOCRC };
+enum pb_kind { PB_RAW, PB_COPY, PB_INPLACE, PB_NOCRC, PB_METRICS, PB_STAMPED };
 
 struct pbr_shared {
 	char name[64];
@@ -93,7 +100,7 @@ static int create_ring(struct chan *c, enum pb_kind kind)
 	o.max_readers = c->nread;
 	o.flags = c->nprod == 1 ? PBR_CREATE_SINGLE_PRODUCER : 0;
 	o.crc = kind == PB_NOCRC ? PBR_CRC_NONE : PBR_CRC_FULL;
-	if (kind != PB_RAW) {
+	if (kind == PB_COPY || kind == PB_INPLACE || kind == PB_NOCRC) {
 		o.msg_type = PBR_DEMO_MSG_TYPE;
 		pbr_demo_schema(&o.schema, &o.schema_len);
 		o.schema_hash = pbr_schema_hash(o.schema, o.schema_len);
@@ -125,6 +132,16 @@ static int nocrc_prepare(struct chan *c)
 	return create_ring(c, PB_NOCRC);
 }
 
+static int metrics_prepare(struct chan *c)
+{
+	return create_ring(c, PB_METRICS);
+}
+
+static int stamped_prepare(struct chan *c)
+{
+	return create_ring(c, PB_STAMPED);
+}
+
 static void pbr_cleanup(struct chan *c)
 {
 	struct pbr_shared *s = c->shared;
@@ -143,14 +160,18 @@ static enum pbr_wait wait_of(const struct chan *c)
 static int open_prod(struct chan *c, struct pbr_local *l, enum pb_kind kind)
 {
 	/* The harness stamps its own send time into each message: the
-	 * slot's timestamp (a second clock read) is not asked for. */
+	 * slot's timestamp (a second clock read) is not asked for, except
+	 * by pbring-metrics, whose reader's histogram needs it. */
 	struct pbr_producer_opts po = {.wait = wait_of(c),
 				       .flags = PBR_PRODUCER_NO_TIMESTAMP};
-	int rc = pbr_producer_open(l->ring, &po, &l->prod);
+	int rc;
 
+	if (kind == PB_METRICS || kind == PB_STAMPED)
+		po.flags = 0;
+	rc = pbr_producer_open(l->ring, &po, &l->prod);
 	if (rc)
 		return rc;
-	if (kind != PB_RAW) {
+	if (kind == PB_COPY || kind == PB_INPLACE || kind == PB_NOCRC) {
 		rc = bench_event_init(&l->ev, c->msg_bytes);
 		l->ev_ok = !rc;
 		/* In place: the blob is not the encoder's to write. */
@@ -178,6 +199,8 @@ static int pbr_open(struct chan *c, enum role role, unsigned idx)
 		return rc;
 	if (role == ROLE_PROD)
 		return open_prod(c, l, s->kind);
+	if (s->kind == PB_METRICS)
+		ro.flags = PBR_READER_LATENCY;
 	return pbr_reader_open(l->ring, &ro, &l->rd);
 }
 
@@ -349,6 +372,10 @@ const struct xport xport_pbring_inplace =
 	PBR_XPORT("pbring-inplace", inplace_prepare, inplace_send, pb_recv);
 const struct xport xport_pbring_nocrc =
 	PBR_XPORT("pbring-nocrc", nocrc_prepare, inplace_send, pb_recv);
+const struct xport xport_pbring_metrics =
+	PBR_XPORT("pbring-metrics", metrics_prepare, raw_send, raw_recv);
+const struct xport xport_pbring_stamped =
+	PBR_XPORT("pbring-stamped", stamped_prepare, raw_send, raw_recv);
 
 /* --reader go: the same rings and initiator, the echo in Go (ping-pong). */
 #define PBR_GO_XPORT(nm, prep, snd, rcv, kind)                                 \
