@@ -256,13 +256,13 @@ static void attach_eperm(const char *ring)
 		cli_err(ring, NULL, -EPERM);
 }
 
-int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
-		  struct pbr_ring **out)
+int cli_attach_flags(const char *cmd, const char *ring, uint32_t flags,
+		     struct pbr_ring **out)
 {
 	struct pbr_attach_opts o = {0};
 	int rc, major;
 
-	o.flags = any_owner ? PBR_ATTACH_ANY_OWNER : 0;
+	o.flags = flags;
 	if (!(rc = pbr_ring_attach(ring, &o, out)))
 		return 0;
 	if (rc == -EINVAL)
@@ -284,6 +284,13 @@ int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
 	else
 		cli_err(ring, NULL, rc);
 	return EXIT_RUNTIME;
+}
+
+int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
+		  struct pbr_ring **out)
+{
+	return cli_attach_flags(cmd, ring, any_owner ? PBR_ATTACH_ANY_OWNER : 0,
+				out);
 }
 
 int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out)

@@ -48,6 +48,9 @@ int cli_attach(const char *cmd, const char *ring, struct pbr_ring **out);
 /* The same, with --any-owner: accept a ring owned by another user. */
 int cli_attach_as(const char *cmd, const char *ring, bool any_owner,
 		  struct pbr_ring **out);
+/* The same, with any PBR_ATTACH_* flags (consume --tap: read-only). */
+int cli_attach_flags(const char *cmd, const char *ring, uint32_t flags,
+		     struct pbr_ring **out);
 /* After getopt_long returned '?' or ':': one line naming the option. */
 int cli_bad_option(const char *cmd, char **argv, int c);
 /* Refuse (with a one-line error, returning EXIT_RUNTIME) a ring that does

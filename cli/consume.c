@@ -41,6 +41,15 @@ static const char consume_help[] =
 	"                       from now on\n"
 	"  --lossy              never hold producers back; count what is "
 	"lost\n"
+	"  --tap                observe read-only: needs only read permission "
+	"(a\n"
+	"                       ring made with --mode 0640), accepts any "
+	"owner,\n"
+	"                       takes no reader entry (not in stat) and "
+	"never holds\n"
+	"                       producers back; lossy, it counts what is "
+	"lost (not\n"
+	"                       with --lossy)\n"
 	"  --json               one canonical protobuf JSON object per message "
 	"on stdout\n"
 	"  --envelope           with --json: each line is {\"seq\", "
@@ -59,9 +68,9 @@ static const char consume_help[] =
 	"SECURITY.md)\n"
 	"The summary on stderr counts:\n"
 	"  received        messages taken intact\n"
-	"  lost            messages overwritten before this lossy reader read "
-	"them,\n"
-	"                  or missing from a demo producer's seq\n"
+	"  lost            messages overwritten before this lossy reader or "
+	"tap read\n"
+	"                  them, or missing from a demo producer's seq\n"
 	"  missed          replayed backlog overwritten before it was read\n"
 	"  gaps            times a demo producer's seq jumped ahead\n"
 	"  duplicates      times a demo producer's seq went back\n"
@@ -93,6 +102,7 @@ struct consume_cfg {
 	int64_t timeout_ns; /* idle; < 0 = none */
 	uint32_t start;
 	bool lossy, json, quiet, raw, any_owner;
+	bool tap; /* --tap: read-only attach, a tap reader (FORMAT.md §9.5) */
 	bool envelope; /* --envelope: ring metadata around each message */
 };
 
@@ -507,6 +517,12 @@ static const char *latency_text(const struct consume_state *s, char *buf,
 	return buf;
 }
 
+/* The summary's "(gating)", "(lossy)" or "(tap)". */
+static const char *reader_kind(const struct consume_cfg *c)
+{
+	return c->tap ? "tap" : c->lossy ? "lossy" : "gating";
+}
+
 static void consume_summary(struct consume_state *s)
 {
 	struct pbr_reader_stats st;
@@ -520,7 +536,7 @@ static void consume_summary(struct consume_state *s)
 		", crc errors %" PRIu64 ", content errors %" PRIu64
 		", abandoned %" PRIu64 ", rate %.0f msg/s, %s",
 		/* the ring's count and the seq gaps see the same losses */
-		s->cfg->lossy ? "lossy" : "gating", s->received,
+		reader_kind(s->cfg), s->received,
 		st.lost > s->gap_msgs ? st.lost : s->gap_msgs, st.missed,
 		s->gaps, s->dups, s->crc_errors, s->content_errors + st.bad,
 		st.abandoned, secs > 0 ? (double)s->received / secs : 0.0,
@@ -548,7 +564,7 @@ static int consume_verdict(struct consume_state *s, int rc)
 			 s->crc_errors + s->content_errors + st.bad);
 		return EXIT_RUNTIME;
 	}
-	if (!c->lossy && (s->gaps || s->dups)) {
+	if (!c->lossy && !c->tap && (s->gaps || s->dups)) {
 		cli_fail(c->ring_name,
 			 "%" PRIu64 " gaps and %" PRIu64
 			 " duplicates in producer sequences",
@@ -605,23 +621,22 @@ static int consume_opt(int c, const char *arg, struct consume_cfg *cfg)
 	case 'E':
 		cfg->envelope = true;
 		return 0;
+	case 'T':
+		cfg->tap = true;
+		return 0;
 	}
 	return cli_usage("consume", "bad option");
 }
 
 static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 {
-	static const struct option opts[] = {{"count", 1, 0, 'n'},
-					     {"timeout", 1, 0, 't'},
-					     {"from", 1, 0, 'f'},
-					     {"lossy", 0, 0, 'l'},
-					     {"json", 0, 0, 'j'},
-					     {"quiet", 0, 0, 'q'},
-					     {"raw", 0, 0, 'R'},
-					     {"any-owner", 0, 0, 'A'},
-					     {"envelope", 0, 0, 'E'},
-					     {"help", 0, 0, 'h'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+		{"count", 1, 0, 'n'},	 {"timeout", 1, 0, 't'},
+		{"from", 1, 0, 'f'},	 {"lossy", 0, 0, 'l'},
+		{"json", 0, 0, 'j'},	 {"quiet", 0, 0, 'q'},
+		{"raw", 0, 0, 'R'},	 {"any-owner", 0, 0, 'A'},
+		{"envelope", 0, 0, 'E'}, {"tap", 0, 0, 'T'},
+		{"help", 0, 0, 'h'},	 {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -647,6 +662,9 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 					       : "--json, --quiet and --raw");
 	if (cfg->envelope && !cfg->json)
 		return cli_usage("consume", "--envelope needs --json");
+	if (cfg->tap && cfg->lossy)
+		return cli_usage("consume", "--tap and --lossy exclude each "
+					    "other (a tap is lossy already)");
 	cfg->ring_name = argv[optind];
 	return 0;
 }
@@ -657,7 +675,10 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 	struct pbr_ring_info info;
 	int rc;
 
-	o.flags = PBR_READER_LATENCY | (s->cfg->lossy ? PBR_READER_LOSSY : 0);
+	/* A tap has no entry, so no latency block to record into. */
+	o.flags = s->cfg->tap ? PBR_READER_TAP
+			      : PBR_READER_LATENCY |
+					(s->cfg->lossy ? PBR_READER_LOSSY : 0);
 	o.start = s->cfg->start;
 	pbr_ring_info(ring, &info);
 	s->line_cap = 128 + 6 * DEMO_ID_MAX + (info.payload_cap + 2) / 3 * 4;
@@ -719,8 +740,15 @@ int cmd_consume(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	cli_stop_install(NULL); /* Ctrl-C during attach too */
-	if ((rc = cli_attach_as("consume", cfg.ring_name, cfg.any_owner,
-				&ring)))
+	/* A tap writes nothing, so the owner check, which protects what
+	 * participants write, does not apply; read permission is enough. */
+	rc = cfg.tap ? cli_attach_flags("consume", cfg.ring_name,
+					PBR_ATTACH_READONLY |
+						PBR_ATTACH_ANY_OWNER,
+					&ring)
+		     : cli_attach_as("consume", cfg.ring_name, cfg.any_owner,
+				     &ring);
+	if (rc)
 		return cli_stop_signal() ? 128 + cli_stop_signal() : rc;
 	cli_stop_install(ring);
 	memset(&s, 0, sizeof(s));

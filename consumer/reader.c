@@ -11,6 +11,11 @@
  * -ESTALE when the slot was overwritten meanwhile. A gating reader treats
  * the backlog it found when it joined the same way, because producers
  * whose cached gating limit predates the join may still overwrite it.
+ *
+ * A tap (FORMAT.md §9.5) is a lossy reader without an entry: it may be
+ * on a read-only mapping, so it writes nothing to the ring at all. Every
+ * store into the segment below is on the entry, its metrics block, a
+ * doorbell or a recovered commit word, and each is skipped for a tap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,8 +29,9 @@ struct pbr_reader {
 	struct pbri_handle handle; /* on the ring's list, for detach */
 	uint8_t *entry;
 	int fd;
-	uint32_t index;
+	uint32_t index; /* UINT32_MAX for a tap */
 	bool lossy;
+	bool tap; /* PBR_READER_TAP: no entry (NULL), fd -1, writes nothing */
 	bool metrics_wanted; /* PBR_READER_LATENCY */
 	pid_t pid; /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
@@ -47,6 +53,8 @@ static void publish_cursor(struct pbr_reader *rd)
 {
 	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
 
+	if (rd->tap)
+		return; /* no entry to publish to, and it gates nobody */
 	st_rlx64(&e->delivered, rd->st.delivered);
 	st_rlx64(&e->lost, rd->st.lost);
 	st_rlx64(&e->abandoned, rd->st.abandoned);
@@ -77,10 +85,24 @@ static void join_metrics(struct pbr_ring *r, struct pbr_reader *rd,
 	rd->metrics = rd->metrics_wanted ? m : NULL;
 }
 
+/* Start reading at claim c or, with PBR_START_OLDEST, at the oldest
+ * sequence the ring may still hold; before c, slots need the re-check. */
+static void start_at(struct pbr_ring *r, struct pbr_reader *rd, uint64_t c,
+		     uint32_t start)
+{
+	rd->checked_from = c;
+	rd->cursor = c;
+	if (start == PBR_START_OLDEST)
+		rd->cursor = c - r->seq_base > r->slot_count ? c - r->slot_count
+							     : r->seq_base;
+	rd->peeked_end = rd->observed_end = rd->cursor;
+	rd->st.cursor = rd->cursor;
+}
+
 static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 {
 	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
-	uint64_t c0 = ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), c;
+	uint64_t c0 = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
 	uint64_t joined_ns = pbri_realtime_ns();
 
 	if (ld_acq32(rd->entry + R_STATE) != PBR_ENTRY_FREE)
@@ -95,15 +117,40 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	 * fence in pbri_gating_limit(). Every sequence from c on is gated. */
 	st_sc32(&e->state, PBR_ENTRY_ACTIVE);
 	fence_sc();
-	c = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
-	rd->checked_from = c;
-	rd->cursor = c;
-	if (start == PBR_START_OLDEST)
-		rd->cursor = c - r->seq_base > r->slot_count ? c - r->slot_count
-							     : r->seq_base;
-	rd->peeked_end = rd->observed_end = rd->cursor;
-	rd->st.cursor = rd->cursor;
+	start_at(r, rd, ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), start);
 	publish_cursor(rd);
+}
+
+/* A tap joins nothing (FORMAT.md §9.5): no entry, no E4 fence, since no
+ * producer needs to see it; it starts where a lossy reader would, and
+ * every slot it reads is re-checked, so nothing else is owed to it. The
+ * acquire pairs with R3 (the claim's publication) as in join(); only the
+ * value is used, each slot being judged by its own commit word (A1). */
+static void tap_join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
+{
+	rd->fd = -1;
+	rd->index = UINT32_MAX;
+	start_at(r, rd, ld_acq64(ctl_word(r, PBR_CTL_CLAIM)), start);
+}
+
+/* Take a reader entry with a description of our own (its lock is our
+ * liveness, FORMAT.md §5.1), and join the ring through it. */
+static int entry_join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
+{
+	int rc;
+
+	rd->fd = pbri_fd_reopen(r->fd);
+	rc = rd->fd < 0 ? rd->fd
+			: pbri_entry_take(r, rd->fd, r->rtab, r->max_readers,
+					  R_STATE, &rd->index);
+	if (rc) {
+		if (rd->fd >= 0)
+			close(rd->fd);
+		return rc;
+	}
+	rd->entry = reader_entry(r, rd->index);
+	join(r, rd, start);
+	return 0;
 }
 
 /* Detach closes a reader still open (pbri_handle). */
@@ -112,37 +159,49 @@ static void close_handle(struct pbri_handle *h)
 	pbr_reader_close(pbri_container_of(h, struct pbr_reader, handle));
 }
 
+/* 0, or why options @o cannot open a reader on @r. A tap cannot record
+ * latency: the histogram is in an entry's metrics block, which it has
+ * not got. */
+static int check_opts(const struct pbr_ring *r, const struct pbr_reader_opts *o)
+{
+	const uint32_t known =
+		PBR_READER_LOSSY | PBR_READER_LATENCY | PBR_READER_TAP;
+	uint32_t f = o ? o->flags : 0;
+
+	if ((f & ~known) || (o && o->start > PBR_START_LATEST) ||
+	    ((f & PBR_READER_TAP) && (f & PBR_READER_LATENCY)))
+		return -EINVAL;
+	/* Any other reader writes its entry, whose lock needs O_RDWR. */
+	if (r->readonly && !(f & PBR_READER_TAP))
+		return -EROFS;
+	return 0;
+}
+
 int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 		    struct pbr_reader **out)
 {
-	struct pbr_reader *rd = calloc(1, sizeof(*rd));
+	uint32_t start = o ? o->start : PBR_START_OLDEST;
+	struct pbr_reader *rd;
 	int rc;
 
 	*out = NULL;
+	if ((rc = check_opts(r, o)))
+		return rc;
+	rd = calloc(1, sizeof(*rd));
 	if (!rd)
 		return -ENOMEM;
-	if (o && ((o->flags & ~(PBR_READER_LOSSY | PBR_READER_LATENCY)) ||
-		  o->start > PBR_START_LATEST)) {
-		free(rd);
-		return -EINVAL;
-	}
 	rd->ring = r;
 	rd->pid = getpid();
-	rd->lossy = o && (o->flags & PBR_READER_LOSSY);
+	rd->tap = o && (o->flags & PBR_READER_TAP);
+	rd->lossy = rd->tap || (o && (o->flags & PBR_READER_LOSSY));
 	rd->metrics_wanted = o && (o->flags & PBR_READER_LATENCY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
-	rd->fd = pbri_fd_reopen(r->fd);
-	rc = rd->fd < 0 ? rd->fd
-			: pbri_entry_take(r, rd->fd, r->rtab, r->max_readers,
-					  R_STATE, &rd->index);
-	if (rc) {
-		if (rd->fd >= 0)
-			close(rd->fd);
+	if (rd->tap) {
+		tap_join(r, rd, start);
+	} else if ((rc = entry_join(r, rd, start))) {
 		free(rd);
 		return rc;
 	}
-	rd->entry = reader_entry(r, rd->index);
-	join(r, rd, o ? o->start : PBR_START_OLDEST);
 	rd->handle.close = close_handle;
 	pbri_ring_add_handle(r, &rd->handle);
 	*out = rd;
@@ -154,14 +213,16 @@ void pbr_reader_close(struct pbr_reader *rd)
 	if (!rd)
 		return;
 	/* A forked child's copy of fd shares the parent's lock: leave the
-	 * parent's entry alone, and closing the copy keeps the lock. */
-	if (rd->pid == getpid()) {
+	 * parent's entry alone, and closing the copy keeps the lock. A tap
+	 * has neither entry nor lock. */
+	if (rd->pid == getpid() && !rd->tap) {
 		st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
 		pbri_bell_ring(rd->ring,
 			       PBR_CTL_SPACE_BELL); /* we stop gating */
 		pbri_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
 	}
-	close(rd->fd);
+	if (rd->fd >= 0)
+		close(rd->fd);
 	pbri_ring_forget_handle(rd->ring, &rd->handle);
 	free(rd);
 }
@@ -376,11 +437,14 @@ static int scan(struct pbr_reader *rd, struct pbr_view *views, unsigned max)
 	return rc == -EBADMSG ? -EBADMSG : ring_broken(rd->ring);
 }
 
-/* Nothing at the cursor for a while: is its producer dead? */
+/* Nothing at the cursor for a while: is its producer dead? A tap
+ * cannot tell anyone: recovery writes the commit word (§9.5). */
 static void check_stuck(struct pbr_reader *rd, bool waited)
 {
 	int64_t now;
 
+	if (rd->tap)
+		return;
 	if (!waited) {
 		uint64_t c = ld_rlx64(ctl_word(rd->ring, PBR_CTL_CLAIM));
 
@@ -399,11 +463,21 @@ static void check_stuck(struct pbr_reader *rd, bool waited)
 	}
 }
 
+/* Sleep on the data bell unless the slot at the cursor moved meanwhile
+ * (the bell's re-check, FORMAT.md §10). */
+static void sleep_on_bell(struct pbr_reader *rd, struct pbr_waiter *w)
+{
+	uint32_t seen = pbri_bell_prepare(rd->ring, PBR_CTL_DATA_BELL);
+
+	if (!slot_moved(rd))
+		pbri_bell_sleep(rd->ring, PBR_CTL_DATA_BELL, seen, w);
+	pbri_bell_finish(rd->ring, PBR_CTL_DATA_BELL);
+}
+
 int pbr_reader_peek_batch(struct pbr_reader *rd, struct pbr_view *views,
 			  unsigned max, int64_t timeout_ns)
 {
 	struct pbr_waiter w;
-	uint32_t seen;
 	int rc;
 
 	if (!max)
@@ -419,11 +493,12 @@ int pbr_reader_peek_batch(struct pbr_reader *rd, struct pbr_view *views,
 			return rc;
 		}
 		if (rc == 1) {
-			seen = pbri_bell_prepare(rd->ring, PBR_CTL_DATA_BELL);
-			if (!slot_moved(rd))
-				pbri_bell_sleep(rd->ring, PBR_CTL_DATA_BELL,
-						seen, &w);
-			pbri_bell_finish(rd->ring, PBR_CTL_DATA_BELL);
+			/* A tap cannot register as a waiter (that is a
+			 * write): it polls instead. */
+			if (rd->tap)
+				pbri_poll_sleep(&w);
+			else
+				sleep_on_bell(rd, &w);
 		}
 		if (pbri_waiter_liveness_due(&w))
 			check_stuck(rd, true);
@@ -493,9 +568,16 @@ static int view_current(struct pbr_reader *rd, const struct pbr_view *v)
 		       : -ESTALE;
 }
 
+/* The entry's copy of one of our counters (at entry offset @off); a
+ * tap has no entry, and keeps its counters to itself. */
+static void publish_count(struct pbr_reader *rd, size_t off, uint64_t v)
+{
+	if (!rd->tap)
+		st_rlx64(rd->entry + off, v);
+}
+
 int pbr_reader_verify(struct pbr_reader *rd, const struct pbr_view *v)
 {
-	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
 	int rc;
 
 	if (!v)
@@ -505,18 +587,19 @@ int pbr_reader_verify(struct pbr_reader *rd, const struct pbr_view *v)
 	rc = view_current(rd, v);
 	if (rc)
 		return rc;
-	st_rlx64(&e->crc_errors, ++rd->st.crc_errors);
+	publish_count(rd, offsetof(struct pbr_layout_reader, crc_errors),
+		      ++rd->st.crc_errors);
 	return -EBADMSG;
 }
 
 int pbr_reader_reject(struct pbr_reader *rd, const struct pbr_view *v)
 {
-	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
 	int rc = view_current(rd, v);
 
 	if (rc)
 		return rc;
-	st_rlx64(&e->decode_errors, ++rd->st.decode_errors);
+	publish_count(rd, offsetof(struct pbr_layout_reader, decode_errors),
+		      ++rd->st.decode_errors);
 	return 0;
 }
 

@@ -14,7 +14,9 @@
 // in place (View.Data points into the ring), then Release them. Gating
 // readers hold producers back, so nothing they have not released is
 // overwritten; lossy readers never do, and learn from Stats and ErrStale
-// what they lost.
+// what they lost. A tap (ReaderOptions.Tap) is a lossy reader that joins
+// nothing and writes nothing to the ring, so it also works on a ring
+// attached read-only (AttachOptions.ReadOnly), with read permission only.
 //
 // Every producer and reader holds an open-file-description lock on its
 // entry, which the kernel drops when the process dies: a dead producer's

@@ -87,6 +87,9 @@ var (
 	ErrRemoved = &Error{syscall.EIDRM, "ring was removed while in use"}
 	// ErrClosed: the handle or its ring was closed (EBADF).
 	ErrClosed = &Error{syscall.EBADF, "ring, producer or reader closed"}
+	// ErrReadOnly: the ring was attached read-only (AttachOptions.ReadOnly)
+	// and the call would write to it: only tap readers work there (EROFS).
+	ErrReadOnly = &Error{syscall.EROFS, "ring attached read-only: only tap readers can use it"}
 )
 
 var errnoSentinels = []*Error{
@@ -97,7 +100,9 @@ var errnoSentinels = []*Error{
 }
 
 // fromErrno turns a system call's errno into the package's sentinel for
-// it (EACCES counts as a permission failure), or keeps the errno.
+// it (EACCES counts as a permission failure), or keeps the errno. EBADF
+// and EROFS stay errnos: ErrClosed and ErrReadOnly are about our handles,
+// not what a system call found.
 func fromErrno(err error) error {
 	var en syscall.Errno
 	if !errors.As(err, &en) {

@@ -236,8 +236,11 @@ func (r *Ring) reapDeadProducers() int {
 // a dead producer's unfinished slot becomes an abandoned record (readers
 // skip and count it), a dead reader stops gating. It returns how many
 // entries it reclaimed. Waits run this on their own when stuck, so
-// calling it is optional.
+// calling it is optional. ErrReadOnly on a ring attached read-only.
 func (r *Ring) Reclaim() (n int, err error) {
+	if r.readOnly {
+		return 0, wrap(r.name, "reclaim", ErrReadOnly)
+	}
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, r.name, "reclaim")
 	return r.reapDeadProducers() + r.reapDeadReaders(), nil

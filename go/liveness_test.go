@@ -18,7 +18,8 @@ import (
 // PBRING_GO_HELPER=reserve:RING it opens a producer on RING, reserves a
 // slot, half-writes it, says so on stdout and waits to be killed; with
 // exit:RING it opens a producer and exits without closing it; with
-// probe:RING it lists RING's participants until killed.
+// probe:RING it lists RING's participants until killed; with tap:RING it
+// is the reader of TestTapReadPermissionOnly and says what it found.
 func TestMain(m *testing.M) {
 	if h := os.Getenv("PBRING_GO_HELPER"); h != "" {
 		os.Exit(helper(h))
@@ -28,6 +29,10 @@ func TestMain(m *testing.M) {
 
 func helper(spec string) int {
 	mode, ring, _ := strings.Cut(spec, ":")
+	if mode == "tap" {
+		fmt.Println(tapChild(ring))
+		return 0
+	}
 	r, err := Attach(ring, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -91,8 +91,12 @@ func (s *Slot) Used() int { return s.used }
 
 // NewProducer registers a producer on the ring. ErrBusy if every producer
 // entry is taken (on a single-producer ring: if a live producer exists).
-// Dead producers' entries met on the way are reclaimed.
+// Dead producers' entries met on the way are reclaimed. ErrReadOnly on a
+// ring attached read-only.
 func (r *Ring) NewProducer(o *ProducerOptions) (p *Producer, err error) {
+	if r.readOnly {
+		return nil, wrap(r.name, "open producer", ErrReadOnly)
+	}
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, r.name, "open producer")
 	if o == nil {

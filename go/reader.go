@@ -21,6 +21,12 @@ import (
 // overwritten meanwhile. A gating reader treats the backlog it found at
 // join the same way, since producers whose cached gating limit predates
 // the join may still overwrite it.
+//
+// A tap (ReaderOptions.Tap, FORMAT.md §9.5) is a lossy reader without an
+// entry: it writes nothing to the segment, so it works on a ring attached
+// read-only. Its cursor and counters are private, producers never see it,
+// it cannot recover a dead producer's slot (it waits for a writer to),
+// and it cannot register on the data bell, so it waits by polling.
 
 // Start says where a new reader begins.
 type Start int
@@ -43,7 +49,16 @@ type ReaderOptions struct {
 	// PBR_READER_LATENCY. It costs one clock read per peek that returns
 	// new messages. On a ring without metrics blocks it does nothing.
 	Latency bool
+	// Tap reads without joining (see Reader): lossy, with no entry, no
+	// counters in the ring and nothing written; the only reader a ring
+	// attached read-only allows. It is not among Participants, Index is
+	// NoIndex, and its Stats are its own. WaitBlock polls, sleeping from
+	// a few µs up to 1 ms between looks. With Latency: ErrInvalid.
+	Tap bool
 }
+
+// NoIndex is the Index of a tap, which has no participant entry.
+const NoIndex = ^uint32(0)
 
 // ReaderStats are a reader's counters.
 type ReaderStats struct {
@@ -73,21 +88,23 @@ type View struct {
 	SpanID      [8]byte  // with FlagTrace (else zero)
 	TraceFlags  byte     // with FlagTrace (else zero): W3C trace-flags
 	// Unstable: the slot may be overwritten while the view is held (a
-	// lossy reader, or the backlog a gating reader found at join): trust
+	// lossy reader or tap, or the backlog a gating reader found at join): trust
 	// what was read only once its Release returned nil.
 	Unstable bool
 
 	msgType string // the ring's msg_type: what Unmarshal accepts
 }
 
-// Reader is one reader entry (cursor) of a ring. Use it from one
-// goroutine at a time; distinct readers may be used concurrently.
+// Reader is one reader entry (cursor) of a ring, or a tap, which has a
+// cursor of its own only. Use it from one goroutine at a time; distinct
+// readers may be used concurrently.
 type Reader struct {
 	r      *Ring
-	e      uint64
+	e      uint64 // the entry's offset; 0 for a tap, which has none
 	fd     int
 	index  uint32
-	lossy  bool
+	lossy  bool // lossy, or a tap
+	tap    bool // no entry: nothing may be written to the segment
 	wait   WaitMode
 	closed bool
 
@@ -130,17 +147,25 @@ const (
 // delivered, counted in Stats().Missed (not Lost), and Release reports
 // ErrStale for a view overwritten while held. Trust a backlog view's
 // contents only after its Release returned nil.
+//
+// A tap (o.Tap) is owed nothing: what it reads intact is delivered in
+// order, what producers overwrote first is counted in Stats().Lost (or
+// Missed, for the backlog). On a ring attached read-only every reader
+// but a tap fails with ErrReadOnly.
 func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, r.name, "open reader")
 	if o == nil {
 		o = &ReaderOptions{}
 	}
-	if o.Start != StartOldest && o.Start != StartLatest {
-		return nil, wrap(r.name, "open reader", ErrInvalid)
+	if err = r.checkReaderOptions(o); err != nil {
+		return nil, wrap(r.name, "open reader", err)
 	}
-	rd = &Reader{r: r, lossy: o.Lossy, wait: o.Wait,
+	rd = &Reader{r: r, lossy: o.Lossy || o.Tap, tap: o.Tap, wait: o.Wait, fd: -1,
 		errEmpty: wrap(r.name, "peek", ErrEmpty), errTimeout: wrap(r.name, "peek", ErrTimeout)}
+	if o.Tap {
+		return rd.joinTap(o.Start)
+	}
 	if rd.fd, err = reopen(r.fd); err != nil {
 		return nil, wrap(r.name, "open reader", err)
 	}
@@ -152,6 +177,34 @@ func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 		return nil, wrap(r.name, "open reader", err)
 	}
 	rd.join(o.Start, o.Latency)
+	return rd, nil
+}
+
+// checkReaderOptions refuses options no reader can have on this ring.
+func (r *Ring) checkReaderOptions(o *ReaderOptions) error {
+	switch {
+	case o.Start != StartOldest && o.Start != StartLatest:
+		return ErrInvalid
+	case o.Tap && o.Latency:
+		return invalid("a tap records no latency: it writes nothing to the ring")
+	case r.readOnly && !o.Tap:
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// joinTap places a tap's cursor as join places a lossy reader's, without
+// an entry: no producer waits for a tap, so nothing needs publishing and
+// no E4 pairing is needed.
+func (rd *Reader) joinTap(start Start) (*Reader, error) {
+	r := rd.r
+	if err := r.register(nil, rd); err != nil {
+		return nil, wrap(r.name, "open reader", err)
+	}
+	rd.index = NoIndex
+	// Acquire (Go loads are sequentially consistent); nothing pairs with
+	// it: every sequence a tap peeks gets the A1 load and the A4 re-check.
+	rd.place(r.u64(r.g.ctl+ctlClaim).Load(), start)
 	return rd, nil
 }
 
@@ -201,7 +254,14 @@ func (rd *Reader) join(start Start, latency bool) {
 	// the claim; pairs with the producer's scan in gatingLimit. Every
 	// sequence from c on is gated.
 	r.u32(e + reState).Store(entryActive)
-	c := claim.Load()
+	rd.place(claim.Load(), start)
+	rd.publishCursor()
+}
+
+// place puts the cursor where start says, given claim c read at join;
+// sequences before c are the backlog (checkedFrom).
+func (rd *Reader) place(c uint64, start Start) {
+	r := rd.r
 	rd.checkedFrom, rd.cursor = c, c
 	if start == StartOldest {
 		rd.cursor = r.g.seqBase
@@ -210,7 +270,6 @@ func (rd *Reader) join(start Start, latency bool) {
 		}
 	}
 	rd.peekedEnd, rd.observedEnd = rd.cursor, rd.cursor
-	rd.publishCursor()
 }
 
 // joinMetrics makes our metrics block (§5.5) ours: zeroed, then stamped
@@ -235,8 +294,12 @@ func (rd *Reader) joinMetrics(joined uint64, latency bool) {
 	}
 }
 
-// Index is the reader's index in the participant table.
+// Index is the reader's index in the participant table; NoIndex for a
+// tap, which has no entry.
 func (rd *Reader) Index() uint32 { return rd.index }
+
+// Tap reports whether the reader is a tap (ReaderOptions.Tap).
+func (rd *Reader) Tap() bool { return rd.tap }
 
 // Ring is the ring this reader reads.
 func (rd *Reader) Ring() *Ring { return rd.r }
@@ -249,8 +312,12 @@ func (rd *Reader) Stats() ReaderStats {
 }
 
 // publishCursor publishes the counters, then the cursor (R2), and wakes
-// producers that a gating reader may have held back.
+// producers that a gating reader may have held back. A tap publishes
+// nothing: it has no entry, and nobody waits for it.
 func (rd *Reader) publishCursor() {
+	if rd.tap {
+		return
+	}
 	r, e := rd.r, rd.e
 	r.u64(e + reDelivered).Store(rd.st.Delivered)
 	if rd.st.Lost != rd.pubLost || rd.st.Abandoned != rd.pubAband || rd.st.Bad != rd.pubBad {
@@ -471,8 +538,12 @@ func (rd *Reader) slotMoved() bool {
 
 // checkStuck: nothing at the cursor for a while; is its producer dead?
 // After 20 ms of a sequence claimed but unpublished, recover it (§8.2).
+// Not a tap: recovering is a write; it waits for a writer to recover.
 func (rd *Reader) checkStuck(waited bool) {
 	r := rd.r
+	if rd.tap {
+		return
+	}
 	if !waited && !seqBefore(rd.cursor, r.u64(r.g.ctl+ctlClaim).Load()) {
 		return // idle, not stuck
 	}
@@ -533,7 +604,6 @@ func (rd *Reader) peekWith(views []View, timeout time.Duration, ctx context.Cont
 }
 
 func (rd *Reader) peekLoop(views []View, w *waiter) (int, error) {
-	r := rd.r
 	for {
 		if n, err := rd.scan(views); n > 0 || err != nil {
 			return n, err
@@ -544,16 +614,27 @@ func (rd *Reader) peekLoop(views []View, w *waiter) (int, error) {
 			return 0, err
 		}
 		if sleep {
-			seen := r.bellPrepare(ctlDataBell)
-			if !rd.slotMoved() {
-				r.bellSleep(ctlDataBell, seen, w)
-			}
-			r.bellFinish(ctlDataBell)
+			rd.sleep(w)
 		}
 		if w.livenessDue() {
 			rd.checkStuck(true)
 		}
 	}
+}
+
+// sleep waits for the slot at the cursor to change: on the data bell, or,
+// for a tap, which may not register there as a sleeper, by polling.
+func (rd *Reader) sleep(w *waiter) {
+	if rd.tap {
+		w.pollSleep()
+		return
+	}
+	r := rd.r
+	seen := r.bellPrepare(ctlDataBell)
+	if !rd.slotMoved() {
+		r.bellSleep(ctlDataBell, seen, w)
+	}
+	r.bellFinish(ctlDataBell)
 }
 
 func (rd *Reader) fail(err error) error {
@@ -657,7 +738,9 @@ func (rd *Reader) Verify(v *View) (err error) {
 		return wrap(rd.r.name, "verify", e)
 	}
 	rd.st.CRCErrors++
-	rd.r.u64(rd.e + reCRCErrors).Store(rd.st.CRCErrors)
+	if !rd.tap { // a tap counts in its Stats only
+		rd.r.u64(rd.e + reCRCErrors).Store(rd.st.CRCErrors)
+	}
 	return ErrBadMsg
 }
 
@@ -675,11 +758,14 @@ func (rd *Reader) Reject(v *View) (err error) {
 		return wrap(rd.r.name, "reject", e)
 	}
 	rd.st.DecodeErrors++
-	rd.r.u64(rd.e + reDecodeErr).Store(rd.st.DecodeErrors)
+	if !rd.tap { // a tap counts in its Stats only
+		rd.r.u64(rd.e + reDecodeErr).Store(rd.st.DecodeErrors)
+	}
 	return nil
 }
 
-// Close deregisters the reader; it stops gating at once.
+// Close deregisters the reader; it stops gating at once. A tap just
+// stops: it has no entry to free.
 func (rd *Reader) Close() (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, rd.r.name, "close reader")
@@ -687,10 +773,17 @@ func (rd *Reader) Close() (err error) {
 		return nil
 	}
 	rd.closed = true
+	if !rd.tap {
+		rd.leave()
+	}
+	rd.r.unregister(nil, rd)
+	return nil
+}
+
+// leave frees the entry (§5.2) and wakes producers we may have held back.
+func (rd *Reader) leave() {
 	rd.r.u32(rd.e + reState).Store(entryFree)
 	rd.r.bellRing(ctlSpaceBell) // we stop gating
 	lockDrop(rd.fd, rd.e)
 	rd.release()
-	rd.r.unregister(nil, rd)
-	return nil
 }

@@ -213,6 +213,7 @@ func TestSentinelErrnos(t *testing.T) {
 		ErrMsgSize: syscall.EMSGSIZE, ErrBadMsg: syscall.EBADMSG, ErrOwnerDead: syscall.EOWNERDEAD,
 		ErrStale: syscall.ESTALE, ErrWrongType: syscall.EMEDIUMTYPE,
 		ErrInterrupted: syscall.EINTR, ErrRemoved: syscall.EIDRM,
+		ErrReadOnly: syscall.EROFS,
 	}
 	for e, n := range pairs {
 		w := wrap("r", "op", e)

@@ -32,8 +32,9 @@ type Ring struct {
 	info Info
 
 	interrupted atomic.Bool // set by Interrupt
+	readOnly    bool        // mapped PROT_READ: only taps, nothing written
 
-	reapFd int // a second description, for reaping (see liveness.go)
+	reapFd int // a second description, for reaping (see liveness.go); -1 read-only
 	reapMu sync.Mutex
 
 	mu        sync.Mutex // guards the fields below
@@ -108,6 +109,14 @@ type CreateOptions struct {
 type AttachOptions struct {
 	Timeout  time.Duration // wait for READY; 0 means 1 s
 	AnyOwner bool          // accept a ring owned by another uid
+	// ReadOnly opens the object read-only and maps it PROT_READ, so read
+	// permission is enough (a ring another user created group- or
+	// world-readable, FORMAT.md §9.5). Nothing is written to the segment,
+	// attach included. Only tap readers (ReaderOptions.Tap) work on such
+	// a ring: NewProducer, other readers and Reclaim fail with
+	// ErrReadOnly. A ring of another owner still needs AnyOwner; a tap
+	// writes nothing, so accepting one is safe.
+	ReadOnly bool
 }
 
 // CheckName validates a ring name: 1 to 63 bytes of [A-Za-z0-9_.-], not
@@ -382,7 +391,7 @@ func initAndMap(fd int, sb *superblock, o *CreateOptions) (*Ring, error) {
 	if err := syscall.Fchmod(fd, mode); err != nil {
 		return nil, err
 	}
-	return ringFromFd(fd, int64(sb.totalSize))
+	return ringFromFd(fd, int64(sb.totalSize), false)
 }
 
 // fallocate sizes the object so that a full tmpfs fails here, not with
@@ -430,14 +439,21 @@ func attach(name string, o *AttachOptions) (*Ring, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	fd, err := syscall.Open(shmPath(name), syscall.O_RDWR|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	mode := syscall.O_RDWR
+	if o.ReadOnly {
+		mode = syscall.O_RDONLY
+	}
+	fd, err := syscall.Open(shmPath(name), mode|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fromErrno(err)
 	}
+	// Neither waitReady nor ringFromFd writes: they read through a
+	// PROT_READ page and test the creation lock with F_OFD_GETLK, which
+	// takes nothing and needs no write permission.
 	size, err := waitReady(fd, o.AnyOwner, timeout)
 	var r *Ring
 	if err == nil {
-		r, err = ringFromFd(fd, size)
+		r, err = ringFromFd(fd, size, o.ReadOnly)
 	}
 	if err != nil {
 		syscall.Close(fd)
@@ -545,12 +561,17 @@ func checkSchema(mem []byte, sb *superblock) (err error) {
 }
 
 // ringFromFd maps fd (size bytes), validates a private copy of the
-// superblock and builds the handle from that copy only.
-func ringFromFd(fd int, size int64) (*Ring, error) {
+// superblock and builds the handle from that copy only. readOnly maps it
+// PROT_READ, so that a stray write faults instead of reaching the ring.
+func ringFromFd(fd int, size int64, readOnly bool) (*Ring, error) {
 	if size < sbSize || uint64(size) > uint64(^uint(0)>>1) {
 		return nil, ErrCorrupt
 	}
-	mem, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	prot := syscall.PROT_READ | syscall.PROT_WRITE
+	if readOnly {
+		prot = syscall.PROT_READ
+	}
+	mem, err := syscall.Mmap(fd, 0, int(size), prot, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, fromErrno(err)
 	}
@@ -565,15 +586,15 @@ func ringFromFd(fd int, size int64) (*Ring, error) {
 	if err == nil {
 		err = checkSchema(mem, &sb)
 	}
-	var reapFd int
-	if err == nil {
+	reapFd := -1 // a read-only ring reaps nothing
+	if err == nil && !readOnly {
 		reapFd, err = reopen(fd)
 	}
 	if err != nil {
 		syscall.Munmap(mem)
 		return nil, err
 	}
-	r := &Ring{mem: mem, fd: fd, reapFd: reapFd,
+	r := &Ring{mem: mem, fd: fd, reapFd: reapFd, readOnly: readOnly,
 		producers: map[*Producer]struct{}{}, readers: map[*Reader]struct{}{}}
 	r.adopt(&sb)
 	return r, nil
@@ -714,6 +735,10 @@ func (r *Ring) adopt(sb *superblock) {
 	}
 }
 
+// ReadOnly reports whether the ring was attached read-only
+// (AttachOptions.ReadOnly): only tap readers work on it.
+func (r *Ring) ReadOnly() bool { return r.readOnly }
+
 // Name is the ring's name as recorded in its superblock.
 func (r *Ring) Name() string { return r.name }
 
@@ -777,7 +802,9 @@ func (r *Ring) Close() error {
 	r.mu.Unlock()
 	syscall.Munmap(r.mem)
 	syscall.Close(r.fd)
-	syscall.Close(r.reapFd)
+	if r.reapFd >= 0 {
+		syscall.Close(r.reapFd)
+	}
 	return first
 }
 

@@ -30,6 +30,11 @@ const (
 	// healthNs: how often a waiter checks that its ring is still linked
 	// and whole (Check): one fstat per period of waiting.
 	healthNs = int64(100 * time.Millisecond)
+	// pollMinNs, pollMaxNs: a tap's sleeps between looks, doubling from
+	// the first to the second; the second bounds how late it sees a
+	// message, an Interrupt or a cancelled context.
+	pollMinNs = int64(4 * time.Microsecond)
+	pollMaxNs = int64(time.Millisecond)
 
 	futexWait = 0 // FUTEX_WAIT, shared: the word is in a shared mapping
 	futexWake = 1 // FUTEX_WAKE
@@ -53,6 +58,7 @@ type waiter struct {
 	nextCheck  int64
 	ctx        context.Context
 	stopWake   func() bool // unregisters the context's futex wake-up
+	poll       int64       // a tap's next sleep (pollSleep)
 }
 
 // init: timeout 0 does not wait, < 0 waits without limit. ctx may be nil;
@@ -216,15 +222,35 @@ func (r *Ring) bellFinish(bell uint64) {
 	r.u32(r.g.ctl + bell + bellWaiters).Add(^uint32(0))
 }
 
+// pollSleep is a tap's sleep in place of the doorbell, whose waiter
+// count it may not write: pollMinNs, doubling up to pollMaxNs, cut short
+// by the deadline. The next step sees an Interrupt or a cancelled
+// context.
+func (w *waiter) pollSleep() {
+	d := max(w.poll, pollMinNs)
+	w.poll = min(2*d, pollMaxNs)
+	if w.deadline > 0 {
+		if d = min(d, w.deadline-mono()); d <= 0 {
+			return
+		}
+	}
+	time.Sleep(time.Duration(d))
+}
+
 // Interrupt makes every wait on the ring, in any goroutine, return
 // ErrInterrupted at once, and every later wait return it without waiting:
 // the interrupt is sticky, for shutting down (signal.NotifyContext and
 // the *Context methods serve a cancellation per call). Calls that do not
 // wait still work. As in C, it stores the flag, then bumps both doorbells;
 // a sleeper checks the flag after it read the doorbell, so either it sees
-// the flag or its FUTEX_WAIT finds the word changed.
+// the flag or its FUTEX_WAIT finds the word changed. On a ring attached
+// read-only it only sets the flag: the bells are not ours to write, and
+// taps poll, so they see the flag within a poll period (1 ms at most).
 func (r *Ring) Interrupt() {
 	r.interrupted.Store(true)
+	if r.readOnly {
+		return
+	}
 	for _, bell := range []uint64{ctlDataBell, ctlSpaceBell} {
 		f := r.u32(r.g.ctl + bell + bellFutex)
 		f.Add(1)

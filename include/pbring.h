@@ -116,6 +116,7 @@ PBR_API PBR_MUST_CHECK int pbr_ring_create(const char *name,
 
 /** Flags for pbr_attach_opts.flags. */
 #define PBR_ATTACH_ANY_OWNER 0x1u /* accept a ring owned by another uid */
+#define PBR_ATTACH_READONLY 0x2u  /* map read-only, for tap readers only */
 
 /** Attach options. A zeroed struct (or NULL): wait up to 1 s for ready. */
 struct pbr_attach_opts {
@@ -135,6 +136,19 @@ struct pbr_attach_opts {
  * at once: its creator died before it was ready, it was truncated, or a
  * geometry field, region offset or size is out of bounds or disagrees
  * with the object's real size (remove it and create it again).
+ *
+ * With PBR_ATTACH_READONLY the object is opened O_RDONLY and mapped
+ * PROT_READ, so read permission is enough (a ring created group-readable,
+ * mode 0640, is readable by the group; -EACCES is then a ring this
+ * process may not even read). Attach writes nothing to the segment and
+ * takes no lock, and neither does anything done later through this
+ * handle (FORMAT.md §9.5): the only readers it can open are taps
+ * (PBR_READER_TAP); pbr_producer_open(), pbr_reader_open() without
+ * PBR_READER_TAP and pbr_ring_reclaim() return -EROFS. Looking works as
+ * on any ring: pbr_ring_info(), _stats(), _participants(), _check(),
+ * _check_type(). pbr_ring_interrupt() then interrupts this process's
+ * waits without touching the ring's futex words (taps do not sleep on
+ * them).
  *
  * If the object is later shrunk under the mapping (by a buggy or hostile
  * process), touching the lost pages would raise SIGBUS. The first create
@@ -240,6 +254,7 @@ PBR_API PBR_MUST_CHECK int pbr_ring_participants(struct pbr_ring *ring,
  * a dead reader's entry is freed so it no longer gates producers.
  * Returns the number of entries reclaimed. Waits in the library run this
  * on their own while they are stuck, so calling it is optional.
+ * -EROFS on a ring attached with PBR_ATTACH_READONLY (reclaiming writes).
  */
 PBR_API PBR_MUST_CHECK int pbr_ring_reclaim(struct pbr_ring *ring);
 
@@ -277,7 +292,9 @@ PBR_API PBR_MUST_CHECK int pbr_ring_check(struct pbr_ring *ring);
  * every later wait on it return -EINTR without waiting (the interrupt is
  * sticky: it is meant for shutting down). Operations that do not wait
  * (non-blocking peek, release, commit, close) still work. Async-signal-
- * safe: call it from a SIGINT/SIGTERM handler.
+ * safe: call it from a SIGINT/SIGTERM handler. A tap's wait polls and
+ * sees the interrupt within its next poll (at most about 1 ms); on a ring
+ * attached with PBR_ATTACH_READONLY nothing is written to the ring.
  */
 PBR_API void pbr_ring_interrupt(struct pbr_ring *ring);
 
@@ -423,16 +440,41 @@ PBR_API uint64_t pbr_clock_ns(void);
  * block (FORMAT.md §5.5), for exporters. Costs one clock read per peek
  * that returns new messages. */
 #define PBR_READER_LATENCY 0x100u
+/* Reader option: a tap, a read-only observer (FORMAT.md §9.5). It reads
+ * as a lossy reader does (PBR_READER_LOSSY is implied) but writes nothing
+ * to the ring: it takes no participant entry (never -EBUSY; not listed by
+ * pbr_ring_participants(), not in the ring's metrics), never holds
+ * producers back, keeps its counters in pbr_reader_stats() only, cannot
+ * recover a dead producer's slot, and waits by polling (spin, then sleeps
+ * of a few us growing to 1 ms) since it cannot register on a doorbell.
+ * The only reader a ring attached with PBR_ATTACH_READONLY can open;
+ * works on read-write rings too. Not with PBR_READER_LATENCY (-EINVAL):
+ * the histogram lives in a reader entry's block. */
+#define PBR_READER_TAP 0x200u
 
 struct pbr_reader_opts {
-	uint32_t flags;	    /* PBR_READER_LOSSY, PBR_READER_LATENCY; default
-			     * is gating, no latency */
+	uint32_t flags;	    /* PBR_READER_LOSSY, PBR_READER_LATENCY or
+			     * PBR_READER_TAP; default is gating, no
+			     * latency */
 	uint32_t start;	    /* PBR_START_* */
 	enum pbr_wait wait; /* how peek waits for data */
 };
 
 /**
- * Register a reader. -EBUSY if every reader entry is taken.
+ * Register a reader. -EBUSY if every reader entry is taken; -EINVAL for
+ * unknown flags, a bad start, or PBR_READER_TAP with PBR_READER_LATENCY;
+ * -EROFS on a ring attached with PBR_ATTACH_READONLY unless @o asks for a
+ * tap (PBR_READER_TAP).
+ *
+ * A tap (PBR_READER_TAP) joins nothing: it starts at the claim
+ * (PBR_START_LATEST) or at the oldest message still in the ring, reads
+ * every message while it keeps up, and when lapped skips ahead and counts
+ * what it lost (pbr_reader_stats(); backlog found at open that is
+ * overwritten counts as missed). Its views are always PBR_VIEW_UNSTABLE,
+ * so trust what was read only once the release returned 0. A producer
+ * that died in the middle of a message stalls a tap at that sequence
+ * until a participant that can write recovers it (any other reader's or
+ * producer's wait does, or pbr_ring_reclaim()).
  *
  * What a gating reader is owed (FORMAT.md §9.1): every message committed
  * after its open, exactly once and in order (or counted as abandoned if
@@ -509,11 +551,11 @@ PBR_API PBR_MUST_CHECK int pbr_reader_peek_batch(struct pbr_reader *rd,
 PBR_API PBR_MUST_CHECK int pbr_reader_release(struct pbr_reader *rd,
 					      const struct pbr_view *v);
 
-/** Reader counters. */
+/** Reader counters; a tap's live only here (it has no entry). */
 struct pbr_reader_stats {
 	uint64_t cursor;    /* next sequence to read */
 	uint64_t delivered; /* messages released */
-	uint64_t lost;	    /* lossy: overwritten before they were read */
+	uint64_t lost;	    /* lossy, tap: overwritten before they were read */
 	uint64_t abandoned; /* slots of dead producers passed over */
 	uint64_t bad;	    /* corrupt slots passed over (-EBADMSG) */
 	/* Backlog found at open (PBR_START_OLDEST) that was overwritten
@@ -526,7 +568,8 @@ struct pbr_reader_stats {
 PBR_API void pbr_reader_stats(const struct pbr_reader *rd,
 			      struct pbr_reader_stats *st);
 
-/** Reader index in the participant table. */
+/** Reader index in the participant table; UINT32_MAX for a tap, which
+ *  has no entry. */
 PBR_API uint32_t pbr_reader_index(const struct pbr_reader *rd);
 
 /* ------------------------------------------------------------------------
@@ -549,7 +592,8 @@ PBR_API uint32_t pbr_crc32c(uint32_t crc, const void *buf, size_t len);
 PBR_API PBR_MUST_CHECK int pbr_view_verify(const struct pbr_view *v);
 
 /**
- * pbr_view_verify() for a view of @rd's, counted in the ring's metrics:
+ * pbr_view_verify() for a view of @rd's, counted in the ring's metrics
+ * (a tap's only in pbr_reader_stats()):
  * 0 if the payload matches its CRC32C (or carries none); -EBADMSG if it
  * differs, counted in crc_errors; -ESTALE, not counted, if the view was
  * unstable (PBR_VIEW_UNSTABLE) and its slot has been overwritten since:
@@ -560,7 +604,8 @@ PBR_API PBR_MUST_CHECK int pbr_reader_verify(struct pbr_reader *rd,
 
 /**
  * Report that the application could not decode the payload of @v (a
- * view of @rd's, not yet released): 0 once counted in decode_errors;
+ * view of @rd's, not yet released): 0 once counted in decode_errors (in
+ * the ring's metrics; a tap's only in pbr_reader_stats());
  * -ESTALE, not counted, if the view was unstable and its slot has been
  * overwritten since (the bytes decoded were not the message's). Release
  * the view as usual afterwards.

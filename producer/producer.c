@@ -71,15 +71,16 @@ static void close_handle(struct pbri_handle *h)
 int pbr_producer_open(struct pbr_ring *r, const struct pbr_producer_opts *o,
 		      struct pbr_producer **out)
 {
-	struct pbr_producer *p = calloc(1, sizeof(*p));
+	struct pbr_producer *p;
 	uint32_t idx = 0;
 	int rc;
 
 	*out = NULL;
-	if (o && (o->flags & ~PBR_PRODUCER_NO_TIMESTAMP)) {
-		free(p);
+	if (o && (o->flags & ~PBR_PRODUCER_NO_TIMESTAMP))
 		return -EINVAL;
-	}
+	if (r->readonly)
+		return -EROFS; /* producing writes; the mapping is read-only */
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->ring = r;

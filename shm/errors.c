@@ -46,6 +46,7 @@ static const struct {
 	{ENOBUFS, "buffer too small for the message"},
 	{EINTR, "interrupted"},
 	{EIDRM, "ring was removed while in use"},
+	{EROFS, "ring attached read-only: only tap readers can use it"},
 };
 
 const char *pbr_strerror(int err)

@@ -54,6 +54,9 @@ struct pbr_ring {
 	atomic_int truncated;	/* set by the SIGBUS guard */
 	atomic_int interrupted; /* set by pbr_ring_interrupt() */
 	uint32_t ring_flags;
+	/* PBR_ATTACH_READONLY: fd is O_RDONLY and the mapping PROT_READ, so
+	 * any store into it would fault; only taps may be opened. */
+	bool readonly;
 	uint64_t crc_below; /* CRC policy: payloads shorter than this get one */
 	uint8_t *base;	    /* mapping of the whole segment */
 	size_t size;	    /* == superblock total_size == fstat size */
@@ -172,6 +175,7 @@ struct pbr_waiter {
 	int64_t timeout;     /* as passed to pbri_waiter_init() */
 	int64_t deadline;    /* 0 = none (non-blocking), < 0 = forever */
 	int64_t next_check;  /* 0 until the first wait step reads the clock */
+	int64_t poll_ns;     /* taps: the next poll sleep, 0 before the first */
 };
 
 void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
@@ -189,6 +193,9 @@ void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
 void pbri_bell_finish(struct pbr_ring *r, uint32_t bell);
 /* Wake sleepers if any; the caller's stores must precede it. */
 void pbri_bell_ring(struct pbr_ring *r, uint32_t bell);
+/* A tap's sleep between polls (it cannot register on a bell): a few us,
+ * doubling each time up to 1 ms, never past the deadline. */
+void pbri_poll_sleep(struct pbr_waiter *w);
 
 /* --- liveness (liveness.c) ------------------------------------------------ */
 int pbri_fd_reopen(int fd);

@@ -269,6 +269,8 @@ int pbr_ring_reclaim(struct pbr_ring *r)
 	int n = 0;
 	uint32_t i;
 
+	if (r->readonly)
+		return -EROFS; /* reaping takes locks and writes entries */
 	for (i = 0; i < r->max_producers; i++) {
 		uint8_t *e = producer_entry(r, i);
 

@@ -138,8 +138,10 @@ static void init_segment(uint8_t *base, const struct pbr_layout_super *sb,
 		 PBR_STATE_READY);
 }
 
-/* Map fd (size bytes) and validate it into a new handle. */
-static int ring_from_fd(int fd, size_t size, struct pbr_ring **out);
+/* Map fd (size bytes) and validate it into a new handle; read-only (for
+ * PBR_ATTACH_READONLY) maps it PROT_READ. */
+static int ring_from_fd(int fd, size_t size, bool readonly,
+			struct pbr_ring **out);
 
 int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 		    struct pbr_ring **out)
@@ -183,7 +185,7 @@ int pbr_ring_create(const char *name, const struct pbr_create_opts *opts,
 		rc = -errno;
 		goto fail;
 	}
-	rc = ring_from_fd(fd, sb.total_size, out);
+	rc = ring_from_fd(fd, sb.total_size, false, out);
 	if (rc)
 		goto fail;
 	return 0;
@@ -293,6 +295,7 @@ int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
 	int64_t timeout = opts && opts->timeout_ns > 0 ? opts->timeout_ns
 						       : PBR_ATTACH_TIMEOUT_NS;
 	uint32_t flags = opts ? opts->flags : 0;
+	bool ro = flags & PBR_ATTACH_READONLY;
 	char path[PBR_NAME_MAX + 16];
 	size_t size = 0;
 	int fd, rc;
@@ -301,12 +304,15 @@ int pbr_ring_attach(const char *name, const struct pbr_attach_opts *opts,
 	rc = shm_path(name, path, sizeof(path));
 	if (rc)
 		return rc;
-	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	/* Read-only needs read permission only (FORMAT.md §9.5): nothing
+	 * below writes, and the creation lock is only tested (F_OFD_GETLK,
+	 * which needs no write access), never taken. */
+	fd = shm_open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == EINVAL ? -ENODEV : -errno; /* glibc: EISDIR */
 	rc = wait_ready(fd, flags, timeout, &size);
 	if (!rc)
-		rc = ring_from_fd(fd, size, out);
+		rc = ring_from_fd(fd, size, ro, out);
 	if (rc)
 		close(fd);
 	return rc;
@@ -476,7 +482,8 @@ static void init_probe_lock(pthread_mutex_t *m)
 	pthread_mutexattr_destroy(&a);
 }
 
-static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
+static int ring_from_fd(int fd, size_t size, bool readonly,
+			struct pbr_ring **out)
 {
 	struct pbr_layout_super sb;
 	struct pbr_ring *r;
@@ -488,7 +495,10 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* PROT_READ alone: a store by mistake faults here rather than
+	 * corrupting a ring we promised not to touch. */
+	base = mmap(NULL, size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		free(r);
 		return -errno;
@@ -514,6 +524,7 @@ static int ring_from_fd(int fd, size_t size, struct pbr_ring **out)
 	r->base = base;
 	r->size = size;
 	r->fd = fd;
+	r->readonly = readonly;
 	adopt_geometry(r, &sb);
 	*out = r;
 	return 0;

@@ -49,6 +49,7 @@ void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
 	w->timeout = timeout_ns;
 	w->deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : 1;
 	w->next_check = 0;
+	w->poll_ns = 0;
 }
 
 static int64_t health_period(int64_t timeout)
@@ -191,6 +192,36 @@ void pbri_bell_sleep(struct pbr_ring *r, uint32_t bell, uint32_t seen,
 		w->signalled = true;
 }
 
+/* Poll sleeps of a tap: short at first, so that a message just behind
+ * the one it found missing costs little latency; at most 1 ms, so that
+ * an idle tap costs about a thousand wake-ups a second and notices
+ * pbr_ring_interrupt() (a process-local flag it cannot be woken for)
+ * within a millisecond. */
+#define PBR_POLL_MIN_NS (4 * 1000LL)
+#define PBR_POLL_MAX_NS (1000 * 1000LL)
+
+void pbri_poll_sleep(struct pbr_waiter *w)
+{
+	int64_t left = w->poll_ns ? w->poll_ns : PBR_POLL_MIN_NS;
+	struct timespec ts;
+
+	w->poll_ns = left < PBR_POLL_MAX_NS / 2 ? left * 2 : PBR_POLL_MAX_NS;
+	if (w->deadline > 0) {
+		int64_t until = w->deadline - pbri_now_ns();
+
+		if (until <= 0)
+			return;
+		if (until < left)
+			left = until;
+	}
+	ts.tv_sec = left / 1000000000LL;
+	ts.tv_nsec = left % 1000000000LL;
+	/* A signal handler that ran during the sleep ends the wait with
+	 * -EINTR, as it ends a futex sleep (pbri_bell_sleep). */
+	if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+		w->signalled = true;
+}
+
 void pbri_bell_finish(struct pbr_ring *r, uint32_t bell)
 {
 	fsub32(ctl_word(r, bell) + 4, 1, memory_order_relaxed);
@@ -224,6 +255,10 @@ void pbr_ring_interrupt(struct pbr_ring *r)
 	int saved = errno;
 
 	atomic_store_explicit(&r->interrupted, 1, memory_order_seq_cst);
+	/* A read-only mapping cannot take the bumps, and needs none: only
+	 * taps wait on it, and they poll the flag (pbri_poll_sleep). */
+	if (r->readonly)
+		return;
 	for (i = 0; i < sizeof(bells) / sizeof(bells[0]); i++) {
 		uint8_t *b = ctl_word(r, bells[i]);
 

@@ -1220,7 +1220,7 @@ START_TEST(test_latency_not_asked)
 		tu_reader(r, PBR_READER_LATENCY, PBR_START_OLDEST, 0);
 	struct pbr_reader *lossy = tu_reader(
 		r, PBR_READER_LOSSY | PBR_READER_LATENCY, PBR_START_OLDEST, 0);
-	struct pbr_reader_opts bad = {.flags = PBR_READER_LATENCY << 1};
+	struct pbr_reader_opts bad = {.flags = PBR_READER_TAP << 1};
 	struct pbr_producer *p = tu_producer(r, 0);
 	struct pbr_reader *rd = (struct pbr_reader *)1;
 	struct pbr_participant pt;

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,15 +82,22 @@ func needC(t *testing.T) {
 // users do) and removes it when the test ends.
 func newRing(t *testing.T, slots int) string {
 	t.Helper()
+	return newRingSized(t, slots, 1024)
+}
+
+// newRingSized is newRing with slots of slotSize bytes.
+func newRingSized(t *testing.T, slots, slotSize int) string {
+	t.Helper()
 	name := fmt.Sprintf("interop-%d-%d", os.Getpid(), counter.Add(1))
 	pbring.Unlink(name)
 	if cBin != "" {
-		out, err := exec.Command(cBin, "create", name, "--slots", strconv.Itoa(slots)).CombinedOutput()
+		out, err := exec.Command(cBin, "create", name, "--slots", strconv.Itoa(slots),
+			"--slot-size", strconv.Itoa(slotSize)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("pbring create: %v: %s", err, out)
 		}
 	} else {
-		r, err := pbring.Create(name, demo.CreateOptions(uint32(slots), 1024))
+		r, err := pbring.Create(name, demo.CreateOptions(uint32(slots), uint32(slotSize)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,19 +110,25 @@ func newRing(t *testing.T, slots int) string {
 // consumer is a running `consume --json` whose lines are checked as they
 // arrive.
 type consumer struct {
+	mode   string // what its summary says it is: gating, or tap
 	cmd    *exec.Cmd
 	stderr strings.Builder
 	check  *checker
 	done   chan struct{}
 }
 
-func startConsumer(t *testing.T, bin, ring string, count int, size int) *consumer {
+// startConsumer starts `consume RING --count COUNT --json` with extra
+// options (--tap) after those.
+func startConsumer(t *testing.T, bin, ring string, count int, size int, extra ...string) *consumer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	c := &consumer{check: newChecker(size), done: make(chan struct{})}
-	c.cmd = exec.CommandContext(ctx, bin, "consume", ring, "--count", strconv.Itoa(count),
-		"--json", "--timeout", "30")
+	c := &consumer{mode: "gating", check: newChecker(size), done: make(chan struct{})}
+	if slices.Contains(extra, "--tap") {
+		c.mode = "tap"
+	}
+	args := append([]string{"consume", ring, "--count", strconv.Itoa(count), "--json", "--timeout", "30"}, extra...)
+	c.cmd = exec.CommandContext(ctx, bin, args...)
 	c.cmd.Stderr = &c.stderr
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -178,7 +192,7 @@ func produce(t *testing.T, bin, ring string, args ...string) {
 
 // reSummary matches consume's summary line (docs/CLI.md); `content
 // errors` is optional while C commands without it are around.
-var reSummary = regexp.MustCompile(`^consume \(gating\): received (\d+), lost (\d+), missed \d+, gaps (\d+), duplicates (\d+), crc errors (\d+), (?:content errors (\d+), )?abandoned (\d+), rate \d+ msg/s, latency p50 (?:-|[\d.]+ [nmu]?s) p99 (?:-|[\d.]+ [nmu]?s) max (?:-|[\d.]+ [nmu]?s) \(commit to receive, including time queued in the ring(?:; \d+ replayed messages not timed)?\)$`)
+var reSummary = regexp.MustCompile(`^consume \((?:gating|tap)\): received (\d+), lost (\d+), missed \d+, gaps (\d+), duplicates (\d+), crc errors (\d+), (?:content errors (\d+), )?abandoned (\d+), rate \d+ msg/s, latency p50 (?:-|[\d.]+ [nmu]?s) p99 (?:-|[\d.]+ [nmu]?s) max (?:-|[\d.]+ [nmu]?s) \(commit to receive, including time queued in the ring(?:; \d+ replayed messages not timed)?\)$`)
 
 // summaryCounts are the summary's received, lost, gaps, duplicates, crc
 // errors, content errors ("0" if the line has none) and abandoned.
@@ -197,8 +211,8 @@ func expectSummary(t *testing.T, c *consumer, received, abandoned int) {
 	line := strings.TrimSpace(stderr)
 	t.Logf("%s: %s", filepath.Base(c.cmd.Path), line)
 	m := reSummary.FindStringSubmatch(line)
-	if code != 0 || m == nil {
-		t.Fatalf("consumer exited %d: %q", code, stderr)
+	if code != 0 || m == nil || !strings.HasPrefix(line, "consume ("+c.mode+")") {
+		t.Fatalf("consumer (%s) exited %d: %q", c.mode, code, stderr)
 	}
 	want := []string{strconv.Itoa(received), "0", "0", "0", "0", "0", strconv.Itoa(abandoned)}
 	if got := summaryCounts(m); strings.Join(got, " ") != strings.Join(want, " ") {

@@ -75,7 +75,7 @@ def rotate(lang, k):
 
 # --- summaries -------------------------------------------------------------
 
-SUMMARY_RE = re.compile(r"^consume \((gating|lossy)\): (.*)$", re.M)
+SUMMARY_RE = re.compile(r"^consume \((gating|lossy|tap)\): (.*)$", re.M)
 PAIR_RE = re.compile(r"^([a-z][a-z ]*?) (-?\d+(?:\.\d+)?)\b")
 
 

@@ -237,7 +237,7 @@ func asDynamic(t *testing.T, md protoreflect.MessageDescriptor, types *dynamicpb
 	return d
 }
 
-var reSummary = regexp.MustCompile(`^consume \((gating|lossy)\): received (\d+), lost (\d+), missed (\d+), gaps (\d+), duplicates (\d+), crc errors (\d+), content errors (\d+), abandoned (\d+), rate \d+ msg/s, ` +
+var reSummary = regexp.MustCompile(`^consume \((gating|lossy|tap)\): received (\d+), lost (\d+), missed (\d+), gaps (\d+), duplicates (\d+), crc errors (\d+), content errors (\d+), abandoned (\d+), rate \d+ msg/s, ` +
 	`latency p50 (?:-|[\d.]+ [nmu]?s) p99 (?:-|[\d.]+ [nmu]?s) max (?:-|[\d.]+ [nmu]?s) \(commit to receive, including time queued in the ring(?:; \d+ replayed messages not timed)?\)$`)
 
 // summary parses the consumer's summary line: received, crc, content.

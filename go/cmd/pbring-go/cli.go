@@ -241,14 +241,24 @@ func matchOption(name string, opts []option) (option, bool) {
 // returns the ring, or the exit code: an invalid name is a usage error
 // (as in C and Python), anything else a runtime one.
 func attach(cmd, ring string, anyOwner bool) (*pbring.Ring, int) {
-	r, err := pbring.Attach(ring, &pbring.AttachOptions{AnyOwner: anyOwner})
+	return attachWith(cmd, ring, &pbring.AttachOptions{AnyOwner: anyOwner})
+}
+
+// attachTap attaches read-only for a tap (consume --tap), whatever the
+// owner: the owner check protects writers, and a tap writes nothing.
+func attachTap(cmd, ring string) (*pbring.Ring, int) {
+	return attachWith(cmd, ring, &pbring.AttachOptions{AnyOwner: true, ReadOnly: true})
+}
+
+func attachWith(cmd, ring string, o *pbring.AttachOptions) (*pbring.Ring, int) {
+	r, err := pbring.Attach(ring, o)
 	switch {
 	case errors.Is(err, pbring.ErrInvalid):
 		return nil, usage(cmd, "invalid ring name '%s' (use 1-63 of [A-Za-z0-9_.-])", ring)
 	case errors.Is(err, pbring.ErrCorrupt):
 		fail(ring, "%s; remove it with 'pbring rm %s'", pbring.ErrCorrupt.Error(), ring)
 	case errors.Is(err, pbring.ErrPermission):
-		attachRefused(ring)
+		attachRefused(ring, o.AnyOwner)
 	case err != nil:
 		failErr(ring, "", err)
 	}
@@ -258,15 +268,19 @@ func attach(cmd, ring string, anyOwner bool) (*pbring.Ring, int) {
 	return r, 0
 }
 
-// attachRefused says which of ErrPermission's two refusals it was, and
-// what accepts the first, as the C command does.
-func attachRefused(ring string) {
+// attachRefused says which of ErrPermission's refusals it was, and what
+// accepts another owner's ring, as the C command does. With anyOwner
+// (--any-owner, --tap) the refusal, short of a ring writable by everyone,
+// is the open's (EACCES): C says "permission denied".
+func attachRefused(ring string, anyOwner bool) {
 	var st syscall.Stat_t
 	switch {
 	case syscall.Stat("/dev/shm/pbring."+ring, &st) != nil:
 		fail(ring, "%s", pbring.ErrPermission.Error())
 	case st.Mode&0o002 != 0:
 		fail(ring, "ring writable by everyone (mode %04o): refused (see SECURITY.md)", st.Mode&0o7777)
+	case anyOwner:
+		fail(ring, "permission denied")
 	case st.Uid != uint32(os.Geteuid()):
 		fail(ring, "ring owned by another user (uid %d): use --any-owner to accept it", st.Uid)
 	default:

@@ -33,6 +33,11 @@ printed as one line of proto3 JSON.
                        replay what it holds) or only take messages sent
                        from now on
   --lossy              never hold producers back; count what is lost
+  --tap                observe read-only: needs only read permission (a
+                       ring made with --mode 0640), accepts any owner,
+                       takes no reader entry (not in stat) and never holds
+                       producers back; lossy, it counts what is lost (not
+                       with --lossy)
   --json               one canonical protobuf JSON object per message on stdout
   --envelope           with --json: each line is {"seq", "producer",
                        "timestamp_ns", "traceparent" (when the message
@@ -44,8 +49,8 @@ printed as one line of proto3 JSON.
   --any-owner          accept a ring owned by another user (see SECURITY.md)
 The summary on stderr counts:
   received        messages taken intact
-  lost            messages overwritten before this lossy reader read them,
-                  or missing from a demo producer's seq
+  lost            messages overwritten before this lossy reader or tap read
+                  them, or missing from a demo producer's seq
   missed          replayed backlog overwritten before it was read
   gaps            times a demo producer's seq jumped ahead
   duplicates      times a demo producer's seq went back
@@ -72,12 +77,12 @@ const (
 )
 
 type consumeCfg struct {
-	ring                              string
-	count                             uint64
-	timeout                           time.Duration // idle; < 0 = none
-	start                             pbring.Start
-	lossy, json, quiet, raw, anyOwner bool
-	envelope                          bool // --envelope: ring metadata around each message
+	ring                                   string
+	count                                  uint64
+	timeout                                time.Duration // idle; < 0 = none
+	start                                  pbring.Start
+	lossy, tap, json, quiet, raw, anyOwner bool
+	envelope                               bool // --envelope: ring metadata around each message
 }
 
 // seqTrack follows one producer's seq.
@@ -130,7 +135,7 @@ type consumeState struct {
 }
 
 var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
-	{"lossy", false}, {"json", false}, {"quiet", false}, {"raw", false},
+	{"lossy", false}, {"tap", false}, {"json", false}, {"quiet", false}, {"raw", false},
 	{"any-owner", false}, {"envelope", false}, {"help", false}}
 
 func parseConsume(args []string) (*consumeCfg, int) {
@@ -152,6 +157,9 @@ func parseConsume(args []string) (*consumeCfg, int) {
 	}
 	if c.envelope && !c.json {
 		return nil, usage("consume", "--envelope needs --json")
+	}
+	if c.tap && c.lossy {
+		return nil, usage("consume", "--tap and --lossy exclude each other (a tap is lossy already)")
 	}
 	c.ring = operands[0]
 	return c, 0
@@ -184,6 +192,8 @@ func (c *consumeCfg) set(name, arg string) int {
 		}
 	case "lossy":
 		c.lossy = true
+	case "tap":
+		c.tap = true
 	case "json":
 		c.json = true
 	case "quiet":
@@ -204,7 +214,7 @@ func cmdConsume(args []string) int {
 		return max(rc, 0)
 	}
 	installStop()
-	r, rc := attach("consume", c.ring, c.anyOwner)
+	r, rc := c.attach()
 	if r == nil {
 		return rc
 	}
@@ -233,9 +243,7 @@ func cmdConsume(args []string) int {
 		s.jsonOpts = protojson.MarshalOptions{Resolver: sch.types}
 	}
 	s.openNs = nowNs()
-	// Latency: the ring's metrics block gets our commit-to-receive
-	// histogram, for exporters (as the C command's consumer).
-	rd, err := r.NewReader(&pbring.ReaderOptions{Lossy: c.lossy, Start: c.start, Latency: true})
+	rd, err := r.NewReader(c.readerOptions())
 	if err != nil {
 		return failErr(c.ring, "open reader", err)
 	}
@@ -252,6 +260,24 @@ func cmdConsume(args []string) int {
 		return stopStatus(c.ring)
 	}
 	return rc
+}
+
+// attach maps the ring: read-only for a tap, which accepts any owner.
+func (c *consumeCfg) attach() (*pbring.Ring, int) {
+	if c.tap {
+		return attachTap("consume", c.ring)
+	}
+	return attach("consume", c.ring, c.anyOwner)
+}
+
+// readerOptions: with Latency the ring's metrics block gets our
+// commit-to-receive histogram, for exporters (as the C command's
+// consumer); a tap writes nothing, so it keeps its latency to itself.
+func (c *consumeCfg) readerOptions() *pbring.ReaderOptions {
+	if c.tap {
+		return &pbring.ReaderOptions{Tap: true, Start: c.start}
+	}
+	return &pbring.ReaderOptions{Lossy: c.lossy, Start: c.start, Latency: true}
 }
 
 // progress prints "consume: N received, R msg/s" on a terminal, 4 times
@@ -575,6 +601,8 @@ func (s *consumeState) summary() {
 	mode := "gating"
 	if s.cfg.lossy {
 		mode = "lossy"
+	} else if s.cfg.tap {
+		mode = "tap"
 	}
 	logLine("info", "summary", s.cfg.ring, "", "consume ", fmt.Sprintf("(%s): received %d, lost %d, missed %d, gaps %d, duplicates %d, "+
 		"crc errors %d, content errors %d, abandoned %d, rate %.0f msg/s, %s",
@@ -610,7 +638,7 @@ func (s *consumeState) verdict(err error) int {
 	case s.crcErrs+s.badMsgs+st.Bad != 0:
 		fail(c.ring, "%d corrupt messages", s.crcErrs+s.badMsgs+st.Bad)
 		return exitRuntime
-	case !c.lossy && (s.gaps != 0 || s.dups != 0):
+	case !c.lossy && !c.tap && (s.gaps != 0 || s.dups != 0):
 		fail(c.ring, "%d gaps and %d duplicates in producer sequences", s.gaps, s.dups)
 		return exitRuntime
 	}

@@ -70,7 +70,7 @@ func summaryLine(t *testing.T, stderr []byte) (string, map[string]string) {
 	t.Helper()
 	for _, l := range strings.Split(string(stderr), "\n") {
 		if m := reSummary.FindStringSubmatch(l); m != nil {
-			f := map[string]string{"received": m[2], "lost": m[3], "missed": m[4],
+			f := map[string]string{"mode": m[1], "received": m[2], "lost": m[3], "missed": m[4],
 				"gaps": m[5], "duplicates": m[6], "crc errors": m[7], "content errors": m[8]}
 			return l, f
 		}

@@ -35,6 +35,7 @@ from .errors import (
     OwnerDead,
     PbringError,
     PermissionDenied,
+    ReadOnly,
     RingEmpty,
     RingExists,
     RingFull,
@@ -71,7 +72,7 @@ __all__ = [
     "InvalidArgument", "IncompatibleRing", "Timeout", "RingFull",
     "RingEmpty", "Busy", "WrongType", "Corrupt", "Stale",
     "MessageTooLarge", "OwnerDead", "ViewInUse", "Closed", "Interrupted",
-    "RingRemoved", "LATENCY_BOUNDS_NS",
+    "RingRemoved", "ReadOnly", "LATENCY_BOUNDS_NS",
 ]
 
 

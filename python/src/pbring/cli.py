@@ -77,6 +77,11 @@ printed as one line of proto3 JSON.
                        replay what it holds) or only take messages sent
                        from now on
   --lossy              never hold producers back; count what is lost
+  --tap                observe read-only: needs only read permission (a
+                       ring made with --mode 0640), accepts any owner,
+                       takes no reader entry (not in stat) and never holds
+                       producers back; lossy, it counts what is lost (not
+                       with --lossy)
   --json               one canonical protobuf JSON object per message on stdout
   --envelope           with --json: each line is {"seq", "producer",
                        "timestamp_ns", "traceparent" (when the message
@@ -88,8 +93,8 @@ printed as one line of proto3 JSON.
   --any-owner          accept a ring owned by another user (see SECURITY.md)
 The summary on stderr counts:
   received        messages taken intact
-  lost            messages overwritten before this lossy reader read them,
-                  or missing from a demo producer's seq
+  lost            messages overwritten before this lossy reader or tap read
+                  them, or missing from a demo producer's seq
   missed          replayed backlog overwritten before it was read
   gaps            times a demo producer's seq jumped ahead
   duplicates      times a demo producer's seq went back
@@ -310,12 +315,14 @@ def _choice(flag: str, what: str,
     return parse
 
 
-def _attach(cmd: str, name: str,
-            any_owner: bool = False) -> Tuple[Optional[Ring], int]:
+def _attach(cmd: str, name: str, any_owner: bool = False,
+            read_only: bool = False) -> Tuple[Optional[Ring], int]:
     """The ring, or None and the exit status (after one line on stderr);
-    @any_owner (--any-owner) accepts a ring owned by another user."""
+    @any_owner (--any-owner) accepts a ring owned by another user;
+    @read_only (consume --tap) maps it read-only, for a tap reader."""
     try:
-        return Ring.attach(name, any_owner=any_owner), 0
+        return Ring.attach(name, any_owner=any_owner,
+                           read_only=read_only), 0
     except PbringError as e:
         if e.errno == errno.EINVAL:
             return None, usage(cmd, f"invalid ring name '{name}' (use 1-63 "
@@ -1115,9 +1122,11 @@ class _Consumer:
     def summary(self) -> None:
         st = self.rd.stats()
         secs = (self.last_ns - self.start_ns) / 1e9
+        cfg = self.cfg
+        kind = "tap" if cfg.tap else "lossy" if cfg.lossy else "gating"
         log_line(
-            "info", "summary", self.cfg.ring, None, "consume ",
-            f"({'lossy' if self.cfg.lossy else 'gating'}): "
+            "info", "summary", cfg.ring, None, "consume ",
+            f"({kind}): "
             f"received {self.received}, "
             f"lost {max(st.lost, self.gap_msgs)}, missed {st.missed}, "
             f"gaps {self.gaps}, "
@@ -1152,7 +1161,7 @@ class _Consumer:
         bad = self.crc_errors + self.content()
         if bad:
             return fail(name, f"{bad} corrupt messages")
-        if not cfg.lossy and (self.gaps or self.dups):
+        if not cfg.lossy and not cfg.tap and (self.gaps or self.dups):
             return fail(name, f"{self.gaps} gaps and {self.dups} duplicates "
                               "in producer sequences")
         return 0
@@ -1195,6 +1204,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
     ap.add("raw")
     ap.add("any-owner")
     ap.add("envelope")
+    ap.add("tap")
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -1208,6 +1218,9 @@ def cmd_consume(argv: Sequence[str]) -> int:
                  "--json, --quiet and --raw") + " exclude each other")
         if cfg.envelope and not cfg.json:
             raise Usage("--envelope needs --json")
+        if cfg.tap and cfg.lossy:
+            raise Usage("--tap and --lossy exclude each other (a tap is "
+                        "lossy already)")
         cfg.ring = rest[0]
     except _Help:
         sys.stdout.write(CONSUME_HELP)
@@ -1216,7 +1229,10 @@ def cmd_consume(argv: Sequence[str]) -> int:
         return usage("consume", str(e))
     name = cfg.ring
     _on_signals(None)
-    ring, rc = _attach("consume", name, cfg.any_owner)
+    # A tap writes nothing, so the owner check, which protects what
+    # participants write, does not apply; read permission is enough.
+    ring, rc = (_attach("consume", name, any_owner=True, read_only=True)
+                if cfg.tap else _attach("consume", name, cfg.any_owner))
     if ring is None:
         return 128 + _Stop.sig if _Stop.sig else rc
     try:
@@ -1234,9 +1250,10 @@ def cmd_consume(argv: Sequence[str]) -> int:
         open_ns = time.monotonic_ns()
         try:
             # latency: the ring's metrics block gets our commit-to-receive
-            # histogram, for exporters (as the C command's consumer)
+            # histogram, for exporters (as the C command's consumer); a tap
+            # has no entry, so no block to record into
             rd = Reader(ring, lossy=cfg.lossy, start=cfg.start,
-                        verify=True, latency=True)
+                        verify=True, latency=not cfg.tap, tap=cfg.tap)
         except PbringError as e:
             return fail(name, f"open reader: {e.strerror}")
         out = open(sys.stdout.fileno(), "wb", buffering=1 << 20,

@@ -21,7 +21,8 @@ __all__ = [
     "PbringError", "RingNotFound", "RingExists", "PermissionDenied",
     "InvalidArgument", "IncompatibleRing", "Timeout", "RingFull",
     "RingEmpty", "Busy", "WrongType", "Corrupt", "Stale", "MessageTooLarge",
-    "OwnerDead", "ViewInUse", "Closed", "strerror", "error_for",
+    "OwnerDead", "ViewInUse", "Closed", "ReadOnly", "strerror",
+    "error_for",
 ]
 
 # errnos the C headers name that the errno module may lack
@@ -146,6 +147,13 @@ class RingRemoved(PbringError):
     new can attach to it, so waiting on it is pointless."""
 
 
+class ReadOnly(PbringError):
+    """The ring was attached read-only (``Ring.attach(read_only=True)``)
+    and the call would write to it (EROFS): opening a producer, a reader
+    that is not a tap, or reclaiming. Only tap readers
+    (``Reader(ring, tap=True)``) work on such a ring (FORMAT.md §9.5)."""
+
+
 class Closed(PbringError, ValueError):
     """The ring, producer or reader has been closed."""
 
@@ -173,6 +181,7 @@ _BY_ERRNO: Dict[int, Type[PbringError]] = {
     EOWNERDEAD: OwnerDead,
     _errno.EINTR: Interrupted,
     _errno.EIDRM: RingRemoved,
+    _errno.EROFS: ReadOnly,
 }
 
 

@@ -56,13 +56,17 @@ _EINTR = errno.EINTR
 #: match (as opposed to one that does not decode).
 CRC_MISMATCH = "CRC32C mismatch"
 _ESTALE = errno.ESTALE
+_EINVAL = errno.EINVAL
+#: pbr_reader_index() of a tap, which has no participant entry (UINT32_MAX);
+#: ``Reader.index`` is None for it
+NO_INDEX = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
 class ReaderStats:
     cursor: int             #: next sequence to read
     delivered: int          #: messages released
-    lost: int               #: lossy: overwritten before they were read
+    lost: int               #: lossy, tap: overwritten before they were read
     abandoned: int          #: slots of dead producers passed over
     bad: int                #: corrupt slots passed over
     #: join backlog (start="oldest") overwritten before it was read: never
@@ -130,6 +134,20 @@ class Reader:
     (format 1.2, FORMAT.md §5.5), where exporters read it
     (``Ring.participants()``, :mod:`pbring.metrics`), as the consume
     commands do; it costs a clock read per batch peeked.
+
+    ``tap=True`` opens a *tap* (FORMAT.md §9.5): a lossy reader (``lossy``
+    is implied, and reads True) that writes nothing to the ring, the only
+    reader a ring attached with ``read_only=True`` allows (it works on any
+    ring). It takes no participant entry, so it is not in
+    ``Ring.participants()`` nor the ring's metrics, its :attr:`index` is
+    None, it never holds producers back, and its counters are in
+    :meth:`stats` only. It reads every message while it keeps up; lapped,
+    it skips ahead and counts what it lost. It cannot recover a dead
+    producer's slot (a message whose producer died while writing it
+    stalls it until a participant that writes recovers it), and it waits
+    by polling (sleeps of a few µs up to 1 ms) rather than on the ring's
+    doorbell. Not with ``latency=True`` (InvalidArgument): the histogram
+    lives in a reader entry.
     """
 
     def __init__(self, ring: Ring, *, lossy: bool = False,
@@ -137,32 +155,39 @@ class Reader:
                  wait: str = "block",
                  message_type: Optional[Type[Message]] = None,
                  verify: bool = True, batch: int = 256,
-                 latency: bool = False) -> None:
+                 latency: bool = False, tap: bool = False) -> None:
         if start not in ("oldest", "latest"):
             raise ValueError(f"start must be 'oldest' or 'latest', "
                              f"not {start!r}")
         if batch < 1:
             raise ValueError("batch must be >= 1")
         self.ring = ring
-        self.lossy = lossy
+        #: a tap (``tap=True``): no entry, nothing written to the ring
+        self.tap = tap
+        #: lossy, or a tap (lossy too)
+        self.lossy = lossy or tap
         self.timeout = timeout
         #: recv() checks each payload's CRC32C (when it has one) first
         self.verify_crc = verify
         if message_type is not None:
             self._check_class(message_type)
         self.message_type = message_type
-        # A lossy reader checks each slot at release (seqlock), so it takes
-        # one message at a time.
-        self._max = 1 if lossy else batch
+        # A lossy reader (a tap too) checks each slot at release (seqlock),
+        # so it takes one message at a time.
+        self._max = 1 if self.lossy else batch
         o = _lib.ReaderOpts()
         o.flags = ((_lib.PBR_READER_LOSSY if lossy else 0) |
-                   (_lib.PBR_READER_LATENCY if latency else 0))
+                   (_lib.PBR_READER_LATENCY if latency else 0) |
+                   (_lib.PBR_READER_TAP if tap else 0))
         o.start = (_lib.PBR_START_LATEST if start == "latest"
                    else _lib.PBR_START_OLDEST)
         o.wait = _wait_mode(wait)
         h = ctypes.c_void_p()
         rc = _lib.pbr_reader_open(ring._handle(), ctypes.byref(o),
                                   ctypes.byref(h))
+        if rc == -_EINVAL and tap and latency:
+            raise InvalidArgument(_EINVAL, ring.name, "open reader", message=(
+                "a tap records no latency: it writes nothing to the ring"))
         if rc:
             raise error_for(rc, ring.name, "open reader")
         self._box = _Handle(h.value or 0, _lib.pbr_reader_close)
@@ -196,7 +221,12 @@ class Reader:
         # returned, read before that, and the index it belongs to
         self._last_tp: Optional[str] = None
         self._last_tp_for = -1
-        self.index = int(_lib.pbr_reader_index(h.value))
+        #: the reader's index in the participant table
+        #: (``Participant.index``); None for a tap, which has no entry
+        self.index: Optional[int] = None
+        index = int(_lib.pbr_reader_index(h.value))
+        if index != NO_INDEX:
+            self.index = index
         ring._children.add(self)
 
     def _check_class(self, cls: Type[Message]) -> None:
@@ -215,9 +245,9 @@ class Reader:
         return self._box.h is None
 
     def close(self) -> None:
-        """Deregister (the reader stops gating at once); views still out
-        are released. ViewInUse, and nothing is closed, while a view
-        derived from one of them is alive."""
+        """Deregister (the reader stops gating at once; a tap just stops);
+        views still out are released. ViewInUse, and nothing is closed,
+        while a view derived from one of them is alive."""
         box = self._box
         if box.h is None or box.forked():
             return
@@ -257,6 +287,8 @@ class Reader:
             pass
 
     def __repr__(self) -> str:
+        if self.tap:
+            return f"<pbring.Reader {self.ring.name!r} tap>"
         kind = "lossy" if self.lossy else "gating"
         return f"<pbring.Reader {self.ring.name!r} {kind} #{self.index}>"
 

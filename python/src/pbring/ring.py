@@ -230,11 +230,13 @@ class Ring:
     return a context manager that detaches on exit (the ring itself stays
     until :meth:`unlink`)."""
 
-    def __init__(self, handle: int, name: str) -> None:
+    def __init__(self, handle: int, name: str,
+                 read_only: bool = False) -> None:
         # Private: use Ring.create() or Ring.attach().
         self._h: Optional[int] = handle
         self._pid = os.getpid()
         self.name = name
+        self._read_only = read_only
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._handles: "set[_Handle]" = set()
         self._regions: "weakref.WeakSet[_Region]" = weakref.WeakSet()
@@ -315,12 +317,27 @@ class Ring:
 
     @classmethod
     def attach(cls, name: str, *, timeout: float = 1.0,
-               any_owner: bool = False) -> "Ring":
+               any_owner: bool = False, read_only: bool = False) -> "Ring":
         """Map existing ring @name (RingNotFound if there is none), waiting
-        up to @timeout seconds for one still being created."""
+        up to @timeout seconds for one still being created.
+
+        @any_owner accepts a ring owned by another user (see SECURITY.md).
+        @read_only opens the ring for reading only and maps it read-only
+        (FORMAT.md §9.5), so read permission is enough (a ring created
+        with ``mode=0o640`` is readable by its group); PermissionDenied
+        then means this process may not even read it. Nothing is written
+        to the ring, by the attach or by anything done through this
+        mapping: the only readers it can open are taps
+        (``Reader(ring, tap=True)``); a producer, any other reader and
+        :meth:`reclaim` raise :class:`~pbring.errors.ReadOnly`. Looking
+        works as on any ring (``info``, :meth:`stats`,
+        :meth:`participants`, :meth:`check`, :meth:`check_type`). A ring
+        of another owner still needs @any_owner (a tap writes nothing, so
+        accepting one is safe)."""
         o = _lib.AttachOpts()
         o.timeout_ns = max(1, _ns(timeout)) if timeout is not None else 0
-        o.flags = _lib.PBR_ATTACH_ANY_OWNER if any_owner else 0
+        o.flags = ((_lib.PBR_ATTACH_ANY_OWNER if any_owner else 0) |
+                   (_lib.PBR_ATTACH_READONLY if read_only else 0))
         h = ctypes.c_void_p()
         rc = -errno.EINTR
         while rc == -errno.EINTR:  # a signal: its handler runs, then retry
@@ -330,7 +347,7 @@ class Ring:
                                       ctypes.byref(h))
         if rc:
             raise error_for(rc, name, "attach")
-        return cls(h.value or 0, name)
+        return cls(h.value or 0, name, read_only=read_only)
 
     # ---- lifetime
 
@@ -343,6 +360,12 @@ class Ring:
     @property
     def closed(self) -> bool:
         return self._h is None
+
+    @property
+    def read_only(self) -> bool:
+        """True if attached with ``read_only=True``: mapped read-only, only
+        tap readers work on it."""
+        return self._read_only
 
     def close(self) -> None:
         """Close this ring's producers and readers, then unmap it. Raises
@@ -388,7 +411,8 @@ class Ring:
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else (
-            f"{self._info.slot_count}x{self._info.slot_size}")
+            f"{self._info.slot_count}x{self._info.slot_size}"
+            f"{' read-only' if self._read_only else ''}")
         return (f"<pbring.Ring {self.name!r} {state} "
                 f"{self._info.msg_type or 'raw bytes'}>")
 
@@ -475,7 +499,8 @@ class Ring:
         return True
 
     def reclaim(self) -> int:
-        """Reclaim entries of dead participants; returns how many."""
+        """Reclaim entries of dead participants; returns how many.
+        ReadOnly on a ring attached read-only (reclaiming writes)."""
         rc = _lib.pbr_ring_reclaim(self._handle())
         if rc < 0:
             raise error_for(rc, self.name, "reclaim")
@@ -491,9 +516,11 @@ class Ring:
                 f"not {msg_type}"))
 
     def producer(self, **kw: Any) -> "Producer":
-        """A new :class:`Producer` on this ring."""
+        """A new :class:`Producer` on this ring (ReadOnly on a ring
+        attached read-only)."""
         return Producer(self, **kw)
 
     def reader(self, **kw: Any) -> "Reader":
-        """A new :class:`Reader` on this ring."""
+        """A new :class:`Reader` on this ring (``tap=True``: a tap, the
+        only reader a ring attached read-only allows)."""
         return Reader(self, **kw)
