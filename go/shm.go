@@ -115,7 +115,9 @@ type AttachOptions struct {
 	// attach included. Only tap readers (ReaderOptions.Tap) work on such
 	// a ring: NewProducer, other readers and Reclaim fail with
 	// ErrReadOnly. A ring of another owner still needs AnyOwner; a tap
-	// writes nothing, so accepting one is safe.
+	// writes nothing, so accepting one is safe. A View's Data is then a
+	// window into a read-only mapping: writing to it kills the process
+	// with a fault, as writing to C's const view data would.
 	ReadOnly bool
 }
 

@@ -473,8 +473,8 @@ struct pbr_reader_opts {
  * overwritten counts as missed). Its views are always PBR_VIEW_UNSTABLE,
  * so trust what was read only once the release returned 0. A producer
  * that died in the middle of a message stalls a tap at that sequence
- * until a participant that can write recovers it (any other reader's or
- * producer's wait does, or pbr_ring_reclaim()).
+ * until a participant that can write recovers it (a reader waiting at
+ * that sequence, a producer that needs its slot, or pbr_ring_reclaim()).
  *
  * What a gating reader is owed (FORMAT.md §9.1): every message committed
  * after its open, exactly once and in order (or counted as abandoned if

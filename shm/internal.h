@@ -156,7 +156,10 @@ static inline int ring_broken(struct pbr_ring *r)
 }
 
 /* --- SIGBUS containment (sigbus.c) ---------------------------------------- */
-void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated);
+/* prot: the mapping's, given to the zero pages that replace a truncated
+ * tail, so a read-only ring stays read-only */
+void pbri_sigbus_guard(void *base, size_t size, int prot,
+		       atomic_int *truncated);
 void pbri_sigbus_unguard(void *base);
 
 /* --- time and waiting (wait.c) -------------------------------------------- */

@@ -488,7 +488,7 @@ static int ring_from_fd(int fd, size_t size, bool readonly,
 	struct pbr_layout_super sb;
 	struct pbr_ring *r;
 	uint8_t *base;
-	int rc;
+	int rc, prot;
 
 	if (size < sizeof(sb))
 		return -EUCLEAN;
@@ -497,13 +497,13 @@ static int ring_from_fd(int fd, size_t size, bool readonly,
 		return -ENOMEM;
 	/* PROT_READ alone: a store by mistake faults here rather than
 	 * corrupting a ring we promised not to touch. */
-	base = mmap(NULL, size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
-		    MAP_SHARED, fd, 0);
+	prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	base = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		free(r);
 		return -errno;
 	}
-	pbri_sigbus_guard(base, size, &r->truncated);
+	pbri_sigbus_guard(base, size, prot, &r->truncated);
 	/* The one read of the superblock: everything below uses the copy. */
 	memcpy(&sb, base, sizeof(sb));
 	rc = check_identity(&sb);

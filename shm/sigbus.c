@@ -25,6 +25,7 @@
 struct guarded_map {
 	_Atomic uintptr_t base; /* 0 = free */
 	_Atomic size_t size;
+	atomic_int prot; /* the ring's: a read-only ring's stays read-only */
 	_Atomic(atomic_int *) truncated;
 };
 
@@ -62,7 +63,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		if (!base || a < base || a - base >= size)
 			continue;
 		if (mmap((void *)page, base + size - page,
-			 PROT_READ | PROT_WRITE,
+			 atomic_load(&maps[i].prot),
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			 0) == MAP_FAILED)
 			break;
@@ -83,7 +84,7 @@ static void install(void)
 	sigaction(SIGBUS, &sa, &prev_action);
 }
 
-void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated)
+void pbri_sigbus_guard(void *base, size_t size, int prot, atomic_int *truncated)
 {
 	int i;
 
@@ -95,6 +96,7 @@ void pbri_sigbus_guard(void *base, size_t size, atomic_int *truncated)
 		 * handler cannot match it half-filled. */
 		if (atomic_compare_exchange_strong(&maps[i].base, &expect, 1)) {
 			atomic_store(&maps[i].truncated, truncated);
+			atomic_store(&maps[i].prot, prot);
 			atomic_store(&maps[i].size, size);
 			atomic_store(&maps[i].base, (uintptr_t)base);
 			return;

@@ -321,6 +321,74 @@ START_TEST(truncated_under_reader)
 }
 END_TEST
 
+/* Helper: a tap on a read-only attach reads one message, waits for the
+ * truncation, peeks again (reported), then reads and writes the first
+ * message's bytes, now in the pages the SIGBUS guard put in place. */
+static void truncated_tap(const char *name, int ready, int go, int out)
+{
+	struct pbr_attach_opts ao = {.flags = PBR_ATTACH_READONLY};
+	struct pbr_reader_opts o = {.start = PBR_START_OLDEST,
+				    .flags = PBR_READER_TAP};
+	volatile uint8_t *data;
+	struct pbr_reader *rd;
+	struct pbr_ring *r;
+	struct pbr_view v;
+	int32_t rc;
+	char c;
+
+	if (pbr_ring_attach(name, &ao, &r) || pbr_reader_open(r, &o, &rd) ||
+	    pbr_reader_peek(rd, TU_SEC, &v))
+		_exit(3);
+	data = (volatile uint8_t *)v.data;
+	if (pbr_reader_release(rd, &v) || write(ready, "r", 1) != 1 ||
+	    tu_read_full(go, &c, 1, 5000))
+		_exit(4);
+	rc = pbr_reader_peek(rd, 100 * TU_MS, &v);
+	rc = rc == -EUCLEAN && data[0] == 0 ? rc : -2;
+	if (tu_write_full(out, &rc, sizeof(rc)))
+		_exit(5);
+	data[0] = 1; /* must fault: the ring was mapped read-only */
+	_exit(0);
+}
+
+/*
+ * The same truncation under a tap: its peek fails with -EUCLEAN, the
+ * vanished pages read as zeros, and they stay read-only, so a store by
+ * mistake still faults (SIGSEGV) instead of landing in a private page.
+ */
+START_TEST(truncated_under_tap)
+{
+	const char *name = tu_name("trtap");
+	struct pbr_ring *r = tu_create(name, SLOTS, SLOT_SIZE, 0, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	int ready[2], go[2], out[2], st;
+	struct tu_raw raw;
+	int32_t rc = 1;
+	pid_t pid;
+	char c;
+
+	ck_assert(!pipe(ready) && !pipe(go) && !pipe(out));
+	tu_send_tag(p, 1);
+	tu_send_tag(p, 2);
+	pid = tu_fork();
+	if (pid == 0)
+		truncated_tap(name, ready[1], go[0], out[1]);
+	ck_assert_int_eq(tu_read_full(ready[0], &c, 1, 5000), 0);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	ck_assert_int_eq(ftruncate(raw.fd, 2 * PBR_PAGE), 0);
+	tu_raw_unmap(&raw);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	st = tu_wait(pid, 5000);
+	ck_assert_int_eq(tu_read_full(out[0], &rc, sizeof(rc), 0), 0);
+	ck_assert_int_eq(rc, -EUCLEAN);
+	ck_assert_msg(tu_exit_code(st) == -SIGSEGV,
+		      "a store into the read-only ring ended with %d",
+		      tu_exit_code(st));
+	(void)pbr_producer_close(p);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 /* --- no space left ------------------------------------------------------ */
 
 static int write_file(const char *path, const char *text)
@@ -1132,6 +1200,7 @@ static Suite *hostile_suite(void)
 	tcase_add_test(names, symlink_dangling_not_followed);
 	suite_add_tcase(s, names);
 	tcase_add_test(env, truncated_under_reader);
+	tcase_add_test(env, truncated_under_tap);
 	tcase_add_test(env, enospc_in_small_tmpfs);
 	tcase_add_test(env, exit_without_detach_leaves_ring_intact);
 	tcase_add_test(env, forged_claim_does_not_send_reader_walking);

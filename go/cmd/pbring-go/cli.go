@@ -279,7 +279,9 @@ func attachRefused(ring string, anyOwner bool) {
 		fail(ring, "%s", pbring.ErrPermission.Error())
 	case st.Mode&0o002 != 0:
 		fail(ring, "ring writable by everyone (mode %04o): refused (see SECURITY.md)", st.Mode&0o7777)
-	case anyOwner:
+	case anyOwner, syscall.Access("/dev/shm/pbring."+ring, 6) != nil:
+		// the open's own refusal (EACCES, read+write wanted), as C
+		// tells it apart from the owner check's EPERM
 		fail(ring, "permission denied")
 	case st.Uid != uint32(os.Geteuid()):
 		fail(ring, "ring owned by another user (uid %d): use --any-owner to accept it", st.Uid)
