@@ -137,5 +137,7 @@ int cmd_schema(int argc, char **argv);
 int cmd_demo(int argc, char **argv, const char *self);
 int cmd_exporter(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

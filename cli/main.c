@@ -21,6 +21,8 @@ static const char main_help[] =
 	"  stat RING      show a ring's geometry, participants and counters\n"
 	"  exporter       serve rings' metrics to Prometheus (/metrics)\n"
 	"  top            a live view of the rings' producers and readers\n"
+	"  record RING... record rings to an MCAP file\n"
+	"  info FILE      show what an MCAP file holds\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -86,6 +88,10 @@ int main(int argc, char **argv)
 		return cmd_exporter(argc, argv);
 	if (!strcmp(cmd, "top"))
 		return cmd_top(argc, argv);
+	if (!strcmp(cmd, "record"))
+		return cmd_record(argc, argv);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	cli_cmd = "pbring";
