@@ -464,6 +464,12 @@ static void write_data_end(struct mcap_writer *w)
  * end it there with DataEnd and a footer without summary, if it fits. */
 static void close_cut(struct mcap_writer *w)
 {
+	/* Not even the magic and header made it: leave an empty file, not
+	 * one that starts with a footer. */
+	if (w->good < 8) {
+		w->off = ftruncate(w->fd, 0) ? w->off : 0;
+		return;
+	}
 	if (ftruncate(w->fd, (off_t)w->good) ||
 	    lseek(w->fd, (off_t)w->good, SEEK_SET) < 0)
 		return;
@@ -529,6 +535,15 @@ static uint64_t get_le(struct rd *r, unsigned n)
 		v |= (uint64_t)r->p[r->i + i] << (8 * i);
 	r->i += n;
 	return v;
+}
+
+/* Pass over @n bytes (fields info does not show). */
+static void skip(struct rd *r, uint64_t n)
+{
+	if (r->bad || r->n - r->i < n)
+		r->bad = true;
+	else
+		r->i += n;
 }
 
 /* A u32-prefixed string into @out (cut to fit), or skipped if NULL. */
@@ -621,7 +636,7 @@ static void on_chunk_index(struct mcap_info *in, struct rd *r)
 {
 	uint64_t n;
 
-	get_le(r, 8 * 4);
+	skip(r, 8 * 4);
 	n = get_le(r, 4);
 	if (r->bad || r->n - r->i < n) {
 		r->bad = true;
@@ -662,24 +677,32 @@ static int on_chunk(struct mcap_info *in, struct schemas *sc, struct rd *r)
 	void *u;
 	int rc;
 
-	get_le(r, 16);
+	skip(r, 16);
 	usize = get_le(r, 8);
-	get_le(r, 4);
+	skip(r, 4);
 	get_str(r, in->compression, sizeof(in->compression));
 	zsize = get_le(r, 8);
-	if (r->bad || r->n - r->i < zsize || usize > (1ull << 32))
+	/* A chunk holds Schema, Channel and Message records only (a nested
+	 * one would recurse without bound), and no more than a chunk of
+	 * ours can: a few bytes of zstd must not make us fill gigabytes. */
+	if (r->bad || r->n - r->i < zsize || usize > MCAP_CHUNK_READ_MAX ||
+	    in->no_chunks)
 		return -EBADMSG;
 	in->chunks++;
-	if (!in->compression[0])
-		return walk(in, sc, r->p + r->i, zsize);
-	if (strcmp(in->compression, "zstd"))
+	if (strcmp(in->compression, "zstd") && in->compression[0])
 		return 0; /* counted, not read */
-	if (!(u = malloc(usize ? usize : 1)))
-		return -ENOMEM;
-	got = ZSTD_decompress(u, usize, r->p + r->i, zsize);
-	rc = ZSTD_isError(got) || got != usize ? -EBADMSG
-					       : walk(in, sc, u, usize);
-	free(u);
+	in->no_chunks = true;
+	if (!in->compression[0]) {
+		rc = walk(in, sc, r->p + r->i, zsize);
+	} else if (!(u = malloc(usize ? usize : 1))) {
+		rc = -ENOMEM;
+	} else {
+		got = ZSTD_decompress(u, usize, r->p + r->i, zsize);
+		rc = ZSTD_isError(got) || got != usize ? -EBADMSG
+						       : walk(in, sc, u, usize);
+		free(u);
+	}
+	in->no_chunks = false;
 	return rc;
 }
 
@@ -771,13 +794,22 @@ static int read_summary(int fd, struct mcap_info *in, uint64_t from,
 		return -ENOMEM;
 	memset(&sc, 0, sizeof(sc));
 	rc = pread_all(fd, p, to - from, from);
+	in->no_chunks = true; /* a summary holds no chunks */
 	if (!rc)
 		rc = walk(in, &sc, p, to - from);
+	in->no_chunks = false;
 	free(p);
 	name_schemas(in, &sc);
 	if (!rc && !in->summary)
 		rc = -EBADMSG; /* no Statistics: scan for the counts */
 	return rc;
+}
+
+/* The records of the data section that a scan reads. */
+static bool data_record(uint8_t op)
+{
+	return op == OP_SCHEMA || op == OP_CHANNEL || op == OP_MESSAGE ||
+	       op == OP_CHUNK;
 }
 
 /* Scan the records from after the magic; stop at the footer, or where
@@ -796,11 +828,17 @@ static int scan(int fd, struct mcap_info *in)
 		memcpy(&len, hdr + 1, 8);
 		if (len > in->size - at - 9)
 			break;
-		if (hdr[0] == OP_FOOTER) {
+		/* DataEnd: every message is counted; what follows is the
+		 * summary, whose Statistics would count them again */
+		if (hdr[0] == OP_FOOTER || hdr[0] == OP_DATA_END) {
 			in->readable = in->size;
 			free(p);
 			name_schemas(in, &sc);
 			return 0;
+		}
+		if (!data_record(hdr[0])) { /* attachments, indexes, ... */
+			at += 9 + len;
+			continue;
 		}
 		free(p);
 		if (!(p = malloc(len + 1)))

@@ -16,6 +16,10 @@
 
 #define MCAP_CHUNK (1u << 20) /* uncompressed bytes per chunk, about */
 #define MCAP_CHANNELS 64      /* channels (and schemas) per file */
+/* The largest chunk `info` decompresses (ours are about MCAP_CHUNK, or one
+ * message larger than that): a bound on what a hostile file can make it
+ * allocate. */
+#define MCAP_CHUNK_READ_MAX (256ull << 20)
 
 /* A growable byte buffer, reused. */
 struct mcap_buf {
@@ -86,6 +90,7 @@ struct mcap_info {
 	char compression[16];
 	bool summary;	   /* read from the summary section */
 	bool truncated;	   /* scanned, and the file ends mid-record */
+	bool no_chunks;	   /* reading a chunk or the summary: none may nest */
 	uint64_t readable; /* truncated: end of the last complete record */
 	unsigned nch;
 	struct {

@@ -5,7 +5,11 @@ decodes with the schema the file carries, in order, none lost; several
 rings in one file; --tap; --max-size; Ctrl-C; `info` on good, cut and
 foreign files; usage errors; and a throughput figure."""
 import os
+import re
+import resource
 import signal
+import struct
+import subprocess
 import time
 
 import pytest
@@ -233,6 +237,81 @@ def test_info_foreign_and_missing(pbring, tmp_path, kind):
     assert r.out == ""
     assert ("No such file" if kind == "missing" else "not an MCAP file") \
         in r.err
+
+
+MAGIC = b"\x89MCAP0\r\n"
+
+
+def record(op, body):
+    return bytes([op]) + struct.pack("<Q", len(body)) + body
+
+
+def chunk(inner, compression=b"", usize=None):
+    """A Chunk record around @inner (claimed uncompressed size @usize)."""
+    usize = len(inner) if usize is None else usize
+    return record(0x06, struct.pack("<QQQI", 0, 0, usize, 0)
+                  + struct.pack("<I", len(compression)) + compression
+                  + struct.pack("<Q", len(inner)) + inner)
+
+
+@pytest.mark.parametrize("kind", ["nested", "bomb", "record_past_end"])
+def test_info_hostile(pbring, tmp_path, kind):
+    """Files made to hurt a reader: chunks in chunks (unbounded recursion
+    if followed), a few bytes claiming 2 GiB uncompressed, a record longer
+    than the file: one line, exit 1, at once."""
+    header = record(0x01, struct.pack("<I", 0) + struct.pack("<I", 0))
+    if kind == "nested":
+        body = b""
+        for _ in range(50):
+            body = chunk(body)
+    elif kind == "bomb":
+        body = chunk(b"\x28\xb5\x2f\xfd" + bytes(16), b"zstd", 1 << 31)
+    else:
+        body = record(0x05, bytes(30))[:-10]
+    path = tmp_path / f"{kind}.mcap"
+    path.write_bytes(MAGIC + header + body)
+    r = pbring("info", path)
+    assert r.rc == 1, r
+    assert len(r.err_lines) == 1, r
+    assert ("corrupt MCAP file" in r.err if kind != "record_past_end"
+            else "truncated" in r.err), r.err
+
+
+def test_record_write_error_keeps_complete_chunks(pbring, pbring_path, ring,
+                                                  tmp_path):
+    """A write error mid-recording (here the file size limit, as a full
+    disk would): exit 1 with one error line, the file cut back to its last
+    complete chunk and closed (DataEnd, footer), every message it says it
+    holds readable by the official stream reader, and `info` content."""
+    name = ring()
+    out = tmp_path / "full.mcap"
+    limit = 300_000
+    assert pbring("create", name, "--slots", 4096).rc == 0
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    rec = subprocess.Popen([pbring_path, "record", name, "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, preexec_fn=cap)
+    try:
+        wait_reader(pbring, name, rec.pid)
+        p = pbring("produce", name, "--count", 200_000, "--size", 64)
+        assert p.rc == 0, p
+        err = rec.communicate(timeout=RUN_TIMEOUT)[1]
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+    assert rec.returncode == 1, err
+    errors = [x for x in err.splitlines() if x.startswith("pbring: ")]
+    assert len(errors) == 1 and "messages not written" in errors[0], err
+    held = int(re.search(r"^record: \S+ (\d+) messages", err, re.M).group(1))
+    assert 0 < held < 200_000, err
+    assert out.stat().st_size <= limit
+    assert stream_count(out) == held
+    r = pbring("info", out)
+    assert r.rc == 0 and f"messages: {held}" in r.out, r
 
 
 def test_record_errors(pbring, ring, tmp_path):
