@@ -282,6 +282,38 @@ static void truncated_reader(const char *name, int ready, int go, int out)
 	_exit(0);
 }
 
+/* A ring @name with two messages, @child attached to it in another
+ * process; once the child has read, the object shrinks to two pages and
+ * the child goes on. Returns its exit status, with the read end of its
+ * report pipe in *@out (the ring stays, for attach checks). */
+static int truncate_under(const char *name,
+			  void (*child)(const char *, int, int, int), int *out)
+{
+	struct pbr_ring *r = tu_create(name, SLOTS, SLOT_SIZE, 0, 0);
+	struct pbr_producer *p = tu_producer(r, 0);
+	int ready[2], go[2], res[2], st;
+	struct tu_raw raw;
+	pid_t pid;
+	char c;
+
+	ck_assert(!pipe(ready) && !pipe(go) && !pipe(res));
+	tu_send_tag(p, 1);
+	tu_send_tag(p, 2);
+	pid = tu_fork();
+	if (pid == 0)
+		child(name, ready[1], go[0], res[1]);
+	ck_assert_int_eq(tu_read_full(ready[0], &c, 1, 5000), 0);
+	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
+	ck_assert_int_eq(ftruncate(raw.fd, 2 * PBR_PAGE), 0);
+	tu_raw_unmap(&raw);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	st = tu_wait(pid, 5000);
+	(void)pbr_producer_close(p);
+	pbr_ring_detach(r);
+	*out = res[0];
+	return st;
+}
+
 /*
  * Another process shrinks the object under a reader that still has a
  * message to read. Attach now refuses it (-EUCLEAN); the attached reader
@@ -292,33 +324,15 @@ static void truncated_reader(const char *name, int ready, int go, int out)
 START_TEST(truncated_under_reader)
 {
 	const char *name = tu_name("trunc");
-	struct pbr_ring *r = tu_create(name, SLOTS, SLOT_SIZE, 0, 0);
-	struct pbr_producer *p = tu_producer(r, 0);
-	int ready[2], go[2], out[2], st;
-	struct tu_raw raw;
 	int32_t rc = 1;
-	pid_t pid;
-	char c;
+	int out, st;
 
-	ck_assert(!pipe(ready) && !pipe(go) && !pipe(out));
-	tu_send_tag(p, 1);
-	tu_send_tag(p, 2);
-	pid = tu_fork();
-	if (pid == 0)
-		truncated_reader(name, ready[1], go[0], out[1]);
-	ck_assert_int_eq(tu_read_full(ready[0], &c, 1, 5000), 0);
-	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
-	ck_assert_int_eq(ftruncate(raw.fd, 2 * PBR_PAGE), 0);
-	tu_raw_unmap(&raw);
+	st = truncate_under(name, truncated_reader, &out);
 	ck_assert_int_eq(attach_rc(name, 0), -EUCLEAN);
-	ck_assert_int_eq(write(go[1], "g", 1), 1);
-	st = tu_wait(pid, 5000);
 	ck_assert_msg(tu_exit_code(st) == 0,
 		      "the attached reader ended with %d", tu_exit_code(st));
-	ck_assert_int_eq(tu_read_full(out[0], &rc, sizeof(rc), 0), 0);
+	ck_assert_int_eq(tu_read_full(out, &rc, sizeof(rc), 0), 0);
 	ck_assert_int_eq(rc, -EUCLEAN);
-	(void)pbr_producer_close(p);
-	pbr_ring_detach(r);
 }
 END_TEST
 
@@ -381,35 +395,16 @@ static void truncated_tap(const char *name, int ready, int go, int out)
  */
 START_TEST(truncated_under_tap)
 {
-	const char *name = tu_name("trtap");
-	struct pbr_ring *r = tu_create(name, SLOTS, SLOT_SIZE, 0, 0);
-	struct pbr_producer *p = tu_producer(r, 0);
-	int ready[2], go[2], out[2], st;
-	struct tu_raw raw;
 	int32_t rc = 1;
-	pid_t pid;
-	char c;
+	int out, st;
 
-	ck_assert(!pipe(ready) && !pipe(go) && !pipe(out));
-	tu_send_tag(p, 1);
-	tu_send_tag(p, 2);
-	pid = tu_fork();
-	if (pid == 0)
-		truncated_tap(name, ready[1], go[0], out[1]);
-	ck_assert_int_eq(tu_read_full(ready[0], &c, 1, 5000), 0);
-	ck_assert_int_eq(tu_raw_map(name, &raw), 0);
-	ck_assert_int_eq(ftruncate(raw.fd, 2 * PBR_PAGE), 0);
-	tu_raw_unmap(&raw);
-	ck_assert_int_eq(write(go[1], "g", 1), 1);
-	st = tu_wait(pid, 5000);
+	st = truncate_under(tu_name("trtap"), truncated_tap, &out);
 	ck_assert_int_eq(tu_exit_code(st), 0);
-	ck_assert_int_eq(tu_read_full(out[0], &rc, sizeof(rc), 0), 0);
+	ck_assert_int_eq(tu_read_full(out, &rc, sizeof(rc), 0), 0);
 	ck_assert_int_eq(rc, -EUCLEAN);
-	ck_assert_int_eq(tu_read_full(out[0], &rc, sizeof(rc), 0), 0);
+	ck_assert_int_eq(tu_read_full(out, &rc, sizeof(rc), 0), 0);
 	ck_assert_msg(rc == 0, "the zero pages are %s",
 		      rc ? "writable" : "not mapped");
-	(void)pbr_producer_close(p);
-	pbr_ring_detach(r);
 }
 END_TEST
 
