@@ -129,6 +129,7 @@ void cli_metrics_text(FILE *f, const struct cli_snap *s, int n);
 
 int cmd_create(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_produce(int argc, char **argv);

@@ -19,6 +19,7 @@ static const char main_help[] =
 	"  consume RING   receive, check and summarise messages (JSON, raw)\n"
 	"  schema RING    show a ring's message type and schema\n"
 	"  stat RING      show a ring's geometry, participants and counters\n"
+	"  check RING     health check: exit 0 if intact, live, keeping up\n"
 	"  exporter       serve rings' metrics to Prometheus (/metrics)\n"
 	"  top            a live view of the rings' producers and readers\n"
 	"  record RING... record rings to an MCAP file\n"
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
 		return cmd_schema(argc, argv);
 	if (!strcmp(cmd, "stat"))
 		return cmd_stat(argc, argv);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc, argv);
 	if (!strcmp(cmd, "ls"))
 		return cmd_ls(argc, argv);
 	if (!strcmp(cmd, "rm"))

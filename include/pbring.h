@@ -249,6 +249,21 @@ PBR_API PBR_MUST_CHECK int pbr_ring_participants(struct pbr_ring *ring,
 						 unsigned max);
 
 /**
+ * The newest message still in the ring that carries a timestamp: its
+ * sequence and timestamp_ns (CLOCK_MONOTONIC, pbr_clock_ns()), looking
+ * back from the claim over at most the last min(slot_count, 1024)
+ * sequences and passing over skip records, slots not (yet) committed and
+ * messages sent without a timestamp. 0 with @seq and @timestamp_ns set;
+ * -ENODATA if there is none (nothing sent yet, or none of those messages
+ * carries a timestamp); -EUCLEAN if the ring was found shrunk. Reads
+ * only: works on a ring attached with PBR_ATTACH_READONLY. For health
+ * checks (`pbring check --max-age`): how long ago a producer committed.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_last_commit(struct pbr_ring *ring,
+						uint64_t *seq,
+						uint64_t *timestamp_ns);
+
+/**
  * Find participants whose process died and reclaim them: a dead producer's
  * unfinished slot becomes an abandoned record (readers skip and count it),
  * a dead reader's entry is freed so it no longer gates producers.

@@ -635,3 +635,51 @@ void pbri_ring_forget_handle(struct pbr_ring *r, struct pbri_handle *h)
 		}
 	pthread_mutex_unlock(&r->lock);
 }
+
+/* How far back from the claim pbr_ring_last_commit() looks. */
+#define LAST_COMMIT_WINDOW 1024u
+
+/* Sequence p's timestamp if its slot holds p's message, committed and
+ * still in place; else 0. */
+static uint64_t committed_stamp(const struct pbr_ring *r, uint64_t p)
+{
+	const struct pbr_layout_slot *s =
+		(const struct pbr_layout_slot *)slot_at(r, p);
+	uint64_t ts, v;
+
+	/* A1: pairs with R1 in the producer's commit: the header written
+	 * before DONE(p) is visible. */
+	if (ld_acq64(&s->commit) != PBR_COMMIT_DONE(p) ||
+	    (ld_rlx32(&s->producer) >> 16) & PBR_SLOT_F_SKIP)
+		return 0;
+	ts = ld_rlx64(&s->timestamp_ns);
+	/* The header read before the commit word's second look: a producer
+	 * that reused the slot meanwhile changed that word first. */
+	fence_acq();
+	v = ld_rlx64(&s->commit);
+	return v == PBR_COMMIT_DONE(p) ? ts : 0;
+}
+
+int pbr_ring_last_commit(struct pbr_ring *r, uint64_t *seq,
+			 uint64_t *timestamp_ns)
+{
+	/* A3: pairs with R3 in the producer's claim. */
+	uint64_t claim = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+	uint64_t n = claim - r->seq_base, k, ts;
+
+	if (ring_broken(r))
+		return -EUCLEAN;
+	if (n > r->slot_count)
+		n = r->slot_count;
+	if (n > LAST_COMMIT_WINDOW)
+		n = LAST_COMMIT_WINDOW;
+	for (k = 1; k <= n; k++) {
+		ts = committed_stamp(r, claim - k);
+		if (ts) {
+			*seq = claim - k;
+			*timestamp_ns = ts;
+			return 0;
+		}
+	}
+	return -ENODATA;
+}
