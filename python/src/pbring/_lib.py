@@ -267,6 +267,8 @@ pbr_ring_participants = _fn("pbr_ring_participants", c_int, _P,
                             POINTER(ParticipantC), c_uint)
 pbr_ring_reclaim = _fn("pbr_ring_reclaim", c_int, _P)
 pbr_ring_check = _fn("pbr_ring_check", c_int, _P)
+pbr_ring_last_commit = _fn("pbr_ring_last_commit", c_int, _P,
+                            POINTER(c_uint64), POINTER(c_uint64))
 pbr_ring_interrupt = _fn("pbr_ring_interrupt", None, _P)
 pbr_ring_interrupted = _fn("pbr_ring_interrupted", c_int, _P)
 pbr_ring_check_type = _fn("pbr_ring_check_type", c_int, _P, c_char_p,

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
-from . import _early, demo, schema
+from . import _early, _lib, demo, schema
 from .errors import Corrupt, Interrupted, PbringError, RingEmpty, Stale, strerror
 from .producer import Producer
 from .producer import _traceparent as _producer_traceparent
@@ -123,6 +123,28 @@ Print the ring's message type and its stored schema as .proto text
   --any-owner            accept a ring owned by another user (see SECURITY.md)
 """
 
+CHECK_HELP = """\
+usage: pbring check RING [--producers N] [--readers N] [--max-lag N]
+                    [--max-age SEC] [--wait SEC] [--quiet]
+Exit 0 if the ring is intact and every condition given holds; else
+exit 1 with one line on stderr naming the first that failed, in
+this order: the ring exists, can be read and is not damaged; then
+  --producers N  at least N live producers (default: any number)
+  --readers N    at least N live readers, gating or lossy (taps are
+                 not listed; default: any number)
+  --max-lag N    no live gating reader more than N messages behind
+                 the claim
+  --max-age SEC  a message committed within SEC seconds (the newest
+                 slot's timestamp); a ring that never had one counts
+                 from its creation
+  --wait SEC     retry every 100 ms until healthy, up to SEC seconds
+                 (Ctrl-C stops), then report the last failure
+  -q, --quiet    print nothing on success (else one 'ok:' line on
+                 stdout)
+Read-only: read permission is enough (any owner's ring); it writes
+nothing, takes no entry, reclaims nothing. Exit 2: bad usage.
+"""
+
 MAIN_HELP = """\
 usage: python -m pbring [--log-format json] COMMAND [ARGS]
 Protobuf messages between processes through a shared-memory ring (Python).
@@ -131,6 +153,7 @@ commands:
   produce RING   send messages: JSON lines, or demo DeviceEvents
   consume RING   receive, check and summarise messages (JSON, raw)
   schema RING    show a ring's message type and schema
+  check RING     health check: exit 0 if intact, live, keeping up
 
 'python -m pbring COMMAND --help' describes each. Exit status: 0 success,
 1 runtime error, 2 usage error. (create, stat, ls, rm and demo are the C
@@ -1342,6 +1365,161 @@ def _write_bytes(name: str, path: str, data: bytes) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- check
+
+# attach's refusals that mean the segment itself is bad
+_DAMAGED = (errno.EPROTO, errno.EPROTOTYPE, errno.EUCLEAN, errno.ENODEV)
+
+
+class _Unhealthy(Exception):
+    """The first condition `check` found failing."""
+
+
+def _check_parse(argv: Sequence[str]) -> Tuple[argparse.Namespace, str]:
+    ap = _Options()
+    count = "is not a count (0 .. 1024)"
+    ap.add("producers", _u64("check", "--producers", count, 0,
+                             PARTICIPANTS_MAX), 0)
+    ap.add("readers", _u64("check", "--readers", count, 0,
+                           PARTICIPANTS_MAX), 0)
+    ap.add("max-lag", _u64("check", "--max-lag", "is not a number of "
+                           "messages", 0, 2**64 - 1), None)
+    ap.add("max-age", _seconds("--max-age", "is not a number of seconds"),
+           None)
+    ap.add("wait", _seconds("--wait", "is not a number of seconds"), None)
+    ap.add("quiet")
+    ap.add("help")
+    argv = ["--quiet" if a == "-q" else a for a in argv]
+    cfg, rest = ap.parse(argv)
+    if len(rest) != 1:
+        raise Usage("expects exactly one RING")
+    return cfg, rest[0]
+
+
+def _check_entries(ps: List[Any], claimed: int) -> Tuple[int, int, int]:
+    """Live producers, live readers, the largest lag of a live gating
+    reader; a cursor beyond the claim is damage."""
+    producers = readers = lag = 0
+    for p in ps:
+        if not p.is_reader:
+            producers += p.alive
+            continue
+        d = (claimed - p.position) % 2**64
+        if d >= 2**63:
+            raise _Unhealthy(f"damaged ring: reader {p.index}'s cursor "
+                             f"{p.position} is beyond the claim {claimed}")
+        readers += p.alive
+        if p.alive and p.gating:
+            lag = max(lag, d)
+    return producers, readers, lag
+
+
+def _check_count(what: str, want: int, found: int) -> None:
+    if found >= want:
+        return
+    if found:
+        raise _Unhealthy(f"too few live {what}s (want {want}, found "
+                         f"{found})")
+    raise _Unhealthy(f"no live {what} (want {want}, found 0)")
+
+
+def _check_age(ring: Ring, claimed: int,
+               max_age: Optional[float]) -> str:
+    """The ok line's words on the last commit; _Unhealthy if it is older
+    than @max_age seconds (or its age cannot be told)."""
+    info = ring.info
+    if claimed == info.seq_base:  # never a message: count from creation
+        age, kind = max(0, time.time_ns() - info.created_ns), 1
+    else:
+        last = ring.last_commit()
+        age = max(0, time.monotonic_ns() - last[1]) if last else 0
+        kind = 0 if last else 2
+    d = duration(age)
+    if max_age is not None and (kind == 2 or age > int(max_age * 1e9)):
+        if kind == 0:
+            raise _Unhealthy(f"nothing committed for {d} (max {max_age:g} "
+                             "s)")
+        if kind == 1:
+            raise _Unhealthy(f"nothing committed since the ring was created "
+                             f"{d} ago (max {max_age:g} s)")
+        raise _Unhealthy("cannot tell when the last message was committed: "
+                         "the newest messages carry no timestamp")
+    return [f"last commit {d} ago", "nothing committed yet",
+            "last commit time unknown"][kind]
+
+
+def _check_ring(ring: Ring, cfg: argparse.Namespace) -> str:
+    """The conditions in the documented order: the ok line's tail, or
+    _Unhealthy."""
+    ring.check()
+    ps = ring.participants()
+    # the counters after the entries: claimed is then at least every
+    # reader's cursor (as in stat)
+    claimed = ring.stats().claimed
+    producers, readers, lag = _check_entries(ps, claimed)
+    _check_count("producer", cfg.producers, producers)
+    _check_count("reader", cfg.readers, readers)
+    if cfg.max_lag is not None:
+        for p in ps:
+            d = (claimed - p.position) % 2**64
+            if p.is_reader and p.alive and p.gating and d > cfg.max_lag:
+                raise _Unhealthy(f"reader {p.index} (pid {p.pid}) lags by "
+                                 f"{d} messages (max {cfg.max_lag})")
+    last = _check_age(ring, claimed, cfg.max_age)
+    return f"producers {producers}, readers {readers}, lag {lag}, {last}"
+
+
+def _check_once(name: str, cfg: argparse.Namespace) -> str:
+    """One look: the ok line, or _Unhealthy naming what failed."""
+    try:
+        # read-only: the owner check, which protects what participants
+        # write, does not apply (as for consume --tap)
+        ring = Ring.attach(name, any_owner=True, read_only=True)
+    except PbringError as e:
+        err = e.errno or 0
+        pre = "damaged ring: " if err in _DAMAGED else ""
+        raise _Unhealthy(pre + strerror(err)) from None
+    try:
+        return f"ok: {name}: {_check_ring(ring, cfg)}"
+    except PbringError as e:
+        err = e.errno or 0
+        pre = "damaged ring: " if err in _DAMAGED else ""
+        raise _Unhealthy(pre + strerror(err)) from None
+    finally:
+        ring.close()
+
+
+def cmd_check(argv: Sequence[str]) -> int:
+    try:
+        cfg, name = _check_parse(argv)
+        if _lib.pbr_name_check(name.encode("utf-8", "surrogateescape")):
+            raise Usage(f"invalid ring name '{name}' (use 1-63 of "
+                        "[A-Za-z0-9_.-])")
+    except _Help:
+        sys.stdout.write(CHECK_HELP)
+        return 0
+    except Usage as e:
+        return usage("check", str(e))
+    stop = _on_signals(None) if cfg.wait is not None else None
+    until = time.monotonic() + (cfg.wait or 0)
+    while True:
+        try:
+            line = _check_once(name, cfg)
+            if not cfg.quiet:
+                sys.stdout.write(line + "\n")
+            return 0
+        except _Unhealthy as e:
+            why = str(e)
+        if stop is None or time.monotonic() >= until or \
+                stop.wait(min(0.1, max(0.0, until - time.monotonic()))):
+            break
+    if _Stop.sig:
+        return _stop_status(name)
+    log_line("error", "unhealthy", name, None, "pbring check: ",
+             f"{name}: {why}")
+    return EXIT_RUNTIME
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1498,6 +1676,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return cmd_consume(args[1:])
         if cmd == "schema":
             return cmd_schema(args[1:])
+        if cmd == "check":
+            return cmd_check(args[1:])
     except BrokenPipeError:
         return EXIT_RUNTIME
     _Log.cmd = "pbring"

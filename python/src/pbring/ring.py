@@ -482,6 +482,21 @@ class Ring:
         if rc:
             raise error_for(rc, self.name, "check")
 
+    def last_commit(self) -> Optional[Tuple[int, int]]:
+        """The newest message still in the ring that carries a timestamp,
+        as (seq, timestamp_ns), its timestamp on the clock of
+        ``time.monotonic_ns()`` (CLOCK_MONOTONIC); None if there is none
+        among the last min(slot_count, 1024) sequences (nothing sent yet,
+        or sent without timestamps). Reads only: works read-only."""
+        seq, ts = ctypes.c_uint64(), ctypes.c_uint64()
+        rc = _lib.pbr_ring_last_commit(self._handle(), ctypes.byref(seq),
+                                       ctypes.byref(ts))
+        if rc == -errno.ENODATA:
+            return None
+        if rc:
+            raise error_for(rc, self.name, "last_commit")
+        return seq.value, ts.value
+
     def has_gating_reader(self) -> bool:
         return any(p.gating and p.alive for p in self.participants())
 
