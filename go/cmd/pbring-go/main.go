@@ -12,6 +12,8 @@
 //	pbring-go consume RING [--count N] [--timeout SEC]
 //	          [--from oldest|latest] [--lossy|--tap] [--json|--quiet|--raw]
 //	pbring-go schema RING [--descriptor-set FILE|-]
+//	pbring-go check RING [--producers N] [--readers N] [--max-lag N]
+//	          [--max-age SEC] [--wait SEC] [--quiet]
 package main
 
 import (
@@ -27,6 +29,7 @@ commands:
   produce RING   send demo DeviceEvents, or JSON lines (--from-json)
   consume RING   receive, check and print messages (JSON, or --raw frames)
   schema RING    print the ring's message type and schema
+  check RING     health check: exit 0 if intact, live, keeping up
 
 'pbring-go COMMAND --help' describes each. Exit status: 0 success,
 1 runtime error, 2 usage error.
@@ -70,6 +73,8 @@ func run(args []string) int {
 		return cmdConsume(args[1:])
 	case "schema":
 		return cmdSchema(args[1:])
+	case "check":
+		return cmdCheck(args[1:])
 	}
 	logCmd = "pbring"
 	if logJSON {
