@@ -128,6 +128,11 @@ static void attach_why(int rc, char *why)
 	case ENODEV:
 		snprintf(why, WHY_LEN, "damaged ring: %s", pbr_strerror(rc));
 		break;
+	case EPERM: /* any owner is accepted: only this is left */
+		snprintf(why, WHY_LEN,
+			 "ring writable by everyone: refused (see "
+			 "SECURITY.md)");
+		break;
 	default:
 		snprintf(why, WHY_LEN, "%s", pbr_strerror(rc));
 	}

@@ -215,6 +215,15 @@ def test_check_damaged(name, ring_name):
     same(py, c)
 
 
+def test_check_world_writable(name):
+    pbring.Ring.create(name, slots=16).close()
+    os.chmod(f"/dev/shm/pbring.{name}", 0o666)
+    py, c = both(name)
+    assert (py.returncode, py.stderr) == (1, fail_line(
+        name, "ring writable by everyone: refused (see SECURITY.md)")), py
+    same(py, c)
+
+
 def test_check_writes_nothing(name):
     """The segment is byte for byte the same after checks of every kind."""
     with pbring.Ring.create(name, slots=64) as ring:

@@ -275,6 +275,22 @@ def test_check_writes_nothing(pbring, ring, procs):
                for x in st["participants"]), st  # still not reclaimed
 
 
+def test_check_world_writable(pbring, ring):
+    """Any owner is accepted (it writes nothing), a ring everyone may
+    write is not (SECURITY.md)."""
+    name = ring()
+    assert pbring("create", name, "--slots", 16).rc == 0
+    os.chmod(shm_path(name), 0o666)
+    r = check(pbring, name)
+    assert (r.rc, r.out, r.err) == (1, "", fail_line(
+        name, "ring writable by everyone: refused (see SECURITY.md)")), r
+    if os.geteuid() == 0:
+        os.chmod(shm_path(name), 0o644)
+        os.chown(shm_path(name), NOBODY, -1)
+        r = check(pbring, name)
+        assert r.rc == 0 and r.out.startswith(f"ok: {name}: "), r
+
+
 def test_check_permission_denied(pbring, ring):
     if os.geteuid() != 0:
         return  # the owner can always read its own ring

@@ -108,6 +108,9 @@ func checkWhy(err error) unhealthy {
 			return unhealthy("damaged ring: " + errText(err))
 		}
 	}
+	if errors.Is(err, pbring.ErrPermission) { // any owner is accepted: only this is left
+		return unhealthy("ring writable by everyone: refused (see SECURITY.md)")
+	}
 	return unhealthy(errText(err))
 }
 

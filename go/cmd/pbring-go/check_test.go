@@ -137,6 +137,13 @@ func TestCheckMissingIdleDamaged(t *testing.T) {
 	if r := checkBoth(t, name); r.code != 1 || string(r.stderr) != failLine(name, "damaged ring: not a pbring ring (bad magic)") {
 		t.Errorf("bad magic: %d %q", r.code, r.stderr)
 	}
+	ww, _ := rawRing(t, 16)
+	if err := os.Chmod("/dev/shm/pbring."+ww, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if r := checkBoth(t, ww); r.code != 1 || string(r.stderr) != failLine(ww, "ring writable by everyone: refused (see SECURITY.md)") {
+		t.Errorf("writable by everyone: %d %q", r.code, r.stderr)
+	}
 	other, _ := rawRing(t, 16)
 	if err := os.Truncate("/dev/shm/pbring."+other, 4096); err != nil {
 		t.Fatal(err)

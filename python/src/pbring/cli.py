@@ -1469,6 +1469,13 @@ def _check_ring(ring: Ring, cfg: argparse.Namespace) -> str:
     return f"producers {producers}, readers {readers}, lag {lag}, {last}"
 
 
+def _check_why(err: int) -> str:
+    """A library error as the check's line says it."""
+    if err == errno.EPERM:  # any owner is accepted: only this is left
+        return "ring writable by everyone: refused (see SECURITY.md)"
+    return ("damaged ring: " if err in _DAMAGED else "") + strerror(err)
+
+
 def _check_once(name: str, cfg: argparse.Namespace) -> str:
     """One look: the ok line, or _Unhealthy naming what failed."""
     try:
@@ -1476,15 +1483,11 @@ def _check_once(name: str, cfg: argparse.Namespace) -> str:
         # write, does not apply (as for consume --tap)
         ring = Ring.attach(name, any_owner=True, read_only=True)
     except PbringError as e:
-        err = e.errno or 0
-        pre = "damaged ring: " if err in _DAMAGED else ""
-        raise _Unhealthy(pre + strerror(err)) from None
+        raise _Unhealthy(_check_why(e.errno or 0)) from None
     try:
         return f"ok: {name}: {_check_ring(ring, cfg)}"
     except PbringError as e:
-        err = e.errno or 0
-        pre = "damaged ring: " if err in _DAMAGED else ""
-        raise _Unhealthy(pre + strerror(err)) from None
+        raise _Unhealthy(_check_why(e.errno or 0)) from None
     finally:
         ring.close()
 
