@@ -698,6 +698,43 @@ START_TEST(test_tap_with_read_permission_only)
 }
 END_TEST
 
+/* --- the last commit (pbring check --max-age) ----------------------------- */
+
+/* pbr_ring_last_commit(): nothing before the first message or from
+ * unstamped ones; else the newest stamped message, after laps, past skip
+ * records and an open reservation; the same on either handle (_i). */
+START_TEST(test_last_commit)
+{
+	const char *name = tu_name("last");
+	struct pbr_ring *r = tu_create(name, 8, 256, 0, 0);
+	struct pbr_ring *tr = tap_ring(name, r, _i);
+	struct pbr_producer *p = tu_producer(r, 0);
+	uint64_t seq = 7, ts = 7, t0, i, one = 1;
+	struct pbr_slot slot;
+
+	ck_assert_int_eq(pbr_ring_last_commit(tr, &seq, &ts), -ENODATA);
+	ck_assert_uint_eq(seq + ts, 14); /* untouched */
+	tu_send_tag(p, 0);		 /* no PBR_SEND_TIMESTAMP */
+	ck_assert_int_eq(pbr_ring_last_commit(tr, &seq, &ts), -ENODATA);
+	t0 = pbr_clock_ns();
+	for (i = 1; i <= 20; i++) /* laps the ring */
+		ck_assert_int_eq(pbr_producer_send(p, &one, sizeof(one),
+						   PBR_SEND_TIMESTAMP, 0),
+				 0);
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &slot), 0);
+	ck_assert_int_eq(pbr_producer_abort(p, &slot), 0); /* skip, seq 21 */
+	ck_assert_int_eq(pbr_producer_reserve(p, 0, &slot), 0); /* open */
+	ck_assert_int_eq(pbr_ring_last_commit(tr, &seq, &ts), 0);
+	ck_assert_uint_eq(seq, 20);
+	ck_assert_uint_ge(ts, t0);
+	ck_assert_uint_le(ts, pbr_clock_ns());
+	ck_assert_int_eq(pbr_producer_abort(p, &slot), 0);
+	pbr_producer_close(p);
+	tap_ring_done(tr, r);
+	pbr_ring_detach(r);
+}
+END_TEST
+
 static Suite *tap_suite(void)
 {
 	Suite *s = suite_create("tap");
@@ -724,6 +761,10 @@ static Suite *tap_suite(void)
 	tcase_add_loop_test(tc, test_tap_interrupt, 0, 2);
 	tcase_add_loop_test(tc, test_tap_wait_gets_message, 0, 2);
 	tcase_add_test(tc, test_tap_not_on_doorbell);
+	suite_add_tcase(s, tc);
+
+	tc = tu_tcase("last_commit", 10);
+	tcase_add_loop_test(tc, test_last_commit, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tu_tcase("permission", 20);
