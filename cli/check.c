@@ -198,20 +198,22 @@ static int check_lag(const struct pbr_participant *pt, int n, uint64_t claimed,
 }
 
 /* How long since the last commit: @age_ns, and 0; 1 if nothing was ever
- * claimed (age then counts from creation); 2 if it cannot be told. */
+ * claimed (age then counts from creation); 2 if it cannot be told; or
+ * the library's error. */
 static int last_commit_age(struct pbr_ring *ring,
 			   const struct pbr_ring_info *info, uint64_t claimed,
 			   uint64_t *age_ns)
 {
 	uint64_t seq, ts, now;
+	int rc;
 
 	if (claimed == info->seq_base) {
 		now = realtime_ns();
 		*age_ns = now > info->created_ns ? now - info->created_ns : 0;
 		return 1;
 	}
-	if (pbr_ring_last_commit(ring, &seq, &ts))
-		return 2;
+	if ((rc = pbr_ring_last_commit(ring, &seq, &ts)))
+		return rc == -ENODATA ? 2 : rc;
 	now = pbr_clock_ns();
 	*age_ns = now > ts ? now - ts : 0;
 	return 0;
@@ -225,6 +227,10 @@ static int check_age(struct pbr_ring *ring, const struct pbr_ring_info *info,
 	int kind = last_commit_age(ring, info, claimed, &age);
 	char d[32];
 
+	if (kind < 0) {
+		attach_why(kind, why);
+		return 1;
+	}
 	cli_duration(age, d, sizeof(d));
 	if (kind == 0)
 		snprintf(f->last, sizeof(f->last), "last commit %s ago", d);
@@ -282,8 +288,10 @@ static int check_ring(struct pbr_ring *ring, const struct check_opts *o,
 	}
 	n = pbr_ring_participants(ring, pt,
 				  info.max_producers + info.max_readers);
-	if (n < 0 || n > (int)(info.max_producers + info.max_readers))
+	if (n < 0)
 		n = 0;
+	if (n > (int)(info.max_producers + info.max_readers))
+		n = (int)(info.max_producers + info.max_readers); /* filled */
 	/* The counters after the entries: claimed is then at least every
 	 * reader's cursor (as in stat). */
 	pbr_ring_stats(ring, &st);
@@ -292,7 +300,14 @@ static int check_ring(struct pbr_ring *ring, const struct check_opts *o,
 	    check_count("reader", o->readers, f->readers, why) ||
 	    (o->has_lag && check_lag(pt, n, st.claimed, o->max_lag, why)))
 		return 1;
-	return check_age(ring, &info, st.claimed, o, f, why);
+	if (check_age(ring, &info, st.claimed, o, f, why))
+		return 1;
+	/* Shrunk while we read (the reads then saw zero pages): damaged. */
+	if ((rc = pbr_ring_check(ring))) {
+		attach_why(rc, why);
+		return 1;
+	}
+	return 0;
 }
 
 /* One look: 0 healthy, 1 not (with @why). */
