@@ -665,7 +665,7 @@ static int progress(struct replay_state *st, int64_t *last_ns, uint64_t *last_n,
 static int play_once(struct replay_state *st, bool tty)
 {
 	const struct replay_cfg *c = st->cfg;
-	int64_t t0 = cli_now_ns(), last_ns = t0;
+	int64_t t0 = 0, last_ns = cli_now_ns();
 	uint64_t base = 0, last_n = st->sent;
 	struct src *f;
 	int i, rc;
@@ -674,8 +674,8 @@ static int play_once(struct replay_state *st, bool tty)
 	files_rewind(st->src, c->nfiles);
 	while ((i = src_first(st->src, c->nfiles)) >= 0) {
 		f = &st->src[i];
-		if (first)
-			base = f->m.time;
+		if (first) /* the schedule starts at the first message */
+			t0 = cli_now_ns(), base = f->m.time;
 		first = false;
 		if (c->rate > 0 && f->m.time > base)
 			wait_until(t0 + (int64_t)((double)(f->m.time - base) /
