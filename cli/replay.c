@@ -243,6 +243,17 @@ static int files_report(const struct src *s, unsigned n, const char *what)
 	return rc;
 }
 
+/* Files without channels: why, if the first pass stopped early there
+ * (EXIT_RUNTIME after saying it), else 0. */
+static int no_channels(struct src *s, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		s[i].err = s[i].scan_err;
+	return files_report(s, n, "replayed");
+}
+
 /* --- replay: options -------------------------------------------------- */
 
 struct replay_cfg {
@@ -772,7 +783,7 @@ int cmd_replay(int argc, char **argv)
 		rc = files_scan(st.src, cfg.nfiles);
 	if (!rc)
 		rc = targets_find(&st);
-	if (!rc && !st.nt) {
+	if (!rc && !st.nt && !(rc = no_channels(st.src, cfg.nfiles))) {
 		cli_fail(cfg.files[0], "no channels: nothing to replay");
 		rc = EXIT_RUNTIME;
 	}

@@ -460,3 +460,49 @@ def test_official_writer_files(pbring, small, tmp_path, compression):
     else:
         assert r.rc == 0 and r.err == "", r
         assert r.out.splitlines() == want
+
+
+MAGIC = b"\x89MCAP0\r\n"
+
+
+def rec(op, body):
+    return bytes([op]) + struct.pack("<Q", len(body)) + body
+
+
+def chunk(inner, compression=b"", usize=None):
+    usize = len(inner) if usize is None else usize
+    return rec(0x06, struct.pack("<QQQI", 0, 0, usize, 0)
+               + struct.pack("<I", len(compression)) + compression
+               + struct.pack("<Q", len(inner)) + inner)
+
+
+@pytest.mark.parametrize("cmd", ["replay", "cat"])
+@pytest.mark.parametrize("kind", ["nested", "bomb", "record_past_end",
+                                  "unknown_channel", "short_message"])
+def test_hostile_files(pbring, tmp_path, cmd, kind):
+    """Files made to hurt a reader: chunks in chunks, a few bytes claiming
+    2 GiB, a record longer than the file, a message on a channel never
+    defined, a message record too short for its fields: one line, exit 1,
+    nothing sent or printed."""
+    header = rec(0x01, struct.pack("<I", 0) + struct.pack("<I", 0))
+    msg = struct.pack("<HIQQ", 7, 0, 1, 1) + b"\x08\x01"
+    if kind == "nested":
+        body = b""
+        for _ in range(50):
+            body = chunk(body)
+    elif kind == "bomb":
+        body = chunk(b"\x28\xb5\x2f\xfd" + bytes(16), b"zstd", 1 << 31)
+    elif kind == "record_past_end":
+        body = rec(0x05, bytes(30))[:-10]
+    elif kind == "unknown_channel":
+        body = chunk(rec(0x05, msg))
+    else:
+        body = chunk(rec(0x05, msg[:10]))
+    path = tmp_path / f"{kind}.mcap"
+    path.write_bytes(MAGIC + header + body)
+    r = pbring(cmd, path, "--no-wait") if cmd == "replay" else \
+        pbring(cmd, path)
+    assert r.rc == 1, r
+    assert len(r.err_lines) == 1 and r.out == "", r
+    assert ("truncated" if kind == "record_past_end" else
+            "corrupt") in r.err, r
