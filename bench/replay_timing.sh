@@ -7,6 +7,8 @@
 #   COUNT        demo messages (default 20000)
 #   RATE         messages per second they are produced at (default 10000)
 #   REPLAY_ARGS  more options for replay (e.g. --rate 2)
+# env RT=1       run replay (only) under SCHED_FIFO (chrt -f 10): what the
+#                spacing is when other processes cannot preempt it
 # 1. `produce --rate RATE` sends COUNT demo events into ring A, paced by
 #    produce itself, and a gating `record` writes them to first.mcap.
 # 2. `replay first.mcap --map A=B` publishes them into ring B, which it
@@ -48,7 +50,9 @@ rec=$!
 "$pb" produce "$a" --count "$count" --rate "$rate" 2>"$tmp/prod"
 wait "$rec"
 
-"$pb" replay "$tmp/first.mcap" --map "$a=$b" "$@" 2>"$tmp/replay" &
+rt=()
+[ "${RT:-0}" = 1 ] && rt=(chrt -f 10)
+"${rt[@]}" "$pb" replay "$tmp/first.mcap" --map "$a=$b" "$@" 2>"$tmp/replay" &
 rep=$!
 while [ ! -e "/dev/shm/pbring.$b" ]; do
 	kill -0 "$rep" 2>/dev/null || {
@@ -96,6 +100,7 @@ pct() {
 			v[NR] / 1e3, NR
 	}'
 }
+echo "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), replay ${rt[*]:-SCHED_OTHER}"
 grep '^produce: ' "$tmp/prod"
 grep '^replay: ' "$tmp/replay"
 pct "$tmp/err" "spacing error"

@@ -1061,6 +1061,18 @@ static int ent_cmp(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Already in order (one channel, or channels recorded in time order):
+ * no sort to spend time on while a replay waits for the next message. */
+static bool ent_sorted(const struct mcap_reader *r)
+{
+	size_t i;
+
+	for (i = 1; i < r->nent; i++)
+		if (r->ent[i].time < r->ent[i - 1].time)
+			return false;
+	return true;
+}
+
 static int ent_add(struct mcap_reader *r, uint64_t time, uint64_t off)
 {
 	struct mcap_entry *e;
@@ -1106,7 +1118,7 @@ static int r_chunk_records(struct mcap_reader *r)
 			rc = -EBADMSG; /* none may nest */
 		i += 9 + len;
 	}
-	if (!rc && r->nent > 1)
+	if (!rc && !ent_sorted(r))
 		qsort(r->ent, r->nent, sizeof(*r->ent), ent_cmp);
 	return rc;
 }

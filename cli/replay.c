@@ -624,26 +624,43 @@ static void wait_until(int64_t due)
 		; /* spin */
 }
 
+/* Commit @m into a claimed slot, CRC as the ring's policy asks, stamped
+ * now: 0 with *stamp, or a negative error. */
+static int commit_one(struct target *t, struct pbr_slot *slot,
+		      const struct mcap_msg *m, int64_t *stamp)
+{
+	uint32_t len = (uint32_t)m->len;
+
+	memcpy(slot->data, m->data, len);
+	if (pbr_producer_wants_crc(t->p, len)) {
+		slot->flags |= PBR_SLOT_F_CRC;
+		slot->crc32c = pbr_crc32c(0, slot->data, len);
+	}
+	slot->timestamp_ns = pbr_clock_ns();
+	*stamp = (int64_t)slot->timestamp_ns;
+	return pbr_producer_commit(t->p, slot, len);
+}
+
 /* Send one message, waiting for room up to --timeout in steps, so that
- * Ctrl-C stops a wait on any of the rings: 0 or a negative error. */
+ * Ctrl-C stops a wait on any of the rings: 0 with *stamp (its commit
+ * timestamp), or a negative error. */
 static int send_one(struct replay_state *st, struct target *t,
-		    const struct mcap_msg *m)
+		    const struct mcap_msg *m, int64_t *stamp)
 {
 	int64_t end = cli_now_ns() + st->cfg->timeout_ns, step;
+	struct pbr_slot slot;
 	int rc;
 
 	do {
 		step = end - cli_now_ns();
 		if (step > SEND_STEP_NS)
 			step = SEND_STEP_NS;
-		rc = pbr_producer_send(t->p, m->data, (uint32_t)m->len,
-				       PBR_SEND_CRC | PBR_SEND_TIMESTAMP,
-				       step > 0 ? step : 0);
+		rc = pbr_producer_reserve(t->p, step > 0 ? step : 0, &slot);
 	} while ((rc == -ETIMEDOUT || rc == -EAGAIN) && !cli_stop_signal() &&
 		 cli_now_ns() < end);
 	if (rc == -EAGAIN)
 		rc = -ETIMEDOUT;
-	return rc;
+	return rc ? rc : commit_one(t, &slot, m, stamp);
 }
 
 /* "replay: N sent, R msg/s" on a terminal, 4 times a second; and a look
@@ -676,7 +693,7 @@ static int progress(struct replay_state *st, int64_t *last_ns, uint64_t *last_n,
 static int play_once(struct replay_state *st, bool tty)
 {
 	const struct replay_cfg *c = st->cfg;
-	int64_t t0 = 0, last_ns = cli_now_ns();
+	int64_t t0 = 0, last_ns = cli_now_ns(), stamp;
 	uint64_t base = 0, last_n = st->sent;
 	struct src *f;
 	int i, rc;
@@ -685,17 +702,20 @@ static int play_once(struct replay_state *st, bool tty)
 	files_rewind(st->src, c->nfiles);
 	while ((i = src_first(st->src, c->nfiles)) >= 0) {
 		f = &st->src[i];
-		if (first) /* the schedule starts at the first message */
-			t0 = cli_now_ns(), base = f->m.time;
-		first = false;
-		if (c->rate > 0 && f->m.time > base)
+		if (c->rate > 0 && !first && f->m.time > base)
 			wait_until(t0 + (int64_t)((double)(f->m.time - base) /
 						  c->rate));
 		if (cli_stop_signal())
 			return -EINTR;
 		st->bad = &st->t[f->tgt[f->m.ch]];
-		if ((rc = send_one(st, st->bad, &f->m)))
+		if ((rc = send_one(st, st->bad, &f->m, &stamp)))
 			return rc;
+		/* The schedule: from the first message's commit timestamp
+		 * (its first send may be slow: pages touched, a reader to
+		 * wake). */
+		if (first)
+			t0 = stamp, base = f->m.time;
+		first = false;
 		st->bad->sent++;
 		st->sent++;
 		src_next(f);
