@@ -154,6 +154,8 @@ static int files_scan(struct src *s, unsigned n)
 
 	for (i = 0; i < n; i++) {
 		while ((rc = mcap_reader_next(&s[i].r, &m)) > 0) {
+			if (cli_stop_signal())
+				return cli_stop_status(s[i].path);
 			s[i].count[m.ch]++;
 			if (m.len > s[i].maxlen[m.ch])
 				s[i].maxlen[m.ch] = m.len;
@@ -275,6 +277,7 @@ struct replay_cfg {
 static int add_map(struct replay_cfg *cfg, char *arg)
 {
 	char *eq = strrchr(arg, '=');
+	unsigned i;
 
 	if (cfg->nmaps == MAPS_MAX)
 		return cli_usage("replay", "at most %d --map", MAPS_MAX);
@@ -284,6 +287,10 @@ static int add_map(struct replay_cfg *cfg, char *arg)
 				 "is 1-63 of [A-Za-z0-9_.-])",
 				 arg);
 	*eq = 0;
+	for (i = 0; i < cfg->nmaps; i++)
+		if (!strcmp(cfg->map[i].topic, arg))
+			return cli_usage("replay", "--map: topic '%s' twice",
+					 arg);
 	cfg->map[cfg->nmaps].topic = arg;
 	cfg->map[cfg->nmaps++].ring = eq + 1;
 	return 0;

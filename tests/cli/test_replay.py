@@ -417,6 +417,7 @@ def test_usage_errors(pbring, small):
                  ["replay", out, "--rate", "2", "--fast"],
                  ["replay", out, "--map", "noequals"],
                  ["replay", out, "--map", "t=bad/name"],
+                 ["replay", out, "--map", "t=a", "--map", "t=b"],
                  ["replay", out, "--loop", "-1"],
                  ["replay", out, "--bogus"], ["cat", out, "--bogus"],
                  ["cat", out, "--topic"]):
