@@ -949,8 +949,7 @@ static int cat_setup(struct cat_state *s)
 			return EXIT_RUNTIME;
 		}
 	}
-	/* as consume sizes it for a demo message's JSON */
-	s->line_cap = 128 + 6 * DEMO_ID_MAX + (max + 2) / 3 * 4;
+	s->line_cap = demo_json_cap(max);
 	if (!(s->line = malloc(s->line_cap)))
 		return cli_err(cfg->files[0], "allocate", -ENOMEM);
 	return 0;
