@@ -696,6 +696,16 @@ static int progress(struct replay_state *st, int64_t *last_ns, uint64_t *last_n,
 	return 0;
 }
 
+/* When a message @dt ns of log time after the first is due, at @rate:
+ * capped at about 30 years (a file's times are its own; the cast must not
+ * overflow). */
+static int64_t due_in(uint64_t dt, double rate)
+{
+	double ns = (double)dt / rate;
+
+	return ns < 1e18 ? (int64_t)ns : (int64_t)1e18;
+}
+
 /* One pass over the files: 0, or a negative error. */
 static int play_once(struct replay_state *st, bool tty)
 {
@@ -710,8 +720,7 @@ static int play_once(struct replay_state *st, bool tty)
 	while ((i = src_first(st->src, c->nfiles)) >= 0) {
 		f = &st->src[i];
 		if (c->rate > 0 && !first && f->m.time > base)
-			wait_until(t0 + (int64_t)((double)(f->m.time - base) /
-						  c->rate));
+			wait_until(t0 + due_in(f->m.time - base, c->rate));
 		if (cli_stop_signal())
 			return -EINTR;
 		st->bad = &st->t[f->tgt[f->m.ch]];

@@ -507,3 +507,37 @@ def test_hostile_files(pbring, tmp_path, cmd, kind):
     assert len(r.err_lines) == 1 and r.out == "", r
     assert ("truncated" if kind == "record_past_end" else
             "corrupt") in r.err, r
+
+
+def test_cat_undecodable_message(pbring, small, tmp_path):
+    """A payload that is not a DeviceEvent: cat --json names it and
+    prints the others, exit 1; the text form prints every message."""
+    out, name, n, want = small
+    copy = tmp_path / "garbage.mcap"
+    with open(out, "rb") as f, open(copy, "wb") as g:
+        r = mcap_reader.make_reader(f)
+        w = mcap_writer.Writer(g)
+        w.start()
+        cid = None
+        for k, (sch, ch, m) in enumerate(r.iter_messages(
+                log_time_order=False)):
+            if cid is None:
+                sid = w.register_schema(name=sch.name, encoding=sch.encoding,
+                                        data=sch.data)
+                cid = w.register_channel(topic=ch.topic,
+                                         message_encoding="protobuf",
+                                         schema_id=sid)
+            w.add_message(channel_id=cid, log_time=m.log_time,
+                          publish_time=m.publish_time,
+                          data=b"\xff\xff\xff" if k == 3 else m.data,
+                          sequence=m.sequence)
+        w.finish()
+    r = pbring("cat", "--json", copy)
+    assert r.rc == 1, r
+    assert r.out.splitlines() == want[:3] + want[4:]
+    assert r.err_lines == [
+        f"pbring: {copy}: topic {name}, sequence 3: payload is not a "
+        f"valid {DEMO_TYPE}",
+        f"pbring: {copy}: 1 messages do not decode"], r
+    r = pbring("cat", copy)
+    assert r.rc == 0 and len(r.out.splitlines()) == n, r
