@@ -491,6 +491,7 @@ static int target_create(struct target *t)
 {
 	struct pbr_create_opts o;
 	size_t size = SLOT_SIZE_NEW;
+	int rc;
 
 	if (strlen(t->schema->name) > PBR_MSG_TYPE_MAX ||
 	    t->schema->len > UINT32_MAX)
@@ -504,7 +505,9 @@ static int target_create(struct target *t)
 	o.schema = t->schema->data;
 	o.schema_len = (uint32_t)t->schema->len;
 	o.schema_hash = t->hash;
-	return pbr_ring_create(t->name, &o, &t->ring);
+	rc = pbr_ring_create(t->name, &o, &t->ring);
+	t->created = !rc;
+	return rc;
 }
 
 /* An existing ring must hold the recorded type and schema, and room for
@@ -540,30 +543,37 @@ static int target_check(const struct target *t)
 	return EXIT_RUNTIME;
 }
 
-/* Attach to @t's ring, or create it: 0 or an exit status. */
-static int target_open(struct target *t)
+/* Attach to @t's ring and check it; with @create, make it if missing
+ * (without, a missing ring is left for the second pass: 0, t->ring NULL).
+ * 0 or an exit status. */
+static int target_open(struct target *t, bool create)
 {
-	int rc, tries;
+	bool attach_failed = false;
+	int rc = 0, tries;
 
 	for (tries = 0; tries < 3; tries++) {
 		rc = pbr_ring_attach(t->name, NULL, &t->ring);
+		attach_failed = rc && rc != -ENOENT;
 		if (rc != -ENOENT)
 			break;
-		if ((rc = target_create(t)) != -EEXIST) {
-			t->created = !rc;
-			break;
-		}
+		if (!create)
+			return 0;
+		if ((rc = target_create(t)) != -EEXIST)
+			break; /* -EEXIST: made meanwhile by another: attach */
 	}
+	if (!rc)
+		return t->created ? 0 : target_check(t);
 	if (rc == -ENAMETOOLONG) {
 		cli_fail(t->name, "the recorded message type or schema is too "
 				  "large for a ring");
 		return EXIT_RUNTIME;
 	}
-	if (rc)
-		return t->created || rc != -EPERM
-			       ? cli_err(t->name, "attach", rc)
-			       : cli_attach("replay", t->name, &t->ring);
-	return t->created ? 0 : target_check(t);
+	if (!attach_failed)
+		return cli_err(t->name, "create", rc);
+	/* its one line for each attach error (owner, format, stale) */
+	if ((rc = cli_attach("replay", t->name, &t->ring)))
+		return rc;
+	return target_check(t);
 }
 
 static void targets_close(struct replay_state *st)
@@ -585,8 +595,13 @@ static int targets_open(struct replay_state *st)
 	unsigned i;
 	int rc;
 
+	/* Every existing ring checked before any is made: a refusal leaves
+	 * nothing behind. */
 	for (i = 0; i < st->nt; i++)
-		if ((rc = target_open(&st->t[i])))
+		if ((rc = target_open(&st->t[i], false)))
+			return rc;
+	for (i = 0; i < st->nt; i++)
+		if (!st->t[i].ring && (rc = target_open(&st->t[i], true)))
 			return rc;
 	cli_stop_install(st->t[0].ring);
 	for (i = 0; i < st->nt && !st->cfg->no_wait; i++) {

@@ -541,3 +541,23 @@ def test_cat_undecodable_message(pbring, small, tmp_path):
         f"pbring: {copy}: 1 messages do not decode"], r
     r = pbring("cat", copy)
     assert r.rc == 0 and len(r.out.splitlines()) == n, r
+
+
+def test_clash_creates_nothing(pbring, ring, procs, tmp_path):
+    """Two topics: one ring missing, the other clashing: refused before
+    the missing one is made."""
+    a, b = ring("a"), ring("b")
+    out = tmp_path / "two.mcap"
+    for x in (a, b):
+        assert pbring("create", x).rc == 0
+    rec = procs("record", a, b, "-o", out, "--count", 20, tag="rec")
+    wait_reader(pbring, a, rec.pid)
+    wait_reader(pbring, b, rec.pid)
+    assert pbring("produce", a, "--count", 10).rc == 0
+    assert pbring("produce", b, "--count", 10).rc == 0
+    assert rec.wait() == 0, rec
+    assert pbring("rm", a, b).rc == 0
+    assert pbring("create", b, "--schema", "none").rc == 0
+    r = pbring("replay", out, "--no-wait")
+    assert r.rc == 1 and len(r.err_lines) == 1 and "untyped" in r.err, r
+    assert not os.path.exists(f"/dev/shm/pbring.{a}")
