@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -445,4 +446,17 @@ int cli_wait_gating_reader(struct pbr_ring *ring, const char *name,
 		usleep(5000);
 	}
 	return 0;
+}
+
+/* "2026-12-05T10:00:00.123456789Z" */
+const char *cli_utc(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char day[32];
+
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09" PRIu64 "Z", day, ns % 1000000000u);
+	return buf;
 }

@@ -40,6 +40,8 @@ bool cli_seconds(const char *s, double *out);
 bool cli_mode(const char *s, uint32_t *out);
 
 int64_t cli_now_ns(void);
+/* Unix-epoch nanoseconds as "2026-12-05T10:00:00.123456789Z", in buf. */
+const char *cli_utc(uint64_t ns, char *buf, size_t len);
 bool cli_tty(int fd);
 
 /* Attach to ring for subcommand cmd, with one-line errors: returns 0, or
@@ -140,5 +142,7 @@ int cmd_exporter(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

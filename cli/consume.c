@@ -681,7 +681,7 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 					(s->cfg->lossy ? PBR_READER_LOSSY : 0);
 	o.start = s->cfg->start;
 	pbr_ring_info(ring, &info);
-	s->line_cap = 128 + 6 * DEMO_ID_MAX + (info.payload_cap + 2) / 3 * 4;
+	s->line_cap = demo_json_cap(info.payload_cap);
 	if (s->line_cap < (size_t)info.payload_cap + 4)
 		s->line_cap = (size_t)info.payload_cap + 4; /* a raw frame */
 	s->line = malloc(s->line_cap);

@@ -24,6 +24,8 @@ static const char main_help[] =
 	"  top            a live view of the rings' producers and readers\n"
 	"  record RING... record rings to an MCAP file\n"
 	"  info FILE      show what an MCAP file holds\n"
+	"  replay FILE... publish MCAP files' messages back into rings\n"
+	"  cat FILE...    print MCAP files' messages (text or JSON)\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -95,6 +97,10 @@ int main(int argc, char **argv)
 		return cmd_record(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc, argv);
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc, argv);
+	if (!strcmp(cmd, "cat"))
+		return cmd_cat(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	cli_cmd = "pbring";

@@ -903,3 +903,349 @@ int mcap_read_info(const char *path, struct mcap_info *in)
 	close(fd);
 	return rc;
 }
+
+/* --- reading messages ------------------------------------------------- */
+
+int mcap_reader_open(struct mcap_reader *r, const char *path)
+{
+	uint8_t head[8];
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno; /* fd -1: closing it is a no-op */
+	if (fstat(r->fd, &st) || !S_ISREG(st.st_mode)) {
+		close(r->fd);
+		r->fd = -1;
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EPROTO;
+	}
+	r->size = (uint64_t)st.st_size;
+	if (r->size < 8 || pread_all(r->fd, head, 8, 0) ||
+	    memcmp(head, magic, 8)) {
+		close(r->fd);
+		r->fd = -1;
+		return -EPROTO;
+	}
+	r->at = 8;
+	return 0;
+}
+
+int mcap_reader_rewind(struct mcap_reader *r)
+{
+	unsigned i;
+
+	r->at = 8;
+	r->nent = r->ient = 0;
+	r->messages = 0;
+	r->err = 0;
+	r->ended = false;
+	for (i = 0; i < r->nch; i++)
+		r->ch[i].last = 0;
+	return 0;
+}
+
+void mcap_reader_close(struct mcap_reader *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nschema; i++)
+		free(r->schema[i].data);
+	free(r->rec.p);
+	free(r->chunk.p);
+	free(r->ent);
+	if (r->fd >= 0)
+		close(r->fd);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+const struct mcap_rschema *mcap_reader_schema(const struct mcap_reader *r,
+					      unsigned ch)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nschema && r->ch[ch].schema_id; i++)
+		if (r->schema[i].id == r->ch[ch].schema_id)
+			return &r->schema[i];
+	return NULL;
+}
+
+/* A Schema record (the first of an id counts; repeats are the same). */
+static int r_schema(struct mcap_reader *r, struct rd *d)
+{
+	struct mcap_rschema *s = &r->schema[r->nschema];
+	uint16_t id = (uint16_t)get_le(d, 2);
+	uint64_t n;
+	unsigned i;
+
+	for (i = 0; i < r->nschema; i++)
+		if (r->schema[i].id == id)
+			return 0;
+	if (r->nschema == MCAP_CHANNELS)
+		return -ENOSPC;
+	get_str(d, s->name, sizeof(s->name));
+	get_str(d, s->encoding, sizeof(s->encoding));
+	n = get_le(d, 4);
+	if (d->bad || d->n - d->i < n)
+		return -EBADMSG;
+	if (!(s->data = malloc(n ? n : 1)))
+		return -ENOMEM;
+	memcpy(s->data, d->p + d->i, n);
+	s->len = n;
+	s->id = id;
+	r->nschema++;
+	return 0;
+}
+
+/* A Channel record (the first of an id counts). */
+static int r_channel(struct mcap_reader *r, struct rd *d)
+{
+	struct mcap_rchannel *c = &r->ch[r->nch];
+	uint16_t id = (uint16_t)get_le(d, 2);
+	unsigned i;
+
+	for (i = 0; i < r->nch; i++)
+		if (r->ch[i].id == id)
+			return 0;
+	if (r->nch == MCAP_CHANNELS)
+		return -ENOSPC;
+	memset(c, 0, sizeof(*c));
+	c->schema_id = (uint16_t)get_le(d, 2);
+	get_str(d, c->topic, sizeof(c->topic));
+	get_str(d, c->encoding, sizeof(c->encoding));
+	if (d->bad)
+		return -EBADMSG;
+	c->id = id;
+	r->nch++;
+	return 0;
+}
+
+/* Parse a Message record's body into *m (channel known, merge key set
+ * by the caller): 0 or -EBADMSG. */
+static int r_message(struct mcap_reader *r, const uint8_t *p, uint64_t n,
+		     struct mcap_msg *m)
+{
+	struct rd d = {.p = p, .n = n};
+	uint16_t id = (uint16_t)get_le(&d, 2);
+	unsigned i;
+
+	m->seq = (uint32_t)get_le(&d, 4);
+	m->log_time = get_le(&d, 8);
+	get_le(&d, 8); /* publish time */
+	if (d.bad)
+		return -EBADMSG;
+	for (i = 0; i < r->nch && r->ch[i].id != id; i++)
+		;
+	if (i == r->nch)
+		return -EBADMSG; /* on a channel not defined before it */
+	m->ch = i;
+	m->data = p + d.i;
+	m->len = (size_t)(n - d.i);
+	return 0;
+}
+
+/* The merge key of a message of channel @ch at @t (see mcap.h). */
+static uint64_t merge_time(struct mcap_reader *r, unsigned ch, uint64_t t)
+{
+	if (t > r->ch[ch].last)
+		r->ch[ch].last = t;
+	return r->ch[ch].last;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct mcap_entry *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Already in order (one channel, or channels recorded in time order):
+ * no sort to spend time on while a replay waits for the next message. */
+static bool ent_sorted(const struct mcap_reader *r)
+{
+	size_t i;
+
+	for (i = 1; i < r->nent; i++)
+		if (r->ent[i].time < r->ent[i - 1].time)
+			return false;
+	return true;
+}
+
+static int ent_add(struct mcap_reader *r, uint64_t time, uint64_t off)
+{
+	struct mcap_entry *e;
+	size_t cap;
+
+	if (r->nent == r->capent) {
+		cap = r->capent ? 2 * r->capent : 4096;
+		if (!(e = realloc(r->ent, cap * sizeof(*e))))
+			return -ENOMEM;
+		r->ent = e;
+		r->capent = cap;
+	}
+	r->ent[r->nent++] = (struct mcap_entry){time, off};
+	return 0;
+}
+
+/* The records of the chunk unpacked in r->chunk: schemas and channels
+ * noted, messages listed in r->ent and merged by time. */
+static int r_chunk_records(struct mcap_reader *r)
+{
+	const uint8_t *p = r->chunk.p;
+	uint64_t i = 0, n = r->chunk.len, len;
+	struct mcap_msg m;
+	struct rd d;
+	int rc = 0;
+
+	r->nent = r->ient = 0;
+	while (i < n && !rc) {
+		if (n - i < 9)
+			return -EBADMSG;
+		memcpy(&len, p + i + 1, 8);
+		if (n - i - 9 < len)
+			return -EBADMSG;
+		d = (struct rd){.p = p + i + 9, .n = len};
+		if (p[i] == OP_SCHEMA)
+			rc = r_schema(r, &d);
+		else if (p[i] == OP_CHANNEL)
+			rc = r_channel(r, &d);
+		else if (p[i] == OP_MESSAGE &&
+			 !(rc = r_message(r, p + i + 9, len, &m)))
+			rc = ent_add(r, merge_time(r, m.ch, m.log_time), i);
+		else if (p[i] == OP_CHUNK)
+			rc = -EBADMSG; /* none may nest */
+		i += 9 + len;
+	}
+	if (!rc && !ent_sorted(r))
+		qsort(r->ent, r->nent, sizeof(*r->ent), ent_cmp);
+	return rc;
+}
+
+/* A Chunk record's body (in r->rec): unpack it and list its messages. */
+static int r_chunk(struct mcap_reader *r)
+{
+	struct rd d = {.p = r->rec.p, .n = r->rec.len};
+	char comp[16];
+	uint64_t usize, zsize;
+	size_t got;
+
+	skip(&d, 16);
+	usize = get_le(&d, 8);
+	skip(&d, 4);
+	get_str(&d, comp, sizeof(comp));
+	zsize = get_le(&d, 8);
+	if (d.bad || d.n - d.i < zsize || usize > MCAP_CHUNK_READ_MAX)
+		return -EBADMSG;
+	if (comp[0] && strcmp(comp, "zstd"))
+		return -ENOTSUP;
+	r->chunk.len = 0;
+	if (buf_reserve(&r->chunk, comp[0] ? usize : zsize))
+		return -ENOMEM;
+	if (!comp[0]) {
+		put(&r->chunk, d.p + d.i, zsize);
+		return r_chunk_records(r);
+	}
+	got = ZSTD_decompress(r->chunk.p, usize, d.p + d.i, zsize);
+	if (ZSTD_isError(got) || got != usize)
+		return -EBADMSG;
+	r->chunk.len = got;
+	return r_chunk_records(r);
+}
+
+/* The records whose bodies the reader needs. */
+static bool r_wanted(uint8_t op)
+{
+	return op == OP_SCHEMA || op == OP_CHANNEL || op == OP_MESSAGE ||
+	       op == OP_CHUNK;
+}
+
+/* Read the record at r->at (its body into r->rec if wanted): its opcode,
+ * or -EPIPE (the file ends in it, or before a footer), -EBADMSG, -EIO. */
+static int r_record(struct mcap_reader *r)
+{
+	uint8_t hdr[9];
+	uint64_t len;
+	int rc;
+
+	if (r->size - r->at < 9 || pread_all(r->fd, hdr, 9, r->at))
+		return -EPIPE;
+	memcpy(&len, hdr + 1, 8);
+	if (len > r->size - r->at - 9)
+		return -EPIPE;
+	if (r_wanted(hdr[0])) {
+		if (len > MCAP_CHUNK_READ_MAX + 4096)
+			return -EBADMSG;
+		r->rec.len = 0;
+		if (buf_reserve(&r->rec, len + 1))
+			return -ENOMEM;
+		if ((rc = pread_all(r->fd, r->rec.p, len, r->at + 9)))
+			return rc == -EBADMSG ? -EPIPE : -EIO;
+		r->rec.len = len;
+	}
+	r->at += 9 + len;
+	return hdr[0];
+}
+
+/* One record of the data section: 1 with a top-level message in *m, 0
+ * (read on), or a negative error. */
+static int r_step(struct mcap_reader *r, struct mcap_msg *m)
+{
+	int op = r_record(r), rc;
+	struct rd d;
+
+	if (op < 0)
+		return op;
+	d = (struct rd){.p = r->rec.p, .n = r->rec.len};
+	switch (op) {
+	case OP_DATA_END:
+	case OP_FOOTER:
+		r->ended = true;
+		return 0;
+	case OP_SCHEMA:
+		return r_schema(r, &d);
+	case OP_CHANNEL:
+		return r_channel(r, &d);
+	case OP_CHUNK:
+		return r_chunk(r);
+	case OP_MESSAGE:
+		if ((rc = r_message(r, r->rec.p, r->rec.len, m)))
+			return rc;
+		m->time = merge_time(r, m->ch, m->log_time);
+		return 1;
+	}
+	return 0; /* indexes, attachments, metadata, ...: not needed */
+}
+
+int mcap_reader_next(struct mcap_reader *r, struct mcap_msg *m)
+{
+	const struct mcap_entry *e;
+	uint64_t len;
+	int rc;
+
+	while (!r->err) {
+		if (r->ient < r->nent) {
+			e = &r->ent[r->ient++];
+			memcpy(&len, r->chunk.p + e->off + 1, 8);
+			/* parsed once already, when listed: cannot fail */
+			if ((rc = r_message(r, r->chunk.p + e->off + 9, len,
+					    m))) {
+				r->err = rc;
+				break;
+			}
+			m->time = e->time;
+			r->messages++;
+			return 1;
+		}
+		if (r->ended)
+			return 0;
+		if ((rc = r_step(r, m)) < 0)
+			r->err = rc;
+		else if (rc > 0) {
+			r->messages++;
+			return 1;
+		}
+	}
+	return r->err;
+}

@@ -104,4 +104,67 @@ struct mcap_info {
  * an MCAP file), -EBADMSG (corrupt), or 0 with info->truncated set. */
 int mcap_read_info(const char *path, struct mcap_info *info);
 
+/* --- reading messages: `pbring replay` and `pbring cat` ---------------- */
+
+/* A schema or channel record of a file being read. */
+struct mcap_rschema {
+	uint16_t id;
+	char name[256], encoding[32];
+	uint8_t *data; /* malloc'd */
+	size_t len;
+};
+
+struct mcap_rchannel {
+	uint16_t id, schema_id;
+	char topic[256], encoding[32];
+	uint64_t last; /* log time of its latest message read (see below) */
+};
+
+/* One message; data is valid until the next mcap_reader_next(). */
+struct mcap_msg {
+	unsigned ch; /* index into mcap_reader.ch */
+	uint32_t seq;
+	uint64_t log_time; /* as recorded */
+	uint64_t time;	   /* the merge key: see mcap_reader_next() */
+	const uint8_t *data;
+	size_t len;
+};
+
+/* A reader of the data section, front to back: zstd (or uncompressed)
+ * chunks and top-level messages; schemas and channels as they come. */
+struct mcap_reader {
+	int fd;
+	uint64_t size, at; /* file size; offset of the next record */
+	unsigned nschema, nch;
+	struct mcap_rschema schema[MCAP_CHANNELS];
+	struct mcap_rchannel ch[MCAP_CHANNELS];
+	struct mcap_buf rec, chunk; /* the record in hand; a chunk, unpacked */
+	struct mcap_entry {
+		uint64_t time, off;
+	} * ent; /* the chunk's messages in the order they are given */
+	size_t nent, ient, capent;
+	uint64_t messages; /* given so far */
+	int err;	   /* sticky: the error next() returned */
+	bool ended;	   /* reached DataEnd or the footer */
+};
+
+/* Open @path: 0, -errno (open), -EPROTO (not MCAP). */
+int mcap_reader_open(struct mcap_reader *r, const char *path);
+/* Start again from the first record (for --loop): 0 or -errno. */
+int mcap_reader_rewind(struct mcap_reader *r);
+/* The next message: 1 with *m, 0 at the end of the data section, or
+ * -EPIPE (the file ends mid-record: cut short), -EBADMSG (corrupt: a
+ * record that does not parse, a bad chunk, a message on an unknown
+ * channel), -ENOSPC (more than MCAP_CHANNELS channels or schemas),
+ * -ENOMEM, -EIO. Messages come in file order, except that those of one
+ * chunk are merged by log time: each channel's messages keep their order,
+ * ordered among the other channels' by m->time, the largest log time of
+ * the channel so far (equal to log_time unless a channel's own times go
+ * back, as several producers on one ring can make them). */
+int mcap_reader_next(struct mcap_reader *r, struct mcap_msg *m);
+/* The schema of channel @ch, or NULL if it has none. */
+const struct mcap_rschema *mcap_reader_schema(const struct mcap_reader *r,
+					      unsigned ch);
+void mcap_reader_close(struct mcap_reader *r);
+
 #endif /* PBR_CLI_MCAP_H */

@@ -515,19 +515,6 @@ int cmd_record(int argc, char **argv)
 
 /* --- info ------------------------------------------------------------- */
 
-/* "2026-12-05T10:00:00.123456789Z" */
-static const char *utc(uint64_t ns, char *buf, size_t len)
-{
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	char day[32];
-
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%09" PRIu64 "Z", day, ns % 1000000000u);
-	return buf;
-}
-
 static void print_info(const char *path, const struct mcap_info *in)
 {
 	char a[64], b[64];
@@ -544,7 +531,8 @@ static void print_info(const char *path, const struct mcap_info *in)
 	printf("messages: %" PRIu64 "\n", in->messages);
 	if (in->messages)
 		printf("time: %s .. %s (%.3f s)\n",
-		       utc(in->start, a, sizeof(a)), utc(in->end, b, sizeof(b)),
+		       cli_utc(in->start, a, sizeof(a)),
+		       cli_utc(in->end, b, sizeof(b)),
 		       (double)(in->end - in->start) / 1e9);
 	printf("chunks: %" PRIu32 " (%s)\n", in->chunks,
 	       in->compression[0] ? in->compression : "none");

@@ -62,6 +62,14 @@ int demo_event_decode(const struct pbr_view *v, struct demo_decoded *d);
 /* Is the blob the demo pattern? */
 bool demo_blob_ok(const struct demo_decoded *d);
 
+/* The buffer demo_event_json() needs at most for a message of @len
+ * payload bytes (the blob in base64, the id escaped): consume and cat
+ * size theirs with it. */
+static inline size_t demo_json_cap(size_t len)
+{
+	return 128 + 6 * DEMO_ID_MAX + (len + 2) / 3 * 4;
+}
+
 /* Canonical protobuf JSON of d into buf (NUL-terminated); returns the
  * length, or 0 if buf is too small. */
 size_t demo_event_json(const struct demo_decoded *d, char *buf, size_t cap);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Run tests/cli/test_record.py in a virtualenv that has the official MCAP
+# Run tests/cli/test_record.py and test_replay.py in a virtualenv that has the official MCAP
 # readers (mcap, mcap-protobuf-support: PyPI only, not in Debian), made
 # once in BUILD_DIR/mcap-venv and reused while it can import them.
 #
@@ -27,4 +27,4 @@ if ! "$venv/bin/python" -c 'import pytest, mcap, mcap_protobuf' 2>/dev/null; the
 fi
 cd "$here"
 PYTHONDONTWRITEBYTECODE=1 exec "$venv/bin/python" -m pytest -q \
-	"$here/test_record.py" "$@"
+	"$here/test_record.py" "$here/test_replay.py" "$@"
