@@ -63,8 +63,11 @@ ${CC:-cc} -std=c11 -Wall -Wextra -Werror "${cflags[@]}" \
 	"$work/hello.c" -o "$work/hello-pc" "${libs[@]}"
 out=$(LD_LIBRARY_PATH=$libdir "$work/hello-pc")
 echo "pkg-config build: $out"
-LD_LIBRARY_PATH=$libdir ldd "$work/hello-pc" | grep -q "libpbring.so.* => $libdir/" ||
-	fail "hello-pc does not load libpbring from $libdir"
+# ldd's output in full first: `ldd | grep -q` under pipefail fails when
+# grep exits at its match before ldd has written the rest (SIGPIPE).
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/hello-pc")
+grep -q "libpbring.so.* => $libdir/" <<<"$deps" ||
+	fail "hello-pc does not load libpbring from $libdir: $deps"
 
 # The CMake package, found through CMAKE_PREFIX_PATH alone.
 mkdir -p "$work/cm"
