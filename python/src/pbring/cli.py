@@ -60,6 +60,9 @@ messages to a demo ring.
                    nothing is sent into a ring that nobody reads)
   --traceparent TP give every message this W3C trace context
                    (00-<32 hex>-<16 hex>-<2 hex>; consume --envelope shows it)
+  --source HI-LO   give message i of each producer the source id (HI, LO+i)
+                   (format 1.3, as a Redis stream entry id ms-seq; consume
+                   --envelope shows it)
   --raw            skip the message type check (for untyped rings)
   --any-owner      accept a ring owned by another user (see SECURITY.md)
 Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
@@ -439,6 +442,7 @@ class _ProduceThread(threading.Thread):
             send = functools.partial(p.send_bytes,
                                      traceparent=cfg.traceparent)
         ser = msg.SerializeToString
+        src = cfg.source
         mono = time.monotonic_ns
         start = mono()
         i = 0
@@ -454,7 +458,10 @@ class _ProduceThread(threading.Thread):
                 msg.seq = i
                 msg.status = i % 3
                 msg.sent_ns = mono()
-                send(ser())
+                if src is None:
+                    send(ser())
+                else:
+                    send(ser(), source=(src[0], src[1] + i))
                 i += 1
                 self.sent = i
         except Interrupted:
@@ -471,7 +478,16 @@ class _ProduceThread(threading.Thread):
                 pass
 
 
-_DEMO_ONLY = ("count", "rate", "size", "producers", "raw")
+_DEMO_ONLY = ("count", "rate", "size", "producers", "raw", "source")
+
+
+def _source(s: str) -> Tuple[int, int]:
+    """--source HI-LO: two decimal u64, or a usage error."""
+    hi, dash, lo = s.partition("-")
+    if (dash and hi.isdigit() and lo.isdigit() and hi.isascii()
+            and lo.isascii() and int(hi) < 1 << 64 and int(lo) < 1 << 64):
+        return int(hi), int(lo)
+    raise Usage(f"--source: '{s}' is not HI-LO (two decimal numbers)")
 
 
 def _traceparent(s: str) -> str:
@@ -692,6 +708,7 @@ def cmd_produce(argv: Sequence[str]) -> int:
     ap.add("from-json", _path("--from-json"), None)
     ap.add("any-owner")
     ap.add("traceparent", _traceparent, None)
+    ap.add("source", _source, None)
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
