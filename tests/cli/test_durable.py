@@ -45,7 +45,8 @@ def test_resume_after_exit_and_kill(pbring, ring, procs):
                             for p in st["participants"]),
              what="durable reader bridge")
     # 40 messages through 8 slots: the producer needs the reader to go on
-    p = procs("produce", name, "--count", 40, "--rate", 100, "--timeout", 20)
+    # slow enough that the second consumer is killed well before the end
+    p = procs("produce", name, "--count", 40, "--rate", 20, "--timeout", 20)
     assert c.wait() == 0, c
     assert "durable reader bridge created at seq 0" in c.err, c.err
     assert seqs(c.out) == [0, 1, 2]
