@@ -131,3 +131,19 @@ def test_usage_errors(pbring, ring):
         r = pbring("rm", *args)
         assert r.rc == 2 and len(r.err_lines) == 1, (args, r)
     assert pbring("stat", name).rc == 0  # none of these removed it
+
+
+def test_produce_sends_for_a_detached_reader(pbring, ring):
+    """A detached durable reader counts as the gating reader produce waits
+    for: what it sends is kept for it."""
+    name = ring()
+    assert pbring("create", name, "--durable-readers", "--slots", 8).rc == 0
+    r = pbring("consume", name, "--durable", "later", "--count", 1,
+               "--timeout", 0.1)
+    # created, then detached at 0 (it timed out waiting: exit 1)
+    assert r.rc == 1 and "created at seq 0" in r.err, r
+    r = pbring("produce", name, "--count", 5, "--timeout", 2)
+    assert r.rc == 0 and "waiting" not in r.err, r
+    r = pbring("consume", name, "--durable", "later", "--json", "--count", 5,
+               "--timeout", 2)
+    assert r.rc == 0 and seqs(r.out) == [0, 1, 2, 3, 4], r

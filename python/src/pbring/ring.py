@@ -510,7 +510,10 @@ class Ring:
             raise error_for(rc, self.name, "check")
 
     def has_gating_reader(self) -> bool:
-        return any(p.gating and p.alive for p in self.participants())
+        """A live gating reader, or a durable one (detached too: what is
+        sent is kept for it)."""
+        return any(p.gating and (p.alive or p.durable)
+                   for p in self.participants())
 
     def wait_gating_reader(self, timeout: Seconds = 10.0) -> bool:
         """Wait up to @timeout seconds for a live gating reader; True if
