@@ -50,13 +50,25 @@ static const char consume_help[] =
 	"                       producers back; lossy, it counts what is "
 	"lost (not\n"
 	"                       with --lossy)\n"
+	"  --durable NAME       a durable reader (a ring made with "
+	"--durable-readers):\n"
+	"                       resumes where NAME left off, or creates it "
+	"(from\n"
+	"                       --from); once this exits or dies NAME stays, "
+	"holding\n"
+	"                       producers back, until resumed or dropped "
+	"(pbring rm\n"
+	"                       RING --reader NAME); says on stderr which it "
+	"did\n"
 	"  --json               one canonical protobuf JSON object per message "
 	"on stdout\n"
 	"  --envelope           with --json: each line is {\"seq\", "
 	"\"producer\",\n"
 	"                       \"timestamp_ns\", \"traceparent\" (when the "
 	"message\n"
-	"                       carries one), \"message\": the message's "
+	"                       carries one), \"source\": \"HI-LO\" (when "
+	"it carries\n"
+	"                       a source id), \"message\": the message's "
 	"JSON}\n"
 	"  --quiet              no per-message output, only the summary\n"
 	"  --raw                no decoding: each payload as a 4-byte "
@@ -103,7 +115,8 @@ struct consume_cfg {
 	uint32_t start;
 	bool lossy, json, quiet, raw, any_owner;
 	bool tap; /* --tap: read-only attach, a tap reader (FORMAT.md §9.5) */
-	bool envelope; /* --envelope: ring metadata around each message */
+	bool envelope;	     /* --envelope: ring metadata around each message */
+	const char *durable; /* --durable NAME (checked), or NULL */
 };
 
 struct seq_track {
@@ -155,6 +168,9 @@ struct consume_state {
 	 * was held ("" if none) */
 	char tp[PBR_TRACEPARENT_LEN + 1];
 	char trace_id[33];
+	/* --envelope: its source id, read with it (valid with has_source) */
+	uint64_t source[2];
+	bool has_source;
 };
 
 static struct seq_track *track(struct consume_state *s, const char *id)
@@ -290,6 +306,9 @@ static int take_one(struct consume_state *s, const struct pbr_view *v,
 		s->tp[0] = 0;
 	snprintf(s->trace_id, sizeof(s->trace_id), "%.32s",
 		 s->tp[0] ? s->tp + 3 : "");
+	s->has_source = v->flags & PBR_SLOT_F_SOURCE;
+	s->source[0] = v->source[0];
+	s->source[1] = v->source[1];
 	rc = pbr_reader_verify(s->rd, v);
 	if (rc)
 		return rc == -EBADMSG ? -EILSEQ : rc;
@@ -313,6 +332,9 @@ static void print_envelope(const struct consume_state *s,
 	       v->seq, v->producer, v->timestamp_ns);
 	if (s->tp[0])
 		printf("\"traceparent\":\"%s\",", s->tp);
+	if (s->has_source)
+		printf("\"source\":\"%" PRIu64 "-%" PRIu64 "\",", s->source[0],
+		       s->source[1]);
 	fputs("\"message\":", stdout);
 	fwrite(json, 1, n, stdout);
 	fputs("}\n", stdout);
@@ -624,19 +646,34 @@ static int consume_opt(int c, const char *arg, struct consume_cfg *cfg)
 	case 'T':
 		cfg->tap = true;
 		return 0;
+	case 'D':
+		if (pbr_reader_name_check(arg))
+			return cli_usage(
+				"consume",
+				"--durable: '%s' is not 1..31 bytes of "
+				"[A-Za-z0-9._-]",
+				arg);
+		cfg->durable = arg;
+		return 0;
 	}
 	return cli_usage("consume", "bad option");
 }
 
 static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 {
-	static const struct option opts[] = {
-		{"count", 1, 0, 'n'},	 {"timeout", 1, 0, 't'},
-		{"from", 1, 0, 'f'},	 {"lossy", 0, 0, 'l'},
-		{"json", 0, 0, 'j'},	 {"quiet", 0, 0, 'q'},
-		{"raw", 0, 0, 'R'},	 {"any-owner", 0, 0, 'A'},
-		{"envelope", 0, 0, 'E'}, {"tap", 0, 0, 'T'},
-		{"help", 0, 0, 'h'},	 {0, 0, 0, 0}};
+	static const struct option opts[] = {{"count", 1, 0, 'n'},
+					     {"timeout", 1, 0, 't'},
+					     {"from", 1, 0, 'f'},
+					     {"lossy", 0, 0, 'l'},
+					     {"json", 0, 0, 'j'},
+					     {"quiet", 0, 0, 'q'},
+					     {"raw", 0, 0, 'R'},
+					     {"any-owner", 0, 0, 'A'},
+					     {"envelope", 0, 0, 'E'},
+					     {"tap", 0, 0, 'T'},
+					     {"durable", 1, 0, 'D'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -665,6 +702,11 @@ static int consume_parse(int argc, char **argv, struct consume_cfg *cfg)
 	if (cfg->tap && cfg->lossy)
 		return cli_usage("consume", "--tap and --lossy exclude each "
 					    "other (a tap is lossy already)");
+	if (cfg->durable && (cfg->tap || cfg->lossy))
+		return cli_usage("consume",
+				 "--durable excludes %s (a durable "
+				 "reader holds producers back)",
+				 cfg->tap ? "--tap" : "--lossy");
 	cfg->ring_name = argv[optind];
 	return 0;
 }
@@ -679,6 +721,9 @@ static int consume_open(struct consume_state *s, struct pbr_ring *ring)
 	o.flags = s->cfg->tap ? PBR_READER_TAP
 			      : PBR_READER_LATENCY |
 					(s->cfg->lossy ? PBR_READER_LOSSY : 0);
+	if (s->cfg->durable)
+		o.flags |= PBR_READER_DURABLE;
+	o.name = s->cfg->durable;
 	o.start = s->cfg->start;
 	pbr_ring_info(ring, &info);
 	s->line_cap = demo_json_cap(info.payload_cap);
@@ -730,6 +775,36 @@ static int consume_kind(struct consume_state *s, struct pbr_ring *ring)
 	return 0;
 }
 
+/* Why the reader could not be opened, in one line. */
+static void open_failed(const struct consume_cfg *c, int rc)
+{
+	if (c->durable && rc == -EBUSY)
+		cli_fail(c->ring_name,
+			 "durable reader %s is in use by a live process (or "
+			 "every reader entry is taken)",
+			 c->durable);
+	else if (c->durable && rc == -EOPNOTSUPP)
+		cli_fail(c->ring_name,
+			 "ring has no durable readers (create it with "
+			 "--durable-readers)");
+	else
+		cli_err(c->ring_name, "open reader", rc);
+}
+
+/* A durable reader says on stderr whether it was created or resumed (and
+ * where): 0 either way. */
+static int durable_opened(struct consume_state *s, int rc)
+{
+	struct pbr_reader_stats st;
+
+	if (!s->cfg->durable)
+		return 0;
+	pbr_reader_stats(s->rd, &st);
+	fprintf(stderr, "consume: durable reader %s %s at seq %" PRIu64 "\n",
+		s->cfg->durable, rc == 1 ? "resumed" : "created", st.cursor);
+	return 0;
+}
+
 int cmd_consume(int argc, char **argv)
 {
 	static struct consume_state s; /* large: the histogram */
@@ -754,8 +829,13 @@ int cmd_consume(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
 	rc = consume_kind(&s, ring);
-	if (!rc && (rc = consume_open(&s, ring)))
-		cli_err(cfg.ring_name, "open reader", rc);
+	if (!rc) {
+		rc = consume_open(&s, ring);
+		if (rc < 0)
+			open_failed(&cfg, rc);
+		else /* 0: opened (a durable reader: created), 1: resumed */
+			rc = durable_opened(&s, rc);
+	}
 	if (rc) {
 		pbs_codec_close(s.codec);
 		cli_stop_detach(ring);

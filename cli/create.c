@@ -36,6 +36,11 @@ static const char create_help[] =
 	"  --producers N      producer entries (default 8)\n"
 	"  --readers N        reader entries (default 8)\n"
 	"  --single-producer  one producer only, no atomic RMW per message\n"
+	"  --durable-readers  allow durable readers (consume --durable NAME), "
+	"whose\n"
+	"                     position outlives them: format 1.3, which "
+	"libraries\n"
+	"                     of 1.2 and earlier refuse\n"
 	"  --crc POLICY       which payloads producers checksum (CRC32C), in "
 	"every\n"
 	"                     language: full (default), none, or BYTES: "
@@ -167,6 +172,9 @@ static int create_opt(int c, const char *arg, struct pbr_create_opts *o)
 	case '1':
 		o->flags |= PBR_CREATE_SINGLE_PRODUCER;
 		return 0;
+	case 'D':
+		o->flags |= PBR_CREATE_DURABLE_READERS;
+		return 0;
 	case 'c':
 		return create_crc(arg, o);
 	}
@@ -183,6 +191,7 @@ int cmd_create(int argc, char **argv)
 					     {"producers", 1, 0, 'p'},
 					     {"readers", 1, 0, 'r'},
 					     {"single-producer", 0, 0, '1'},
+					     {"durable-readers", 0, 0, 'D'},
 					     {"crc", 1, 0, 'c'},
 					     {"help", 0, 0, 'h'},
 					     {0, 0, 0, 0}};

@@ -16,6 +16,7 @@
 
 static const char rm_help[] =
 	"usage: pbring rm [--force] RING...\n"
+	"       pbring rm RING --reader NAME\n"
 	"Remove rings. A ring that live producers or readers still use is "
 	"kept,\n"
 	"with their pids named, unless --force: they then stop with \"ring "
@@ -23,7 +24,36 @@ static const char rm_help[] =
 	"removed while in use\" the next time they wait (within about 100 "
 	"ms).\n"
 	"A damaged or foreign ring is removed without looking inside.\n"
-	"  --force   remove rings even while they are in use\n";
+	"  --force        remove rings even while they are in use\n"
+	"  --reader NAME  do not remove RING: drop its durable reader NAME "
+	"(consume\n"
+	"                 --durable), which then stops holding producers "
+	"back; only\n"
+	"                 once it is detached (its process exited or died)\n";
+
+/* --reader NAME: drop durable reader @reader of ring @name. */
+static int rm_reader(const char *name, const char *reader)
+{
+	struct pbr_ring *ring;
+	int rc = cli_attach("rm", name, &ring);
+
+	if (rc)
+		return rc;
+	rc = pbr_ring_drop_reader(ring, reader);
+	if (rc == -ENOENT)
+		cli_fail(name, "no durable reader %s", reader);
+	else if (rc == -EBUSY)
+		cli_fail(name,
+			 "durable reader %s is in use by a live process; "
+			 "not dropped (stop it first)",
+			 reader);
+	else if (rc == -EOPNOTSUPP)
+		cli_fail(name, "ring has no durable readers");
+	else if (rc)
+		cli_err(name, "drop reader", rc);
+	pbr_ring_detach(ring);
+	return rc ? EXIT_RUNTIME : 0;
+}
 
 #define RM_MAX_LISTED 1024
 
@@ -106,28 +136,43 @@ int cmd_rm(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"force", no_argument, NULL, 'f'},
+		{"reader", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *reader = NULL;
 	bool force = false;
 	int c, i, status = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":fhr:", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(rm_help, stdout);
 			return 0;
 		}
-		if (c != 'f')
+		if (c == 'r' && pbr_reader_name_check(optarg))
+			return cli_usage("rm",
+					 "--reader: '%s' is not 1..31 bytes of "
+					 "[A-Za-z0-9._-]",
+					 optarg);
+		if (c == 'r')
+			reader = optarg;
+		else if (c == 'f')
+			force = true;
+		else
 			return cli_bad_option("rm", argv, c);
-		force = true;
 	}
 	if (optind >= argc)
 		return cli_usage("rm", "expects at least one RING");
+	if (reader && (force || optind != argc - 1))
+		return cli_usage("rm", "--reader takes exactly one RING, "
+				       "without --force");
 	for (i = optind; i < argc; i++)
 		if (pbr_name_check(argv[i]))
 			return cli_usage("rm", "invalid ring name '%s'",
 					 argv[i]);
+	if (reader)
+		return rm_reader(argv[optind], reader);
 	for (i = optind; i < argc; i++)
 		if (rm_one(argv[i], force))
 			status = EXIT_RUNTIME;

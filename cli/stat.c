@@ -92,8 +92,14 @@ static void text_participant(const struct pbr_participant *p,
 		       pending_str(p->pending, st->claimed, buf, sizeof(buf)));
 	else
 		printf(", lag %" PRIu64 ", delivered %" PRIu64 ", lost %" PRIu64
-		       ", abandoned %" PRIu64 "\n",
-		       lag(p, st), p->delivered, p->lost, p->abandoned);
+		       ", abandoned %" PRIu64 "%s",
+		       lag(p, st), p->delivered, p->lost, p->abandoned,
+		       p->durable ? "" : "\n");
+	/* a durable reader: its name, and whether anyone owns it now */
+	if (p->is_reader && p->durable)
+		printf(", durable %s, detached %s\n",
+		       p->name[0] ? p->name : "(malformed)",
+		       p->detached ? "true" : "false");
 }
 
 /* The CRC policy's name in stat and in create --crc. */
@@ -118,8 +124,11 @@ static void stat_text(const struct pbr_ring_info *i,
 	       i->slot_count, i->slot_size, i->payload_cap,
 	       (i->ring_flags & PBR_RING_SINGLE_PRODUCER) ? "true" : "false",
 	       i->seq_base);
-	printf("max_producers %u, max_readers %u\n", i->max_producers,
-	       i->max_readers);
+	printf("max_producers %u, max_readers %u%s\n", i->max_producers,
+	       i->max_readers,
+	       (i->features_incompat & PBR_FEATURE_DURABLE_READERS)
+		       ? ", durable_readers true"
+		       : "");
 	printf("crc %s, crc_limit %u\n", crc_name(i->crc), i->crc_limit);
 	printf("msg_type %s, schema_len %u, schema_hash %016" PRIx64 "\n",
 	       i->msg_type[0] ? i->msg_type : "(raw bytes)", i->schema_len,
@@ -139,10 +148,16 @@ static void json_participant(const struct pbr_participant *p,
 	printf("{\"role\":\"%s\",\"index\":%u,\"pid\":%u,\"alive\":%s,"
 	       "\"position\":%" PRIu64 ",\"pending\":%" PRIu64
 	       ",\"lag\":%" PRIu64 ",\"delivered\":%" PRIu64
-	       ",\"lost\":%" PRIu64 ",\"abandoned\":%" PRIu64 "}",
+	       ",\"lost\":%" PRIu64 ",\"abandoned\":%" PRIu64,
 	       role(p), p->index, p->pid, p->alive ? "true" : "false",
 	       p->position, p->pending, lag(p, st), p->delivered, p->lost,
 	       p->abandoned);
+	if (p->is_reader && p->durable) {
+		printf(",\"durable\":");
+		json_str(p->name);
+		printf(",\"detached\":%s", p->detached ? "true" : "false");
+	}
+	putchar('}');
 }
 
 static void stat_json(const struct pbr_ring_info *i,
@@ -164,6 +179,8 @@ static void stat_json(const struct pbr_ring_info *i,
 	       i->max_producers, i->max_readers, i->seq_base, crc_name(i->crc),
 	       i->crc_limit);
 	json_str(i->msg_type);
+	if (i->features_incompat & PBR_FEATURE_DURABLE_READERS)
+		printf(",\"durable_readers\":true");
 	printf(",\"schema_len\":%u,\"schema_hash\":\"%016" PRIx64
 	       "\",\"claimed\":%" PRIu64 ",\"abandoned\":%" PRIu64
 	       ",\"producers_reaped\":%" PRIu64 ",\"readers_reaped\":%" PRIu64

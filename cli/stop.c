@@ -172,7 +172,16 @@ void cli_watch_full(struct cli_watch *w)
 		if (!slow || (int64_t)(ps[i].position - slow->position) < 0)
 			slow = &ps[i];
 	}
-	if (slow)
+	if (slow && slow->durable)
+		cli_fail(w->name,
+			 "ring is full: waiting for durable reader %s%s to "
+			 "read",
+			 slow->name,
+			 slow->detached ? " (detached: resume it with consume "
+					  "--durable, or drop it with rm "
+					  "--reader)"
+					: "");
+	else if (slow)
 		cli_fail(w->name,
 			 "ring is full: waiting for gating reader %" PRIu32
 			 " (pid %" PRIu32 "%s) to read",

@@ -39,7 +39,11 @@ static const char top_help[] =
 	"On a terminal: keys q (quit), s (sort by: ring, rate, lag, p99);\n"
 	"Ctrl-C quits too. Otherwise (a pipe, a file): plain lines, a block\n"
 	"per refresh, each line:\n"
-	"  RING ROLE ID PID STATE RATE LAG TOTAL LOST BLOCKED P50 P99\n"
+	"  RING ROLE ID PID STATE RATE LAG TOTAL LOST BLOCKED P50 P99 [NAME]\n"
+	"A durable reader (consume --durable) has ROLE durable, its NAME at "
+	"the\n"
+	"end, and STATE detached while no process owns it (it still holds\n"
+	"producers back).\n"
 	"  --interval SEC  seconds between refreshes (0.1 .. 3600)\n"
 	"  --once          one refresh (after one interval, for the rates), "
 	"then exit\n"
@@ -52,6 +56,8 @@ struct top_row {
 	const char *role; /* producer, gating, lossy */
 	uint32_t index, pid;
 	bool alive;
+	bool durable; /* a durable reader, named name */
+	char name[PBR_READER_NAME_SIZE];
 	uint64_t total;	  /* committed (producers) or delivered (readers) */
 	uint64_t lag;	  /* readers */
 	uint64_t lost;	  /* readers */
@@ -79,6 +85,8 @@ static const char *role_of(const struct pbr_participant *p)
 {
 	if (!p->is_reader)
 		return "producer";
+	if (p->durable)
+		return "durable";
 	return (p->flags & PBR_READER_LOSSY) ? "lossy" : "gating";
 }
 
@@ -113,6 +121,8 @@ static void add_rows(struct top_state *t, const struct cli_snap *s)
 		r->index = p->index;
 		r->pid = p->pid;
 		r->alive = p->alive;
+		r->durable = p->is_reader && p->durable;
+		snprintf(r->name, sizeof(r->name), "%s", p->name);
 		r->total = p->is_reader ? p->delivered : p->position;
 		r->lag = p->is_reader ? s->st.claimed - p->position : 0;
 		r->lost = p->lost;
@@ -224,11 +234,15 @@ static void row_text(const struct top_row *r, char *buf, size_t n)
 			 100 * (r->blocked_share > 1 ? 1 : r->blocked_share));
 	snprintf(buf, n,
 		 "%-24s %-8s %4" PRIu32 " %8" PRIu32 " %-5s %10s %10" PRIu64
-		 " %12" PRIu64 " %8" PRIu64 " %7s %7s %7s",
+		 " %12" PRIu64 " %8" PRIu64 " %7s %7s %7s%s%s",
 		 r->ring, r->role, r->index, r->pid,
-		 r->alive ? "alive" : "dead", rate, r->lag, r->total, r->lost,
-		 blocked, cli_lat_text(r->p50, p50, sizeof(p50)),
-		 cli_lat_text(r->p99, p99, sizeof(p99)));
+		 r->alive     ? "alive"
+		 : r->durable ? "detached"
+			      : "dead",
+		 rate, r->lag, r->total, r->lost, blocked,
+		 cli_lat_text(r->p50, p50, sizeof(p50)),
+		 cli_lat_text(r->p99, p99, sizeof(p99)), r->durable ? " " : "",
+		 r->durable ? r->name : "");
 }
 
 static const char header[] =

@@ -33,6 +33,9 @@ struct pbr_reader {
 	bool lossy;
 	bool tap; /* PBR_READER_TAP: no entry (NULL), fd -1, writes nothing */
 	bool metrics_wanted; /* PBR_READER_LATENCY */
+	bool durable;	     /* PBR_READER_DURABLE: close detaches */
+	bool dropping;	     /* pbr_reader_drop(): close frees the entry */
+	char name[PBR_READER_NAME_SIZE]; /* a durable reader's */
 	pid_t pid; /* opener: a forked child must not touch the entry */
 	enum pbr_wait wait;
 	uint64_t cursor;       /* next unreleased sequence */
@@ -99,6 +102,19 @@ static void start_at(struct pbr_ring *r, struct pbr_reader *rd, uint64_t c,
 	rd->st.cursor = rd->cursor;
 }
 
+/* The name, NUL-padded, before the entry becomes ACTIVE (FORMAT.md §5.4);
+ * word stores, as durable_find() reads it with word loads. */
+static void write_name(struct pbr_layout_reader *e, const char *name)
+{
+	uint64_t w[PBR_READER_NAME_SIZE / 8];
+	size_t i;
+
+	memset(w, 0, sizeof(w));
+	memcpy(w, name, strlen(name)); /* <= PBR_READER_NAME_MAX */
+	for (i = 0; i < PBR_READER_NAME_SIZE / 8; i++)
+		st_rlx64((uint8_t *)e->name + 8 * i, w[i]);
+}
+
 static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 {
 	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
@@ -109,7 +125,12 @@ static void join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 		pbri_reap_reader(r, rd->entry); /* a dead reader's entry */
 	memset(rd->entry + 0x10, 0, PBR_ENTRY_SIZE - 0x10);
 	st_rlx64(&e->cursor, c0);
-	st_rlx32(&e->flags, rd->lossy ? PBR_READER_LOSSY : PBR_READER_GATING);
+	if (rd->durable)
+		write_name(e, rd->name);
+	st_rlx32(&e->flags, rd->lossy ? PBR_READER_LOSSY
+			    : rd->durable
+				    ? PBR_READER_GATING | PBR_READER_DURABLE
+				    : PBR_READER_GATING);
 	st_rlx32(&e->pid, (uint32_t)getpid());
 	st_rlx64(&e->joined_ns, joined_ns);
 	join_metrics(r, rd, joined_ns);
@@ -141,8 +162,7 @@ static int entry_join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 
 	rd->fd = pbri_fd_reopen(r->fd);
 	rc = rd->fd < 0 ? rd->fd
-			: pbri_entry_take(r, rd->fd, r->rtab, r->max_readers,
-					  R_STATE, &rd->index);
+			: pbri_reader_entry_take(r, rd->fd, &rd->index);
 	if (rc) {
 		if (rd->fd >= 0)
 			close(rd->fd);
@@ -151,6 +171,77 @@ static int entry_join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 	rd->entry = reader_entry(r, rd->index);
 	join(r, rd, start);
 	return 0;
+}
+
+/* Take over the detached durable reader in our (locked) entry: its
+ * cursor stays, and everything from it on was gated all along, so
+ * nothing needs the re-check (checked_from = cursor, §9.1). The
+ * statistics restart, as for any join. 1, or -EUCLEAN for a cursor that
+ * no correct ring can hold (after the claim, or further behind it than
+ * the slots and the producers' overshoot allow). */
+static int resume(struct pbr_ring *r, struct pbr_reader *rd)
+{
+	struct pbr_layout_reader *e = (struct pbr_layout_reader *)rd->entry;
+	/* A2-like: pairs with R2 of the previous owner's last release. */
+	uint64_t c = ld_acq64(&e->cursor);
+	uint64_t claim = ld_acq64(ctl_word(r, PBR_CTL_CLAIM));
+	uint64_t joined_ns = pbri_realtime_ns();
+
+	if (seq_before(claim, c) ||
+	    claim - c > (uint64_t)r->slot_count + r->max_producers)
+		return -EUCLEAN;
+	memset(rd->entry + 0x18, 0, 0x50 - 0x18); /* statistics */
+	st_rlx32(&e->flags, PBR_READER_GATING | PBR_READER_DURABLE);
+	st_rlx32(&e->pid, (uint32_t)getpid());
+	st_rlx64(&e->joined_ns, joined_ns);
+	join_metrics(r, rd, joined_ns);
+	rd->checked_from = rd->cursor = c;
+	rd->peeked_end = rd->observed_end = c;
+	rd->st.cursor = c;
+	publish_cursor(rd);
+	return 1;
+}
+
+/* Under the name lock: take over the reader of our name, or create it. */
+static int durable_join_locked(struct pbr_ring *r, struct pbr_reader *rd,
+			       uint32_t start)
+{
+	int rc = pbri_durable_take(r, rd->fd, rd->name, &rd->index);
+
+	if (rc == 0) {
+		rd->entry = reader_entry(r, rd->index);
+		rc = resume(r, rd);
+		if (rc < 0)
+			pbri_lock_drop(rd->fd, entry_lock_off(r, rd->entry));
+		return rc;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rc = pbri_reader_entry_take(r, rd->fd, &rd->index);
+	if (rc)
+		return rc;
+	rd->entry = reader_entry(r, rd->index);
+	join(r, rd, start);
+	return 0;
+}
+
+/* Open durable reader rd->name (FORMAT.md §9.1): 0 created, 1 resumed. */
+static int durable_join(struct pbr_ring *r, struct pbr_reader *rd,
+			uint32_t start)
+{
+	int rc;
+
+	rd->fd = pbri_fd_reopen(r->fd);
+	if (rd->fd < 0)
+		return rd->fd;
+	rc = pbri_name_lock(r, rd->fd);
+	if (!rc) {
+		rc = durable_join_locked(r, rd, start);
+		pbri_name_unlock(r, rd->fd);
+	}
+	if (rc < 0)
+		close(rd->fd);
+	return rc;
 }
 
 /* Detach closes a reader still open (pbri_handle). */
@@ -164,16 +255,23 @@ static void close_handle(struct pbri_handle *h)
  * not got. */
 static int check_opts(const struct pbr_ring *r, const struct pbr_reader_opts *o)
 {
-	const uint32_t known =
-		PBR_READER_LOSSY | PBR_READER_LATENCY | PBR_READER_TAP;
+	const uint32_t known = PBR_READER_LOSSY | PBR_READER_LATENCY |
+			       PBR_READER_TAP | PBR_READER_DURABLE;
 	uint32_t f = o ? o->flags : 0;
 
 	if ((f & ~known) || (o && o->start > PBR_START_LATEST) ||
 	    ((f & PBR_READER_TAP) && (f & PBR_READER_LATENCY)))
 		return -EINVAL;
+	/* A durable reader gates (it is owed everything) and has an entry. */
+	if ((f & PBR_READER_DURABLE) &&
+	    ((f & (PBR_READER_LOSSY | PBR_READER_TAP)) ||
+	     pbr_reader_name_check(o->name)))
+		return -EINVAL;
 	/* Any other reader writes its entry, whose lock needs O_RDWR. */
 	if (r->readonly && !(f & PBR_READER_TAP))
 		return -EROFS;
+	if ((f & PBR_READER_DURABLE) && !r->durable)
+		return -EOPNOTSUPP;
 	return 0;
 }
 
@@ -196,16 +294,22 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	rd->lossy = rd->tap || (o && (o->flags & PBR_READER_LOSSY));
 	rd->metrics_wanted = o && (o->flags & PBR_READER_LATENCY);
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
-	if (rd->tap) {
+	rd->durable = o && (o->flags & PBR_READER_DURABLE);
+	if (rd->durable)
+		strcpy(rd->name, o->name); /* checked: < PBR_READER_NAME_SIZE */
+	if (rd->tap)
 		tap_join(r, rd, start);
-	} else if ((rc = entry_join(r, rd, start))) {
+	else
+		rc = rd->durable ? durable_join(r, rd, start)
+				 : entry_join(r, rd, start);
+	if (rc < 0) {
 		free(rd);
 		return rc;
 	}
 	rd->handle.close = close_handle;
 	pbri_ring_add_handle(r, &rd->handle);
 	*out = rd;
-	return 0;
+	return rc;
 }
 
 void pbr_reader_close(struct pbr_reader *rd)
@@ -216,7 +320,10 @@ void pbr_reader_close(struct pbr_reader *rd)
 	 * parent's entry alone, and closing the copy keeps the lock. A tap
 	 * has neither entry nor lock. */
 	if (rd->pid == getpid() && !rd->tap) {
-		st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
+		/* A durable reader detaches: the entry keeps gating at its
+		 * cursor (§9.6), and its lock, once free, says "detached". */
+		if (!rd->durable || rd->dropping)
+			st_rel32(rd->entry + R_STATE, PBR_ENTRY_FREE);
 		pbri_bell_ring(rd->ring,
 			       PBR_CTL_SPACE_BELL); /* we stop gating */
 		pbri_lock_drop(rd->fd, entry_lock_off(rd->ring, rd->entry));
@@ -225,6 +332,20 @@ void pbr_reader_close(struct pbr_reader *rd)
 		close(rd->fd);
 	pbri_ring_forget_handle(rd->ring, &rd->handle);
 	free(rd);
+}
+
+int pbr_reader_drop(struct pbr_reader *rd)
+{
+	if (!rd)
+		return 0;
+	rd->dropping = true; /* with our lock held: ACTIVE -> FREE (§9.6) */
+	pbr_reader_close(rd);
+	return 0;
+}
+
+int pbr_reader_durable(const struct pbr_reader *rd)
+{
+	return rd->durable;
 }
 
 /* Count sequences [p, to) passed over because they were overwritten: the
@@ -276,6 +397,28 @@ static bool needs_check(const struct pbr_reader *rd, uint64_t p)
 	return rd->lossy || seq_before(p, rd->checked_from);
 }
 
+/* The source id after the payload (FORMAT.md §6.3), if the flag says so
+ * and the trailer lies within the payload capacity (len, already read
+ * once and checked against payload_cap, places it): else no source. */
+static void fill_source(const struct pbr_ring *r, const uint8_t *h,
+			uint32_t len, struct pbr_view *v)
+{
+	uint64_t off = PBR_SOURCE_OFF(len);
+	const uint8_t *t;
+
+	v->source[0] = v->source[1] = 0;
+	if (!(v->flags & PBR_SLOT_F_SOURCE))
+		return;
+	if (off + PBR_SOURCE_SIZE > r->payload_cap) {
+		v->flags &= (uint16_t)~PBR_SLOT_F_SOURCE;
+		return;
+	}
+	/* Payload bytes, read as the payload is (plain, once, into the
+	 * view): atomic words are the header's only (FORMAT.md §6). */
+	t = h + PBR_SLOT_HDR_SIZE + off;
+	memcpy(v->source, t, PBR_SOURCE_SIZE);
+}
+
 static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
 		      uint32_t len, uint32_t pf, struct pbr_view *v)
 {
@@ -293,6 +436,7 @@ static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,
 	v->span_id = s->span_id;
 	v->trace_flags = (pf >> 16) & PBR_SLOT_F_TRACE ? s->trace_flags : 0;
 	memset(v->reserved, 0, sizeof(v->reserved));
+	fill_source(rd->ring, h, len, v);
 }
 
 /* Was p overwritten (lapped)? Only if p was claimed: a commit word about a

@@ -54,13 +54,13 @@ func TestCRCPolicyCreateInfo(t *testing.T) {
 		r, name := testRing(t, &o)
 		for _, info := range []Info{r.Info(), attachInfo(t, name)} {
 			if info.CRC != c.crc || info.CRCLimit != c.limit || info.CRC.String() != c.name ||
-				info.FormatMajor != 1 || info.FormatMinor != FormatMinor || FormatMinor != 2 {
+				info.FormatMajor != 1 || info.FormatMinor != FormatMinor || FormatMinor != 3 {
 				t.Errorf("%+v: info %v %d %d.%d", c.o, info.CRC, info.CRCLimit, info.FormatMajor, info.FormatMinor)
 			}
 		}
 		// The bytes of the superblock, as FORMAT.md §3 places them.
 		le := binary.LittleEndian
-		if p, l, m := le.Uint32(r.mem[0x09C:]), le.Uint32(r.mem[0x0A8:]), le.Uint16(r.mem[0x00E:]); p != uint32(c.crc) || l != c.limit || m != 2 {
+		if p, l, m := le.Uint32(r.mem[0x09C:]), le.Uint32(r.mem[0x0A8:]), le.Uint16(r.mem[0x00E:]); p != uint32(c.crc) || l != c.limit || m != 3 {
 			t.Errorf("%+v: superblock crc_policy %d, crc_limit %d, minor %d", c.o, p, l, m)
 		}
 		if r.g.crcBelow != c.below {

@@ -90,6 +90,15 @@ var (
 	// ErrReadOnly: the ring was attached read-only (AttachOptions.ReadOnly)
 	// and the call would write to it: only tap readers work there (EROFS).
 	ErrReadOnly = &Error{syscall.EROFS, "ring attached read-only: only tap readers can use it"}
+	// ErrNotDurable: a durable reader was asked of a ring created without
+	// durable readers (EOPNOTSUPP, as C's pbr_reader_open).
+	ErrNotDurable = &Error{syscall.EOPNOTSUPP, "ring was not created with durable readers"}
+	// ErrNoReader: Ring.DropReader found no durable reader of that name
+	// (ENOENT, as C's pbr_ring_drop_reader).
+	ErrNoReader = &Error{syscall.ENOENT, "no durable reader of that name"}
+	// ErrReaderAlive: the durable reader's owner is alive, so it can be
+	// neither taken over nor dropped (EBUSY, as C).
+	ErrReaderAlive = &Error{syscall.EBUSY, "durable reader is in use by a live process"}
 )
 
 var errnoSentinels = []*Error{

@@ -12,7 +12,7 @@ import "strconv"
 // Format identity and limits.
 const (
 	FormatMajor = 1                  // format major version this package speaks
-	FormatMinor = 2                  // format minor version it writes
+	FormatMinor = 3                  // format minor version it writes
 	Magic       = 0x0A474E4952425089 // "\x89PBRING\n" as a little-endian u64
 	// LayoutFingerprint encodes the sizes both sides must agree on (§3.1).
 	LayoutFingerprint = 0x88101008
@@ -43,8 +43,11 @@ const (
 	// featureReaderMetrics, features_compat bit 0 (1.2): the participant
 	// table holds a metrics block per reader entry (§5.5). A 1.2 creator
 	// sets it on every ring.
-	featureReaderMetrics  = 0x1
-	featuresIncompatKnown = 0 // no incompatible feature is defined in format 1
+	featureReaderMetrics = 0x1
+	// featureDurableReaders, features_incompat bit 0 (1.3): reader entries
+	// may be durable (§9.6); a dead durable reader is never reaped (§8.4).
+	featureDurableReaders = 0x1
+	featuresIncompatKnown = featureDurableReaders
 	featuresCompatKnown   = featureReaderMetrics
 )
 
@@ -85,6 +88,10 @@ const (
 	FlagCRC   = 0x1 // the crc32c header field holds the payload's CRC32C
 	FlagSkip  = 0x2 // an aborted sequence: readers pass over it silently
 	FlagTrace = 0x4 // trace_id and span_id are set
+	// FlagSource (1.3): a source id follows the payload (§6.3); see
+	// Slot.SetSource and View.Source.
+	FlagSource = 0x8
+	sourceSize = 16 // bytes of the source id trailer
 
 	// ProducerNone is the producer id of a recovered slot.
 	ProducerNone = 0xFFFF
@@ -135,6 +142,9 @@ const (
 	ctlSpaceBell = 0x100 // producers sleep here
 	ctlStats     = 0x180
 	ctlSize      = pageSize
+	// ctlNameLock (1.3): the control-block byte whose OFD lock serialises
+	// durable joins and drops by name (§9.6); never written.
+	ctlNameLock = 0x200
 
 	bellFutex   = 0x0 // u32 futex word, within a bell
 	bellWaiters = 0x4 // u32 sleepers registered
@@ -174,9 +184,14 @@ const (
 	reBad       = 0x38 // 1.2 statistics, written by the owner only
 	reCRCErrors = 0x40
 	reDecodeErr = 0x48
+	reName      = 0x50 // 1.3: a durable reader's name, NUL-padded
 
-	readerGating = 0x1
-	readerLossy  = 0x2
+	readerGating   = 0x1
+	readerLossy    = 0x2
+	readerDurable  = 0x4 // 1.3, with featureDurableReaders
+	readerNameSize = 32
+	// ReaderNameMax is the longest durable reader name, in bytes (§5.4).
+	ReaderNameMax = readerNameSize - 1
 )
 
 // Reader metrics blocks (1.2, featureReaderMetrics, §5.5): reader entry
@@ -236,6 +251,7 @@ const (
 )
 
 func pendingSeq(s uint64) uint64    { return s<<2 | pendingSeqTag }
+func sourceOff(n uint64) uint64     { return (n + 7) &^ 7 } // align8: §6.3
 func commitDoneOf(s uint64) uint64  { return s<<2 | commitDone }
 func commitAbandOf(s uint64) uint64 { return s<<2 | commitAbandoned }
 func commitBusyOf(s uint64) uint64  { return s<<2 | commitBusy }

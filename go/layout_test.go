@@ -40,6 +40,13 @@ var goDefines = map[string]uint64{
 	"PBR_FEATURES_INCOMPAT_KNOWN": featuresIncompatKnown,
 	"PBR_FEATURES_COMPAT_KNOWN":   featuresCompatKnown,
 	"PBR_FEATURE_READER_METRICS":  featureReaderMetrics,
+	"PBR_FEATURE_DURABLE_READERS": featureDurableReaders,
+	"PBR_READER_DURABLE":          readerDurable,
+	"PBR_READER_NAME_SIZE":        readerNameSize,
+	"PBR_READER_NAME_MAX":         ReaderNameMax,
+	"PBR_CTL_NAME_LOCK":           ctlNameLock,
+	"PBR_SLOT_F_SOURCE":           FlagSource,
+	"PBR_SOURCE_SIZE":             sourceSize,
 	"PBR_METRICS_SIZE":            metricsSize,
 	"PBR_LATENCY_BUCKETS":         LatencyBuckets,
 	"PBR_LATENCY_CAP_NS":          latencyCapNs,
@@ -83,6 +90,7 @@ var goMacros = map[string]func(uint64) uint64{
 	"PBR_COMMIT_ABANDONED": commitAbandOf,
 	"PBR_COMMIT_BUSY":      commitBusyOf,
 	"PBR_COMMIT_STATE":     func(v uint64) uint64 { return v & 3 },
+	"PBR_SOURCE_OFF":       sourceOff,
 	"PBR_LAYOUT_ASSERT":    nil, // not an encoding
 }
 
@@ -143,6 +151,7 @@ var goFields = map[string]uint64{
 	"pbr_layout_reader.bad":              reBad,
 	"pbr_layout_reader.crc_errors":       reCRCErrors,
 	"pbr_layout_reader.decode_errors":    reDecodeErr,
+	"pbr_layout_reader.name":             reName,
 	"pbr_layout_metrics.joined_ns":       mbJoinedNs,
 	"pbr_layout_metrics.latency_sum_ns":  mbLatencySumNs,
 	"pbr_layout_metrics.latency":         mbLatency,
@@ -174,6 +183,7 @@ var goArrays = map[string]uint64{
 	"pbr_layout_super.msg_type":  sbMsgTypeSize,
 	"pbr_layout_slot.trace_id":   16,
 	"pbr_layout_slot.span_id":    8,
+	"pbr_layout_reader.name":     readerNameSize,
 	"pbr_layout_metrics.latency": 8 * LatencyBuckets,
 }
 

@@ -3,10 +3,13 @@
 package pbring
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -185,6 +188,11 @@ func (r *Ring) reapProducer(e uint64) {
 // reapReader frees a dead reader's entry at e (lock held), so it stops
 // gating, and wakes producers it held back (§8.4).
 func (r *Ring) reapReader(e uint64) bool {
+	// A dead durable reader is detached, not dead: it keeps gating at its
+	// cursor until taken over or dropped (§8.4).
+	if r.isDurable(e) {
+		return false
+	}
 	crashPoint("reap_reader")
 	if !r.u32(e+reState).CompareAndSwap(entryActive, entryFree) {
 		return false
@@ -195,8 +203,9 @@ func (r *Ring) reapReader(e uint64) bool {
 }
 
 // reapIfDead takes the entry's lock with reapFd; if that works while the
-// entry is ACTIVE its owner is dead and reap runs. reapMu is held.
-func (r *Ring) reapIfDead(e, stateOff uint64, reap func(uint64)) bool {
+// entry is ACTIVE its owner is dead and reap runs; true if reap freed it.
+// reapMu is held.
+func (r *Ring) reapIfDead(e, stateOff uint64, reap func(uint64) bool) bool {
 	if r.u32(e+stateOff).Load() != entryActive || lockTake(r.reapFd, e) != nil {
 		return false
 	}
@@ -204,8 +213,7 @@ func (r *Ring) reapIfDead(e, stateOff uint64, reap func(uint64)) bool {
 	if r.u32(e+stateOff).Load() != entryActive {
 		return false
 	}
-	reap(e)
-	return true
+	return reap(e)
 }
 
 func (r *Ring) reapDeadReaders() int {
@@ -213,7 +221,7 @@ func (r *Ring) reapDeadReaders() int {
 	defer r.reapMu.Unlock()
 	n := 0
 	for i := uint32(0); i < r.g.maxReaders; i++ {
-		if r.reapIfDead(r.readerEntry(i), reState, func(e uint64) { r.reapReader(e) }) {
+		if r.reapIfDead(r.readerEntry(i), reState, r.reapReader) {
 			n++
 		}
 	}
@@ -225,7 +233,7 @@ func (r *Ring) reapDeadProducers() int {
 	defer r.reapMu.Unlock()
 	n := 0
 	for i := uint32(0); i < r.g.maxProducers; i++ {
-		if r.reapIfDead(r.producerEntry(i), peState, r.reapProducer) {
+		if r.reapIfDead(r.producerEntry(i), peState, func(e uint64) bool { r.reapProducer(e); return true }) {
 			n++
 		}
 	}
@@ -277,6 +285,12 @@ type Participant struct {
 	HasLatency   bool
 	LatencySumNs uint64
 	Latency      [LatencyBuckets]uint64
+	// Durable readers (format 1.3): Durable, the reader's Name ("" if the
+	// entry's is malformed), and Detached while no process owns it: it
+	// keeps gating at its cursor until taken over or dropped.
+	Durable  bool
+	Detached bool
+	Name     string
 }
 
 // Participants lists the ring's ACTIVE entries, probing each one's lock.
@@ -341,6 +355,10 @@ func (r *Ring) describeReader(i uint32, e uint64) Participant {
 		CRCErrors:    r.u64(e + reCRCErrors).Load(),
 		DecodeErrors: r.u64(e + reDecodeErr).Load()}
 	r.describeLatency(i, e, &p)
+	if r.g.durable && flags&readerDurable != 0 {
+		p.Durable, p.Detached = true, !p.Alive
+		p.Name, _ = r.readerName(e)
+	}
 	return p
 }
 
@@ -357,4 +375,153 @@ func (r *Ring) describeLatency(i uint32, e uint64, p *Participant) {
 	for b := uint64(0); b < LatencyBuckets; b++ {
 		p.Latency[b] = r.u64(m + mbLatency + 8*b).Load()
 	}
+}
+
+// isDurable: is reader entry e durable (DURABLE on a ring with the
+// feature)? Meaningful with e's lock held, or as a snapshot.
+func (r *Ring) isDurable(e uint64) bool {
+	return r.g.durable && r.u32(e+reFlags).Load()&readerDurable != 0
+}
+
+// detachedDurable: is reader entry e, whose lock we hold, a detached
+// durable reader (not free: passed over by joiners, §5.2)?
+func (r *Ring) detachedDurable(e uint64) bool {
+	return r.u32(e+reState).Load() == entryActive && r.isDurable(e)
+}
+
+// CheckReaderName checks a durable reader's name: nil if it is 1 to 31
+// bytes of [A-Za-z0-9._-] (FORMAT.md §5.4), else ErrInvalid.
+func CheckReaderName(name string) error {
+	if len(name) == 0 || len(name) > ReaderNameMax {
+		return invalid("durable reader name: 1..%d bytes of [A-Za-z0-9._-]", ReaderNameMax)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-') {
+			return invalid("durable reader name: 1..%d bytes of [A-Za-z0-9._-]", ReaderNameMax)
+		}
+	}
+	return nil
+}
+
+// readerName copies entry e's name once (word loads: a joiner may be
+// writing a FREE entry's) and validates the copy: the name and true, or
+// "" and false for a malformed one (§5.4: untrusted).
+func (r *Ring) readerName(e uint64) (string, bool) {
+	var b [readerNameSize]byte
+	for i := uint64(0); i < readerNameSize; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.u64(e+reName+i).Load())
+	}
+	n := bytes.IndexByte(b[:], 0)
+	if n < 0 {
+		return "", false
+	}
+	name := string(b[:n])
+	if CheckReaderName(name) != nil {
+		return "", false
+	}
+	return name, true
+}
+
+// writeName stores name, NUL-padded, into entry e with word stores.
+func (r *Ring) writeName(e uint64, name string) {
+	var b [readerNameSize]byte
+	copy(b[:], name)
+	for i := uint64(0); i < readerNameSize; i += 8 {
+		r.u64(e + reName + i).Store(binary.LittleEndian.Uint64(b[i:]))
+	}
+}
+
+func (r *Ring) nameLockOff() uint64 { return r.g.ctl + ctlNameLock }
+
+// nameLock takes the name lock (§9.6) with fd, retrying for about 1 s:
+// it is held only across a search and one join or drop.
+func (r *Ring) nameLock(fd int) error {
+	for attempt := 0; attempt < 1000; attempt++ {
+		if lockTake(fd, r.nameLockOff()) == nil {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return ErrBusy
+}
+
+func (r *Ring) nameUnlock(fd int) { lockDrop(fd, r.nameLockOff()) }
+
+// durableFind is the entry of the durable reader called name, if any.
+func (r *Ring) durableFind(name string) (uint64, uint32, bool) {
+	for i := uint32(0); i < r.g.maxReaders; i++ {
+		e := r.readerEntry(i)
+		if r.u32(e+reState).Load() != entryActive || !r.isDurable(e) {
+			continue
+		}
+		if got, ok := r.readerName(e); ok && got == name {
+			return e, i, true
+		}
+	}
+	return 0, 0, false
+}
+
+// durableTake locks the durable reader called name with fd, its owner
+// being dead: ErrNoReader if there is none, ErrReaderAlive if its lock
+// stays held (a prober or a passing joiner holds it only for a moment).
+func (r *Ring) durableTake(fd int, name string) (uint64, uint32, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		e, i, ok := r.durableFind(name)
+		if !ok {
+			return 0, 0, ErrNoReader
+		}
+		if lockTake(fd, e) != nil {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		// Under the lock: still that reader (not dropped since)?
+		if got, ok := r.readerName(e); ok && got == name && r.detachedDurable(e) {
+			return e, i, nil
+		}
+		lockDrop(fd, e)
+	}
+	return 0, 0, ErrReaderAlive
+}
+
+// durableRemove frees durable reader entry e, whose lock fd holds (§9.6):
+// it stops gating. Not a reap: readers_reaped does not count it.
+func (r *Ring) durableRemove(fd int, e uint64) {
+	r.u32(e+reState).CompareAndSwap(entryActive, entryFree)
+	r.bellRing(ctlSpaceBell)
+	lockDrop(fd, e)
+}
+
+// DropReader removes the detached durable reader called name (FORMAT.md
+// §9.6): it stops gating. ErrNoReader if there is none, ErrReaderAlive if
+// its owner is alive, ErrNotDurable on a ring without durable readers,
+// ErrInvalid for a bad name, ErrReadOnly on a ring attached read-only.
+func (r *Ring) DropReader(name string) (err error) {
+	if r.readOnly {
+		return wrap(r.name, "drop reader", ErrReadOnly)
+	}
+	if !r.g.durable {
+		return wrap(r.name, "drop reader", ErrNotDurable)
+	}
+	if err = CheckReaderName(name); err != nil {
+		return wrap(r.name, "drop reader", err)
+	}
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, r.name, "drop reader")
+	fd, err := reopen(r.fd) // our own: the locks are not this ring's probes'
+	if err != nil {
+		return wrap(r.name, "drop reader", err)
+	}
+	defer syscall.Close(fd)
+	if err = r.nameLock(fd); err != nil {
+		return wrap(r.name, "drop reader", err)
+	}
+	defer r.nameUnlock(fd)
+	e, _, err := r.durableTake(fd, name)
+	if err != nil {
+		return wrap(r.name, "drop reader", err)
+	}
+	r.durableRemove(fd, e)
+	return nil
 }

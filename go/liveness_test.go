@@ -33,6 +33,9 @@ func helper(spec string) int {
 		fmt.Println(tapChild(ring))
 		return 0
 	}
+	if mode == "durable" {
+		return durableChild(ring)
+	}
 	r, err := Attach(ring, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -13,13 +13,13 @@ import (
 // reader entry, the metrics block with its latency histogram, and the
 // READER_METRICS feature bit that sizes the participant table for it.
 
-// A created ring has the bit, minor 2, and a participant table sized for
+// A created ring has the bit, minor 3 (since 1.3), and a participant table sized for
 // the blocks, which sit after every entry, 256 bytes per reader.
 func TestMetricsNewRingLayout(t *testing.T) {
 	r, _ := testRing(t, &CreateOptions{SlotCount: 4, SlotSize: 128, MaxProducers: 3, MaxReaders: 20})
 	le := binary.LittleEndian
 	partOff, partSz := le.Uint64(r.mem[sbParticipantsOff:]), le.Uint64(r.mem[sbParticipantsSize:])
-	if f := le.Uint64(r.mem[sbFeaturesCompat:]); f != 1 || le.Uint16(r.mem[sbMinor:]) != 2 {
+	if f := le.Uint64(r.mem[sbFeaturesCompat:]); f != 1 || le.Uint16(r.mem[sbMinor:]) != 3 {
 		t.Fatalf("features_compat %#x, minor %d", f, le.Uint16(r.mem[sbMinor:]))
 	}
 	// (3+20)*128 + 20*256 = 8064: two pages (one without the blocks).

@@ -71,12 +71,13 @@ type Slot struct {
 	// payload capacity. Write the message into it, then Commit its length.
 	Data        []byte
 	Seq         uint64   // the sequence number the message will carry
-	Flags       uint16   // FlagCRC and/or FlagTrace; others are ignored
+	Flags       uint16   // FlagCRC, FlagTrace, FlagSource; others are ignored
 	CRC32C      uint32   // stored with FlagCRC
 	TimestampNs uint64   // stored as is; 0 = unset
 	TraceID     [16]byte // stored with FlagTrace (W3C trace context)
 	SpanID      [8]byte  // stored with FlagTrace
 	TraceFlags  byte     // stored with FlagTrace: W3C trace-flags
+	source      [2]uint64
 
 	// used: the bytes at the start of Data that FieldSpan laid out, where
 	// CommitProto marshals the rest of the message. Reserve zeroes it.
@@ -88,6 +89,19 @@ type Slot struct {
 // of the message from there. A caller that encodes the rest itself writes
 // it at Data[Used():] and commits Used() plus its length.
 func (s *Slot) Used() int { return s.used }
+
+// SetSource gives the message a source id (format 1.3, FlagSource,
+// FORMAT.md §6.3): (hi, lo) is stored after the payload and published
+// atomically with it, e.g. a Redis stream entry id <ms>-<seq> as (ms,
+// seq). Commit then fails with ErrMsgSize unless the payload, rounded up
+// to 8 bytes, leaves 16 bytes of the payload capacity.
+func (s *Slot) SetSource(hi, lo uint64) {
+	s.Flags |= FlagSource
+	s.source = [2]uint64{hi, lo}
+}
+
+// sourceFits: does a source id fit after n payload bytes (§6.3)?
+func sourceFits(n, payCap uint64) bool { return sourceOff(n)+sourceSize <= payCap }
 
 // NewProducer registers a producer on the ring. ErrBusy if every producer
 // entry is taken (on a single-producer ring: if a live producer exists).
@@ -388,8 +402,11 @@ func (p *Producer) Commit(s *Slot, n int) (err error) {
 	if err = p.checkSlot(s); err == nil && (n < 0 || n > int(p.r.g.payCap)) {
 		err = ErrMsgSize
 	}
+	if err == nil && s.Flags&FlagSource != 0 && !sourceFits(uint64(n), uint64(p.r.g.payCap)) {
+		err = ErrMsgSize // the source id must fit after the payload
+	}
 	if err == nil {
-		err = p.publish(s, uint32(n), uint32(s.Flags)&(FlagCRC|FlagTrace))
+		err = p.publish(s, uint32(n), uint32(s.Flags)&(FlagCRC|FlagTrace|FlagSource))
 	}
 	return wrap(p.r.name, "commit", err)
 }
@@ -420,6 +437,11 @@ func (p *Producer) publish(s *Slot, n, flags uint32) error {
 		copy(r.mem[h+shTraceID:h+shTraceID+16], s.TraceID[:])
 		copy(r.mem[h+shSpanID:h+shSpanID+8], s.SpanID[:])
 		r.mem[h+shTraceFlags] = s.TraceFlags
+	}
+	if flags&FlagSource != 0 { // fits: checked by Commit
+		t := h + SlotHeaderSize + sourceOff(uint64(n))
+		r.u64(t).Store(s.source[0])
+		r.u64(t + 8).Store(s.source[1])
 	}
 	crashPoint("header")
 	won := p.commitWord()
@@ -472,8 +494,18 @@ func (p *Producer) SendContext(ctx context.Context, b []byte) error {
 	return p.sendWith(b, -1, ctx)
 }
 
+// SendSource is Send with a source id (format 1.3, see Slot.SetSource):
+// ErrMsgSize, before anything is claimed, if it does not fit after b.
+func (p *Producer) SendSource(b []byte, hi, lo uint64, timeout time.Duration) error {
+	return p.sendSrc(b, &[2]uint64{hi, lo}, timeout, nil)
+}
+
 func (p *Producer) sendWith(b []byte, timeout time.Duration, ctx context.Context) error {
-	if len(b) > int(p.r.g.payCap) {
+	return p.sendSrc(b, nil, timeout, ctx)
+}
+
+func (p *Producer) sendSrc(b []byte, src *[2]uint64, timeout time.Duration, ctx context.Context) error {
+	if len(b) > int(p.r.g.payCap) || src != nil && !sourceFits(uint64(len(b)), uint64(p.r.g.payCap)) {
 		return wrap(p.r.name, "send", ErrMsgSize)
 	}
 	s, err := p.reserveWith(timeout, ctx)
@@ -482,6 +514,9 @@ func (p *Producer) sendWith(b []byte, timeout time.Duration, ctx context.Context
 	}
 	if err := p.copyIn(s, b); err != nil {
 		return err
+	}
+	if src != nil {
+		s.SetSource(src[0], src[1])
 	}
 	return p.Commit(s, len(b))
 }

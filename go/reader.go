@@ -55,6 +55,17 @@ type ReaderOptions struct {
 	// NoIndex, and its Stats are its own. WaitBlock polls, sleeping from
 	// a few µs up to 1 ms between looks. With Latency: ErrInvalid.
 	Tap bool
+	// Durable, if not "", opens the durable reader of that name (format
+	// 1.3, FORMAT.md §9.6; 1..31 bytes of [A-Za-z0-9._-]) on a ring
+	// created with CreateOptions.DurableReaders: a gating reader whose
+	// position outlives its process. Closed or dead, it stays, detached,
+	// and keeps gating at its cursor (producers wait for it); opening the
+	// name again takes it over and resumes there (Reader.Resumed), so
+	// every message not yet released is delivered again and nothing
+	// released is. Start applies only to a new one. ErrReaderAlive if
+	// its owner is alive; ErrNotDurable on a ring without durable
+	// readers; ErrInvalid for a bad name, or with Lossy or Tap.
+	Durable string
 }
 
 // NoIndex is the Index of a tap, which has no participant entry.
@@ -87,6 +98,7 @@ type View struct {
 	TraceID     [16]byte // with FlagTrace (else zero)
 	SpanID      [8]byte  // with FlagTrace (else zero)
 	TraceFlags  byte     // with FlagTrace (else zero): W3C trace-flags
+	source      [2]uint64
 	// Unstable: the slot may be overwritten while the view is held (a
 	// lossy reader or tap, or the backlog a gating reader found at join): trust
 	// what was read only once its Release returned nil.
@@ -107,6 +119,10 @@ type Reader struct {
 	tap    bool // no entry: nothing may be written to the segment
 	wait   WaitMode
 	closed bool
+
+	name     string // a durable reader's, else ""
+	resumed  bool   // took over a detached durable reader
+	dropping bool   // Drop: leave frees the entry
 
 	cursor      uint64 // next unreleased sequence
 	checkedFrom uint64 // before it, slots need the seqlock re-check
@@ -169,6 +185,9 @@ func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 	if rd.fd, err = reopen(r.fd); err != nil {
 		return nil, wrap(r.name, "open reader", err)
 	}
+	if o.Durable != "" {
+		return rd.openDurable(o)
+	}
 	if err = rd.takeEntry(); err == nil {
 		err = r.register(nil, rd)
 	}
@@ -180,6 +199,90 @@ func (r *Ring) NewReader(o *ReaderOptions) (rd *Reader, err error) {
 	return rd, nil
 }
 
+// openDurable takes over the durable reader o.Durable or creates it,
+// under the name lock (§9.6), so two joins cannot both create one name.
+func (rd *Reader) openDurable(o *ReaderOptions) (*Reader, error) {
+	r := rd.r
+	rd.name = o.Durable
+	err := r.nameLock(rd.fd)
+	if err == nil {
+		err = rd.durableJoinLocked(o)
+		r.nameUnlock(rd.fd)
+	}
+	if err == nil {
+		if err = r.register(nil, rd); err != nil {
+			rd.leave()
+		}
+	}
+	if err != nil {
+		rd.release()
+		return nil, wrap(r.name, "open reader", err)
+	}
+	return rd, nil
+}
+
+func (rd *Reader) durableJoinLocked(o *ReaderOptions) error {
+	r := rd.r
+	e, i, err := r.durableTake(rd.fd, rd.name)
+	if err == nil {
+		rd.e, rd.index = e, i
+		if err = rd.resume(o.Latency); err != nil {
+			lockDrop(rd.fd, e)
+		}
+		return err
+	}
+	if err != ErrNoReader {
+		return err
+	}
+	if err = rd.takeEntry(); err != nil {
+		return err
+	}
+	rd.join(o.Start, o.Latency)
+	return nil
+}
+
+// resume takes over the detached durable reader in our locked entry: its
+// cursor stays, and everything from it on was gated all along, so nothing
+// needs the re-check (checkedFrom = cursor, §9.6); the statistics restart.
+// ErrCorrupt for a cursor no correct ring holds (after the claim, or
+// further behind it than the slots and the producers' overshoot allow).
+func (rd *Reader) resume(latency bool) error {
+	r, e := rd.r, rd.e
+	c := r.u64(e + reCursor).Load() // pairs with the last owner's R2
+	claim := r.u64(r.g.ctl + ctlClaim).Load()
+	if seqBefore(claim, c) || claim-c > uint64(r.g.slotCount)+uint64(r.g.maxProducers) {
+		return ErrCorrupt
+	}
+	for off := uint64(reDelivered); off < reName; off += 8 {
+		r.u64(e + off).Store(0) // statistics
+	}
+	r.u32(e + reFlags).Store(readerGating | readerDurable)
+	r.u32(e + rePID).Store(uint32(os.Getpid()))
+	joined := uint64(time.Now().UnixNano())
+	r.u64(e + reJoinedNs).Store(joined)
+	rd.joinMetrics(joined, latency)
+	rd.checkedFrom, rd.cursor = c, c
+	rd.peekedEnd, rd.observedEnd = c, c
+	rd.resumed = true
+	rd.publishCursor()
+	return nil
+}
+
+// Resumed reports whether NewReader took over a detached durable reader
+// (resuming at its cursor) rather than creating it.
+func (rd *Reader) Resumed() bool { return rd.resumed }
+
+// Durable is the durable reader's name, "" for any other reader.
+func (rd *Reader) Durable() string { return rd.name }
+
+// Drop closes the reader and, if it is durable, removes its entry
+// (FORMAT.md §9.6): it stops gating and the name is free again. For any
+// other reader it is Close.
+func (rd *Reader) Drop() error {
+	rd.dropping = true
+	return rd.Close()
+}
+
 // checkReaderOptions refuses options no reader can have on this ring.
 func (r *Ring) checkReaderOptions(o *ReaderOptions) error {
 	switch {
@@ -187,8 +290,14 @@ func (r *Ring) checkReaderOptions(o *ReaderOptions) error {
 		return ErrInvalid
 	case o.Tap && o.Latency:
 		return invalid("a tap records no latency: it writes nothing to the ring")
+	case o.Durable != "" && (o.Lossy || o.Tap):
+		return invalid("a durable reader gates: not lossy, not a tap")
+	case o.Durable != "" && CheckReaderName(o.Durable) != nil:
+		return CheckReaderName(o.Durable)
 	case r.readOnly && !o.Tap:
 		return ErrReadOnly
+	case o.Durable != "" && !r.g.durable:
+		return ErrNotDurable
 	}
 	return nil
 }
@@ -208,14 +317,22 @@ func (rd *Reader) joinTap(start Start) (*Reader, error) {
 	return rd, nil
 }
 
+// takeEntry locks a reader entry that is free or a dead reader's, passing
+// over detached durable readers (§5.2, §8.4): their lock is free but the
+// entry is not.
 func (rd *Reader) takeEntry() error {
 	r := rd.r
 	for attempt := 0; attempt < 50; attempt++ {
 		for i := uint32(0); i < r.g.maxReaders; i++ {
-			if lockTake(rd.fd, r.readerEntry(i)) == nil {
-				rd.e, rd.index = r.readerEntry(i), i
+			e := r.readerEntry(i)
+			if lockTake(rd.fd, e) != nil {
+				continue
+			}
+			if !r.detachedDurable(e) {
+				rd.e, rd.index = e, i
 				return nil
 			}
+			lockDrop(rd.fd, e)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -243,6 +360,10 @@ func (rd *Reader) join(start Start, latency bool) {
 	flags := uint32(readerGating)
 	if rd.lossy {
 		flags = readerLossy
+	}
+	if rd.name != "" {
+		flags |= readerDurable
+		r.writeName(e, rd.name) // before ACTIVE, like flags (§5.4)
 	}
 	r.u64(e + reCursor).Store(c0)
 	r.u32(e + reFlags).Store(flags)
@@ -443,6 +564,35 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 	} else {
 		view.TraceID, view.SpanID, view.TraceFlags = [16]byte{}, [8]byte{}, 0
 	}
+	rd.fillSource(view, h, n)
+}
+
+// fillSource reads the source id after the payload (§6.3) if the flag says
+// so and the trailer lies within the payload capacity (n, read once and
+// checked, places it); else the view has no source.
+func (rd *Reader) fillSource(view *View, h uint64, n uint32) {
+	view.source = [2]uint64{}
+	if view.Flags&FlagSource == 0 {
+		return
+	}
+	t := sourceOff(uint64(n))
+	if t+sourceSize > uint64(rd.r.g.payCap) {
+		view.Flags &^= FlagSource
+		return
+	}
+	at := h + SlotHeaderSize + t // 8-aligned: slot sizes are multiples of 128
+	view.source = [2]uint64{rd.r.u64(at).Load(), rd.r.u64(at + 8).Load()}
+}
+
+// Source is the message's source id (format 1.3, FlagSource, FORMAT.md
+// §6.3), as (hi, lo), and true; or false if it carries none (or its
+// trailer was out of bounds). For an Unstable view, trust it only once
+// Release returned nil, as the payload.
+func (v *View) Source() (hi, lo uint64, ok bool) {
+	if v.Flags&FlagSource == 0 {
+		return 0, 0, false
+	}
+	return v.source[0], v.source[1], true
 }
 
 // consumeHead passes over the record at the cursor, counting it.
@@ -781,8 +931,12 @@ func (rd *Reader) Close() (err error) {
 }
 
 // leave frees the entry (§5.2) and wakes producers we may have held back.
+// A durable reader detaches instead (§9.6): its entry stays ACTIVE and
+// gating, and its lock, once free, says nobody owns it; Drop frees it.
 func (rd *Reader) leave() {
-	rd.r.u32(rd.e + reState).Store(entryFree)
+	if rd.name == "" || rd.dropping {
+		rd.r.u32(rd.e + reState).Store(entryFree)
+	}
 	rd.r.bellRing(ctlSpaceBell) // we stop gating
 	lockDrop(rd.fd, rd.e)
 	rd.release()

@@ -53,6 +53,9 @@ type geometry struct {
 	maxProducers, maxReaders       uint32
 	ringFlags                      uint32
 	crcBelow                       uint64 // CRC policy: payloads shorter than this get one
+	// durable: features_incompat DURABLE_READERS (1.3): a reader entry
+	// flagged DURABLE is never reaped (§8.4); elsewhere the flag is ignored.
+	durable bool
 }
 
 // Info describes a ring, from the superblock as validated at attach.
@@ -80,6 +83,9 @@ type Info struct {
 	// CRCFull, limit 0; a 1.0 ring reads as CRCFull.
 	CRC      CRCPolicy
 	CRCLimit uint32
+	// DurableReaders: the ring allows durable (named) readers (format
+	// 1.3, feature DURABLE_READERS; ReaderOptions.Durable).
+	DurableReaders bool
 }
 
 // CreateOptions shape a new ring. The zero value (or nil) means 1024 slots
@@ -102,6 +108,11 @@ type CreateOptions struct {
 	// policy, or a limit with a policy other than CRCUpTo, is ErrInvalid.
 	CRC      CRCPolicy
 	CRCLimit uint32
+	// DurableReaders allows durable (named) readers (format 1.3, as C's
+	// PBR_CREATE_DURABLE_READERS): a dead one is never reaped, it waits,
+	// gating, to be taken over by name or dropped (ReaderOptions.Durable).
+	// Implementations of format 1.2 and earlier refuse such a ring.
+	DurableReaders bool
 }
 
 // AttachOptions tune Attach. The zero value (or nil) waits up to 1 s for a
@@ -245,6 +256,9 @@ func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 	sb.major, sb.minor = FormatMajor, FormatMinor
 	sb.fingerprint = LayoutFingerprint
 	sb.featCompat = featureReaderMetrics // the table has the blocks (§5.5)
+	if o.DurableReaders {
+		sb.featIncompat = featureDurableReaders
+	}
 	if o.SingleProducer {
 		sb.ringFlags = ringSingleProducer
 	}
@@ -717,6 +731,7 @@ func (r *Ring) adopt(sb *superblock) {
 		maxProducers: sb.maxProducers, maxReaders: sb.maxReaders,
 		ringFlags: sb.ringFlags,
 		crcBelow:  crcBelow(crc, crcLimit),
+		durable:   sb.featIncompat&featureDurableReaders != 0,
 	}
 	if sb.featCompat&featureReaderMetrics != 0 {
 		r.g.mtab = r.g.rtab + uint64(sb.maxReaders)*entrySize
@@ -734,6 +749,7 @@ func (r *Ring) adopt(sb *superblock) {
 		CreatorUID: sb.creatorUID, CreatorPID: sb.creatorPID,
 		CreatedNs: sb.createdNs,
 		CRC:       crc, CRCLimit: crcLimit,
+		DurableReaders: sb.featIncompat&featureDurableReaders != 0,
 	}
 }
 

@@ -68,6 +68,10 @@ struct pbr_reader;   /* one reader entry (cursor) of a ring */
 
 /** Flags for pbr_create_opts.flags. */
 #define PBR_CREATE_SINGLE_PRODUCER 0x1u /* one producer; no RMW per message */
+/* Allow durable (named) readers, PBR_READER_DURABLE (format 1.3, feature
+ * PBR_FEATURE_DURABLE_READERS). Libraries of format 1.2 and earlier then
+ * refuse the ring (-ENOTSUP), since they would reap a dead durable reader. */
+#define PBR_CREATE_DURABLE_READERS 0x2u
 
 /**
  * CRC policies (pbr_create_opts.crc): which payloads producers checksum,
@@ -193,9 +197,11 @@ struct pbr_ring_info {
 	uint32_t max_producers, max_readers;
 	uint64_t total_size, seq_base, schema_hash, created_ns;
 	uint32_t schema_len, creator_uid, creator_pid;
-	const void *schema;	 /* inside the mapping, schema_len bytes */
-	uint32_t crc, crc_limit; /* CRC policy (PBR_CRC_*); a policy this
-				  * library does not know reads as FULL */
+	const void *schema;	    /* inside the mapping, schema_len bytes */
+	uint32_t crc, crc_limit;    /* CRC policy (PBR_CRC_*); a policy this
+				     * library does not know reads as FULL */
+	uint64_t features_incompat; /* PBR_FEATURE_DURABLE_READERS (1.3) */
+	uint64_t features_compat;   /* PBR_FEATURE_READER_METRICS (1.2) */
 };
 
 PBR_API void pbr_ring_info(const struct pbr_ring *ring,
@@ -238,6 +244,12 @@ struct pbr_participant {
 	uint8_t has_latency;
 	uint64_t latency_sum_ns;
 	uint64_t latency[PBR_LATENCY_BUCKETS];
+	/* durable readers (format 1.3, PBR_READER_DURABLE in flags): durable
+	 * is 1 and name holds the reader's name (validated; "" if the entry's
+	 * is malformed); detached is 1 while no process owns it (it keeps
+	 * gating at its cursor until taken over or dropped) */
+	uint8_t durable, detached;
+	char name[PBR_READER_NAME_SIZE];
 };
 
 /**
@@ -266,7 +278,9 @@ PBR_API PBR_MUST_CHECK int pbr_ring_last_commit(struct pbr_ring *ring,
 /**
  * Find participants whose process died and reclaim them: a dead producer's
  * unfinished slot becomes an abandoned record (readers skip and count it),
- * a dead reader's entry is freed so it no longer gates producers.
+ * a dead reader's entry is freed so it no longer gates producers, except
+ * a durable reader's (PBR_READER_DURABLE): it stays, detached, until taken
+ * over or dropped (pbr_ring_drop_reader).
  * Returns the number of entries reclaimed. Waits in the library run this
  * on their own while they are stuck, so calling it is optional.
  * -EROFS on a ring attached with PBR_ATTACH_READONLY (reclaiming writes).
@@ -360,9 +374,9 @@ PBR_API uint16_t pbr_producer_id(const struct pbr_producer *p);
 
 /** A reserved slot: writable from reserve until commit or abort. */
 struct pbr_slot {
-	void *data;	     /* payload, cap bytes, inside the ring */
-	uint32_t cap;	     /* payload capacity */
-	uint16_t flags;	     /* caller may set PBR_SLOT_F_CRC/F_TRACE */
+	void *data;	/* payload, cap bytes, inside the ring */
+	uint32_t cap;	/* payload capacity */
+	uint16_t flags; /* caller may set PBR_SLOT_F_CRC/F_TRACE/F_SOURCE */
 	uint8_t trace_flags; /* W3C trace-flags, with PBR_SLOT_F_TRACE */
 	uint8_t reserved;
 	uint64_t seq;	 /* the sequence number this slot will carry */
@@ -371,6 +385,10 @@ struct pbr_slot {
 	uint64_t timestamp_ns; /* stored as is; 0 = unset */
 	uint8_t trace_id[16];  /* with PBR_SLOT_F_TRACE */
 	uint8_t span_id[8];
+	/* with PBR_SLOT_F_SOURCE (format 1.3): a source id stored after the
+	 * payload, atomically with the message (e.g. a Redis stream entry id
+	 * <ms>-<seq> as {ms, seq}); needs PBR_SOURCE_OFF(len) + 16 <= cap */
+	uint64_t source[2];
 };
 
 /**
@@ -387,7 +405,8 @@ PBR_API PBR_MUST_CHECK int pbr_producer_reserve(struct pbr_producer *p,
 
 /**
  * Publish the reserved slot with @len payload bytes (and the slot's flags,
- * crc32c, timestamp and trace fields). -EMSGSIZE if len > cap (nothing is
+ * crc32c, timestamp, trace fields and source id). -EMSGSIZE if len > cap,
+ * or with PBR_SLOT_F_SOURCE if PBR_SOURCE_OFF(len) + 16 > cap (nothing is
  * published and the reservation stays open), -EINVAL if @slot is not the
  * open reservation, -EOWNERDEAD if the slot was reclaimed because this
  * producer was taken for dead (the message is lost; reopen the producer).
@@ -440,6 +459,17 @@ PBR_API PBR_MUST_CHECK int pbr_producer_send(struct pbr_producer *p,
 					     unsigned flags,
 					     int64_t timeout_ns);
 
+/**
+ * pbr_producer_send() with a source id (PBR_SLOT_F_SOURCE, format 1.3):
+ * {hi, lo} is stored after the payload and published atomically with it.
+ * -EMSGSIZE before anything is claimed if PBR_SOURCE_OFF(len) + 16
+ * exceeds the payload capacity; otherwise as pbr_producer_send().
+ */
+PBR_API PBR_MUST_CHECK int
+pbr_producer_send_source(struct pbr_producer *p, const void *buf, uint32_t len,
+			 unsigned flags, uint64_t hi, uint64_t lo,
+			 int64_t timeout_ns);
+
 /** CLOCK_MONOTONIC nanoseconds: the clock of slot timestamps (FORMAT.md
  * §6), to compare with pbr_view.timestamp_ns from the same host. */
 PBR_API uint64_t pbr_clock_ns(void);
@@ -467,12 +497,18 @@ PBR_API uint64_t pbr_clock_ns(void);
  * the histogram lives in a reader entry's block. */
 #define PBR_READER_TAP 0x200u
 
+/* PBR_READER_DURABLE (layout.h, 0x4): a durable (named) gating reader,
+ * on a ring created with PBR_CREATE_DURABLE_READERS; see pbr_reader_open. */
+
 struct pbr_reader_opts {
-	uint32_t flags;	    /* PBR_READER_LOSSY, PBR_READER_LATENCY or
-			     * PBR_READER_TAP; default is gating, no
-			     * latency */
-	uint32_t start;	    /* PBR_START_* */
+	uint32_t flags;	    /* PBR_READER_LOSSY, PBR_READER_LATENCY,
+			     * PBR_READER_TAP or PBR_READER_DURABLE; default
+			     * is gating, no latency */
+	uint32_t start;	    /* PBR_START_*; for a durable reader, where a
+			     * new one starts (a resumed one: its cursor) */
 	enum pbr_wait wait; /* how peek waits for data */
+	const char *name;   /* PBR_READER_DURABLE: 1..31 bytes of
+			     * [A-Za-z0-9._-] (pbr_reader_name_check) */
 };
 
 /**
@@ -504,9 +540,47 @@ struct pbr_reader_opts {
 PBR_API PBR_MUST_CHECK int pbr_reader_open(struct pbr_ring *ring,
 					   const struct pbr_reader_opts *o,
 					   struct pbr_reader **out);
+/*
+ * Durable readers (PBR_READER_DURABLE with o->name; FORMAT.md §9.1, §9.6):
+ * a gating reader whose position outlives its process. When its process
+ * dies (or closes it) the entry stays, "detached", and keeps gating at
+ * its cursor: producers wait for it (-ETIMEDOUT, -EAGAIN) rather than
+ * reap it. Opening the same name again takes it over and resumes at its
+ * cursor: every message it had not released (peeked or not) is delivered
+ * again, so nothing released is delivered twice and nothing is lost.
+ * pbr_reader_open() returns 0 when it created the entry, 1 when it took
+ * over a detached one; -EBUSY if the named reader's owner is alive (or
+ * every entry is taken); -EOPNOTSUPP if the ring was not created with
+ * PBR_CREATE_DURABLE_READERS; -EINVAL for a bad or missing name, or
+ * DURABLE with LOSSY or TAP; -EUCLEAN if the entry's cursor is not within
+ * the ring (a damaged segment).
+ */
 
-/** Deregister; the reader stops gating at once. */
+/** Deregister; the reader stops gating at once. A durable reader is
+ *  detached instead: its entry keeps gating at its cursor. */
 PBR_API void pbr_reader_close(struct pbr_reader *rd);
+
+/**
+ * Close @rd and, if it is durable, remove its entry (it stops gating; the
+ * name is free again). 0 (for a non-durable reader: as pbr_reader_close).
+ */
+PBR_API int pbr_reader_drop(struct pbr_reader *rd);
+
+/**
+ * Remove the detached durable reader @name from @ring: it stops gating.
+ * 0; -ENOENT no durable reader of that name; -EBUSY its owner is alive;
+ * -EINVAL bad name; -EOPNOTSUPP the ring has no durable readers; -EROFS
+ * on a ring attached read-only.
+ */
+PBR_API PBR_MUST_CHECK int pbr_ring_drop_reader(struct pbr_ring *ring,
+						const char *name);
+
+/** Check a durable reader's name: 0 if valid (1..31 bytes of
+ *  [A-Za-z0-9._-]), -EINVAL if not. */
+PBR_API PBR_MUST_CHECK int pbr_reader_name_check(const char *name);
+
+/** 1 if @rd is durable (PBR_READER_DURABLE), else 0. */
+PBR_API int pbr_reader_durable(const struct pbr_reader *rd);
 
 /* The view's slot may be overwritten while it is held (a lossy reader,
  * or the backlog a gating reader found at open): trust what was read from
@@ -528,6 +602,11 @@ struct pbr_view {
 	const uint8_t *span_id;	 /* 8 bytes */
 	uint8_t trace_flags;	 /* W3C trace-flags, with PBR_SLOT_F_TRACE */
 	uint8_t reserved[7];
+	/* with PBR_SLOT_F_SOURCE (format 1.3): the message's source id,
+	 * copied from the slot; the flag is set only if the slot's trailer
+	 * was within the payload capacity. For a PBR_VIEW_UNSTABLE view
+	 * trust it, as the payload, only once the release returned 0. */
+	uint64_t source[2];
 };
 
 /**

@@ -315,6 +315,9 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 		memcpy(h->span_id, slot->span_id, sizeof(h->span_id));
 		h->trace_flags = slot->trace_flags;
 	}
+	if (flags & PBR_SLOT_F_SOURCE) /* fits: checked by the caller */
+		memcpy((uint8_t *)h + PBR_SLOT_HDR_SIZE + PBR_SOURCE_OFF(len),
+		       slot->source, PBR_SOURCE_SIZE); /* payload bytes */
 	PBR_CRASH("header");
 	if (p->single) {
 		/* Only a recoverer that took us for dead can have changed
@@ -358,8 +361,12 @@ int pbr_producer_commit(struct pbr_producer *p, struct pbr_slot *slot,
 		return rc;
 	if (len > p->ring->payload_cap)
 		return -EMSGSIZE;
+	if ((slot->flags & PBR_SLOT_F_SOURCE) &&
+	    PBR_SOURCE_OFF(len) + PBR_SOURCE_SIZE > p->ring->payload_cap)
+		return -EMSGSIZE; /* the source id must fit after the payload */
 	rc = publish(p, slot, len,
-		     slot->flags & (PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE));
+		     slot->flags & (PBR_SLOT_F_CRC | PBR_SLOT_F_TRACE |
+				    PBR_SLOT_F_SOURCE));
 	/* Shrunk under us: what we wrote may have gone to a zero page. */
 	return rc ? rc : ring_broken(p->ring);
 }
@@ -381,16 +388,18 @@ int pbr_producer_wants_crc(const struct pbr_producer *p, uint32_t len)
 	return len < p->ring->crc_below;
 }
 
-int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
-		      unsigned flags, int64_t timeout_ns)
+/* Send with a source id if @src (FORMAT.md §6.3), else without. */
+static int send_src(struct pbr_producer *p, const void *buf, uint32_t len,
+		    unsigned flags, const uint64_t *src, int64_t timeout_ns)
 {
 	struct pbr_slot slot;
+	uint64_t need = src ? PBR_SOURCE_OFF(len) + PBR_SOURCE_SIZE : len;
 	int rc;
 
 	if (!p || (len && !buf) ||
 	    (flags & ~(PBR_SEND_CRC | PBR_SEND_TIMESTAMP)))
 		return -EINVAL;
-	if (len > p->ring->payload_cap)
+	if (len > p->ring->payload_cap || need > p->ring->payload_cap)
 		return -EMSGSIZE; /* before claiming anything */
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
@@ -405,7 +414,27 @@ int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
 	}
 	if (flags & PBR_SEND_TIMESTAMP)
 		slot.timestamp_ns = pbr_clock_ns();
+	if (src) {
+		slot.flags |= PBR_SLOT_F_SOURCE;
+		slot.source[0] = src[0];
+		slot.source[1] = src[1];
+	}
 	return pbr_producer_commit(p, &slot, len);
+}
+
+int pbr_producer_send(struct pbr_producer *p, const void *buf, uint32_t len,
+		      unsigned flags, int64_t timeout_ns)
+{
+	return send_src(p, buf, len, flags, NULL, timeout_ns);
+}
+
+int pbr_producer_send_source(struct pbr_producer *p, const void *buf,
+			     uint32_t len, unsigned flags, uint64_t hi,
+			     uint64_t lo, int64_t timeout_ns)
+{
+	const uint64_t src[2] = {hi, lo};
+
+	return send_src(p, buf, len, flags, src, timeout_ns);
 }
 
 /* Publish what we claimed (as a skip record if its slot can be reached

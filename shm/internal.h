@@ -54,6 +54,9 @@ struct pbr_ring {
 	atomic_int truncated;	/* set by the SIGBUS guard */
 	atomic_int interrupted; /* set by pbr_ring_interrupt() */
 	uint32_t ring_flags;
+	/* PBR_FEATURE_DURABLE_READERS: a reader entry flagged DURABLE is
+	 * never reaped (FORMAT.md §8.4); without it the flag means nothing. */
+	bool durable;
 	/* PBR_ATTACH_READONLY: fd is O_RDONLY and the mapping PROT_READ, so
 	 * any store into it would fault; only taps may be opened. */
 	bool readonly;
@@ -227,6 +230,25 @@ int pbri_recover_seq(struct pbr_ring *r, uint64_t s);
 void pbri_reap_producer(struct pbr_ring *r, uint8_t *e);
 bool pbri_reap_reader(struct pbr_ring *r, uint8_t *e);
 int pbri_reap_dead_readers(struct pbr_ring *r);
+/* Is reader entry e durable (DURABLE flag on a ring with the feature)?
+ * Meaningful with e's lock held, or as a snapshot. */
+bool pbri_reader_is_durable(const struct pbr_ring *r, const uint8_t *e);
+/* Own a reader entry for a new (non-durable or newly named) reader:
+ * like pbri_entry_take(), passing over detached durable readers. */
+int pbri_reader_entry_take(struct pbr_ring *r, int fd, uint32_t *index);
+/* Copy reader entry e's name into out (PBR_READER_NAME_SIZE bytes,
+ * NUL-terminated): 0 if it is a valid name, -EINVAL (out "") if not. */
+int pbri_reader_name(const uint8_t *e, char *out);
+/* The name-lock (PBR_CTL_NAME_LOCK) with fd, retrying for a while:
+ * 0 or -EBUSY / -errno. */
+int pbri_name_lock(struct pbr_ring *r, int fd);
+void pbri_name_unlock(struct pbr_ring *r, int fd);
+/* Lock the durable reader named @name with fd, its owner being dead:
+ * 0 (its index in *index), -ENOENT none, -EBUSY its owner is alive. */
+int pbri_durable_take(struct pbr_ring *r, int fd, const char *name,
+		      uint32_t *index);
+/* Remove durable reader entry e, whose lock fd holds; drops the lock. */
+void pbri_durable_remove(struct pbr_ring *r, int fd, uint8_t *e);
 
 /* --- open handles (segment.c): detach closes what is still open -------- */
 void pbri_ring_add_handle(struct pbr_ring *r, struct pbri_handle *h);

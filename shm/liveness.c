@@ -108,6 +108,156 @@ int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 	return -EBUSY;
 }
 
+bool pbri_reader_is_durable(const struct pbr_ring *r, const uint8_t *e)
+{
+	return r->durable && (ld_rlx32(e + R_FLAGS) & PBR_READER_DURABLE);
+}
+
+/* Is reader entry e, whose lock we hold, a detached durable reader? */
+static bool detached_durable(const struct pbr_ring *r, const uint8_t *e)
+{
+	return ld_acq32(e + R_STATE) == PBR_ENTRY_ACTIVE &&
+	       pbri_reader_is_durable(r, e);
+}
+
+int pbri_reader_entry_take(struct pbr_ring *r, int fd, uint32_t *index)
+{
+	int attempt;
+	uint32_t i;
+
+	/* As pbri_entry_take(), except that a lock we obtain on a durable
+	 * reader's entry is its dead owner's: that entry is not free (it
+	 * keeps gating until taken over by name or dropped, §8.4). */
+	for (attempt = 0; attempt < 50; attempt++) {
+		for (i = 0; i < r->max_readers; i++) {
+			uint8_t *e = reader_entry(r, i);
+			off_t off = entry_lock_off(r, e);
+
+			if (pbri_lock_take(fd, off) != 0)
+				continue;
+			if (!detached_durable(r, e)) {
+				*index = i;
+				return 0;
+			}
+			pbri_lock_drop(fd, off);
+		}
+		if (r->max_readers == 1 &&
+		    ld_acq32(reader_entry(r, 0) + R_STATE) == PBR_ENTRY_ACTIVE)
+			break;
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
+int pbr_reader_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return -EINVAL;
+	for (n = 0; name[n]; n++) {
+		char c = name[n];
+
+		if (n >= PBR_READER_NAME_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return -EINVAL;
+	}
+	return n ? 0 : -EINVAL;
+}
+
+int pbri_reader_name(const uint8_t *e, char *out)
+{
+	const uint8_t *src = e + offsetof(struct pbr_layout_reader, name);
+	uint64_t w[PBR_READER_NAME_SIZE / 8];
+	size_t i;
+
+	/* One copy of the untrusted bytes, then only the copy is judged.
+	 * Word loads: a joiner may be writing a FREE entry's name. */
+	for (i = 0; i < PBR_READER_NAME_SIZE / 8; i++)
+		w[i] = ld_rlx64(src + 8 * i);
+	memcpy(out, w, sizeof(w));
+	if (!memchr(out, '\0', PBR_READER_NAME_SIZE) ||
+	    pbr_reader_name_check(out)) {
+		out[0] = '\0';
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static off_t name_lock_off(const struct pbr_ring *r)
+{
+	return (off_t)(r->ctl - r->base) + PBR_CTL_NAME_LOCK;
+}
+
+int pbri_name_lock(struct pbr_ring *r, int fd)
+{
+	int attempt, rc = -EBUSY;
+
+	/* Held only across a search and an entry's join or drop. */
+	for (attempt = 0; attempt < 1000; attempt++) {
+		rc = pbri_lock_take(fd, name_lock_off(r));
+		if (rc != -EAGAIN)
+			return rc;
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
+void pbri_name_unlock(struct pbr_ring *r, int fd)
+{
+	pbri_lock_drop(fd, name_lock_off(r));
+}
+
+/* The index of the durable reader named @name, or -ENOENT. */
+static int durable_find(struct pbr_ring *r, const char *name)
+{
+	char got[PBR_READER_NAME_SIZE];
+	uint32_t i;
+
+	for (i = 0; i < r->max_readers; i++) {
+		const uint8_t *e = reader_entry(r, i);
+
+		if (ld_acq32(e + R_STATE) != PBR_ENTRY_ACTIVE ||
+		    !pbri_reader_is_durable(r, e) || pbri_reader_name(e, got) ||
+		    strcmp(got, name) != 0)
+			continue;
+		return (int)i;
+	}
+	return -ENOENT;
+}
+
+int pbri_durable_take(struct pbr_ring *r, int fd, const char *name,
+		      uint32_t *index)
+{
+	char got[PBR_READER_NAME_SIZE];
+	int attempt, i;
+
+	/* A prober or a joiner passing over the entry may hold its lock
+	 * for a moment: only a lock that stays held means a live owner. */
+	for (attempt = 0; attempt < 20; attempt++) {
+		uint8_t *e;
+
+		i = durable_find(r, name);
+		if (i < 0)
+			return i;
+		e = reader_entry(r, (uint32_t)i);
+		if (pbri_lock_take(fd, entry_lock_off(r, e)) != 0) {
+			usleep(1000);
+			continue;
+		}
+		/* Under the lock: still that reader (not dropped since)? */
+		if (detached_durable(r, e) && !pbri_reader_name(e, got) &&
+		    !strcmp(got, name)) {
+			*index = (uint32_t)i;
+			return 0;
+		}
+		pbri_lock_drop(fd, entry_lock_off(r, e));
+	}
+	return -EBUSY;
+}
+
 /* A test, not a take (§5.1): a probe that held the lock even for a moment
  * would send a producer joining at that moment to another entry, leaving
  * the dead one, and the sequence it holds, for somebody else to recover. */
@@ -223,6 +373,10 @@ bool pbri_reap_reader(struct pbr_ring *r, uint8_t *e)
 {
 	uint32_t st = PBR_ENTRY_ACTIVE;
 
+	/* A dead durable reader is detached, not dead: it keeps gating at
+	 * its cursor until taken over or dropped (§8.4). */
+	if (pbri_reader_is_durable(r, e))
+		return false;
 	PBR_CRASH("reap_reader");
 	if (!cas32(e + R_STATE, &st, PBR_ENTRY_FREE, memory_order_release))
 		return false;
@@ -366,6 +520,11 @@ static void describe_reader(struct pbr_ring *r, uint32_t i,
 	pt->decode_errors =
 		ld_rlx64(e + offsetof(struct pbr_layout_reader, decode_errors));
 	describe_latency(r, i, pt);
+	if (r->durable && (pt->flags & PBR_READER_DURABLE)) {
+		pt->durable = 1;
+		pt->detached = !pt->alive;
+		(void)pbri_reader_name(e, pt->name);
+	}
 }
 
 int pbr_ring_participants(struct pbr_ring *r, struct pbr_participant *out,
@@ -390,4 +549,41 @@ int pbr_ring_participants(struct pbr_ring *r, struct pbr_participant *out,
 		n++;
 	}
 	return (int)n;
+}
+
+int pbr_ring_drop_reader(struct pbr_ring *r, const char *name)
+{
+	uint32_t i;
+	int fd, rc;
+
+	if (r->readonly)
+		return -EROFS;
+	if (!r->durable)
+		return -EOPNOTSUPP;
+	if (pbr_reader_name_check(name))
+		return -EINVAL;
+	/* A description of our own: the name lock and the entry's lock
+	 * must not be shared with this handle's probes. */
+	fd = pbri_fd_reopen(r->fd);
+	if (fd < 0)
+		return fd;
+	rc = pbri_name_lock(r, fd);
+	if (!rc) {
+		rc = pbri_durable_take(r, fd, name, &i);
+		if (!rc)
+			pbri_durable_remove(r, fd, reader_entry(r, i));
+		pbri_name_unlock(r, fd);
+	}
+	close(fd);
+	return rc;
+}
+
+void pbri_durable_remove(struct pbr_ring *r, int fd, uint8_t *e)
+{
+	uint32_t st = PBR_ENTRY_ACTIVE;
+
+	/* With e's lock held (§9.6): it stops gating; producers may go on. */
+	(void)cas32(e + R_STATE, &st, PBR_ENTRY_FREE, memory_order_release);
+	pbri_bell_ring(r, PBR_CTL_SPACE_BELL);
+	pbri_lock_drop(fd, entry_lock_off(r, e));
 }

@@ -72,9 +72,10 @@ static int plan_layout(const struct pbr_create_opts *o,
 	    sz % PBR_BLOCK || sz < PBR_SLOT_SIZE_MIN ||
 	    sz > PBR_SLOT_SIZE_MAX || np > PBR_PARTICIPANTS_MAX ||
 	    nr > PBR_PARTICIPANTS_MAX ||
-	    (o->flags & ~PBR_CREATE_SINGLE_PRODUCER) || (o->mode & ~0777u) ||
-	    (o->schema_len && !o->schema) || o->crc > PBR_CRC_UPTO ||
-	    (o->crc != PBR_CRC_UPTO && o->crc_limit) ||
+	    (o->flags &
+	     ~(PBR_CREATE_SINGLE_PRODUCER | PBR_CREATE_DURABLE_READERS)) ||
+	    (o->mode & ~0777u) || (o->schema_len && !o->schema) ||
+	    o->crc > PBR_CRC_UPTO || (o->crc != PBR_CRC_UPTO && o->crc_limit) ||
 	    (o->msg_type && strlen(o->msg_type) > PBR_MSG_TYPE_MAX))
 		return -EINVAL;
 	sb->slot_count = (uint32_t)n;
@@ -102,6 +103,9 @@ static void fill_identity(const char *name, const struct pbr_create_opts *o,
 	sb->minor = PBR_FORMAT_MINOR;
 	sb->fingerprint = PBR_LAYOUT_FINGERPRINT;
 	sb->features_compat = PBR_FEATURE_READER_METRICS;
+	sb->features_incompat = (o->flags & PBR_CREATE_DURABLE_READERS)
+					? PBR_FEATURE_DURABLE_READERS
+					: 0;
 	sb->ring_flags = (o->flags & PBR_CREATE_SINGLE_PRODUCER)
 				 ? PBR_RING_SINGLE_PRODUCER
 				 : 0;
@@ -436,6 +440,8 @@ static void fill_info(struct pbr_ring *r, const struct pbr_layout_super *sb)
 	 * safe reading is FULL (a CRC too many costs time, not messages). */
 	i->crc = sb->crc_policy <= PBR_CRC_UPTO ? sb->crc_policy : PBR_CRC_FULL;
 	i->crc_limit = i->crc == PBR_CRC_UPTO ? sb->crc_limit : 0;
+	i->features_incompat = sb->features_incompat;
+	i->features_compat = sb->features_compat;
 }
 
 /* The CRC policy as one comparison: payloads shorter than this get one. */
@@ -467,6 +473,7 @@ static void adopt_geometry(struct pbr_ring *r,
 	r->max_producers = sb->max_producers;
 	r->max_readers = sb->max_readers;
 	r->ring_flags = sb->ring_flags;
+	r->durable = sb->features_incompat & PBR_FEATURE_DURABLE_READERS;
 	fill_info(r, sb);
 	r->crc_below = crc_below(&r->info);
 }

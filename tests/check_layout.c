@@ -107,7 +107,27 @@ START_TEST(test_magic_and_fingerprint)
 	ck_assert_uint_eq((fp >> 16) & 0xff, PBR_BLOCK / 8);
 	ck_assert_uint_eq(fp >> 24, 0x80 | 8);
 	ck_assert_uint_eq(PBR_FORMAT_MAJOR, 1);
-	ck_assert_uint_eq(PBR_FEATURES_INCOMPAT_KNOWN, 0);
+	/* 1.3: the one incompatible feature, durable readers (§3) */
+	ck_assert_uint_eq(PBR_FEATURES_INCOMPAT_KNOWN, 1);
+	ck_assert_uint_eq(PBR_FEATURE_DURABLE_READERS, 1);
+}
+END_TEST
+
+/* Format 1.3 (FORMAT.md §4, §5.4, §6): the reader entry's DURABLE flag
+ * and name, the name lock's byte, the SOURCE slot flag and its trailer. */
+START_TEST(test_durable_source_layout)
+{
+	ck_assert_uint_eq(PBR_READER_DURABLE, 0x4);
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, name), 0x50);
+	ck_assert_uint_eq(sizeof(((struct pbr_layout_reader *)0)->name), 32);
+	ck_assert_uint_eq(PBR_READER_NAME_MAX, 31);
+	ck_assert_uint_eq(PBR_CTL_NAME_LOCK, 0x200);
+	ck_assert_uint_eq(PBR_SLOT_F_SOURCE, 0x8);
+	ck_assert_uint_eq(PBR_SOURCE_SIZE, 16);
+	ck_assert_uint_eq(PBR_SOURCE_OFF(0), 0);
+	ck_assert_uint_eq(PBR_SOURCE_OFF(1), 8);
+	ck_assert_uint_eq(PBR_SOURCE_OFF(49), 56);
+	ck_assert_uint_eq(PBR_SOURCE_OFF(56), 56);
 }
 END_TEST
 
@@ -123,7 +143,7 @@ START_TEST(test_reader_metrics_layout)
 		100000000, 200000000, 500000000, 1000000000};
 	unsigned i;
 
-	ck_assert_uint_eq(PBR_FORMAT_MINOR, 2);
+	ck_assert_uint_eq(PBR_FORMAT_MINOR, 3);
 	ck_assert_uint_eq(PBR_FEATURE_READER_METRICS, 1);
 	ck_assert_uint_eq(PBR_FEATURES_COMPAT_KNOWN,
 			  PBR_FEATURE_READER_METRICS);
@@ -135,9 +155,10 @@ START_TEST(test_reader_metrics_layout)
 	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, crc_errors), 0x40);
 	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, decode_errors),
 			  0x48);
-	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, reserved), 0x50);
+	/* 0x50..0x6F: the name of 1.3 (test_durable_source_layout) */
+	ck_assert_uint_eq(offsetof(struct pbr_layout_reader, reserved), 0x70);
 	ck_assert_uint_eq(sizeof(((struct pbr_layout_reader *)0)->reserved),
-			  48);
+			  16);
 
 	/* metrics block */
 	ck_assert_uint_eq(PBR_METRICS_SIZE, 256);
@@ -363,7 +384,8 @@ START_TEST(test_segment_superblock)
 	ck_assert_uint_eq(sb->minor, PBR_FORMAT_MINOR);
 	ck_assert_uint_eq(sb->fingerprint, PBR_LAYOUT_FINGERPRINT);
 	ck_assert_uint_eq(sb->ring_flags, 0);
-	ck_assert_uint_eq(sb->minor, 2);
+	ck_assert_uint_eq(sb->minor, 3);
+	/* durable readers only when asked for (PBR_CREATE_DURABLE_READERS) */
 	ck_assert_uint_eq(sb->features_incompat, 0);
 	/* A 1.2 creator sets READER_METRICS on every ring it makes. */
 	ck_assert_uint_eq(sb->features_compat, PBR_FEATURE_READER_METRICS);
@@ -734,6 +756,7 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_entry_and_slot_offsets);
 	tcase_add_test(tc, test_control_block);
 	tcase_add_test(tc, test_magic_and_fingerprint);
+	tcase_add_test(tc, test_durable_source_layout);
 	tcase_add_test(tc, test_reader_metrics_layout);
 	tcase_add_loop_test(tc, test_commit_encoding, 0,
 			    sizeof(enc_seqs) / sizeof(enc_seqs[0]));

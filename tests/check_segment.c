@@ -487,9 +487,9 @@ static void c_fp(struct pbr_layout_super *sb)
 {
 	sb->fingerprint ^= 0x80;
 }
-static void c_incompat0(struct pbr_layout_super *sb)
+static void c_incompat1(struct pbr_layout_super *sb)
 {
-	sb->features_incompat |= 1;
+	sb->features_incompat |= 2; /* bit 0 is DURABLE_READERS (1.3) */
 }
 static void c_incompat63(struct pbr_layout_super *sb)
 {
@@ -606,7 +606,7 @@ static const struct corruption corruptions[] = {
 	{"major 0", c_major0, -EPROTONOSUPPORT},
 	{"minor + 1", c_minor, 0},
 	{"fingerprint", c_fp, -EPROTOTYPE},
-	{"incompat bit 0", c_incompat0, -ENOTSUP},
+	{"incompat bit 1", c_incompat1, -ENOTSUP},
 	{"incompat bit 63", c_incompat63, -ENOTSUP},
 	{"compat bit 0", c_compat0, 0},
 	{"compat bit 0 clear, minor 1", c_compat0_clear, 0},

@@ -18,7 +18,7 @@
 
 /* Format version of the segment; independent of the library version. */
 #define PBR_FORMAT_MAJOR 1u
-#define PBR_FORMAT_MINOR 2u
+#define PBR_FORMAT_MINOR 3u
 
 /* Bytes "\x89PBRING\n" read as a little-endian u64 (byte-order revealing). */
 #define PBR_MAGIC 0x0A474E4952425089ull
@@ -42,7 +42,12 @@
 /* Feature bits. features_compat bit 0 (1.2): the participant table
  * holds a reader metrics block per reader entry (FORMAT.md §5.5). */
 #define PBR_FEATURE_READER_METRICS 0x1ull
-#define PBR_FEATURES_INCOMPAT_KNOWN 0ull
+/* features_incompat bit 0 (1.3): reader entries may be durable (named):
+ * a dead DURABLE reader is never reaped, it keeps gating until a join
+ * that names it takes it over or it is dropped (FORMAT.md §8.4, §9.1).
+ * Incompatible: a 1.2 participant would reap it and lose its backlog. */
+#define PBR_FEATURE_DURABLE_READERS 0x1ull
+#define PBR_FEATURES_INCOMPAT_KNOWN PBR_FEATURE_DURABLE_READERS
 #define PBR_FEATURES_COMPAT_KNOWN PBR_FEATURE_READER_METRICS
 
 /* Ring NAME is the POSIX shared-memory object "/" PBR_NAME_PREFIX NAME,
@@ -143,6 +148,16 @@ struct pbr_layout_producer {
 
 #define PBR_READER_GATING 0x1u
 #define PBR_READER_LOSSY 0x2u
+/* 1.3, with PBR_FEATURE_DURABLE_READERS: a durable (named) gating reader;
+ * the entry's name holds 1..PBR_READER_NAME_MAX bytes of [A-Za-z0-9._-],
+ * NUL-padded. Written before state becomes ACTIVE, like flags. */
+#define PBR_READER_DURABLE 0x4u
+#define PBR_READER_NAME_SIZE 32u
+#define PBR_READER_NAME_MAX (PBR_READER_NAME_SIZE - 1u)
+/* Control-block byte whose OFD write lock serialises durable joins by
+ * name (and nothing else): a join holds it from its search for the name
+ * until its entry is ACTIVE, so two joins cannot both create one name. */
+#define PBR_CTL_NAME_LOCK 0x200u
 
 struct pbr_layout_reader {
 	uint64_t cursor;    /* 0x00 next sequence; all below are released */
@@ -158,7 +173,9 @@ struct pbr_layout_reader {
 	uint64_t bad;		/* 0x38 corrupt slots passed over */
 	uint64_t crc_errors;	/* 0x40 payloads that failed their CRC */
 	uint64_t decode_errors; /* 0x48 payloads the application rejected */
-	uint8_t reserved[48];
+	/* 1.3, with PBR_READER_DURABLE: the reader's name, NUL-padded */
+	char name[PBR_READER_NAME_SIZE]; /* 0x50 */
+	uint8_t reserved[16];		 /* 0x70 */
 };
 
 /* --- reader metrics blocks (1.2, PBR_FEATURE_READER_METRICS) ---------- */
@@ -205,6 +222,12 @@ struct pbr_layout_metrics {
 #define PBR_SLOT_F_CRC 0x1u   /* crc32c holds CRC32C of the payload */
 #define PBR_SLOT_F_SKIP 0x2u  /* aborted by its producer: skip silently */
 #define PBR_SLOT_F_TRACE 0x4u /* trace_id/span_id are set */
+/* 1.3: a source id (two little-endian u64, hi then lo) follows the payload
+ * at payload offset PBR_SOURCE_OFF(length); only if it fits in the
+ * payload capacity (a reader that finds it out of bounds ignores it). */
+#define PBR_SLOT_F_SOURCE 0x8u
+#define PBR_SOURCE_SIZE 16u
+#define PBR_SOURCE_OFF(len) (((((uint64_t)(len)) + 7u) >> 3) << 3)
 
 #define PBR_PRODUCER_NONE 0xFFFFu /* producer field of a recovered slot */
 
@@ -275,6 +298,12 @@ PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, joined_ns) == 0x30);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, bad) == 0x38);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, crc_errors) == 0x40);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, decode_errors) == 0x48);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, name) == 0x50);
+PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_reader, reserved) == 0x70);
+PBR_LAYOUT_ASSERT(PBR_CTL_NAME_LOCK >= PBR_CTL_STATS + PBR_BLOCK &&
+		  PBR_CTL_NAME_LOCK < PBR_CTL_SIZE);
+PBR_LAYOUT_ASSERT(PBR_SOURCE_OFF(1) == 8 && PBR_SOURCE_OFF(8) == 8 &&
+		  PBR_SOURCE_OFF(0) == 0);
 PBR_LAYOUT_ASSERT(sizeof(struct pbr_layout_metrics) == PBR_METRICS_SIZE);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_metrics, latency_sum_ns) == 0x08);
 PBR_LAYOUT_ASSERT(offsetof(struct pbr_layout_metrics, latency) == 0x10);

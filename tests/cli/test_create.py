@@ -25,7 +25,7 @@ def test_defaults(pbring, ring):
     assert (r.rc, r.out, r.err) == (0, "", "")
     s = stat_json(pbring, name)
     assert s["name"] == name
-    assert s["format"] == "1.2"
+    assert s["format"] == "1.3"
     assert (s["crc"], s["crc_limit"]) == ("full", 0)
     assert s["slot_count"] == 1024
     assert s["slot_size"] == 1024

@@ -21,7 +21,7 @@ def test_stat_text_geometry(pbring, ring):
     assert r.rc == 0 and r.err == "", r
     assert r.out.splitlines() == [
         f"name {name}",
-        f"format 1.2, total_size {js['total_size']}",
+        f"format 1.3, total_size {js['total_size']}",
         "slot_count 16, slot_size 256, payload_cap 192, single_producer false, "
         "seq_base 0",
         "max_producers 8, max_readers 8",

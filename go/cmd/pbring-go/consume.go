@@ -38,10 +38,16 @@ printed as one line of proto3 JSON.
                        takes no reader entry (not in stat) and never holds
                        producers back; lossy, it counts what is lost (not
                        with --lossy)
+  --durable NAME       a durable reader (a ring made with --durable-readers):
+                       resumes where NAME left off, or creates it (from
+                       --from); once this exits or dies NAME stays, holding
+                       producers back, until resumed or dropped (pbring rm
+                       RING --reader NAME); says on stderr which it did
   --json               one canonical protobuf JSON object per message on stdout
   --envelope           with --json: each line is {"seq", "producer",
                        "timestamp_ns", "traceparent" (when the message
-                       carries one), "message": the message's JSON}
+                       carries one), "source": "HI-LO" (when it carries
+                       a source id), "message": the message's JSON}
   --quiet              no per-message output, only the summary
   --raw                no decoding: each payload as a 4-byte little-endian
                        length and its bytes on stdout (any ring; the only
@@ -82,7 +88,8 @@ type consumeCfg struct {
 	timeout                                time.Duration // idle; < 0 = none
 	start                                  pbring.Start
 	lossy, tap, json, quiet, raw, anyOwner bool
-	envelope                               bool // --envelope: ring metadata around each message
+	envelope                               bool   // --envelope: ring metadata around each message
+	durable                                string // --durable NAME (checked), or ""
 }
 
 // seqTrack follows one producer's seq.
@@ -136,7 +143,7 @@ type consumeState struct {
 
 var consumeOpts = []option{{"count", true}, {"timeout", true}, {"from", true},
 	{"lossy", false}, {"tap", false}, {"json", false}, {"quiet", false}, {"raw", false},
-	{"any-owner", false}, {"envelope", false}, {"help", false}}
+	{"any-owner", false}, {"envelope", false}, {"durable", true}, {"help", false}}
 
 func parseConsume(args []string) (*consumeCfg, int) {
 	got, operands, ok := parseArgs("consume", args, consumeOpts)
@@ -160,6 +167,13 @@ func parseConsume(args []string) (*consumeCfg, int) {
 	}
 	if c.tap && c.lossy {
 		return nil, usage("consume", "--tap and --lossy exclude each other (a tap is lossy already)")
+	}
+	if c.durable != "" && (c.tap || c.lossy) {
+		which := "--lossy"
+		if c.tap {
+			which = "--tap"
+		}
+		return nil, usage("consume", "--durable excludes %s (a durable reader holds producers back)", which)
 	}
 	c.ring = operands[0]
 	return c, 0
@@ -204,6 +218,11 @@ func (c *consumeCfg) set(name, arg string) int {
 		c.anyOwner = true
 	case "envelope":
 		c.envelope = true
+	case "durable":
+		if pbring.CheckReaderName(arg) != nil {
+			return usage("consume", "--durable: '%s' is not 1..31 bytes of [A-Za-z0-9._-]", arg)
+		}
+		c.durable = arg
 	}
 	return 0
 }
@@ -245,9 +264,16 @@ func cmdConsume(args []string) int {
 	s.openNs = nowNs()
 	rd, err := r.NewReader(c.readerOptions())
 	if err != nil {
-		return failErr(c.ring, "open reader", err)
+		return c.openFailed(err)
 	}
 	defer rd.Close()
+	if c.durable != "" {
+		how := "created"
+		if rd.Resumed() {
+			how = "resumed"
+		}
+		fmt.Fprintf(os.Stderr, "consume: durable reader %s %s at seq %d\n", c.durable, how, rd.Stats().Cursor)
+	}
 	s.rd = rd
 	s.showProgress = isTTY(2) && !logJSON && (c.quiet || !isTTY(1))
 	err = s.loop()
@@ -260,6 +286,21 @@ func cmdConsume(args []string) int {
 		return stopStatus(c.ring)
 	}
 	return rc
+}
+
+// openFailed says why the reader could not be opened, in one line, as C.
+func (c *consumeCfg) openFailed(err error) int {
+	switch {
+	case c.durable != "" && errors.Is(err, pbring.ErrReaderAlive):
+		fail(c.ring, "durable reader %s is in use by a live process (or every reader entry is taken)", c.durable)
+	case c.durable != "" && errors.Is(err, pbring.ErrBusy):
+		fail(c.ring, "durable reader %s is in use by a live process (or every reader entry is taken)", c.durable)
+	case c.durable != "" && errors.Is(err, pbring.ErrNotDurable):
+		fail(c.ring, "ring has no durable readers (create it with --durable-readers)")
+	default:
+		return failErr(c.ring, "open reader", err)
+	}
+	return exitRuntime
 }
 
 // attach maps the ring: read-only for a tap, which accepts any owner.
@@ -277,7 +318,7 @@ func (c *consumeCfg) readerOptions() *pbring.ReaderOptions {
 	if c.tap {
 		return &pbring.ReaderOptions{Tap: true, Start: c.start}
 	}
-	return &pbring.ReaderOptions{Lossy: c.lossy, Start: c.start, Latency: true}
+	return &pbring.ReaderOptions{Lossy: c.lossy, Start: c.start, Latency: true, Durable: c.durable}
 }
 
 // progress prints "consume: N received, R msg/s" on a terminal, 4 times
@@ -437,6 +478,13 @@ func (s *consumeState) writeEnvelope(v *pbring.View) {
 	if tp := v.Traceparent(); tp != "" {
 		b = append(b, `"traceparent":"`...)
 		b = append(b, tp...)
+		b = append(b, `",`...)
+	}
+	if hi, lo, ok := v.Source(); ok {
+		b = append(b, `"source":"`...)
+		b = strconv.AppendUint(b, hi, 10)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, lo, 10)
 		b = append(b, `",`...)
 	}
 	b = append(b, `"message":`...)

@@ -10,7 +10,7 @@
 //	pbring-go produce RING [--count N] [--rate HZ] [--size BYTES]
 //	          [--producers K] [--timeout SEC] [--no-wait] [--raw]
 //	pbring-go consume RING [--count N] [--timeout SEC]
-//	          [--from oldest|latest] [--lossy|--tap] [--json|--quiet|--raw]
+//	          [--from oldest|latest] [--lossy|--tap|--durable NAME] [--json|--quiet|--raw]
 //	pbring-go schema RING [--descriptor-set FILE|-]
 //	pbring-go check RING [--producers N] [--readers N] [--max-lag N]
 //	          [--max-age SEC] [--wait SEC] [--quiet]
