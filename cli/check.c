@@ -28,8 +28,8 @@ static const char check_help[] =
 	"  --producers N  at least N live producers (default: any number)\n"
 	"  --readers N    at least N live readers, gating or lossy (taps are\n"
 	"                 not listed; default: any number)\n"
-	"  --max-lag N    no live gating reader more than N messages behind\n"
-	"                 the claim\n"
+	"  --max-lag N    no live gating reader (nor detached durable one)\n"
+	"                 more than N messages behind the claim\n"
 	"  --max-age SEC  a message committed within SEC seconds (the newest\n"
 	"                 slot's timestamp); a ring that never had one counts\n"
 	"                 from its creation\n"
@@ -146,8 +146,17 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Count the live producers and readers, and the largest lag of a live
- * gating reader; a cursor beyond the claim is damage. 0, or 1 with @why. */
+/* A reader whose cursor producers wait for: a live gating one, or a
+ * durable one nobody owns (format 1.3: it gates while detached). */
+static bool holds_back(const struct pbr_participant *p)
+{
+	return p->is_reader && !(p->flags & PBR_READER_LOSSY) &&
+	       (p->alive || (p->durable && p->detached));
+}
+
+/* Count the live producers and readers, and the largest lag of a reader
+ * that holds producers back; a cursor beyond the claim is damage. 0, or
+ * 1 with @why. */
 static int check_entries(const struct pbr_participant *pt, int n,
 			 uint64_t claimed, struct check_found *f, char *why)
 {
@@ -169,13 +178,14 @@ static int check_entries(const struct pbr_participant *pt, int n,
 			return 1;
 		}
 		f->readers += p->alive;
-		if (p->alive && !(p->flags & PBR_READER_LOSSY) && lag > f->lag)
+		if (holds_back(p) && lag > f->lag)
 			f->lag = lag;
 	}
 	return 0;
 }
 
-/* The first live gating reader more than max_lag behind: 1 with @why. */
+/* The first reader that holds producers back and is more than max_lag
+ * behind: 1 with @why. */
 static int check_lag(const struct pbr_participant *pt, int n, uint64_t claimed,
 		     uint64_t max_lag, char *why)
 {
@@ -184,14 +194,19 @@ static int check_lag(const struct pbr_participant *pt, int n, uint64_t claimed,
 	for (k = 0; k < n; k++) {
 		const struct pbr_participant *p = &pt[k];
 
-		if (!p->is_reader || !p->alive ||
-		    (p->flags & PBR_READER_LOSSY) ||
-		    claimed - p->position <= max_lag)
+		if (!holds_back(p) || claimed - p->position <= max_lag)
 			continue;
-		snprintf(why, WHY_LEN,
-			 "reader %u (pid %u) lags by %" PRIu64
-			 " messages (max %" PRIu64 ")",
-			 p->index, p->pid, claimed - p->position, max_lag);
+		if (p->durable && p->detached)
+			snprintf(why, WHY_LEN,
+				 "durable reader %s (detached) lags by %" PRIu64
+				 " messages (max %" PRIu64 ")",
+				 p->name, claimed - p->position, max_lag);
+		else
+			snprintf(why, WHY_LEN,
+				 "reader %u (pid %u) lags by %" PRIu64
+				 " messages (max %" PRIu64 ")",
+				 p->index, p->pid, claimed - p->position,
+				 max_lag);
 		return 1;
 	}
 	return 0;

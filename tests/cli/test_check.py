@@ -153,6 +153,30 @@ def test_check_lagging_reader(pbring, ring, procs):
     assert r.err == fail_line(name, "no live producer (want 1, found 0)")
 
 
+def test_check_detached_durable_reader_lags(pbring, ring, procs):
+    """A durable reader whose process is gone still holds producers back
+    (format 1.3): --max-lag names it, though it is not a live reader."""
+    name = ring()
+    assert pbring("create", name, "--durable-readers", "--slots", 64).rc == 0
+    c = procs("consume", name, "--durable", "keeper", "--count", 1,
+              "--quiet", "--timeout", 30)
+    wait_for(pbring, name,
+             lambda st: any(p.get("durable") == "keeper" and p["alive"]
+                            for p in st["participants"]),
+             what="durable reader keeper")
+    assert pbring("produce", name, "--count", 41).rc == 0
+    assert c.wait() == 0, c
+    r = check(pbring, name, "--max-lag", 40)
+    assert r.rc == 0 and ", readers 0, lag 40, " in r.out, r
+    r = check(pbring, name, "--max-lag", 39)
+    assert (r.rc, r.out, r.err) == (1, "", fail_line(
+        name, "durable reader keeper (detached) lags by 40 messages "
+              "(max 39)")), r
+    assert pbring("rm", name, "--reader", "keeper").rc == 0
+    r = check(pbring, name, "--max-lag", 0)
+    assert r.rc == 0 and ", lag 0, " in r.out, r
+
+
 def test_check_stale_ring(pbring, ring):
     name = ring()
     assert pbring("create", name, "--slots", 64).rc == 0

@@ -19,8 +19,8 @@ this order: the ring exists, can be read and is not damaged; then
   --producers N  at least N live producers (default: any number)
   --readers N    at least N live readers, gating or lossy (taps are
                  not listed; default: any number)
-  --max-lag N    no live gating reader more than N messages behind
-                 the claim
+  --max-lag N    no live gating reader (nor detached durable one)
+                 more than N messages behind the claim
   --max-age SEC  a message committed within SEC seconds (the newest
                  slot's timestamp); a ring that never had one counts
                  from its creation
@@ -131,12 +131,26 @@ func checkEntries(ps []pbring.Participant, claimed uint64) (producers, readers, 
 		}
 		if p.Alive {
 			readers++
-			if p.Gating {
-				lag = max(lag, d)
-			}
+		}
+		if holdsBack(p) {
+			lag = max(lag, d)
 		}
 	}
 	return producers, readers, lag, nil
+}
+
+// holdsBack: a reader whose cursor producers wait for, a live gating one
+// or a durable one nobody owns (format 1.3: it gates while detached).
+func holdsBack(p pbring.Participant) bool {
+	return p.IsReader && p.Gating && (p.Alive || (p.Durable && p.Detached))
+}
+
+// lagLine names a reader that lags, as the C command does.
+func lagLine(p pbring.Participant, d, max uint64) string {
+	if p.Durable && p.Detached {
+		return fmt.Sprintf("durable reader %s (detached) lags by %d messages (max %d)", p.Name, d, max)
+	}
+	return fmt.Sprintf("reader %d (pid %d) lags by %d messages (max %d)", p.Index, p.PID, d, max)
 }
 
 func checkCount(what string, want, found uint64) error {
@@ -209,8 +223,8 @@ func checkRingHealth(r *pbring.Ring, cfg *checkConfig) (string, error) {
 		return "", err
 	}
 	for _, p := range ps {
-		if d := st.Claimed - p.Position; cfg.maxLag != nil && p.IsReader && p.Alive && p.Gating && d > *cfg.maxLag {
-			return "", unhealthy(fmt.Sprintf("reader %d (pid %d) lags by %d messages (max %d)", p.Index, p.PID, d, *cfg.maxLag))
+		if d := st.Claimed - p.Position; cfg.maxLag != nil && holdsBack(p) && d > *cfg.maxLag {
+			return "", unhealthy(lagLine(p, d, *cfg.maxLag))
 		}
 	}
 	last, err := checkAge(r, st.Claimed, cfg.maxAge)

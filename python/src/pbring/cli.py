@@ -141,8 +141,8 @@ this order: the ring exists, can be read and is not damaged; then
   --producers N  at least N live producers (default: any number)
   --readers N    at least N live readers, gating or lossy (taps are
                  not listed; default: any number)
-  --max-lag N    no live gating reader more than N messages behind
-                 the claim
+  --max-lag N    no live gating reader (nor detached durable one)
+                 more than N messages behind the claim
   --max-age SEC  a message committed within SEC seconds (the newest
                  slot's timestamp); a ring that never had one counts
                  from its creation
@@ -1464,9 +1464,23 @@ def _check_entries(ps: List[Any], claimed: int) -> Tuple[int, int, int]:
             raise _Unhealthy(f"damaged ring: reader {p.index}'s cursor "
                              f"{p.position} is beyond the claim {claimed}")
         readers += p.alive
-        if p.alive and p.gating:
+        if _holds_back(p):
             lag = max(lag, d)
     return producers, readers, lag
+
+
+def _holds_back(p: Any) -> bool:
+    """A reader whose cursor producers wait for: a live gating one, or a
+    durable one nobody owns (format 1.3: it gates while detached)."""
+    return bool(p.is_reader and p.gating
+                and (p.alive or (p.durable and p.detached)))
+
+
+def _lag_line(p: Any, d: int, most: int) -> str:
+    if p.durable and p.detached:
+        return (f"durable reader {p.name} (detached) lags by {d} messages "
+                f"(max {most})")
+    return f"reader {p.index} (pid {p.pid}) lags by {d} messages (max {most})"
 
 
 def _check_count(what: str, want: int, found: int) -> None:
@@ -1517,9 +1531,8 @@ def _check_ring(ring: Ring, cfg: argparse.Namespace) -> str:
     if cfg.max_lag is not None:
         for p in ps:
             d = (claimed - p.position) % 2**64
-            if p.is_reader and p.alive and p.gating and d > cfg.max_lag:
-                raise _Unhealthy(f"reader {p.index} (pid {p.pid}) lags by "
-                                 f"{d} messages (max {cfg.max_lag})")
+            if _holds_back(p) and d > cfg.max_lag:
+                raise _Unhealthy(_lag_line(p, d, cfg.max_lag))
     last = _check_age(ring, claimed, cfg.max_age)
     return f"producers {producers}, readers {readers}, lag {lag}, {last}"
 
