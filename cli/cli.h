@@ -139,5 +139,6 @@ int cmd_exporter(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

@@ -23,6 +23,7 @@ static const char main_help[] =
 	"  top            a live view of the rings' producers and readers\n"
 	"  record RING... record rings to an MCAP file\n"
 	"  info FILE      show what an MCAP file holds\n"
+	"  bridge DIR     carry messages between a ring and a Redis stream\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -92,6 +93,8 @@ int main(int argc, char **argv)
 		return cmd_record(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc, argv);
+	if (!strcmp(cmd, "bridge"))
+		return cmd_bridge(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	cli_cmd = "pbring";
