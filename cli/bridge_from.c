@@ -59,13 +59,65 @@ struct from_cfg {
 	int64_t timeout_ns;
 };
 
+/* A sorted set of stream entry ids. */
+struct idset {
+	uint64_t (*id)[2];
+	size_t n, cap;
+};
+
+static bool idset_has(const struct idset *set, const uint64_t id[2])
+{
+	size_t lo = 0, hi = set->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = br_id_cmp(set->id[mid], id);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Insert (mostly appends: ids come in order). -ENOMEM. */
+static int idset_add(struct idset *set, const uint64_t id[2])
+{
+	size_t i;
+
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 1024;
+		void *p = realloc(set->id, cap * sizeof(*set->id));
+
+		if (!p)
+			return -ENOMEM;
+		set->id = p;
+		set->cap = cap;
+	}
+	for (i = set->n; i > 0 && br_id_cmp(set->id[i - 1], id) > 0; i--)
+		memcpy(set->id[i], set->id[i - 1], sizeof(set->id[i]));
+	set->id[i][0] = id[0];
+	set->id[i][1] = id[1];
+	set->n++;
+	return 0;
+}
+
 struct from_state {
 	const struct from_cfg *cfg;
 	struct pbr_ring_info info;
 	struct pbr_producer *p;
 	redisContext *c;
-	bool have_max; /* max: highest source id committed into the ring */
+	/* Source ids the ring's retained slots carry (read at start), and ids
+	 * committed here whose XACK failed: an entry delivered again (pending,
+	 * claimed) is in the ring iff its id is in one of them, or older than
+	 * anything retained and not above max (the ring wrapped since). */
+	struct idset ring_ids, unacked;
+	bool have_max; /* max: highest source id in ring_ids */
 	uint64_t max[2];
+	bool fresh; /* the entries at hand are new deliveries ('>') */
 	uint64_t committed, dups, rejected, lost;
 	char prev_ring[96]; /* the last bridged entry's ring@epoch and seq */
 	uint64_t prev_seq;
@@ -161,8 +213,8 @@ static int from_parse(int argc, char **argv, struct from_cfg *cfg)
 	return 0;
 }
 
-/* The highest source id among the ring's retained slots: what this
- * bridge committed last before it was stopped or killed. */
+/* The source ids of the ring's retained slots: what this bridge
+ * committed before it was stopped or killed; and the highest of them. */
 static int scan_sources(struct from_state *s, struct pbr_ring *ring)
 {
 	struct pbr_reader_opts o = {.flags = PBR_READER_TAP,
@@ -185,8 +237,13 @@ static int scan_sources(struct from_state *s, struct pbr_ring *ring)
 			id[1] = v.source[1];
 			has = true;
 		}
-		if (rc == 0 && pbr_reader_release(rd, &v) == 0 && has &&
-		    (!s->have_max || br_id_cmp(id, s->max) > 0)) {
+		if (rc != 0 || pbr_reader_release(rd, &v) != 0 || !has)
+			continue;
+		if (idset_add(&s->ring_ids, id) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (!s->have_max || br_id_cmp(id, s->max) > 0) {
 			s->max[0] = id[0];
 			s->max[1] = id[1];
 			s->have_max = true;
@@ -293,6 +350,17 @@ static bool type_ok(const struct from_state *s, const redisReply *type)
 	       !memcmp(type->str, s->info.msg_type, type->len);
 }
 
+/* Is this entry, delivered before, in the ring already? */
+static bool in_ring(const struct from_state *s, const uint64_t id[2])
+{
+	if (s->fresh) /* never delivered before: never committed */
+		return false;
+	if (idset_has(&s->ring_ids, id) || idset_has(&s->unacked, id))
+		return true;
+	return s->ring_ids.n && br_id_cmp(id, s->ring_ids.id[0]) < 0 &&
+	       br_id_cmp(id, s->max) <= 0;
+}
+
 /* One entry [id, fields]: commit it unless already in the ring; queue its
  * XACK. 0, or -errno from the ring (-EINTR: stopped). */
 static int take_entry(struct from_state *s, const redisReply *e)
@@ -318,7 +386,7 @@ static int take_entry(struct from_state *s, const redisReply *e)
 		s->nack++;
 		return 0;
 	}
-	if (s->have_max && br_id_cmp(id, s->max) <= 0) {
+	if (in_ring(s, id)) {
 		s->dups++;
 		s->nack++;
 		return 0;
@@ -336,9 +404,6 @@ static int take_entry(struct from_state *s, const redisReply *e)
 	else
 		s->committed++;
 	check_gap(s, fields);
-	s->max[0] = id[0];
-	s->max[1] = id[1];
-	s->have_max = true;
 	s->nack++;
 	return 0;
 }
@@ -371,6 +436,13 @@ static enum br_fail send_acks(struct from_state *s)
 	r = redisCommandArgv(s->c, (int)s->nack + 3, s->ack, s->ack_len);
 	f = why_fail(s, "XACK", r);
 	freeReplyObject(r);
+	for (size_t i = 3; f != BR_OK && i < s->nack + 3; i++) {
+		uint64_t id[2];
+
+		if (br_parse_id(s->ack[i], s->ack_len[i], id) &&
+		    idset_add(&s->unacked, id) < 0)
+			break; /* no memory: it may be committed twice */
+	}
 	return f;
 }
 
@@ -442,6 +514,7 @@ static enum br_fail read_group(struct from_state *s, char *from, size_t n,
 		argc = 9;
 	}
 	r = redisCommandArgv(s->c, argc, argv, NULL);
+	s->fresh = from[0] == '>';
 	f = why_fail(s, "XREADGROUP", r);
 	l = f == BR_OK ? xread_entries(r) : NULL;
 	*got = l ? l->elements : 0;
@@ -462,6 +535,8 @@ static enum br_fail read_pending(struct from_state *s, int *err)
 		f = read_group(s, from, sizeof(from), -1, &got, err);
 	while (f == BR_OK && got && !*err && !cli_stop_signal() &&
 	       (!s->cfg->count || s->committed < s->cfg->count));
+	if (f == BR_OK && !got) /* every one of them acknowledged now */
+		s->unacked.n = 0;
 	return f;
 }
 
@@ -490,6 +565,7 @@ static enum br_fail claim_idle(struct from_state *s, int *err)
 		    r->element[1]->type == REDIS_REPLY_ARRAY) {
 			snprintf(start, sizeof(start), "%s",
 				 r->element[0]->str);
+			s->fresh = false;
 			f = take_entries(s, r->element[1], last, sizeof(last),
 					 err);
 		} else {
@@ -690,5 +766,7 @@ int br_from_redis(int argc, char **argv)
 	cli_stop_detach(ring);
 	free(s.ack);
 	free(s.ack_len);
+	free(s.ring_ids.id);
+	free(s.unacked.id);
 	return rc;
 }

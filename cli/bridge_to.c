@@ -480,8 +480,9 @@ static void tap_losses(struct to_state *s)
 	pbr_reader_stats(s->rd, &st);
 	if (st.lost + st.missed > s->lost_told) {
 		cli_fail(s->cfg->ring_name,
-			 "tap: %" PRIu64 " messages lost (overwritten before "
+			 "%s: %" PRIu64 " messages lost (overwritten before "
 			 "they reached Redis), %" PRIu64 " in all",
+			 s->cfg->tap ? "tap" : "backlog",
 			 st.lost + st.missed - s->lost_told,
 			 st.lost + st.missed);
 		s->lost_told = st.lost + st.missed;
@@ -495,6 +496,7 @@ static int to_step(struct to_state *s, int64_t *idle_since)
 				      100 * 1000 * 1000);
 	enum br_fail f;
 	unsigned kept;
+	bool unstable;
 
 	if (n == -ETIMEDOUT || n == -EAGAIN || n == -EBADMSG) {
 		if (s->cfg->timeout_ns >= 0 &&
@@ -507,7 +509,14 @@ static int to_step(struct to_state *s, int64_t *idle_since)
 	*idle_since = cli_now_ns();
 	if (s->cfg->count && s->sent + s->skipped + (uint64_t)n > s->cfg->count)
 		n = (int)(s->cfg->count - s->sent - s->skipped);
-	if (s->cfg->tap) {
+	/* A tap's views, and the backlog a new reader found at open, may be
+	 * overwritten while held: copy them out and trust only what release
+	 * vouched for (what it did not was never owed: counted as lost or
+	 * missed). Everything else stays in the ring until Redis has it. */
+	unstable = s->cfg->tap;
+	for (int i = 0; i < n; i++)
+		unstable |= (s->views[i].vflags & PBR_VIEW_UNSTABLE) != 0;
+	if (unstable) {
 		kept = tap_take(s, (unsigned)n);
 		tap_losses(s);
 	} else {
@@ -518,7 +527,7 @@ static int to_step(struct to_state *s, int64_t *idle_since)
 	f = kept ? send_batch(s, s->msgs, kept) : BR_OK;
 	if (f != BR_OK)
 		return f == BR_STOPPED ? 0 : -EXIT_RUNTIME;
-	if (!s->cfg->tap && pbr_reader_release(s->rd, &s->views[n - 1]) < 0)
+	if (!unstable && pbr_reader_release(s->rd, &s->views[n - 1]) < 0)
 		return -cli_err(s->cfg->ring_name, "release", -ESTALE);
 	return !s->cfg->count || s->sent + s->skipped < s->cfg->count;
 }
@@ -566,9 +575,8 @@ static int to_setup(struct to_state *s, struct pbr_ring *ring)
 	snprintf(s->maxlen, sizeof(s->maxlen), "%" PRIu64, s->cfg->maxlen);
 	s->msgs = calloc(b, sizeof(*s->msgs));
 	s->views = calloc(b, sizeof(*s->views));
-	if (s->cfg->tap)
-		s->copies = malloc(b * s->info.payload_cap);
-	if (!s->msgs || !s->views || (s->cfg->tap && !s->copies))
+	s->copies = malloc(b * s->info.payload_cap);
+	if (!s->msgs || !s->views || !s->copies)
 		return cli_err(s->cfg->ring_name, NULL, -ENOMEM);
 	if ((rc = open_reader(s, ring)) < 0)
 		return cli_err(s->cfg->ring_name, "open reader", rc);

@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-from cliutil import Bg
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -73,7 +72,7 @@ class Redis:
         if self.password:
             env["REDISCLI_AUTH"] = self.password
         return subprocess.run(["redis-cli", "-s", self.sock, *map(str, args)],
-                              capture_output=True, text=True, check=True,
+                              capture_output=True, text=True, check=True, errors="replace",
                               env=env, timeout=30).stdout
 
     def stop(self):
@@ -350,3 +349,43 @@ def test_stream_trimmed_under_from_redis(pbring, procs, ring, redis):
     assert r.rc == 0, r
     assert "400 stream entries after" in r.err and "trimmed" in r.err, r
     assert "500 messages from" in r.err and "400 lost" in r.err, r
+
+
+def test_pending_claimed_and_trimmed_pending(pbring, procs, ring, redis):
+    """Own pending entries come first; a dead consumer's idle entries are
+    claimed (XAUTOCLAIM); pending entries trimmed away are reported."""
+    rd = redis()
+    a, b = ring("pa"), ring("pb")
+    assert pbring("create", a, "--durable-readers", "--slots", 4096).rc == 0
+    assert pbring("create", b, "--slots", 4096).rc == 0
+    to = procs("bridge", "to-redis", a, "--redis", rd.url, "--stream", "ps",
+               "--count", 1000, tag="to")
+    assert pbring("produce", a, "--count", 1000, "--timeout", 10).rc == 0
+    assert to.wait(30) == 0, to
+    rd.cli("XGROUP", "CREATE", "ps", "g", "0")
+    # 'c' (this bridge's name) got 50 and died; 'dead' got the next 50
+    rd.cli("XREADGROUP", "GROUP", "g", "c", "COUNT", 50, "STREAMS", "ps", ">")
+    rd.cli("XREADGROUP", "GROUP", "g", "dead", "COUNT", 50, "STREAMS", "ps",
+           ">")
+    # the first 20 of c's are trimmed away before it comes back
+    rd.cli("XTRIM", "ps", "MINID", _nth_id(rd, "ps", 20))
+    time.sleep(0.05)
+    chk = procs("consume", b, "--count", 980, "--quiet", "--timeout", 20,
+                "--from", "oldest", tag="chk")
+    time.sleep(0.2)
+    r = pbring("bridge", "from-redis", "--redis", rd.url, "--stream", "ps",
+               "--group", "g", "--consumer", "c", b, "--claim-idle", 10,
+               "--timeout", 1, timeout=30)
+    assert r.rc == 0, r
+    assert "20 pending stream entries from" in r.err, r
+    assert "980 messages from" in r.err and "20 lost" in r.err, r
+    assert chk.wait(30) == 0, chk
+    assert "received 980" in chk.err and "duplicates 0" in chk.err, chk
+    assert rd.cli("XPENDING", "ps", "g").split()[0] == "0"
+
+
+def _nth_id(rd, key, n):
+    """The id of entry n (0-based) of stream key."""
+    out = rd.cli("EVAL", "return redis.call('XRANGE', KEYS[1], '-', '+', "
+                 "'COUNT', ARGV[1])[tonumber(ARGV[1])][1]", 1, key, n + 1)
+    return out.strip()

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 
-from cliutil import Bg  # noqa: F401  (fixtures from conftest)
 from test_bridge import N, redis  # noqa: F401
 
 
