@@ -35,7 +35,7 @@ static const char from_help[] =
 	"  --redis URL        redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
 	"                     unix:///PATH[?db=DB]\n"
 	"  --stream KEY, --group G, --consumer NAME  (required)\n"
-	"  --batch N          entries per XREADGROUP (default 256, "
+	"  --batch N          entries per XREADGROUP (default 1024, "
 	"1..4096)\n"
 	"  --claim-idle MS    take over other consumers' entries pending "
 	"this long\n"
@@ -188,7 +188,7 @@ static int from_parse(int argc, char **argv, struct from_cfg *cfg)
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->batch = 256;
+	cfg->batch = 1024;
 	cfg->claim_idle = 60000;
 	cfg->timeout_ns = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
