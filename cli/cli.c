@@ -413,8 +413,9 @@ static bool has_gating_reader(struct pbr_ring *ring)
 	struct pbr_participant pt[64];
 	int i, n = pbr_ring_participants(ring, pt, 64);
 
+	/* A detached durable reader counts: what is sent is kept for it. */
 	for (i = 0; i < n && i < 64; i++)
-		if (pt[i].is_reader && pt[i].alive &&
+		if (pt[i].is_reader && (pt[i].alive || pt[i].durable) &&
 		    (pt[i].flags & PBR_READER_GATING))
 			return true;
 	return n > 64; /* many participants: assume one is a reader */

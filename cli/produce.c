@@ -56,6 +56,11 @@ static const char produce_help[] =
 	"  --traceparent TP give every message this W3C trace context\n"
 	"                   (00-<32 hex>-<16 hex>-<2 hex>; consume "
 	"--envelope shows it)\n"
+	"  --source HI-LO   give message i of each producer the source id "
+	"(HI, LO+i)\n"
+	"                   (format 1.3, as a Redis stream entry id ms-seq; "
+	"consume\n"
+	"                   --envelope shows it)\n"
 	"  --raw            skip the message type check (for untyped rings)\n"
 	"  --any-owner      accept a ring owned by another user (see "
 	"SECURITY.md)\n"
@@ -72,8 +77,10 @@ struct produce_cfg {
 	bool raw, no_wait, any_owner;
 	const char *from_json;	 /* FILE, "-", or NULL: demo events */
 	const char *traceparent; /* --traceparent (checked), or NULL */
-	uint32_t payload_cap;	 /* the ring's, once attached */
-	const char *demo_opt;	 /* a demo-only option given, for --from-json */
+	uint64_t source[2];	 /* --source HI-LO, with has_source */
+	bool has_source;
+	uint32_t payload_cap; /* the ring's, once attached */
+	const char *demo_opt; /* a demo-only option given, for --from-json */
 };
 
 struct produce_thread {
@@ -133,7 +140,8 @@ static void *produce_run(void *arg)
 		if (c->rate > 0 && !pace(start, c->rate, i))
 			break;
 		t->err = demo_event_send(p, &ev, i, c->timeout_ns,
-					 c->traceparent);
+					 c->traceparent,
+					 c->has_source ? c->source : NULL);
 		if (t->err)
 			break;
 		atomic_store_explicit(&t->progress, i + 1,
@@ -286,6 +294,28 @@ static int produce_report(const struct produce_cfg *c, struct produce_thread *t,
 	return err ? EXIT_RUNTIME : 0;
 }
 
+/* --source HI-LO: two decimal u64 (a Redis stream entry id ms-seq). */
+static int parse_source(const char *arg, struct produce_cfg *cfg)
+{
+	char hi[32];
+	const char *dash = strchr(arg, '-');
+	size_t n = dash ? (size_t)(dash - arg) : 0;
+
+	if (!dash || n == 0 || n >= sizeof(hi))
+		goto bad;
+	memcpy(hi, arg, n);
+	hi[n] = 0;
+	if (!cli_u64(hi, 0, UINT64_MAX, &cfg->source[0]) ||
+	    !cli_u64(dash + 1, 0, UINT64_MAX, &cfg->source[1]))
+		goto bad;
+	cfg->has_source = true;
+	return 0;
+bad:
+	return cli_usage("produce",
+			 "--source: '%s' is not HI-LO (two decimal numbers)",
+			 arg);
+}
+
 static int produce_opt(int c, const char *arg, struct produce_cfg *cfg)
 {
 	uint64_t v;
@@ -352,6 +382,8 @@ static int produce_opt(int c, const char *arg, struct produce_cfg *cfg)
 		cfg->traceparent = arg;
 		return 0;
 	}
+	case 'S':
+		return parse_source(arg, cfg);
 	}
 	return cli_usage("produce", "bad option");
 }
@@ -370,19 +402,27 @@ static const char *demo_only(int c)
 		return "--producers";
 	case 'R':
 		return "--raw";
+	case 'S':
+		return "--source";
 	}
 	return NULL;
 }
 
 static int produce_parse(int argc, char **argv, struct produce_cfg *cfg)
 {
-	static const struct option opts[] = {
-		{"count", 1, 0, 'n'},	  {"rate", 1, 0, 'r'},
-		{"size", 1, 0, 's'},	  {"producers", 1, 0, 'k'},
-		{"timeout", 1, 0, 't'},	  {"raw", 0, 0, 'R'},
-		{"no-wait", 0, 0, 'W'},	  {"from-json", 1, 0, 'J'},
-		{"any-owner", 0, 0, 'A'}, {"traceparent", 1, 0, 'T'},
-		{"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+	static const struct option opts[] = {{"count", 1, 0, 'n'},
+					     {"rate", 1, 0, 'r'},
+					     {"size", 1, 0, 's'},
+					     {"producers", 1, 0, 'k'},
+					     {"timeout", 1, 0, 't'},
+					     {"raw", 0, 0, 'R'},
+					     {"no-wait", 0, 0, 'W'},
+					     {"from-json", 1, 0, 'J'},
+					     {"any-owner", 0, 0, 'A'},
+					     {"traceparent", 1, 0, 'T'},
+					     {"source", 1, 0, 'S'},
+					     {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
 	int c, rc;
 
 	memset(cfg, 0, sizeof(*cfg));

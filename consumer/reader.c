@@ -413,9 +413,10 @@ static void fill_source(const struct pbr_ring *r, const uint8_t *h,
 		v->flags &= (uint16_t)~PBR_SLOT_F_SOURCE;
 		return;
 	}
-	t = h + PBR_SLOT_HDR_SIZE + off; /* 8-aligned: slot_size % 128 == 0 */
-	v->source[0] = ld_rlx64(t);
-	v->source[1] = ld_rlx64(t + 8);
+	/* Payload bytes, read as the payload is (plain, once, into the
+	 * view): atomic words are the header's only (FORMAT.md §6). */
+	t = h + PBR_SLOT_HDR_SIZE + off;
+	memcpy(v->source, t, PBR_SOURCE_SIZE);
 }
 
 static void fill_view(struct pbr_reader *rd, uint64_t p, uint8_t *h,

@@ -17,12 +17,19 @@
 // what they lost. A tap (ReaderOptions.Tap) is a lossy reader that joins
 // nothing and writes nothing to the ring, so it also works on a ring
 // attached read-only (AttachOptions.ReadOnly), with read permission only.
+// A durable reader (ReaderOptions.Durable, format 1.3, on a ring created
+// with CreateOptions.DurableReaders) is a gating reader with a name whose
+// position outlives its process: closed or dead it stays, detached, still
+// holding producers back, until a NewReader of the same name takes it over
+// (Reader.Resumed) or it is dropped (Reader.Drop, Ring.DropReader). A
+// message may carry a source id after its payload (Slot.SetSource,
+// Producer.SendSource, View.Source), published atomically with it.
 //
 // Every producer and reader holds an open-file-description lock on its
 // entry, which the kernel drops when the process dies: a dead producer's
 // half-written slot becomes an abandoned record that readers skip and
 // count (after 20 ms), and a dead gating reader stops holding producers
-// back.
+// back (a durable one does not: it is detached, FORMAT.md §8.4).
 //
 // Waits spin briefly, then spin on (WaitSpin), yield (WaitYield) or sleep
 // on a futex doorbell (WaitBlock, the default). Timeouts follow the C

@@ -354,3 +354,36 @@ func TestSourceForgedOutOfBounds(t *testing.T) {
 		t.Fatalf("in-bounds source: %d %d %v", hi, lo, ok)
 	}
 }
+
+// Concurrent opens of one name: the name lock lets exactly one create it;
+// the others find it owned (ErrReaderAlive), and one entry exists.
+func TestDurableConcurrentOpen(t *testing.T) {
+	r, _ := durableRing(t, 4)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, alive := 0, 0
+	var readers []*Reader
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rd, err := r.NewReader(&ReaderOptions{Durable: "one"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && !rd.Resumed():
+				created++
+				readers = append(readers, rd)
+			case errors.Is(err, ErrReaderAlive):
+				alive++
+			default:
+				t.Errorf("open: %v (resumed %v)", err, rd != nil && rd.Resumed())
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 1 || alive != 5 || countReaders(t, r) != 1 {
+		t.Fatalf("created %d, alive %d, readers %d", created, alive, countReaders(t, r))
+	}
+	must(t, readers[0].Drop())
+}

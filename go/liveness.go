@@ -488,7 +488,6 @@ func (r *Ring) durableTake(fd int, name string) (uint64, uint32, error) {
 // durableRemove frees durable reader entry e, whose lock fd holds (§9.6):
 // it stops gating. Not a reap: readers_reaped does not count it.
 func (r *Ring) durableRemove(fd int, e uint64) {
-	crashPoint("drop_reader")
 	r.u32(e+reState).CompareAndSwap(entryActive, entryFree)
 	r.bellRing(ctlSpaceBell)
 	lockDrop(fd, e)

@@ -315,13 +315,9 @@ static int publish(struct pbr_producer *p, const struct pbr_slot *slot,
 		memcpy(h->span_id, slot->span_id, sizeof(h->span_id));
 		h->trace_flags = slot->trace_flags;
 	}
-	if (flags & PBR_SLOT_F_SOURCE) { /* fits: checked by the caller */
-		uint8_t *t =
-			(uint8_t *)h + PBR_SLOT_HDR_SIZE + PBR_SOURCE_OFF(len);
-
-		st_rlx64(t, slot->source[0]);
-		st_rlx64(t + 8, slot->source[1]);
-	}
+	if (flags & PBR_SLOT_F_SOURCE) /* fits: checked by the caller */
+		memcpy((uint8_t *)h + PBR_SLOT_HDR_SIZE + PBR_SOURCE_OFF(len),
+		       slot->source, PBR_SOURCE_SIZE); /* payload bytes */
 	PBR_CRASH("header");
 	if (p->single) {
 		/* Only a recoverer that took us for dead can have changed

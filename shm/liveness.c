@@ -583,7 +583,6 @@ void pbri_durable_remove(struct pbr_ring *r, int fd, uint8_t *e)
 	uint32_t st = PBR_ENTRY_ACTIVE;
 
 	/* With e's lock held (§9.6): it stops gating; producers may go on. */
-	PBR_CRASH("drop_reader");
 	(void)cas32(e + R_STATE, &st, PBR_ENTRY_FREE, memory_order_release);
 	pbri_bell_ring(r, PBR_CTL_SPACE_BELL);
 	pbri_lock_drop(fd, entry_lock_off(r, e));

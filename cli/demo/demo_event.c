@@ -38,7 +38,8 @@ void demo_event_fini(struct demo_event *e)
 }
 
 int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
-		    int64_t timeout_ns, const char *traceparent)
+		    int64_t timeout_ns, const char *traceparent,
+		    const uint64_t *source)
 {
 	struct pbr_slot slot;
 	int rc;
@@ -46,14 +47,20 @@ int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
 	e->msg.seq = seq;
 	e->msg.status = (int32_t)(seq % 3); /* a little variety for checks */
 	e->msg.sent_ns = pbr_clock_ns();
-	if (!traceparent)
+	if (!traceparent && !source)
 		return pbr_producer_send_pb(p,
 					    pbring_demo_v1_DeviceEvent_fields,
 					    &e->msg, timeout_ns);
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)
 		return rc;
-	if ((rc = pbr_slot_set_traceparent(&slot, traceparent))) {
+	if (source) {
+		slot.flags |= PBR_SLOT_F_SOURCE;
+		slot.source[0] = source[0];
+		slot.source[1] = source[1] + seq;
+	}
+	if (traceparent &&
+	    (rc = pbr_slot_set_traceparent(&slot, traceparent))) {
 		int arc = pbr_producer_abort(p, &slot);
 
 		return arc ? arc : rc;

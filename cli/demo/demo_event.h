@@ -37,9 +37,12 @@ int demo_event_init(struct demo_event *e, int pid, unsigned k, uint32_t size);
 void demo_event_fini(struct demo_event *e);
 
 /* Encode message seq straight into a slot and commit it (CRC, timestamp,
- * and the trace context @traceparent, checked by the caller, unless NULL). */
+ * and the trace context @traceparent, checked by the caller, unless NULL;
+ * and unless @source is NULL, the source id {source[0], source[1] + seq},
+ * format 1.3). */
 int demo_event_send(struct pbr_producer *p, struct demo_event *e, uint64_t seq,
-		    int64_t timeout_ns, const char *traceparent);
+		    int64_t timeout_ns, const char *traceparent,
+		    const uint64_t *source);
 
 /* A decoded DeviceEvent; blob points into the slot until release. */
 struct demo_decoded {

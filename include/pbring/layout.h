@@ -227,7 +227,7 @@ struct pbr_layout_metrics {
  * payload capacity (a reader that finds it out of bounds ignores it). */
 #define PBR_SLOT_F_SOURCE 0x8u
 #define PBR_SOURCE_SIZE 16u
-#define PBR_SOURCE_OFF(len) ((((uint64_t)(len)) + 7u) & ~(uint64_t)7u)
+#define PBR_SOURCE_OFF(len) (((((uint64_t)(len)) + 7u) >> 3) << 3)
 
 #define PBR_PRODUCER_NONE 0xFFFFu /* producer field of a recovered slot */
 

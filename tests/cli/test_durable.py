@@ -45,7 +45,8 @@ def test_resume_after_exit_and_kill(pbring, ring, procs):
                             for p in st["participants"]),
              what="durable reader bridge")
     # 40 messages through 8 slots: the producer needs the reader to go on
-    p = procs("produce", name, "--count", 40, "--rate", 100, "--timeout", 20)
+    # slow enough that the second consumer is killed well before the end
+    p = procs("produce", name, "--count", 40, "--rate", 20, "--timeout", 20)
     assert c.wait() == 0, c
     assert "durable reader bridge created at seq 0" in c.err, c.err
     assert seqs(c.out) == [0, 1, 2]
@@ -130,3 +131,19 @@ def test_usage_errors(pbring, ring):
         r = pbring("rm", *args)
         assert r.rc == 2 and len(r.err_lines) == 1, (args, r)
     assert pbring("stat", name).rc == 0  # none of these removed it
+
+
+def test_produce_sends_for_a_detached_reader(pbring, ring):
+    """A detached durable reader counts as the gating reader produce waits
+    for: what it sends is kept for it."""
+    name = ring()
+    assert pbring("create", name, "--durable-readers", "--slots", 8).rc == 0
+    r = pbring("consume", name, "--durable", "later", "--count", 1,
+               "--timeout", 0.1)
+    # created, then detached at 0 (it timed out waiting: exit 1)
+    assert r.rc == 1 and "created at seq 0" in r.err, r
+    r = pbring("produce", name, "--count", 5, "--timeout", 2)
+    assert r.rc == 0 and "waiting" not in r.err, r
+    r = pbring("consume", name, "--durable", "later", "--json", "--count", 5,
+               "--timeout", 2)
+    assert r.rc == 0 and seqs(r.out) == [0, 1, 2, 3, 4], r

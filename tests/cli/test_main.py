@@ -27,7 +27,7 @@ def test_version(pbring):
     r = pbring("--version")
     assert r.rc == 0, r
     assert r.err == ""
-    assert re.fullmatch(r"pbring \d+\.\d+\.\d+\S* \(segment format 1\.2\)\n",
+    assert re.fullmatch(r"pbring \d+\.\d+\.\d+\S* \(segment format 1\.3\)\n",
                         r.out), r.out
 
 

@@ -211,6 +211,13 @@ void fz_check_view(const struct fz_geo *g, const struct pbr_view *v)
 	FZ_ASSERT(d + v->len <= slot + g->slot_size);
 	FZ_ASSERT(v->trace_id >= slot && v->trace_id + 16 <= d);
 	FZ_ASSERT(v->span_id >= slot && v->span_id + 8 <= d);
+	/* A source id is reported only if its trailer fits (FORMAT.md §6.3),
+	 * and none is made up: a view without the flag carries zeros. */
+	if (v->flags & PBR_SLOT_F_SOURCE)
+		FZ_ASSERT(PBR_SOURCE_OFF(v->len) + PBR_SOURCE_SIZE <=
+			  g->payload_cap);
+	else
+		FZ_ASSERT(v->source[0] == 0 && v->source[1] == 0);
 }
 
 void fz_check_slot(const struct fz_geo *g, const struct pbr_slot *s)

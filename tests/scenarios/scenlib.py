@@ -266,7 +266,7 @@ class Scenario:
 
     # rings
     def ring(self, tag, slots=16, slot_size=256, producers=4, single=False,
-             readers=8, crc=None):
+             readers=8, crc=None, durable=False):
         name = f"scen-{os.getpid()}-{uuid.uuid4().hex[:8]}-{tag}"[:63]
         args = ["create", name, "--slots", slots, "--slot-size", slot_size,
                 "--producers", 1 if single else producers,
@@ -275,6 +275,8 @@ class Scenario:
             args.append("--single-producer")
         if crc is not None:
             args += ["--crc", crc]
+        if durable:
+            args.append("--durable-readers")
         self.rings.append(name)
         r = self.run("c", *args)
         assert r.returncode == 0, f"pbring create failed: {r.stderr}"

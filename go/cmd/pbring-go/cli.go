@@ -333,7 +333,8 @@ func hasGatingReader(r *pbring.Ring) bool {
 		return false
 	}
 	for i, p := range ps {
-		if i < 64 && p.IsReader && p.Alive && p.Flags&1 != 0 {
+		// A detached durable reader counts: what is sent is kept for it.
+		if i < 64 && p.IsReader && (p.Alive || p.Durable) && p.Flags&1 != 0 {
 			return true
 		}
 	}

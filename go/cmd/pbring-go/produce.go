@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,9 @@ line before it sent). Otherwise pbring.demo.v1.DeviceEvent messages:
                    nothing is sent into a ring that nobody reads)
   --traceparent TP give every message this W3C trace context
                    (00-<32 hex>-<16 hex>-<2 hex>; consume --envelope shows it)
+  --source HI-LO   give message i of each producer the source id (HI, LO+i)
+                   (format 1.3, as a Redis stream entry id ms-seq; consume
+                   --envelope shows it)
   --raw            skip the message type check (for untyped rings)
   --any-owner      accept a ring owned by another user (see SECURITY.md)
 Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
@@ -50,8 +55,9 @@ type produceCfg struct {
 	timeout     time.Duration
 	raw, noWait bool
 	anyOwner    bool
-	fromJSON    string // --from-json FILE, "-" for stdin
-	traceparent string // --traceparent (checked), or ""
+	fromJSON    string     // --from-json FILE, "-" for stdin
+	traceparent string     // --traceparent (checked), or ""
+	source      *[2]uint64 // --source HI-LO, or nil
 	given       map[string]bool
 }
 
@@ -67,7 +73,7 @@ type producerRun struct {
 var produceOpts = []option{{"count", true}, {"rate", true}, {"size", true},
 	{"producers", true}, {"timeout", true}, {"raw", false}, {"no-wait", false},
 	{"from-json", true}, {"any-owner", false}, {"traceparent", true},
-	{"help", false}}
+	{"source", true}, {"help", false}}
 
 // parseProduce returns the config, or an exit code (-1: help printed).
 func parseProduce(args []string) (*produceCfg, int) {
@@ -86,7 +92,7 @@ func parseProduce(args []string) (*produceCfg, int) {
 		return nil, usage("produce", "expects exactly one RING")
 	}
 	if c.given["from-json"] {
-		for _, o := range []string{"count", "rate", "size", "producers", "raw"} {
+		for _, o := range []string{"count", "rate", "size", "producers", "raw", "source"} {
 			if c.given[o] {
 				return nil, usage("produce", "--%s does not go with --from-json", o)
 			}
@@ -146,19 +152,30 @@ func (c *produceCfg) set(name, arg string) int {
 			return usage("produce", "--traceparent: '%s' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all zero)", arg)
 		}
 		c.traceparent = arg
+	case "source":
+		var ok bool
+		if c.source, ok = parseSource(arg); !ok {
+			return usage("produce", "--source: '%s' is not HI-LO (two decimal numbers)", arg)
+		}
 	}
 	return 0
 }
 
 // sendTraced is SendProto, with the trace context tp (checked when
-// parsed) unless it is "".
-func sendTraced(p *pbring.Producer, m proto.Message, timeout time.Duration, tp string) error {
-	if tp == "" {
+// parsed) unless it is "", and the source id src unless it is nil.
+func sendTraced(p *pbring.Producer, m proto.Message, timeout time.Duration, tp string, src *[2]uint64) error {
+	if tp == "" && src == nil {
 		return p.SendProto(m, timeout)
 	}
 	s, err := p.Reserve(timeout)
 	if err != nil {
 		return err
+	}
+	if src != nil {
+		s.SetSource(src[0], src[1])
+	}
+	if tp == "" {
+		return p.CommitProto(s, m)
 	}
 	if err := s.SetTraceparent(tp); err != nil {
 		if aerr := p.Abort(s); aerr != nil {
@@ -167,6 +184,17 @@ func sendTraced(p *pbring.Producer, m proto.Message, timeout time.Duration, tp s
 		return err
 	}
 	return p.CommitProto(s, m)
+}
+
+// parseSource reads --source HI-LO: two decimal u64.
+func parseSource(arg string) (*[2]uint64, bool) {
+	hi, lo, ok := strings.Cut(arg, "-")
+	h, err1 := strconv.ParseUint(hi, 10, 64)
+	l, err2 := strconv.ParseUint(lo, 10, 64)
+	if !ok || hi == "" || lo == "" || hi[0] == '+' || lo[0] == '+' || err1 != nil || err2 != nil {
+		return nil, false
+	}
+	return &[2]uint64{h, l}, true
 }
 
 func cmdProduce(args []string) int {
@@ -226,7 +254,11 @@ func produceRun(c *produceCfg, r *pbring.Ring, t *producerRun) {
 			break
 		}
 		demo.Stamp(ev, i)
-		if t.err = sendTraced(p, ev, c.timeout, c.traceparent); t.err != nil {
+		var src *[2]uint64
+		if c.source != nil {
+			src = &[2]uint64{c.source[0], c.source[1] + i}
+		}
+		if t.err = sendTraced(p, ev, c.timeout, c.traceparent, src); t.err != nil {
 			if errors.Is(t.err, pbring.ErrMsgSize) {
 				t.size = proto.Size(ev)
 			}

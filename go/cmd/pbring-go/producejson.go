@@ -111,7 +111,7 @@ func sendJSONLines(c *produceCfg, r *pbring.Ring, sch *ringSchema, p *pbring.Pro
 			if perr := opts.Unmarshal(t, msg); perr != nil {
 				return sent, n, jsonReason(perr)
 			}
-			if serr := sendTraced(p, msg, c.timeout, c.traceparent); serr != nil {
+			if serr := sendTraced(p, msg, c.timeout, c.traceparent, nil); serr != nil {
 				ln, why := sendFailure(r, msg, n, serr)
 				return sent, ln, why
 			}

@@ -34,6 +34,9 @@ PBR_NAME_MAX = 63
 PBR_MSG_TYPE_MAX = 191
 PBR_SLOT_HDR_SIZE = 64
 PBR_CREATE_SINGLE_PRODUCER = 0x1
+PBR_CREATE_DURABLE_READERS = 0x2  # format 1.3: durable readers allowed
+PBR_FEATURE_DURABLE_READERS = 0x1  # features_incompat bit (1.3)
+PBR_READER_NAME_SIZE = 32  # a durable reader's name, NUL included
 PBR_CRC_FULL = 0  # CRC policies (pbr_create_opts.crc, pbr_ring_info.crc)
 PBR_CRC_NONE = 1
 PBR_CRC_UPTO = 2
@@ -41,6 +44,7 @@ PBR_ATTACH_ANY_OWNER = 0x1
 PBR_ATTACH_READONLY = 0x2  # open O_RDONLY, map PROT_READ: tap readers only
 PBR_READER_GATING = 0x1
 PBR_READER_LOSSY = 0x2
+PBR_READER_DURABLE = 0x4  # format 1.3: a durable (named) gating reader
 PBR_READER_LATENCY = 0x100  # open flag: record commit-to-receive latency
 PBR_READER_TAP = 0x200  # open flag: a tap, no entry, writes nothing (§9.5)
 PBR_START_OLDEST = 0
@@ -49,6 +53,7 @@ PBR_SLOT_F_CRC = 0x1
 PBR_VIEW_UNSTABLE = 0x1  # the slot may be overwritten while held
 PBR_SLOT_F_SKIP = 0x2
 PBR_SLOT_F_TRACE = 0x4
+PBR_SLOT_F_SOURCE = 0x8  # format 1.3: a source id after the payload
 PBR_WAIT_BLOCK = 0
 PBR_WAIT_SPIN = 1
 PBR_WAIT_YIELD = 2
@@ -107,6 +112,8 @@ class RingInfoC(Structure):
         ("schema", c_void_p),
         ("crc", c_uint32),        # CRC policy, PBR_CRC_* (unknown: FULL)
         ("crc_limit", c_uint32),
+        ("features_incompat", c_uint64),  # PBR_FEATURE_DURABLE_READERS
+        ("features_compat", c_uint64),
     ]
 
 
@@ -141,6 +148,10 @@ class ParticipantC(Structure):
         ("has_latency", c_uint8),  # its metrics block is its own
         ("latency_sum_ns", c_uint64),
         ("latency", c_uint64 * PBR_LATENCY_BUCKETS),
+        # durable readers (format 1.3)
+        ("durable", c_uint8),
+        ("detached", c_uint8),
+        ("name", c_char * PBR_READER_NAME_SIZE),
     ]
 
 
@@ -161,11 +172,13 @@ class SlotC(Structure):
         ("timestamp_ns", c_uint64),
         ("trace_id", c_uint8 * 16),
         ("span_id", c_uint8 * 8),
+        ("source", c_uint64 * 2),  # with PBR_SLOT_F_SOURCE (format 1.3)
     ]
 
 
 class ReaderOpts(Structure):
-    _fields_ = [("flags", c_uint32), ("start", c_uint32), ("wait", c_int)]
+    _fields_ = [("flags", c_uint32), ("start", c_uint32), ("wait", c_int),
+                ("name", c_char_p)]  # PBR_READER_DURABLE: its name
 
 
 class ViewC(Structure):
@@ -182,6 +195,7 @@ class ViewC(Structure):
         ("span_id", c_void_p),
         ("trace_flags", c_uint8),
         ("reserved", c_uint8 * 7),
+        ("source", c_uint64 * 2),  # with PBR_SLOT_F_SOURCE (format 1.3)
     ]
 
 
@@ -207,7 +221,10 @@ VIEW_LEN_U32 = ViewC.len.offset // 4
 VIEW_SEQ_U64 = ViewC.seq.offset // 8
 VIEW_VFLAGS_U64 = ViewC.vflags.offset // 8  # the high half of that word
 assert ViewC.vflags.offset % 8 == 4
-assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 64, VIEW_SIZE
+VIEW_SOURCE_U64 = ViewC.source.offset // 8
+assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 80, VIEW_SIZE
+SLOT_SOURCE_U64 = SlotC.source.offset // 8  # within struct pbr_slot
+assert ctypes.sizeof(SlotC) == 80 and SLOT_SOURCE_U64 == 8
 
 
 def _library_path() -> str:
@@ -283,10 +300,18 @@ pbr_producer_abort = _fn("pbr_producer_abort", c_int, _P, _P)
 pbr_producer_wants_crc = _fn("pbr_producer_wants_crc", c_int, _P, c_uint32)
 pbr_producer_send = _fn("pbr_producer_send", c_int, _P, c_void_p, c_uint32,
                         c_uint, c_int64)
+pbr_producer_send_source = _fn("pbr_producer_send_source", c_int, _P,
+                               c_void_p, c_uint32, c_uint, c_uint64,
+                               c_uint64, c_int64)
 
 pbr_reader_open = _fn("pbr_reader_open", c_int, _P, POINTER(ReaderOpts),
                       POINTER(c_void_p))
 pbr_reader_close = _fn("pbr_reader_close", None, _P)
+# Durable readers (format 1.3, FORMAT.md §9.6)
+pbr_reader_drop = _fn("pbr_reader_drop", c_int, _P)
+pbr_reader_durable = _fn("pbr_reader_durable", c_int, _P)
+pbr_reader_name_check = _fn("pbr_reader_name_check", c_int, c_char_p)
+pbr_ring_drop_reader = _fn("pbr_ring_drop_reader", c_int, _P, c_char_p)
 pbr_reader_peek_batch = _fn("pbr_reader_peek_batch", c_int, _P, _P, c_uint,
                             c_int64)
 pbr_reader_release = _fn("pbr_reader_release", c_int, _P, _P)

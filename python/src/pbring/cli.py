@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
-from . import _early, demo, schema
+from . import _early, _lib, demo, schema
 from .errors import Corrupt, Interrupted, PbringError, RingEmpty, Stale, strerror
 from .producer import Producer
 from .producer import _traceparent as _producer_traceparent
@@ -60,6 +60,9 @@ messages to a demo ring.
                    nothing is sent into a ring that nobody reads)
   --traceparent TP give every message this W3C trace context
                    (00-<32 hex>-<16 hex>-<2 hex>; consume --envelope shows it)
+  --source HI-LO   give message i of each producer the source id (HI, LO+i)
+                   (format 1.3, as a Redis stream entry id ms-seq; consume
+                   --envelope shows it)
   --raw            skip the message type check (for untyped rings)
   --any-owner      accept a ring owned by another user (see SECURITY.md)
 Ctrl-C or SIGTERM stops it at once: summary, then exit 130 / 143.
@@ -82,10 +85,16 @@ printed as one line of proto3 JSON.
                        takes no reader entry (not in stat) and never holds
                        producers back; lossy, it counts what is lost (not
                        with --lossy)
+  --durable NAME       a durable reader (a ring made with --durable-readers):
+                       resumes where NAME left off, or creates it (from
+                       --from); once this exits or dies NAME stays, holding
+                       producers back, until resumed or dropped (pbring rm
+                       RING --reader NAME); says on stderr which it did
   --json               one canonical protobuf JSON object per message on stdout
   --envelope           with --json: each line is {"seq", "producer",
                        "timestamp_ns", "traceparent" (when the message
-                       carries one), "message": the message's JSON}
+                       carries one), "source": "HI-LO" (when it carries
+                       a source id), "message": the message's JSON}
   --quiet              no per-message output, only the summary
   --raw                no decoding: each payload as a 4-byte little-endian
                        length and its bytes on stdout (any ring; the only
@@ -433,6 +442,7 @@ class _ProduceThread(threading.Thread):
             send = functools.partial(p.send_bytes,
                                      traceparent=cfg.traceparent)
         ser = msg.SerializeToString
+        src = cfg.source
         mono = time.monotonic_ns
         start = mono()
         i = 0
@@ -448,7 +458,10 @@ class _ProduceThread(threading.Thread):
                 msg.seq = i
                 msg.status = i % 3
                 msg.sent_ns = mono()
-                send(ser())
+                if src is None:
+                    send(ser())
+                else:
+                    send(ser(), source=(src[0], src[1] + i))
                 i += 1
                 self.sent = i
         except Interrupted:
@@ -465,7 +478,16 @@ class _ProduceThread(threading.Thread):
                 pass
 
 
-_DEMO_ONLY = ("count", "rate", "size", "producers", "raw")
+_DEMO_ONLY = ("count", "rate", "size", "producers", "raw", "source")
+
+
+def _source(s: str) -> Tuple[int, int]:
+    """--source HI-LO: two decimal u64, or a usage error."""
+    hi, dash, lo = s.partition("-")
+    if (dash and hi.isdigit() and lo.isdigit() and hi.isascii()
+            and lo.isascii() and int(hi) < 1 << 64 and int(lo) < 1 << 64):
+        return int(hi), int(lo)
+    raise Usage(f"--source: '{s}' is not HI-LO (two decimal numbers)")
 
 
 def _traceparent(s: str) -> str:
@@ -686,6 +708,7 @@ def cmd_produce(argv: Sequence[str]) -> int:
     ap.add("from-json", _path("--from-json"), None)
     ap.add("any-owner")
     ap.add("traceparent", _traceparent, None)
+    ap.add("source", _source, None)
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -1185,9 +1208,30 @@ def _envelope(info: Any, message_json: str) -> str:
     as the C command writes it."""
     tp = (f'"traceparent":"{info.traceparent}",' if info.traceparent
           else "")
+    src = (f'"source":"{info.source[0]}-{info.source[1]}",' if info.source
+           else "")
     return (f'{{"seq":"{info.seq}","producer":{info.producer},'
-            f'"timestamp_ns":"{info.timestamp_ns}",{tp}'
+            f'"timestamp_ns":"{info.timestamp_ns}",{tp}{src}'
             f'"message":{message_json}}}')
+
+
+def _reader_name(s: str) -> str:
+    """--durable: a durable reader's name, or a usage error."""
+    if _lib.pbr_reader_name_check(s.encode("utf-8", "replace")):
+        raise Usage(f"--durable: '{s}' is not 1..31 bytes of "
+                    "[A-Za-z0-9._-]")
+    return s
+
+
+def _open_failed(name: str, durable: Optional[str], e: PbringError) -> int:
+    """Why the reader could not be opened, in the C command's words."""
+    if durable is not None and e.errno == errno.EBUSY:
+        return fail(name, f"durable reader {durable} is in use by a live "
+                    "process (or every reader entry is taken)")
+    if durable is not None and e.errno == errno.EOPNOTSUPP:
+        return fail(name, "ring has no durable readers (create it with "
+                    "--durable-readers)")
+    return fail(name, f"open reader: {e.strerror}")
 
 
 def cmd_consume(argv: Sequence[str]) -> int:
@@ -1205,6 +1249,7 @@ def cmd_consume(argv: Sequence[str]) -> int:
     ap.add("any-owner")
     ap.add("envelope")
     ap.add("tap")
+    ap.add("durable", _reader_name, None)
     ap.add("help")
     try:
         cfg, rest = ap.parse(argv)
@@ -1221,6 +1266,10 @@ def cmd_consume(argv: Sequence[str]) -> int:
         if cfg.tap and cfg.lossy:
             raise Usage("--tap and --lossy exclude each other (a tap is "
                         "lossy already)")
+        if cfg.durable is not None and (cfg.tap or cfg.lossy):
+            raise Usage(f"--durable excludes "
+                        f"{'--tap' if cfg.tap else '--lossy'} (a durable "
+                        "reader holds producers back)")
         cfg.ring = rest[0]
     except _Help:
         sys.stdout.write(CONSUME_HELP)
@@ -1253,9 +1302,15 @@ def cmd_consume(argv: Sequence[str]) -> int:
             # histogram, for exporters (as the C command's consumer); a tap
             # has no entry, so no block to record into
             rd = Reader(ring, lossy=cfg.lossy, start=cfg.start,
-                        verify=True, latency=not cfg.tap, tap=cfg.tap)
+                        verify=True, latency=not cfg.tap, tap=cfg.tap,
+                        durable=cfg.durable)
         except PbringError as e:
-            return fail(name, f"open reader: {e.strerror}")
+            return _open_failed(name, cfg.durable, e)
+        if cfg.durable is not None:
+            sys.stderr.write(
+                f"consume: durable reader {cfg.durable} "
+                f"{'resumed' if rd.resumed else 'created'} at seq "
+                f"{rd.stats().cursor}\n")
         out = open(sys.stdout.fileno(), "wb", buffering=1 << 20,
                    closefd=False)
         stop = _on_signals(ring)

@@ -188,9 +188,11 @@ _BY_ERRNO: Dict[int, Type[PbringError]] = {
 def error_for(err: int, ring: Optional[str] = None,
               what: Optional[str] = None,
               cls: Optional[Type[PbringError]] = None,
-              seq: Optional[int] = None) -> PbringError:
-    """The exception for a libpbring return code (negative errno)."""
+              seq: Optional[int] = None,
+              message: Optional[str] = None) -> PbringError:
+    """The exception for a libpbring return code (negative errno), with
+    @message instead of the library's text if given."""
     err = abs(err)
     if cls is None:
         cls = _BY_ERRNO.get(err, PbringError)
-    return cls(err, ring, what, seq=seq)
+    return cls(err, ring, what, message=message, seq=seq)

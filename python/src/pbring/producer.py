@@ -12,7 +12,7 @@ import ctypes
 import errno
 import operator
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from google.protobuf.message import Message
 
@@ -122,6 +122,33 @@ def _release_views(p: "Producer", views: Any) -> None:
             "(the slot stays reserved until then)"))
 
 
+def _source_ok(p: "Producer", n: int,
+               source: Optional[Tuple[int, int]], what: str) -> None:
+    """Check a source id for @n payload bytes before anything changes:
+    ValueError if it is not two u64, MessageTooLarge if it does not fit
+    after the payload (FORMAT.md §6.3)."""
+    if source is None:
+        return
+    hi, lo = source
+    if not (0 <= hi < 1 << 64 and 0 <= lo < 1 << 64):
+        raise ValueError(f"source {source!r} is not two u64")
+    if (n + 7) // 8 * 8 + 16 > p._cap:
+        raise MessageTooLarge(_EMSGSIZE, p.ring.name, what, message=(
+            f"{n} bytes and a 16-byte source id do not fit in a slot "
+            f"({p._cap} max)"))
+
+
+def _set_source(p: "Producer", source: Optional[Tuple[int, int]]) -> None:
+    """Give the reserved slot a source id (checked by _source_ok), which
+    the commit stores after the payload."""
+    if source is None:
+        return
+    sq = p._sq
+    p._s32[3] |= _lib.PBR_SLOT_F_SOURCE  # slot.flags (others kept)
+    sq[_lib.SLOT_SOURCE_U64] = source[0]
+    sq[_lib.SLOT_SOURCE_U64 + 1] = source[1]
+
+
 class _Reservation:
     """The context manager of Producer.reserve()."""
 
@@ -148,18 +175,24 @@ class _Reservation:
                                   message="reservation is not open")
         _set_trace(self._p, _traceparent(traceparent))
 
-    def commit(self, length: Optional[int] = None) -> int:
+    def commit(self, length: Optional[int] = None, *,
+               source: Optional[Tuple[int, int]] = None) -> int:
         """Publish the slot with @length bytes (default: the reserved
         size), its CRC32C (where :meth:`Producer.wants_crc` says so for
         @length bytes, or as reserve()'s @crc says) and a CLOCK_MONOTONIC
-        timestamp. Returns its sequence number."""
+        timestamp, and @source, a source id (hi, lo) stored with it
+        (format 1.3, FORMAT.md §6.3; MessageTooLarge, the reservation
+        staying open, if it does not fit after @length bytes). Returns its
+        sequence number."""
         if not self._open:
             raise InvalidArgument(errno.EINVAL, self._p.ring.name, "commit",
                                   message="reservation is not open")
         n = self._n if length is None else length
         if not 0 <= n <= self._n:
             raise ValueError(f"length {n} outside 0..{self._n}")
+        _source_ok(self._p, n, source, "commit")
         self._release_view()
+        _set_source(self._p, source)
         p = self._p
         slot = p._slot
         if n < self._crc_below:
@@ -293,15 +326,17 @@ class _MessageReservation:
         self._used = at + k + n
         return view
 
-    def commit(self, msg: Union[Message, Buffer, None] = None) -> int:
+    def commit(self, msg: Union[Message, Buffer, None] = None, *,
+               source: Optional[Tuple[int, int]] = None) -> int:
         """Serialize @msg (a protobuf message of the ring's type, with the
         in-place fields left empty: a singular field sent twice is read as
         the last one) after the in-place fields, and publish the whole with
         a CLOCK_MONOTONIC timestamp and its CRC32C (where
         :meth:`Producer.wants_crc` says so for the whole length, or as
         reserve_message()'s @crc says). @msg may also be bytes already
-        serialized, or None: the in-place fields alone. Returns the
-        sequence. The views of :meth:`field_span` are released first
+        serialized, or None: the in-place fields alone. @source: a source
+        id (hi, lo) stored with it (format 1.3, FORMAT.md §6.3). Returns
+        the sequence. The views of :meth:`field_span` are released first
         (ViewInUse, the reservation staying open, while one is in use).
         If @msg is of the wrong type (WrongType, TypeError), cannot be
         serialized (InvalidArgument) or does not fit after the in-place
@@ -316,6 +351,7 @@ class _MessageReservation:
             rest = self._serialize(msg)
             used = self._used
             m = len(rest)
+            _source_ok(p, used + m, source, "commit")
             if m > p._cap - used:
                 raise MessageTooLarge(_EMSGSIZE, p.ring.name, "commit",
                                       message=(
@@ -344,6 +380,7 @@ class _MessageReservation:
             s32[3] |= _lib.PBR_SLOT_F_CRC  # slot.flags (TRACE kept)
             s32[6] = _lib.pbr_crc32c(0, data, n)  # slot.crc32c
         sq[4] = time.monotonic_ns()  # slot.timestamp_ns
+        _set_source(p, source)
         self._open = False
         p._reservation = None
         rc = _lib.raw_producer_commit(p._hc, p._slotp, n)
@@ -441,7 +478,7 @@ class Producer:
         self._slot_addr = ctypes.addressof(self._slot)
         # the hot path reads and writes the slot struct as words, and calls
         # the C functions with ready-made ctypes arguments
-        self._sq = (ctypes.c_uint64 * 5).from_buffer(self._slot)
+        self._sq = (ctypes.c_uint64 * 10).from_buffer(self._slot)
         self._s32 = (ctypes.c_uint32 * 10).from_buffer(self._slot)
         self._slotp = ctypes.c_void_p(self._slot_addr)
         self._hc = ctypes.c_void_p(h.value)
@@ -658,12 +695,15 @@ class Producer:
     # ---- sending
 
     def send_bytes(self, data: Buffer, *, timeout: Any = DEFAULT,
-                   traceparent: Optional[str] = None) -> int:
+                   traceparent: Optional[str] = None,
+                   source: Optional[Tuple[int, int]] = None) -> int:
         """Copy @data into the next slot and commit it with a
         CLOCK_MONOTONIC timestamp, its CRC32C (as :meth:`wants_crc`
         says) and, given @traceparent (a W3C traceparent: ValueError, and
         nothing sent, if it is not one), that trace context (FORMAT.md
-        §6). Returns the message's sequence."""
+        §6), and given @source (hi, lo), that source id (format 1.3,
+        §6.3: MessageTooLarge, nothing sent, if it does not fit after the
+        payload). Returns the message's sequence."""
         tp = None if traceparent is None else _traceparent(traceparent)
         if not isinstance(data, bytes):
             data = bytes(data)
@@ -672,6 +712,7 @@ class Producer:
             raise MessageTooLarge(_EMSGSIZE, self.ring.name, "send",
                                   message=(f"{n} bytes do not fit in a slot "
                                            f"({self._cap} max)"))
+        _source_ok(self, n, source, "send")
         if self._reservation is not None:
             raise Busy(errno.EINPROGRESS, self.ring.name, "send",
                               message="a reservation is already open")
@@ -690,6 +731,7 @@ class Producer:
             s32[6] = crc                  # slot.crc32c
         if tp is not None:
             _set_trace(self, tp)
+        _set_source(self, source)
         sq[4] = time.monotonic_ns()       # slot.timestamp_ns
         rc = _lib.raw_producer_commit(self._hc, self._slotp, n)
         if rc:
@@ -703,21 +745,23 @@ class Producer:
         return self._wview
 
     def send(self, msg: Union[Message, Buffer], *,
-             timeout: Any = DEFAULT, traceparent: Optional[str] = None) -> int:
+             timeout: Any = DEFAULT, traceparent: Optional[str] = None,
+             source: Optional[Tuple[int, int]] = None) -> int:
         """Send a protobuf message (serialized, then copied once into the
         slot) or raw bytes. A message must be of the ring's type (WrongType
         otherwise). @traceparent: the message's W3C trace context, e.g.
         the current span's, ``carrier = {}; opentelemetry.propagate.
         inject(carrier); send(msg, traceparent=carrier.get("traceparent"))``
-        (see :meth:`send_bytes`). Returns its sequence."""
+        (see :meth:`send_bytes`); @source: its source id (hi, lo), as
+        :meth:`send_bytes`. Returns its sequence."""
         if isinstance(msg, (bytes, bytearray, memoryview)):
             return self.send_bytes(msg, timeout=timeout,
-                                   traceparent=traceparent)
+                                   traceparent=traceparent, source=source)
         cls = type(msg)
         if cls is not self._checked:
             self._check_class(cls)
         return self.send_bytes(msg.SerializeToString(), timeout=timeout,
-                               traceparent=traceparent)
+                               traceparent=traceparent, source=source)
 
     def _check_class(self, cls: type) -> None:
         _codec.check_send_class(cls, self._msg_type, self.ring.name)

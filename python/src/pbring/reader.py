@@ -93,6 +93,11 @@ class SlotInfo:
     #: ``opentelemetry.propagate.extract({"traceparent": info.traceparent})``
     #: gives the context whose remote parent is the producer's span
     traceparent: Optional[str] = None
+    #: the message's source id (format 1.3, FORMAT.md §6.3) as (hi, lo),
+    #: e.g. a Redis stream entry id ``ms-seq`` as (ms, seq); None if it
+    #: carries none. For a lossy reader's (or a backlog) message, trust
+    #: it only once its release succeeded, as the payload
+    source: Optional[Tuple[int, int]] = None
 
     @property
     def has_crc(self) -> bool:
@@ -101,6 +106,23 @@ class SlotInfo:
 
 # --------------------------------------------------------------------------
 # Readers
+
+
+def _open_error(rc: int, ring: str, durable: Optional[str]) -> PbringError:
+    """Why pbr_reader_open() failed, in words for a durable reader."""
+    if durable is not None and rc == -errno.EBUSY:
+        return error_for(rc, ring, "open reader", message=(
+            f"durable reader {durable} is in use by a live process (or "
+            "every reader entry is taken)"))
+    if durable is not None and rc == -errno.EOPNOTSUPP:
+        return error_for(rc, ring, "open reader", message=(
+            "ring has no durable readers (create it with "
+            "durable_readers=True)"))
+    if durable is not None and rc == -errno.EINVAL:
+        return error_for(rc, ring, "open reader", message=(
+            f"durable reader name {durable!r}: 1..31 bytes of "
+            "[A-Za-z0-9._-], and not lossy or a tap"))
+    return error_for(rc, ring, "open reader")
 
 
 class Reader:
@@ -148,6 +170,19 @@ class Reader:
     by polling (sleeps of a few µs up to 1 ms) rather than on the ring's
     doorbell. Not with ``latency=True`` (InvalidArgument): the histogram
     lives in a reader entry.
+
+    ``durable="NAME"`` (1..31 bytes of ``[A-Za-z0-9._-]``) opens the
+    durable reader NAME (format 1.3, FORMAT.md §9.6) on a ring created
+    with ``durable_readers=True``: a gating reader whose position
+    outlives this process. If NAME exists and nobody owns it (its last
+    owner closed it or died), this reader takes it over and resumes at
+    its cursor (:attr:`resumed` is True): everything NAME had not
+    released comes again, nothing it released does; otherwise it creates
+    NAME at @start. Closed, or dead, NAME stays *detached* and keeps
+    holding producers back until resumed or dropped (:meth:`drop`,
+    ``Ring.drop_reader``). Busy if NAME's owner is alive;
+    IncompatibleRing if the ring has no durable readers; InvalidArgument
+    for a bad name, or with ``lossy`` or ``tap``.
     """
 
     def __init__(self, ring: Ring, *, lossy: bool = False,
@@ -155,7 +190,8 @@ class Reader:
                  wait: str = "block",
                  message_type: Optional[Type[Message]] = None,
                  verify: bool = True, batch: int = 256,
-                 latency: bool = False, tap: bool = False) -> None:
+                 latency: bool = False, tap: bool = False,
+                 durable: Optional[str] = None) -> None:
         if start not in ("oldest", "latest"):
             raise ValueError(f"start must be 'oldest' or 'latest', "
                              f"not {start!r}")
@@ -178,7 +214,12 @@ class Reader:
         o = _lib.ReaderOpts()
         o.flags = ((_lib.PBR_READER_LOSSY if lossy else 0) |
                    (_lib.PBR_READER_LATENCY if latency else 0) |
-                   (_lib.PBR_READER_TAP if tap else 0))
+                   (_lib.PBR_READER_TAP if tap else 0) |
+                   (_lib.PBR_READER_DURABLE if durable is not None else 0))
+        name = None if durable is None else durable.encode("utf-8", "replace")
+        o.name = name
+        #: the durable reader's name (``durable=``), or None
+        self.durable = durable
         o.start = (_lib.PBR_START_LATEST if start == "latest"
                    else _lib.PBR_START_OLDEST)
         o.wait = _wait_mode(wait)
@@ -188,8 +229,11 @@ class Reader:
         if rc == -_EINVAL and tap and latency:
             raise InvalidArgument(_EINVAL, ring.name, "open reader", message=(
                 "a tap records no latency: it writes nothing to the ring"))
-        if rc:
-            raise error_for(rc, ring.name, "open reader")
+        if rc < 0:
+            raise _open_error(rc, ring.name, durable)
+        #: a durable reader that took over its detached entry (resuming at
+        #: its cursor) rather than creating it
+        self.resumed = rc == 1
         self._box = _Handle(h.value or 0, _lib.pbr_reader_close)
         ring._handles.add(self._box)
         self._views = (_lib.ViewC * self._max)()
@@ -251,6 +295,14 @@ class Reader:
         box = self._box
         if box.h is None or box.forked():
             return
+        self._close_views()
+        h, box.h = box.h, None
+        self.ring._handles.discard(box)
+        _lib.pbr_reader_close(h)
+
+    def _close_views(self) -> None:
+        """Before closing: end a views() loop, give back the views out;
+        ViewInUse while one derived from them is alive."""
         g = self._active() if self._active is not None else None
         if g is not None:
             g.close()  # a views() loop left suspended: end it
@@ -263,11 +315,23 @@ class Reader:
         if self._pview is not None:
             self._pview.release()
             self._pview = None
-        h, box.h = box.h, None
-        self.ring._handles.discard(box)
         self._n = self._pos = self._peeked = 0
         self._owed = -1
-        _lib.pbr_reader_close(h)
+
+    def drop(self) -> None:
+        """Close the reader and, if it is durable, remove its entry
+        (FORMAT.md §9.6): it stops holding producers back and its name is
+        free again. For any other reader this is :meth:`close`."""
+        if self.durable is None:
+            self.close()
+            return
+        box = self._box
+        if box.h is None or box.forked():
+            return
+        self._close_views()
+        h, box.h = box.h, None
+        self.ring._handles.discard(box)
+        _lib.pbr_reader_drop(h)
 
     def __enter__(self) -> "Reader":
         return self
@@ -425,8 +489,10 @@ class Reader:
         else:
             tp = (self._trace_at(i) if v.flags & _lib.PBR_SLOT_F_TRACE
                   else None)
+        src = ((int(v.source[0]), int(v.source[1]))
+               if v.flags & _lib.PBR_SLOT_F_SOURCE else None)
         return SlotInfo(v.seq, v.producer, v.flags, v.timestamp_ns,
-                        v.crc32c, v.len, tp)
+                        v.crc32c, v.len, tp, src)
 
     # ---- peek / release
 

@@ -151,10 +151,20 @@ class RingInfo:
     #: not know reads as "full"
     crc: str = "full"
     crc_limit: int = 0      #: "upto": the largest payload with a CRC; else 0
+    #: the superblock's incompatible feature bits (format 1.3: bit 0,
+    #: durable readers)
+    features_incompat: int = 0
 
     @property
     def single_producer(self) -> bool:
         return bool(self.ring_flags & _lib.PBR_CREATE_SINGLE_PRODUCER)
+
+    @property
+    def durable_readers(self) -> bool:
+        """The ring allows durable readers (``Ring.create(...,
+        durable_readers=True)``, format 1.3)."""
+        return bool(self.features_incompat &
+                    _lib.PBR_FEATURE_DURABLE_READERS)
 
     @property
     def typed(self) -> bool:
@@ -202,6 +212,12 @@ class Participant:
     has_latency: bool = False
     latency_sum_ns: int = 0
     latency: Tuple[int, ...] = (0,) * _lib.PBR_LATENCY_BUCKETS
+    #: durable readers (format 1.3, ``Reader(durable=NAME)``): its name
+    #: ("" if the entry's is malformed), and detached while no process
+    #: owns it (it still holds producers back, FORMAT.md §9.6)
+    durable: bool = False
+    detached: bool = False
+    name: str = ""
 
     @property
     def gating(self) -> bool:
@@ -218,7 +234,9 @@ def _participant(p: _lib.ParticipantC) -> Participant:
         p.index, bool(p.is_reader), bool(p.alive), p.flags, p.pid,
         p.position, p.pending, p.delivered, p.lost, p.abandoned, p.bytes,
         p.aborts, p.blocked_ns, p.bad, p.crc_errors, p.decode_errors,
-        bool(p.has_latency), p.latency_sum_ns, tuple(p.latency))
+        bool(p.has_latency), p.latency_sum_ns, tuple(p.latency),
+        bool(p.durable), bool(p.detached),
+        p.name.decode("ascii", "replace"))
 
 
 # --------------------------------------------------------------------------
@@ -254,7 +272,8 @@ class Ring:
             schema=(ctypes.string_at(ci.schema, ci.schema_len)
                     if ci.schema_len else b""),
             creator_uid=ci.creator_uid, creator_pid=ci.creator_pid,
-            crc=_CRC_NAMES.get(ci.crc, "full"), crc_limit=ci.crc_limit)
+            crc=_CRC_NAMES.get(ci.crc, "full"), crc_limit=ci.crc_limit,
+            features_incompat=ci.features_incompat)
         self._msg_class: Optional[Type[Message]] = None
 
     # ---- construction
@@ -265,7 +284,8 @@ class Ring:
                mode: int = 0o600, max_producers: Optional[int] = None,
                max_readers: Optional[int] = None,
                single_producer: bool = False, seq_base: int = 0,
-               crc: Union[str, int] = "full") -> "Ring":
+               crc: Union[str, int] = "full",
+               durable_readers: bool = False) -> "Ring":
         """Create ring @name exclusively (RingExists if the name is taken)
         and map it.
 
@@ -287,6 +307,10 @@ class Ring:
         at most that many bytes (e.g. 4096: small messages checked, big
         ones not read twice). Readers verify whatever carries a CRC;
         without one they still see only whole messages.
+
+        @durable_readers allows durable readers (``Reader(durable=NAME)``,
+        format 1.3, ``pbring create --durable-readers``); libraries of
+        format 1.2 and earlier refuse such a ring.
         """
         _check_create(name, slots, slot_size, max_producers, max_readers,
                       mode, seq_base)
@@ -298,7 +322,10 @@ class Ring:
         o.max_producers = max_producers or 0  # 0: the library's default
         o.max_readers = max_readers or 0      # (8; 1 producer if single)
         o.mode = mode
-        o.flags = _lib.PBR_CREATE_SINGLE_PRODUCER if single_producer else 0
+        o.flags = ((_lib.PBR_CREATE_SINGLE_PRODUCER if single_producer
+                    else 0) |
+                   (_lib.PBR_CREATE_DURABLE_READERS if durable_readers
+                    else 0))
         o.seq_base = seq_base
         o.crc = crc_policy
         o.crc_limit = crc_limit
@@ -483,7 +510,10 @@ class Ring:
             raise error_for(rc, self.name, "check")
 
     def has_gating_reader(self) -> bool:
-        return any(p.gating and p.alive for p in self.participants())
+        """A live gating reader, or a durable one (detached too: what is
+        sent is kept for it)."""
+        return any(p.gating and (p.alive or p.durable)
+                   for p in self.participants())
 
     def wait_gating_reader(self, timeout: Seconds = 10.0) -> bool:
         """Wait up to @timeout seconds for a live gating reader; True if
@@ -505,6 +535,22 @@ class Ring:
         if rc < 0:
             raise error_for(rc, self.name, "reclaim")
         return int(rc)
+
+    def drop_reader(self, name: str) -> None:
+        """Remove the detached durable reader @name (FORMAT.md §9.6): it
+        stops holding producers back. RingNotFound (ENOENT) if there is
+        none, Busy if its owner is alive, IncompatibleRing if the ring has
+        no durable readers, InvalidArgument for a bad name."""
+        rc = _lib.pbr_ring_drop_reader(self._handle(),
+                                       name.encode("utf-8", "replace"))
+        if rc == -errno.ENOENT:
+            raise error_for(rc, self.name, "drop reader",
+                            message=f"no durable reader {name}")
+        if rc == -errno.EBUSY:
+            raise error_for(rc, self.name, "drop reader", message=(
+                f"durable reader {name} is in use by a live process"))
+        if rc:
+            raise error_for(rc, self.name, "drop reader")
 
     def check_type(self, msg_type: str, schema_hash: int = 0) -> None:
         """Raise WrongType unless the ring carries @msg_type."""
