@@ -199,7 +199,8 @@ static bool permanent_error(const char *s)
 		size_t n = strlen(codes[i]);
 
 		if (!strncmp(s, codes[i], n) && (s[n] == ' ' || !s[n]))
-			return true;
+			/* a full server is not a wrong request */
+			return strncmp(s, "ERR max number of clients", 25) != 0;
 	}
 	return false;
 }
