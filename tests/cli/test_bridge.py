@@ -389,3 +389,30 @@ def _nth_id(rd, key, n):
     out = rd.cli("EVAL", "return redis.call('XRANGE', KEYS[1], '-', '+', "
                  "'COUNT', ARGV[1])[tonumber(ARGV[1])][1]", 1, key, n + 1)
     return out.strip()
+
+
+def test_from_redis_down_retries_and_sigterm_stops(pbring, procs, ring,
+                                                   redis):
+    b = ring("fdown")
+    assert pbring("create", b).rc == 0
+    port = free_port()
+    frm = procs("bridge", "from-redis", "--redis",
+                f"redis://127.0.0.1:{port}", "--stream", "fs", "--group",
+                "g", "--consumer", "c", b, tag="from")
+    time.sleep(0.9)
+    lines = [ln for ln in frm.err.splitlines() if "retry" in ln]
+    assert len(lines) >= 2 and all("refused" in ln.lower() for ln in lines)
+    rd = redis(port=port)
+    rd.cli("XADD", "fs", "*", "data", "x")
+    deadline = time.monotonic() + 15
+    while "entries-read\n1\n" not in rd.cli("XINFO", "GROUPS", "fs"):
+        assert time.monotonic() < deadline, frm
+        time.sleep(0.05)
+    time.sleep(0.2)  # delivered: committed and acknowledged right after
+    rd.stop()  # away again: it retries; SIGTERM ends the backoff at once
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    frm.p.terminate()
+    assert frm.wait(10) == 143, frm
+    assert time.monotonic() - t0 < 2
+    assert "1 messages from" in frm.err, frm
