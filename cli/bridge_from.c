@@ -280,8 +280,9 @@ static void check_gap(struct from_state *s, const redisReply *fields)
 	buf[sq->len] = '\0';
 	if (!cli_u64(buf, 0, UINT64_MAX, &seq))
 		return;
-	snprintf(key, sizeof(key), "%.*s@%.*s", (int)(ring->len & 63),
-		 ring->str, (int)(epoch->len & 23), epoch->str);
+	snprintf(key, sizeof(key), "%.*s@%.*s",
+		 (int)(ring->len < 63 ? ring->len : 63), ring->str,
+		 (int)(epoch->len < 24 ? epoch->len : 24), epoch->str);
 	if (!strcmp(key, s->prev_ring) && seq > s->prev_seq + 1) {
 		s->lost += seq - s->prev_seq - 1;
 		cli_fail(s->cfg->ring_name,

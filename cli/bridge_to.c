@@ -42,7 +42,10 @@ static const char to_help[] =
 	"1..4096)\n"
 	"  --name NAME      the durable reader's name on a ring created with\n"
 	"                   --durable-readers (default bridge.KEY, made "
-	"safe)\n"
+	"safe); it\n"
+	"                   stays, gating, after the bridge exits: 'pbring rm "
+	"RING\n"
+	"                   --reader NAME' removes it\n"
 	"  --from oldest|latest  where a new reader starts (default oldest)\n"
 	"  --tap            read as a tap: never hold producers back; count "
 	"what\n"
@@ -90,12 +93,21 @@ struct to_state {
 	char epoch[24], schema_hex[24], maxlen[24];
 };
 
+/* bridge.<stream>, made a valid reader name; a stream too long for it is
+ * cut and told apart by a hash of the whole name, so that bridges of two
+ * streams on one ring never share (and take over) one reader. */
 static void default_name(struct to_cfg *cfg)
 {
-	size_t n = (size_t)snprintf(cfg->name, sizeof(cfg->name), "bridge.%s",
-				    cfg->stream);
+	size_t n = strlen(cfg->stream);
 
-	for (size_t i = 0; i < n && i < sizeof(cfg->name) - 1; i++) {
+	if (n <= 31 - 7)
+		snprintf(cfg->name, sizeof(cfg->name), "bridge.%s",
+			 cfg->stream);
+	else
+		snprintf(cfg->name, sizeof(cfg->name), "bridge.%.15s.%08x",
+			 cfg->stream,
+			 (unsigned)pbr_schema_hash(cfg->stream, n));
+	for (size_t i = 7; cfg->name[i]; i++) {
 		char ch = cfg->name[i];
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
