@@ -279,7 +279,9 @@ def test_redis_down_retries_and_holds_producer(pbring, procs, ring, redis,
     assert int(rd.cli("XLEN", "ds")) == 2000
 
 
-def test_tap_counts_losses_while_redis_away(pbring, procs, ring):
+def test_tap_counts_losses_while_redis_away(pbring, procs, ring, redis):
+    """A --tap bridge never holds producers back; what it loses while
+    Redis is away is counted and reported: sent + lost = produced."""
     a = ring("tap")
     assert pbring("create", a, "--slots", 64).rc == 0
     port = free_port()
@@ -288,10 +290,19 @@ def test_tap_counts_losses_while_redis_away(pbring, procs, ring):
     time.sleep(0.3)
     r = pbring("produce", a, "--count", 1000, "--no-wait")
     assert r.rc == 0, r  # a tap never holds the producer back
+    assert "retry" in to.err
+    rd = redis(port=port)
+    deadline = time.monotonic() + 15
+    while "tap: " not in to.err:
+        assert time.monotonic() < deadline, to
+        time.sleep(0.05)
     time.sleep(0.3)
     to.p.terminate()
-    assert to.wait(10) == 143
-    assert "retry" in to.err
+    assert to.wait(10) == 143, to
+    lost = [ln for ln in to.err.splitlines() if "tap: " in ln]
+    total = int(lost[-1].split(", ")[-1].split()[0])
+    sent = int(rd.cli("XLEN", "ts"))
+    assert total > 0 and sent + total == 1000, (sent, total, to.err)
 
 
 def test_wrong_password_is_permanent(pbring, ring, redis):
