@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from cliutil import stat_json
+
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -271,8 +273,11 @@ def test_redis_down_retries_and_holds_producer(pbring, procs, ring, redis,
     assert all(f"127.0.0.1:{port}" in ln and "refused" in ln.lower()
                for ln in lines), lines
     assert prod.p.poll() is None  # held back by the ring
-    st = pbring("stat", a).out
-    assert "claimed 64" in st or " 64" in st
+    st = stat_json(pbring, a)
+    assert st["claimed"] == 64  # the ring is full, nothing overwritten
+    gating = [p for p in st["participants"] if p["role"] == "gating"]
+    assert [(g["durable"], g["position"]) for g in gating] == \
+        [("bridge.ds", 0)]
     rd = redis(port=port)
     assert prod.wait(30) == 0, prod
     assert to.wait(30) == 0, to
