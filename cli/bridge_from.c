@@ -541,6 +541,34 @@ static enum br_fail read_pending(struct from_state *s, int *err)
 	return f;
 }
 
+/* One XAUTOCLAIM reply: [next start, entries, deleted ids (Redis 7)].
+ * Sets @start ("" when the reply makes no sense: stop). */
+static enum br_fail claimed(struct from_state *s, const redisReply *r,
+			    char *start, size_t n, int *err)
+{
+	const redisReply *del;
+	char last[64];
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		start[0] = '\0';
+		return BR_OK;
+	}
+	snprintf(start, n, "%s", r->element[0]->str);
+	del = r->elements >= 3 ? r->element[2] : NULL;
+	if (del && del->type == REDIS_REPLY_ARRAY && del->elements) {
+		/* Redis dropped them from the group's pending list */
+		s->lost += del->elements;
+		cli_fail(s->cfg->ring_name,
+			 "%zu stream entries pending for other consumers were "
+			 "trimmed before they reached the ring: lost",
+			 del->elements);
+	}
+	s->fresh = false;
+	return take_entries(s, r->element[1], last, sizeof(last), err);
+}
+
 /* XAUTOCLAIM: take over what other (dead) consumers left pending. */
 static enum br_fail claim_idle(struct from_state *s, int *err)
 {
@@ -557,21 +585,10 @@ static enum br_fail claim_idle(struct from_state *s, int *err)
 				       idle,	      start,
 				       "COUNT",	      count};
 		redisReply *r = redisCommandArgv(s->c, 8, argv, NULL);
-		char last[64];
 
 		f = why_fail(s, "XAUTOCLAIM", r);
-		if (f == BR_OK && r->type == REDIS_REPLY_ARRAY &&
-		    r->elements >= 2 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    r->element[1]->type == REDIS_REPLY_ARRAY) {
-			snprintf(start, sizeof(start), "%s",
-				 r->element[0]->str);
-			s->fresh = false;
-			f = take_entries(s, r->element[1], last, sizeof(last),
-					 err);
-		} else {
-			start[0] = '\0';
-		}
+		if (f == BR_OK)
+			f = claimed(s, r, start, sizeof(start), err);
 		freeReplyObject(r);
 	} while (f == BR_OK && !*err && strcmp(start, "0-0") && start[0]);
 	return f;
