@@ -435,3 +435,64 @@ def test_from_redis_down_retries_and_sigterm_stops(pbring, procs, ring,
     assert frm.wait(10) == 143, frm
     assert time.monotonic() - t0 < 2
     assert "1 messages from" in frm.err, frm
+
+
+def test_redelivered_entries_are_recognised(pbring, procs, ring, redis):
+    """Entries committed, then delivered again (as after a kill between
+    commit and XACK), are acknowledged without a second commit: the ring's
+    source ids say they are in it."""
+    rd = redis()
+    a, b = ring("ra"), ring("rb")
+    assert pbring("create", a, "--durable-readers").rc == 0
+    assert pbring("create", b).rc == 0
+    to = procs("bridge", "to-redis", a, "--redis", rd.url, "--stream", "rs",
+               "--count", 100, tag="to")
+    assert pbring("produce", a, "--count", 100, "--timeout", 10).rc == 0
+    assert to.wait(30) == 0, to
+    args = ("bridge", "from-redis", "--redis", rd.url, "--stream", "rs",
+            "--group", "g", "--consumer", "c", b)
+    r = pbring(*args, "--count", 100, timeout=30)
+    assert r.rc == 0 and "100 messages from" in r.err, r
+    # deliver the same 100 to 'c' again, unacknowledged
+    rd.cli("XGROUP", "SETID", "rs", "g", "0")
+    rd.cli("XREADGROUP", "GROUP", "g", "c", "COUNT", 100, "STREAMS", "rs",
+           ">")
+    assert rd.cli("XPENDING", "rs", "g").split()[0] == "100"
+    r = pbring(*args, "--timeout", 0.5, timeout=30)
+    assert r.rc == 0, r
+    assert "0 messages from" in r.err and "(100 already in the ring" in r.err
+    assert stat_json(pbring, b)["claimed"] == 100
+    assert rd.cli("XPENDING", "rs", "g").split()[0] == "0"
+
+
+def test_to_redis_skips_what_the_stream_has(pbring, procs, ring, redis):
+    """A reader whose cursor is behind what the stream already holds of its
+    ring (XADDed, killed before the release) sends only the rest."""
+    a = ring("sk")
+    assert pbring("create", a, "--durable-readers").rc == 0
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}"
+    # two durable readers at seq 0, detached (Redis is not there yet)
+    for name in ("first", "second"):
+        p = procs("bridge", "to-redis", a, "--redis", url, "--stream", "rs",
+                  "--name", name, tag=name)
+        deadline = time.monotonic() + 10
+        while f"durable {name}" not in pbring("stat", a).out:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        p.p.kill()
+        p.p.wait()
+    assert pbring("produce", a, "--count", 100, "--timeout", 10).rc == 0
+    rd = redis(port=port)
+    r = pbring("bridge", "to-redis", a, "--redis", url, "--stream", "rs",
+               "--name", "first", "--count", 50, timeout=30)
+    assert r.rc == 0 and "resumed durable reader first" in r.err, r
+    assert stream_seqs(rd, "rs") == list(range(50))
+    # 'second' is still at seq 0: as a bridge killed after its XADDs
+    r = pbring("bridge", "to-redis", a, "--redis", url, "--stream", "rs",
+               "--name", "second", "--count", 100, timeout=30)
+    assert r.rc == 0, r
+    assert "50 messages to" in r.err and "(50 already there)" in r.err, r
+    assert stream_seqs(rd, "rs") == list(range(100))
+    for name in ("first", "second"):
+        assert pbring("rm", a, "--reader", name).rc == 0
