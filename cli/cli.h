@@ -144,5 +144,6 @@ int cmd_record(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 #endif /* PBR_CLI_H */

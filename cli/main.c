@@ -26,6 +26,7 @@ static const char main_help[] =
 	"  info FILE      show what an MCAP file holds\n"
 	"  replay FILE... publish MCAP files' messages back into rings\n"
 	"  cat FILE...    print MCAP files' messages (text or JSON)\n"
+	"  bridge DIR     carry messages between a ring and a Redis stream\n"
 	"  ls             list rings\n"
 	"  rm RING...     remove rings\n"
 	"  demo           a producer and two consumers on a fresh ring\n"
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
 		return cmd_replay(argc, argv);
 	if (!strcmp(cmd, "cat"))
 		return cmd_cat(argc, argv);
+	if (!strcmp(cmd, "bridge"))
+		return cmd_bridge(argc, argv);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc, argv, "/proc/self/exe");
 	cli_cmd = "pbring";
