@@ -206,8 +206,11 @@ VIEW_DATA_U64 = ViewC.data.offset // 8
 VIEW_LEN_U32 = ViewC.len.offset // 4
 VIEW_SEQ_U64 = ViewC.seq.offset // 8
 VIEW_VFLAGS_U64 = ViewC.vflags.offset // 8  # the high half of that word
-assert ViewC.vflags.offset % 8 == 4
-assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 64, VIEW_SIZE
+# Checks of the binding's layout, kept under python -O (not asserts).
+if ViewC.vflags.offset % 8 != 4:
+    raise AssertionError(ViewC.vflags.offset)
+if VIEW_SIZE % 8 != 0 or VIEW_SIZE != 64:
+    raise AssertionError(VIEW_SIZE)
 
 
 def _library_path() -> str:
