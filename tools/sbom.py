@@ -74,17 +74,20 @@ def merge(root, out, deb_tsv, parts):
         direct.append(add(c))
     docs = [json.loads(Path(p).read_text()) for p in parts]
     # The parts' main components are pbring's own Go modules and Python
-    # package: without a release tag, the generators give them no version
-    # (Go) or a generic bom-ref (Python). They are pbring's version.
+    # package: they are pbring's version. (From the tree, cyclonedx-gomod
+    # gives a Go module no version, or a pseudo-version of the commit,
+    # kept as a property; cyclonedx-py gives a generic bom-ref.)
     renames, own = {}, {}
     for doc in docs:
         top = doc["metadata"]["component"]
         old = top.get("bom-ref")
-        if not top.get("version"):
+        if top.get("purl", "").startswith("pkg:golang/"):
+            if top.get("version") and top["version"] != "v" + version:
+                top.setdefault("properties", []).append(
+                    {"name": "pbring:vcs-version", "value": top["version"]})
             top["version"] = "v" + version
-            if top.get("purl"):
-                base, _, q = top["purl"].partition("?")
-                top["purl"] = f"{base}@v{version}" + (f"?{q}" if q else "")
+            base, _, q = top["purl"].partition("?")
+            top["purl"] = f"{base.split('@')[0]}@v{version}" + (f"?{q}" if q else "")
         if not top.get("purl") and top.get("name") == "pbring":
             top["purl"] = f"pkg:pypi/pbring@{version}"
         renames[old] = top["bom-ref"] = top["purl"]
