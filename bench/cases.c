@@ -87,6 +87,8 @@ static bool pp_last(const struct run *r, uint64_t i, uint64_t now, uint64_t go)
 						       : MIN_SAMPLES;
 
 	return n + 1 >= r->k->samples ||
+	       /* cppcheck-suppress knownConditionTrueFalse ; min > n + 1 early
+		*/
 	       (n + 1 >= min && now - go > r->k->budget_ns);
 }
 

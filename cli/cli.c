@@ -30,7 +30,7 @@ static void put_line(const char *pre1, const char *pre2, const char *fmt,
 	if ((size_t)n > sizeof(line) - 2 - strlen(post))
 		n = (int)(sizeof(line) - 2 - strlen(post)); /* truncate */
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "%s\n", post);
-	fflush(stderr);
+	(void)fflush(stderr); /* order only: the line goes out with write() */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
@@ -96,7 +96,7 @@ static void json_line(const char *level, const char *kind, const char *ring,
 		      ",\"message\":\"%s\"}\n", esc);
 	if (n >= (int)sizeof(line))
 		n = (int)sizeof(line) - 1;
-	fflush(stderr);
+	(void)fflush(stderr); /* order only: the line goes out with write() */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
@@ -239,16 +239,16 @@ static void attach_eperm(const char *ring)
 {
 	char path[PBR_NAME_MAX + 32];
 	struct stat st;
+	bool known;
 
 	snprintf(path, sizeof(path), "/dev/shm/pbring.%s", ring);
-	if (stat(path, &st) < 0)
-		cli_err(ring, NULL, -EPERM);
-	else if (st.st_mode & S_IWOTH)
+	known = stat(path, &st) == 0;
+	if (known && (st.st_mode & S_IWOTH))
 		cli_fail(ring,
 			 "ring writable by everyone (mode %04o): refused "
 			 "(see SECURITY.md)",
 			 (unsigned)(st.st_mode & 07777));
-	else if (st.st_uid != geteuid())
+	else if (known && st.st_uid != geteuid())
 		cli_fail(ring,
 			 "ring owned by another user (uid %u): use "
 			 "--any-owner to accept it",

@@ -177,7 +177,7 @@ int cmd_demo(int argc, char **argv, const char *self)
 	printf("ring %s: 1 producer -> 1 gating + 1 lossy consumer, %s "
 	       "DeviceEvents\n",
 	       ring, count);
-	fflush(stdout);
+	(void)fflush(stdout); /* before the children's output; a log line */
 	{
 		char *g[] = {"pbring",	"consume",   ring, "--count", count,
 			     "--quiet", "--timeout", "10", NULL};

@@ -199,7 +199,7 @@ static int exporter_parse(int argc, char **argv, struct exporter *e,
 int cmd_exporter(int argc, char **argv)
 {
 	struct exporter e = {0};
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0}; /* parse_listen fills it */
 	struct MHD_Daemon *d;
 	const char *listen;
 	socklen_t sl;

@@ -285,7 +285,7 @@ static int add_chunk_index(struct mcap_writer *w, uint64_t at, uint64_t len,
 	put_le(b, w->chunk_end, 8);
 	put_le(b, at, 8);
 	put_le(b, len, 8);
-	put_le(b, 10 * nidx, 4);
+	put_le(b, (uint64_t)10 * nidx, 4);
 	for (i = 0; i < w->nch; i++) {
 		if (!w->ch[i].index.len)
 			continue;
@@ -394,7 +394,7 @@ static int put_statistics(struct mcap_writer *w)
 	put_le(b, w->chunks, 4);
 	put_le(b, w->messages ? w->start : 0, 8);
 	put_le(b, w->end, 8);
-	put_le(b, 10 * w->nch, 4);
+	put_le(b, (uint64_t)10 * w->nch, 4);
 	for (i = 0; i < w->nch; i++) {
 		put_le(b, w->ch[i].id, 2);
 		put_le(b, w->ch[i].count, 8);
@@ -437,7 +437,7 @@ static void write_summary(struct mcap_writer *w)
 	if (w->chunks)
 		write_group(w, &g[n++], OP_CHUNK_INDEX, &w->chunk_idx);
 	offsets = w->off;
-	if (buf_reserve(&w->rec, 32 * n))
+	if (buf_reserve(&w->rec, (size_t)32 * n))
 		w->err = w->err ? w->err : ENOMEM;
 	for (i = 0; i < n && !w->err; i++) {
 		put_op(&w->rec, OP_SUMMARY_OFFSET, 1 + 8 + 8);
@@ -636,7 +636,7 @@ static void on_chunk_index(struct mcap_info *in, struct rd *r)
 {
 	uint64_t n;
 
-	skip(r, 8 * 4);
+	skip(r, (uint64_t)8 * 4);
 	n = get_le(r, 4);
 	if (r->bad || r->n - r->i < n) {
 		r->bad = true;
@@ -670,6 +670,7 @@ static void on_message(struct mcap_info *in, struct rd *r)
 static int walk(struct mcap_info *in, struct schemas *sc, const uint8_t *p,
 		uint64_t n);
 
+/* NOLINTNEXTLINE(misc-no-recursion): a chunk in a chunk is refused */
 static int on_chunk(struct mcap_info *in, struct schemas *sc, struct rd *r)
 {
 	uint64_t usize, zsize;
@@ -706,6 +707,7 @@ static int on_chunk(struct mcap_info *in, struct schemas *sc, struct rd *r)
 	return rc;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): a chunk in a chunk is refused */
 static int on_record(struct mcap_info *in, struct schemas *sc, uint8_t op,
 		     struct rd *r)
 {
@@ -731,6 +733,7 @@ static int on_record(struct mcap_info *in, struct schemas *sc, uint8_t op,
 	return r->bad ? -EBADMSG : 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): a chunk in a chunk is refused */
 static int walk(struct mcap_info *in, struct schemas *sc, const uint8_t *p,
 		uint64_t n)
 {

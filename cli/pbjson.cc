@@ -399,9 +399,11 @@ void put_nanos(std::string &o, int32_t nanos)
 }
 
 struct WV {
-	uint64_t u;
-	const uint8_t *s;
-	size_t n;
+	// Zeroed: a length-delimited payload sets s and n only, and
+	// wvalue() copies all three.
+	uint64_t u = 0;
+	const uint8_t *s = nullptr;
+	size_t n = 0;
 };
 
 const int64_t kTsMin = -62135596800LL, kTsMax = 253402300799LL;
@@ -537,6 +539,7 @@ struct Codec::Impl {
 	std::string sval;
 };
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::message(std::string &o, const pb::Message &m)
 {
 	const Info &in = info(m.GetDescriptor());
@@ -594,6 +597,7 @@ bool Codec::Impl::message(std::string &o, const pb::Message &m)
 	return false;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::fields(std::string &o, const pb::Message &m, const Info &in,
 			 bool first)
 {
@@ -688,6 +692,7 @@ bool Codec::Impl::map_key(std::string &o, const pb::Message &en, const FD *f)
 }
 
 // Field @f of @m (element @i if repeated, else -1) as a JSON value.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::value(std::string &o, const pb::Message &m, const FD *f,
 			int i)
 {
@@ -824,6 +829,7 @@ bool Codec::Impl::put_duration(std::string &o, int64_t s, int32_t n)
 	return true;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::struct_value(std::string &o, const pb::Message &m)
 {
 	const pb::Reflection *r = m.GetReflection();
@@ -851,6 +857,7 @@ bool Codec::Impl::struct_value(std::string &o, const pb::Message &m)
 // An Any of an ordinary message: {"@type":URL, its fields...}. The
 // converter prints the payload's fields in the order of its bytes: take
 // only payloads that re-serialize to the same bytes, leave the rest.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::any(std::string &o, const pb::Message &m)
 {
 	const pb::Reflection *r = m.GetReflection();
@@ -1013,7 +1020,7 @@ bool parse_timestamp(const std::string &s, int64_t *secs, int32_t *nanos)
 	if (!fraction(&p, e, nanos) || p + 1 != e || *p != 'Z')
 		return false;
 	*secs = days_from_civil(y, unsigned(mo), unsigned(d)) * 86400 +
-		h * 3600 + mi * 60 + se;
+		int64_t(h) * 3600 + int64_t(mi) * 60 + se;
 	return true;
 }
 
@@ -1287,11 +1294,13 @@ uint64_t wire_raw(const FD *f, uint64_t v)
 	switch (f->type()) {
 	case FD::TYPE_SINT32: {
 		int32_t x = int32_t(v);
-		return uint32_t((uint32_t(x) << 1) ^ uint32_t(x >> 31));
+		// The sign, spread over all bits with unsigned arithmetic: a
+		// right shift of a negative int is implementation-defined.
+		return uint32_t((uint32_t(x) << 1) ^ (0u - (uint32_t(x) >> 31)));
 	}
 	case FD::TYPE_SINT64: {
 		int64_t x = int64_t(v);
-		return (uint64_t(x) << 1) ^ uint64_t(x >> 63);
+		return (uint64_t(x) << 1) ^ (uint64_t(0) - (uint64_t(x) >> 63));
 	}
 	case FD::TYPE_FIXED32:
 	case FD::TYPE_SFIXED32:
@@ -1333,6 +1342,7 @@ bool int_value(const FD *f, bool neg, uint64_t mag, uint64_t *v)
 
 } // namespace
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::object(const pb::Descriptor *d, int k, std::string &out)
 {
 	if (k > kMaxDepth || !eat('{'))
@@ -1380,6 +1390,7 @@ bool Codec::Impl::object(const pb::Descriptor *d, int k, std::string &out)
 	return true;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::field(const FD *f, int k, std::string &b)
 {
 	if (peek('n')) {
@@ -1445,6 +1456,7 @@ void Codec::Impl::put_payload(std::string &b, const FD *f, uint64_t raw)
 
 // One value of @f (an element if @always, else the field, left out if
 // it has no presence and is at its default) with its tag.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::element(const FD *f, int k, std::string &b, bool always)
 {
 	if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
@@ -1698,6 +1710,7 @@ void Codec::Impl::map_entry(Level &L, MKey &mk, int num)
 	L.mkeys.push_back(mk);
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::map(const FD *f, int k, std::string &b)
 {
 	const FD *kf = f->message_type()->map_key();
@@ -1755,6 +1768,7 @@ bool Codec::Impl::map(const FD *f, int k, std::string &b)
 }
 
 // A JSON object as the body of a google.protobuf.Struct.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::struct_body(int k, std::string &out)
 {
 	if (k > kMaxDepth || !eat('{'))
@@ -1787,6 +1801,7 @@ bool Codec::Impl::struct_body(int k, std::string &out)
 }
 
 // A JSON array as the body of a google.protobuf.ListValue.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::list_body(int k, std::string &out)
 {
 	if (k > kMaxDepth || !eat('['))
@@ -1807,6 +1822,7 @@ bool Codec::Impl::list_body(int k, std::string &out)
 }
 
 // Any JSON value as the body of a google.protobuf.Value.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::json_value(int k, std::string &out)
 {
 	const char *b, *end;
@@ -1970,6 +1986,7 @@ bool packable(const FD *f)
 } // namespace
 
 // A scalar or message payload of field @f as a JSON value.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::wvalue(std::string &o, const FD *f, const WV &v, int k)
 {
 	uint64_t u = v.u;
@@ -2051,6 +2068,7 @@ bool Codec::Impl::wvalue(std::string &o, const FD *f, const WV &v, int k)
 
 // The entries of map field @f (or a Struct's fields), from the payload
 // of the first record (its wire type @wt, tag read) on: {key:value,...}.
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::wmap(std::string &o, const FD *f, int wt, const uint8_t *&wp,
 		       const uint8_t *we, int k)
 {
@@ -2114,6 +2132,7 @@ bool Codec::Impl::wmap(std::string &o, const FD *f, int wt, const uint8_t *&wp,
 }
 
 // A message's bytes [wp, we) as JSON (well-known types in their forms).
+// NOLINTNEXTLINE(misc-no-recursion): nesting bounded by kMaxDepth
 bool Codec::Impl::wmsg(std::string &o, const pb::Descriptor *d,
 		       const uint8_t *wp, const uint8_t *we, int k)
 {

@@ -124,6 +124,7 @@ bool serialize(const pb::Message &m, std::string *out)
 // protoc --include_imports order: each file after its imports (depth
 // first, in declaration order), each once; json_name on every field; no
 // source_code_info.
+// NOLINTNEXTLINE(misc-no-recursion): each file once (seen): depth <= files
 void add_with_imports(const pb::FileDescriptor *f,
 		      std::set<std::string> *seen, pb::FileDescriptorSet *out)
 {
@@ -154,6 +155,7 @@ int canonical_of(const pb::FileDescriptor *f, uint8_t **out, size_t *out_len,
 	return 0;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): depth <= protobuf parse limit (100)
 void list_messages(const std::string &prefix, const pb::DescriptorProto &m,
 		   std::vector<std::string> *out)
 {
@@ -376,6 +378,7 @@ std::string default_json_name(const std::string &name)
 
 // Drop json_name where it is the default, so that the .proto text shows
 // only the json_name options someone wrote.
+// NOLINTNEXTLINE(misc-no-recursion): depth <= protobuf parse limit (100)
 void strip_default_json(pb::DescriptorProto *m)
 {
 	for (auto &f : *m->mutable_field())

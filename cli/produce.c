@@ -512,7 +512,7 @@ static int json_open(struct produce_cfg *cfg, struct pbs_codec **codec,
 
 		if (rc) {
 			if (*in != stdin)
-				fclose(*in);
+				(void)fclose(*in); /* read only */
 			pbs_codec_close(*codec);
 			return rc;
 		}
@@ -659,7 +659,7 @@ static int produce_json(struct produce_cfg *cfg)
 out:
 	free(line);
 	if (in != stdin)
-		fclose(in);
+		(void)fclose(in); /* read only: every line was checked */
 	pbs_codec_close(codec);
 	return rc;
 }

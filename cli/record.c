@@ -88,7 +88,6 @@ struct record_state {
 	uint64_t epoch_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t total, bytes, chunks;
 	uint64_t unwritten; /* taken, then lost to a write error */
-	int err;	    /* write error (-errno) */
 };
 
 /* --- options ---------------------------------------------------------- */
@@ -238,7 +237,8 @@ static int rings_open(struct record_state *s)
 /* The name of the file in hand: FILE, or FILE-NNNN.mcap (--max-size). */
 static void file_name(struct record_state *s)
 {
-	const char *o = s->cfg->out;
+	const char *o = s->cfg->out; /* set: record_parse wants -o FILE */
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
 	size_t n = strlen(o);
 
 	if (!s->cfg->max_size) {
@@ -436,8 +436,11 @@ static int record_loop(struct record_state *s)
 			got += n;
 		}
 		idle = !got;
-		if (idle)
+		if (idle) {
+			/* n >= 1: record_parse wants at least one RING */
+			/* NOLINTNEXTLINE(clang-analyzer-core.DivideZero) */
 			turn = (turn + 1) % s->cfg->n;
+		}
 	}
 	return 0;
 }

@@ -91,7 +91,7 @@ static int in_use(const char *name, char *buf, size_t len)
 {
 	static struct pbr_participant ps[RM_MAX_LISTED];
 	/* Only to look: a ring of another user is read, never trusted. */
-	struct pbr_attach_opts o = {50 * 1000 * 1000LL, PBR_ATTACH_ANY_OWNER};
+	struct pbr_attach_opts o = {50LL * 1000 * 1000, PBR_ATTACH_ANY_OWNER};
 	struct pbr_ring *ring;
 	int n, rc = pbr_ring_attach(name, &o, &ring);
 

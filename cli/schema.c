@@ -32,7 +32,7 @@ static int write_bytes(const char *ring, const char *path, const void *data,
 	if (fwrite(data, 1, len, f) != len || fflush(f)) {
 		cli_fail(ring, "%s: %s", path, strerror(errno));
 		if (f != stdout)
-			fclose(f);
+			(void)fclose(f); /* already failed, and said so */
 		return EXIT_RUNTIME;
 	}
 	if (f != stdout && fclose(f)) {

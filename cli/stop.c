@@ -36,7 +36,7 @@ static void on_stop(int sig)
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		sigaction(sig, &sa, NULL);
-		raise(sig);
+		(void)raise(sig); /* dies of it; nothing to do if not */
 		return;
 	}
 	r = atomic_load(&stop_ring);

@@ -267,7 +267,7 @@ static void print_screen(struct top_state *t, bool tty)
 	}
 	if (!tty)
 		putchar('\n');
-	fflush(stdout);
+	(void)fflush(stdout); /* a screen, redrawn on the next tick */
 }
 
 /* The terminal in character mode without echo, for the keys. */
@@ -291,8 +291,8 @@ static void restore_mode(void)
 {
 	if (tio_saved)
 		(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-	printf("\033[?25h"); /* the cursor back */
-	fflush(stdout);
+	printf("\033[?25h");  /* the cursor back */
+	(void)fflush(stdout); /* on the way out: nothing left to tell */
 }
 
 /* Wait one interval for a key; false: quit. */

@@ -179,6 +179,7 @@ int pbr_slot_pb_span(struct pbr_slot *slot, uint32_t *used,
 /* Does decoding @d stay within static storage? Pointer fields would make
  * nanopb allocate (Debian's runtime is built with PB_ENABLE_MALLOC), and
  * extensions may carry descriptors of any kind. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth <= PBR_DESC_DEPTH_MAX */
 static int check_static(const pb_msgdesc_t *d, unsigned depth)
 {
 	pb_field_iter_t it;
@@ -384,6 +385,7 @@ static _Thread_local struct {
 /* Record (or, with @clear, empty) the callbacks of @msg (at @base) and
  * its static submessages; not oneof members, whose memory the decoder
  * alone may interpret, nor repeated submessages (pb.h says so). */
+/* NOLINTNEXTLINE(misc-no-recursion): depth <= PBR_DESC_DEPTH_MAX */
 static void visit_callbacks(const pb_msgdesc_t *fields, void *msg,
 			    const char *base, int depth, bool clear)
 {

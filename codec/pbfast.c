@@ -410,7 +410,7 @@ static bool callbacks_ours(const struct fast_plan *pl, const pb_msgdesc_t *d,
 /* pbr_pb_encode_span(), or nothing for an unset callback (what nanopb's
  * default field callback does); callbacks_ours() has said which. */
 static bool put_callback(const struct fast_field *f, const pb_msgdesc_t *d,
-			 void *msg, uint8_t **p, uint8_t *end,
+			 void *msg, uint8_t **p, const uint8_t *end,
 			 struct enc_crc *c)
 {
 	const pb_callback_t *cb;
@@ -489,6 +489,8 @@ struct rd {
 	const char *err;
 };
 
+/* The getters below set their result even when they fail (to 0, or to
+ * where the bytes would be), so that no path leaves it unset. */
 static bool fail(struct rd *r, const char *why)
 {
 	if (!r->err)
@@ -503,6 +505,7 @@ static bool get_varint(struct rd *r, uint64_t *out)
 	unsigned shift = 0;
 	uint8_t b;
 
+	*out = 0;
 	do {
 		if (r->p == r->end)
 			return fail(r, "end-of-stream");
@@ -524,6 +527,7 @@ static bool get_varint32(struct rd *r, uint32_t *out)
 	unsigned pos = 0;
 	uint8_t b;
 
+	*out = 0;
 	do {
 		if (r->p == r->end)
 			return fail(r, "end-of-stream");
@@ -549,9 +553,9 @@ static bool get_varint32(struct rd *r, uint32_t *out)
 
 static bool get_bytes(struct rd *r, size_t n, const uint8_t **at)
 {
+	*at = r->p;
 	if ((size_t)(r->end - r->p) < n)
 		return fail(r, "end-of-stream");
-	*at = r->p;
 	r->p += n;
 	return true;
 }

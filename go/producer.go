@@ -149,7 +149,7 @@ func (p *Producer) takeEntry() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	syscall.Close(p.fd)
+	_ = syscall.Close(p.fd) // our lock fd: nothing to do on failure
 	p.fd = -1
 	return ErrBusy
 }
@@ -175,7 +175,7 @@ func (p *Producer) join() {
 
 func (p *Producer) release() {
 	if p.fd >= 0 {
-		syscall.Close(p.fd)
+		_ = syscall.Close(p.fd) // as above
 		p.fd = -1
 	}
 }

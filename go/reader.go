@@ -341,7 +341,7 @@ func (rd *Reader) takeEntry() error {
 
 func (rd *Reader) release() {
 	if rd.fd >= 0 {
-		syscall.Close(rd.fd)
+		_ = syscall.Close(rd.fd) // our lock fd: nothing to do on failure
 		rd.fd = -1
 	}
 }

@@ -213,9 +213,11 @@ func (r *Ring) bellSleep(bell uint64, seen uint32, w *waiter) {
 	if w.ctx != nil && w.stopWake == nil && w.ctx.Done() != nil {
 		// Registered once per wait, only when it comes to sleeping:
 		// cancellation wakes the futex instead of waiting out the 20 ms.
-		w.stopWake = context.AfterFunc(w.ctx, func() { futex(unsafe.Pointer(addr), futexWake, math.MaxInt32, 0) })
+		w.stopWake = context.AfterFunc(w.ctx, func() {
+			futex(unsafe.Pointer(addr), futexWake, math.MaxInt32, 0) // #nosec G103 -- the futex word's address, for the syscall
+		})
 	}
-	futex(unsafe.Pointer(addr), futexWait, seen, left)
+	futex(unsafe.Pointer(addr), futexWait, seen, left) // #nosec G103 -- the futex word's address, for the syscall
 }
 
 func (r *Ring) bellFinish(bell uint64) {
@@ -254,7 +256,7 @@ func (r *Ring) Interrupt() {
 	for _, bell := range []uint64{ctlDataBell, ctlSpaceBell} {
 		f := r.u32(r.g.ctl + bell + bellFutex)
 		f.Add(1)
-		futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0)
+		futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0) // #nosec G103 -- as above
 	}
 }
 
@@ -297,7 +299,7 @@ func (r *Ring) bellRing(bell uint64) {
 	}
 	f := r.u32(r.g.ctl + bell + bellFutex)
 	f.Add(1)
-	futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0)
+	futex(unsafe.Pointer(f), futexWake, math.MaxInt32, 0) // #nosec G103 -- as above
 }
 
 // futex is FUTEX_WAIT (with a relative timeout in ns) or FUTEX_WAKE on a
@@ -308,7 +310,7 @@ func futex(addr unsafe.Pointer, op int, val uint32, ns int64) {
 	var ts syscall.Timespec
 	if op == futexWait {
 		ts = syscall.NsecToTimespec(ns)
-		tsp = unsafe.Pointer(&ts)
+		tsp = unsafe.Pointer(&ts) // #nosec G103 -- the syscall's timespec argument
 	}
 	syscall.Syscall6(syscall.SYS_FUTEX, uintptr(addr), uintptr(op), uintptr(val), uintptr(tsp), 0, 0)
 }

@@ -219,6 +219,8 @@ PBR_API void pbr_ring_stats(const struct pbr_ring *ring,
 			    struct pbr_ring_stats *st);
 
 /** One entry of the participant table (a snapshot). */
+/* Public ABI: its field order stays, padding and all. */
+/* NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding) */
 struct pbr_participant {
 	uint32_t index; /* producer id or reader index */
 	uint8_t is_reader;

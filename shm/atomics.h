@@ -24,8 +24,11 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 must be 4 bytes");
 #error "pbring's segment format is little-endian; big-endian hosts are unsupported"
 #endif
 
-#define PBR_A64(p) ((_Atomic uint64_t *)(uintptr_t)(p))
-#define PBR_A32(p) ((_Atomic uint32_t *)(uintptr_t)(p))
+/* Through void *, not an integer: the cast drops the const of a load's
+ * pointer (an atomic load takes a non-const one in C11) and keeps its
+ * provenance, which the compiler's alias analysis uses. */
+#define PBR_A64(p) ((_Atomic uint64_t *)(void *)(p))
+#define PBR_A32(p) ((_Atomic uint32_t *)(void *)(p))
 
 #ifdef PBR_ADVERSARIAL_LOADS
 /*

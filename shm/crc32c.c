@@ -95,7 +95,7 @@ static void crc_zeros(uint32_t t[4][256], size_t len)
  * bytes; at the end they are folded into one 128-bit lane, whose CRC the
  * crc32 instruction takes (crc32(0, X) = X x^32 mod P).
  */
-#define FOLD_STEP 256u
+#define FOLD_STEP ((size_t)256)
 static const unsigned fold_dist[] = {256, 192, 128, 64, 48, 32, 16};
 #define FOLD_K 7
 static uint64_t fold_k[FOLD_K][2]; /* per distance: A's, B's constant */
@@ -283,8 +283,8 @@ static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
  * by "appending zeros" with GF(2) operator tables (crc_zeros_*), built
  * once in crc_init(): crc(A||B) = shift_|B|(crc(A)) ^ crc0(B).
  */
-#define CRC_LONG 8192u
-#define CRC_SHORT 256u
+#define CRC_LONG ((size_t)8192)
+#define CRC_SHORT ((size_t)256)
 
 static inline uint32_t crc_shift(uint32_t t[4][256], uint32_t c)
 {

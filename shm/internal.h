@@ -18,7 +18,7 @@
 
 /* How long a waiter lets a slot or a full ring stay stuck before it
  * checks the liveness locks (and the longest it sleeps in one futex call). */
-#define PBR_LIVENESS_NS (20 * 1000 * 1000LL)
+#define PBR_LIVENESS_NS (20LL * 1000 * 1000)
 /* Pause-instruction spins before a waiter yields (PBR_WAIT_YIELD, about
  * 60 us on a current x86) or sleeps (PBR_WAIT_BLOCK, a few us: a sleeper
  * that spins long is scheduled as a CPU hog and wakes late). */
@@ -26,13 +26,13 @@
 #define PBR_BLOCK_SPIN_LIMIT 128u
 /* How often a waiter checks that its ring is still linked and whole
  * (pbr_ring_check): one fstat per period of waiting. */
-#define PBR_HEALTH_NS (100 * 1000 * 1000LL)
+#define PBR_HEALTH_NS (100LL * 1000 * 1000)
 /* Default wait for a ring still being created. */
-#define PBR_ATTACH_TIMEOUT_NS (1000 * 1000 * 1000LL)
+#define PBR_ATTACH_TIMEOUT_NS (1000LL * 1000 * 1000)
 /* An empty object with no creator holding the creation lock is damaged
  * after this long: a creator takes the lock just after the object
  * appears (FORMAT.md §12). */
-#define PBR_CREATION_GRACE_NS (20 * 1000 * 1000LL)
+#define PBR_CREATION_GRACE_NS (20LL * 1000 * 1000)
 
 /* An open producer or reader, listed on its ring so that detach can close
  * it without knowing what it is. */

@@ -46,7 +46,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	/* Default action: let the access fault again, uncaught. */
-	signal(sig, SIG_DFL);
+	(void)signal(sig, SIG_DFL); /* valid arguments: cannot fail */
 }
 
 /* Async-signal-safe: atomics, mmap and nothing else. */
@@ -62,6 +62,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 		if (!base || a < base || a - base >= size)
 			continue;
+		/* The faulting page's address, from si_addr: */
+		/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
 		if (mmap((void *)page, base + size - page,
 			 atomic_load(&maps[i].prot),
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1,

@@ -54,7 +54,7 @@ void pbri_waiter_init(struct pbr_waiter *w, enum pbr_wait mode,
 
 static int64_t health_period(int64_t timeout)
 {
-	const int64_t floor = 1000 * 1000;
+	const int64_t floor = INT64_C(1000) * 1000;
 
 	if (timeout < 0 || timeout / 2 >= PBR_HEALTH_NS)
 		return PBR_HEALTH_NS;

@@ -113,6 +113,7 @@ static void paused_child(const char *name)
 		_exit(3);
 	memcpy(slot.data, buf, sizeof(buf));
 	raise(SIGSTOP);
+	/* cppcheck-suppress unreachableCode ; SIGSTOP returns on SIGCONT */
 	_exit(pbr_producer_commit(p, &slot, sizeof(buf)) ? 4 : 0);
 }
 

@@ -60,7 +60,7 @@ static struct pbr_ring *tap_ring(const char *name, struct pbr_ring *rw, int i)
 	return i ? attach_ro(name) : rw;
 }
 
-static void tap_ring_done(struct pbr_ring *tr, struct pbr_ring *rw)
+static void tap_ring_done(struct pbr_ring *tr, const struct pbr_ring *rw)
 {
 	if (tr != rw)
 		pbr_ring_detach(tr);

@@ -157,7 +157,7 @@ static size_t base64(const uint8_t *in, size_t n, char *out)
 
 		out[o++] = tab[v >> 18];
 		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = (char)(i + 1 < n ? tab[(v >> 6) & 63] : '=');
 		out[o++] = '=';
 	}
 	return o;

@@ -238,6 +238,26 @@ def test_no_wait_then_consume_oldest(pbring, ring):
     assert consume_summary(r.err)["received"] == 5
 
 
+def test_consume_output_write_error_fails(pbring, pbring_path, ring):
+    """Messages taken but not written out (here: /dev/full, as a full disk)
+    are lost: consume says so and fails instead of exiting 0."""
+    name = ring()
+    assert pbring("create", name).rc == 0
+    assert pbring("produce", name, "--count", 5, "--no-wait").rc == 0
+    with open("/dev/full", "w") as full:
+        cp = subprocess.run([pbring_path, "consume", name, "--count", "5",
+                             "--json", "--timeout", "5"], stdout=full,
+                            stderr=subprocess.PIPE, text=True, timeout=30,
+                            stdin=subprocess.DEVNULL)
+    assert cp.returncode == 1, cp
+    last = cp.stderr.strip().splitlines()[-1]
+    assert last == f"pbring: {name}: cannot write the output: No space left on device", cp.stderr
+    # The same run to a working stdout succeeds (the messages are still
+    # there: a reader's cursor is its own).
+    r = pbring("consume", name, "--count", 5, "--json", "--timeout", 5)
+    assert r.rc == 0, r
+
+
 def test_consume_timeout_on_empty_ring(pbring, ring):
     name = ring()
     assert pbring("create", name).rc == 0

@@ -46,6 +46,9 @@ $2"
 all="== lint ==
 out lint
 err lint
+== audit ==
+out audit
+err audit
 == ctest ==
 out ctest
 err ctest
@@ -64,22 +67,22 @@ err deps"
 expect -- 0 "$deps
 $all
 $sanitizers
-dev test: 5 passed, 0 failed"
+dev test: 6 passed, 0 failed"
 
 expect --fast -- 0 "$deps
 $all
-dev test: 3 passed, 0 failed"
+dev test: 4 passed, 0 failed"
 
 FAKE_FAIL="go tsan"
 expect -- 1 "$deps
 $all
 $sanitizers
-dev test: 3 passed, 2 failed (failed: Go, ctest TSan)"
+dev test: 4 passed, 2 failed (failed: Go, ctest TSan)"
 
-FAKE_FAIL="lint"
+FAKE_FAIL="lint audit"
 expect --fast -- 1 "$deps
 $all
-dev test: 2 passed, 1 failed (failed: lint)"
+dev test: 2 passed, 2 failed (failed: lint, audit)"
 
 # Without the packages nothing runs, and the line still closes the output.
 FAKE_FAIL="deps"

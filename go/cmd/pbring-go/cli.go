@@ -56,7 +56,7 @@ func logLine(level, kind, ring, traceID, textPrefix, msg string) {
 	b = append(b, `,"message":`...)
 	b = appendJSON(b, msg)
 	b = append(b, "}\n"...)
-	os.Stderr.Write(b)
+	_, _ = os.Stderr.Write(b) // a log line: nowhere left to report its failure
 }
 
 // appendJSON appends s as a JSON string, escaped as the C command does

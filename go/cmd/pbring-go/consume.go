@@ -277,12 +277,20 @@ func cmdConsume(args []string) int {
 	s.rd = rd
 	s.showProgress = isTTY(2) && !logJSON && (c.quiet || !isTTY(1))
 	err = s.loop()
-	s.out.Flush()
+	// A full disk or a closed file: the messages taken since are lost, so
+	// the run fails and says so, as the C command does (bufio keeps the
+	// first write error, so this one check covers every write).
+	outErr := s.out.Flush()
 	if s.showProgress {
 		fmt.Fprint(os.Stderr, "\r\033[K") // the summary replaces it
 	}
 	s.summary()
-	if rc = s.verdict(err); stopped() != 0 && rc != exitRuntime {
+	rc = s.verdict(err)
+	if outErr != nil {
+		fail(c.ring, "cannot write the output: %s", errText(outErr))
+		rc = exitRuntime
+	}
+	if stopped() != 0 && rc != exitRuntime {
 		return stopStatus(c.ring)
 	}
 	return rc
@@ -453,12 +461,13 @@ func (s *consumeState) emit(v *pbring.View) {
 	switch {
 	case s.cfg.quiet:
 	case s.kind == takeRaw:
-		s.out.Write(s.line)
+		// bufio keeps the first write error: the Flush at the end checks.
+		_, _ = s.out.Write(s.line)
 	case s.cfg.envelope:
 		s.writeEnvelope(v)
 	case s.cfg.json || s.kind == takeSchema:
-		s.out.Write(s.line)
-		s.out.WriteByte('\n')
+		_, _ = s.out.Write(s.line) // as above
+		_ = s.out.WriteByte('\n')
 	default:
 		fmt.Fprintf(s.out, "seq %d id %s status %d blob %d B (ring seq %d, producer %d)\n",
 			s.ev.Seq, cID(s.ev.Id), s.ev.Status, len(s.ev.Blob), v.Seq, v.Producer)
@@ -491,7 +500,7 @@ func (s *consumeState) writeEnvelope(v *pbring.View) {
 	b = append(b, s.line...)
 	b = append(b, "}\n"...)
 	s.scratch = b
-	s.out.Write(b)
+	_, _ = s.out.Write(b) // bufio keeps the error: the Flush at the end checks
 }
 
 // cID is the id as the C consumer holds it: a C string.

@@ -296,7 +296,7 @@ func showProgress(r *pbring.Ring, name string, paced float64, runs []*producerRu
 			if tty {
 				fmt.Fprint(os.Stderr, "\r\033[K") // the summary replaces it
 			}
-			w.poll() // a reader that died in the last moments
+			_ = w.poll() // a reader that died in the last moments (best effort)
 			return werr
 		case <-tick.C:
 		}

@@ -61,7 +61,7 @@ func closeRing(r *pbring.Ring) {
 		stopRing = nil
 	}
 	stopMu.Unlock()
-	r.Close()
+	_ = r.Close() // on the way out: the command's status is already decided
 }
 
 // sleepUnlessStopped sleeps for d; false if a stop signal came first.

@@ -220,11 +220,15 @@ VIEW_DATA_U64 = ViewC.data.offset // 8
 VIEW_LEN_U32 = ViewC.len.offset // 4
 VIEW_SEQ_U64 = ViewC.seq.offset // 8
 VIEW_VFLAGS_U64 = ViewC.vflags.offset // 8  # the high half of that word
-assert ViewC.vflags.offset % 8 == 4
+# Checks of the binding's layout, kept under python -O (not asserts).
+if ViewC.vflags.offset % 8 != 4:
+    raise AssertionError(ViewC.vflags.offset)
 VIEW_SOURCE_U64 = ViewC.source.offset // 8
-assert VIEW_SIZE % 8 == 0 and VIEW_SIZE == 80, VIEW_SIZE
+if VIEW_SIZE % 8 != 0 or VIEW_SIZE != 80:
+    raise AssertionError(VIEW_SIZE)
 SLOT_SOURCE_U64 = SlotC.source.offset // 8  # within struct pbr_slot
-assert ctypes.sizeof(SlotC) == 80 and SLOT_SOURCE_U64 == 8
+if ctypes.sizeof(SlotC) != 80 or SLOT_SOURCE_U64 != 8:
+    raise AssertionError((ctypes.sizeof(SlotC), SLOT_SOURCE_U64))
 
 
 def _library_path() -> str:

@@ -376,7 +376,7 @@ def _refused(name: str) -> Optional[str]:
     """Which of EPERM's two refusals it was, and what accepts the first,
     as the C command says it; None if the ring cannot be looked at."""
     try:
-        st = os.stat(f"/dev/shm/pbring.{name}")
+        st = os.stat(f"/dev/shm/pbring.{name}")  # nosec B108 # the ring's file
     except OSError:
         return None
     if st.st_mode & 0o002:
@@ -410,7 +410,7 @@ def _too_large(ring: Ring, size: int) -> str:
 def _ring_major(name: str) -> int:
     """The major format version of a ring refused for it, or -1."""
     try:
-        fd = os.open(f"/dev/shm/pbring.{name}",
+        fd = os.open(f"/dev/shm/pbring.{name}",  # nosec B108 # the ring's file
                      os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return -1
@@ -1070,7 +1070,7 @@ class _Consumer:
             if not self.start_ns:
                 self.start_ns = now
             info = rd.last
-            assert info is not None
+            assert info is not None  # nosec B101 # for mypy: read() just set it
             if not is_demo:
                 latency(info.timestamp_ns, now)
                 self.received += 1
@@ -1149,7 +1149,7 @@ class _Consumer:
                 continue  # overwritten while read: lost or missed
             except PbringError as e:
                 return e
-            assert info is not None
+            assert info is not None  # nosec B101 # for mypy: read() just set it
             if not crc_ok:
                 self.corrupt(info.seq, info.producer, True,
                              info.traceparent)

@@ -561,7 +561,7 @@ class Producer:
                     not box.forked():
                 h, box.h = box.h, None
                 _lib.pbr_producer_close(h)
-        except Exception:
+        except Exception:  # nosec B110 # __del__, maybe at interpreter exit
             pass
 
     def __repr__(self) -> str:

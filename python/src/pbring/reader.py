@@ -347,7 +347,7 @@ class Reader:
             if box.h is not None and not box.forked():
                 h, box.h = box.h, None
                 _lib.pbr_reader_close(h)
-        except Exception:
+        except Exception:  # nosec B110 # __del__, maybe at interpreter exit
             pass
 
     def __repr__(self) -> str:
