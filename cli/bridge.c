@@ -182,7 +182,7 @@ bool br_backoff_sleep(unsigned n)
 	int64_t end = cli_now_ns() + (int64_t)(br_backoff_s(n) * 1e9);
 
 	while (!cli_stop_signal() && cli_now_ns() < end) {
-		struct timespec ts = {0, 20 * 1000 * 1000};
+		struct timespec ts = {0, 20L * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
 	}

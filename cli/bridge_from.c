@@ -300,7 +300,7 @@ static int reserve(struct from_state *s, struct pbr_slot *slot)
 {
 	int rc;
 
-	while ((rc = pbr_producer_reserve(s->p, 100 * 1000 * 1000, slot)) ==
+	while ((rc = pbr_producer_reserve(s->p, INT64_C(100000000), slot)) ==
 	       -ETIMEDOUT)
 		if (cli_stop_signal())
 			return -EINTR;

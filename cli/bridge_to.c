@@ -505,7 +505,7 @@ static void tap_losses(struct to_state *s)
 static int to_step(struct to_state *s, int64_t *idle_since)
 {
 	int n = pbr_reader_peek_batch(s->rd, s->views, (unsigned)s->cfg->batch,
-				      100 * 1000 * 1000);
+				      INT64_C(100000000));
 	enum br_fail f;
 	unsigned kept;
 	bool unstable;

@@ -170,7 +170,7 @@ static int check_entries(const struct pbr_participant *pt, int n,
 			f->producers += p->alive;
 			continue;
 		}
-		if ((int64_t)lag < 0) {
+		if (p->position > claimed) {
 			snprintf(why, WHY_LEN,
 				 "damaged ring: reader %u's cursor %" PRIu64
 				 " is beyond the claim %" PRIu64,

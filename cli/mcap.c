@@ -1130,7 +1130,7 @@ static int r_chunk_records(struct mcap_reader *r)
 static int r_chunk(struct mcap_reader *r)
 {
 	struct rd d = {.p = r->rec.p, .n = r->rec.len};
-	char comp[16];
+	char comp[16] = "";
 	uint64_t usize, zsize;
 	size_t got;
 

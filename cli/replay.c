@@ -394,7 +394,6 @@ struct replay_state {
 	unsigned nt;
 	uint64_t sent, loops_done;
 	int64_t start_ns;
-	int err;	    /* a send or ring error (negative), reported */
 	struct target *bad; /* the ring of err */
 };
 
@@ -824,12 +823,17 @@ int cmd_replay(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (!cfg.nfiles) /* replay_parse refuses it: said for the analyzers */
+		return EXIT_USAGE;
 	memset(&st, 0, sizeof(st));
 	st.cfg = &cfg;
 	cli_stop_install(NULL); /* Ctrl-C during the first pass too */
-	if (!(st.src = calloc(cfg.nfiles, sizeof(*st.src))))
-		return cli_err(cfg.files[0], "allocate", -ENOMEM);
-	rc = files_open(st.src, cfg.files, cfg.nfiles);
+	if (!(st.src = calloc(cfg.nfiles, sizeof(*st.src)))) {
+		(void)cli_err(cfg.files[0], "allocate", -ENOMEM);
+		rc = EXIT_RUNTIME;
+	}
+	if (!rc)
+		rc = files_open(st.src, cfg.files, cfg.nfiles);
 	if (!rc)
 		rc = files_scan(st.src, cfg.nfiles);
 	if (!rc)
@@ -844,8 +848,10 @@ int cmd_replay(int argc, char **argv)
 		rc = replay_verdict(&st, rc);
 	}
 	targets_close(&st);
-	files_close(st.src, cfg.nfiles);
+	if (st.src)
+		files_close(st.src, cfg.nfiles);
 	free(st.src);
+	st.cfg = NULL; /* st outlives cfg */
 	return rc;
 }
 
@@ -1026,8 +1032,9 @@ static void cat_one(struct cat_state *s, unsigned f)
 				 mcap_reader_schema(&src->r, m->ch)->name);
 		return;
 	}
-	fwrite(json, 1, n, stdout);
-	putchar('\n');
+	/* Checked once, at the end (cat_run: fflush and ferror). */
+	(void)fwrite(json, 1, n, stdout);
+	(void)putchar('\n');
 	s->printed++;
 }
 
@@ -1036,7 +1043,7 @@ static int cat_run(struct cat_state *s)
 	const struct cat_cfg *cfg = s->cfg;
 	int i, rc;
 
-	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	(void)setvbuf(stdout, NULL, _IOFBF, 1 << 20); /* speed only */
 	files_rewind(s->src, cfg->nfiles);
 	while (!cli_stop_signal() &&
 	       (i = src_first(s->src, cfg->nfiles)) >= 0) {
@@ -1067,13 +1074,17 @@ int cmd_cat(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (!cfg.nfiles) /* cat_parse refuses it: said for the analyzers */
+		return EXIT_USAGE;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
 	cli_stop_install(NULL);
 	s.src = calloc(cfg.nfiles, sizeof(*s.src));
 	s.ch = calloc(cfg.nfiles, sizeof(*s.ch));
-	if (!s.src || !s.ch)
-		rc = cli_err(cfg.files[0], "allocate", -ENOMEM);
+	if (!s.src || !s.ch) {
+		(void)cli_err(cfg.files[0], "allocate", -ENOMEM);
+		rc = EXIT_RUNTIME;
+	}
 	if (!rc)
 		rc = files_open(s.src, cfg.files, cfg.nfiles);
 	if (!rc)
@@ -1090,5 +1101,6 @@ int cmd_cat(int argc, char **argv)
 	free(s.src);
 	free(s.ch);
 	free(s.line);
+	s.cfg = NULL; /* s outlives cfg */
 	return rc;
 }

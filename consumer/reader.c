@@ -296,7 +296,8 @@ int pbr_reader_open(struct pbr_ring *r, const struct pbr_reader_opts *o,
 	rd->wait = o ? o->wait : PBR_WAIT_BLOCK;
 	rd->durable = o && (o->flags & PBR_READER_DURABLE);
 	if (rd->durable)
-		strcpy(rd->name, o->name); /* checked: < PBR_READER_NAME_SIZE */
+		/* checked: strlen < PBR_READER_NAME_SIZE */
+		memcpy(rd->name, o->name, strlen(o->name) + 1);
 	if (rd->tap)
 		tap_join(r, rd, start);
 	else

@@ -193,7 +193,7 @@ static off_t name_lock_off(const struct pbr_ring *r)
 
 int pbri_name_lock(struct pbr_ring *r, int fd)
 {
-	int attempt, rc = -EBUSY;
+	int attempt, rc;
 
 	/* Held only across a search and an entry's join or drop. */
 	for (attempt = 0; attempt < 1000; attempt++) {
