@@ -19,14 +19,10 @@ build=$(cd "$1" && pwd)
 shift
 export PBRING_BIN=${PBRING_BIN:-$build/pbring}
 venv=$build/redis-venv
-if ! "$venv/bin/python" -c 'import pytest, redis, google.protobuf' 2>/dev/null; then
-	if ! "${PYTHON:-python3}" -m venv "$venv"; then
-		echo "run_bridge_workers.sh: 'python3 -m venv' failed; on Debian install python3-venv" >&2
-		exit 1
-	fi
-	"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-		pytest redis protobuf
-fi
+# shellcheck source=tests/cli/venv.sh
+. "$here/venv.sh"
+ensure_venv run_bridge_workers.sh "$venv" "pytest, redis, google.protobuf" \
+	pytest redis protobuf
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	export PATH=$PATH:/usr/local/go/bin
 fi

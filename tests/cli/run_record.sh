@@ -17,14 +17,10 @@ build=$(cd "$1" && pwd)
 shift
 export PBRING_BIN=${PBRING_BIN:-$build/pbring}
 venv=$build/mcap-venv
-if ! "$venv/bin/python" -c 'import pytest, mcap, mcap_protobuf' 2>/dev/null; then
-	if ! "${PYTHON:-python3}" -m venv "$venv"; then
-		echo "run_record.sh: 'python3 -m venv' failed; on Debian install python3-venv" >&2
-		exit 1
-	fi
-	"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-		pytest mcap mcap-protobuf-support protobuf
-fi
+# shellcheck source=tests/cli/venv.sh
+. "$here/venv.sh"
+ensure_venv run_record.sh "$venv" "pytest, mcap, mcap_protobuf" \
+	pytest mcap mcap-protobuf-support protobuf
 cd "$here"
 PYTHONDONTWRITEBYTECODE=1 exec "$venv/bin/python" -m pytest -q \
 	"$here/test_record.py" "$here/test_replay.py" "$@"
