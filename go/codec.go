@@ -61,7 +61,7 @@ func (r *Ring) CheckType(msgType string, schemaHash uint64) error {
 
 // MonotonicNs is CLOCK_MONOTONIC in nanoseconds, the clock C producers
 // stamp into slots and sent_ns, read without a system call.
-func MonotonicNs() uint64 { return uint64(nanotime()) }
+func MonotonicNs() uint64 { return uint64(nanotime()) } // #nosec G115 -- ns since boot: never negative
 
 // CommitProto marshals m into the reserved slot with the producer's
 // ProducerOptions.Marshal (MarshalAppend on the slot's own buffer, never
@@ -213,7 +213,7 @@ func (p *Producer) FieldSpan(s *Slot, num protowire.Number, n int) (b []byte, er
 		return nil, wrap(p.r.name, "field span", err)
 	}
 	tag := protowire.EncodeTag(num, protowire.BytesType)
-	head := protowire.SizeVarint(tag) + protowire.SizeVarint(uint64(n))
+	head := protowire.SizeVarint(tag) + protowire.SizeVarint(uint64(n)) // #nosec G115 -- n < 0 refused above
 	at := s.used
 	if room := len(s.Data) - at; n > room || head > room-n {
 		return nil, wrap(p.r.name, "field span", ErrMsgSize)
@@ -222,7 +222,7 @@ func (p *Producer) FieldSpan(s *Slot, num protowire.Number, n int) (b []byte, er
 	defer recoverFault(old, &err, p.r.name, "field span")
 	// The room was checked: the appends write into the slot.
 	hdr := protowire.AppendVarint(s.Data[at:at:at+head], tag)
-	protowire.AppendVarint(hdr, uint64(n))
+	protowire.AppendVarint(hdr, uint64(n)) // #nosec G115 -- n < 0 refused above
 	at += head
 	s.used = at + n
 	return s.Data[at:s.used:s.used], nil

@@ -257,7 +257,7 @@ func commitAbandOf(s uint64) uint64 { return s<<2 | commitAbandoned }
 func commitBusyOf(s uint64) uint64  { return s<<2 | commitBusy }
 
 // seqBefore: a comes before b in the wrapping order of sequences.
-func seqBefore(a, b uint64) bool { return int64(a-b) < 0 }
+func seqBefore(a, b uint64) bool { return int64(a-b) < 0 } // #nosec G115 -- the wrap is the point: the sign of the difference
 
 // commitCmp places commit word v relative to sequence s: 0 about s, > 0
 // about a later sequence (s was overwritten), < 0 an earlier one (§6.1).

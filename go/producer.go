@@ -4,7 +4,6 @@ package pbring
 
 import (
 	"context"
-	"os"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -161,7 +160,7 @@ func (p *Producer) join() {
 	if r.u32(p.e+peState).Load() != entryFree {
 		r.reapProducer(p.e)
 	}
-	r.u32(p.e + pePID).Store(uint32(os.Getpid()))
+	r.u32(p.e + pePID).Store(selfPID())
 	r.u64(p.e + peCommitted).Store(0)
 	r.u64(p.e + peBytes).Store(0)
 	r.u64(p.e + peAborts).Store(0)
@@ -186,7 +185,7 @@ func (p *Producer) release() {
 // pbr_producer_wants_crc. SendProto and CommitProto follow it; a caller
 // that writes a slot in place and sets FlagCRC itself should too. The
 // policy is read once, at attach: this is one comparison.
-func (p *Producer) WantsCRC(n int) bool { return uint64(n) < p.crcBelow }
+func (p *Producer) WantsCRC(n int) bool { return uint64(n) < p.crcBelow } // #nosec G115 -- n >= 0 by contract (Commit refuses less)
 
 // ID is this producer's id (its entry index), stamped into its slots.
 func (p *Producer) ID() uint16 { return p.id }
@@ -206,14 +205,14 @@ func (p *Producer) waitSpace(s uint64, w *waiter) error {
 	}
 	// The ring is full: the statistics' blocked time (the clock is read
 	// only here, never on the way through; a long wait shows as it goes).
-	t0 := nanotime()
+	t0 := MonotonicNs()
 	err := p.waitSpaceLoop(s, w, t0)
-	p.blockedNs += uint64(nanotime() - t0)
+	p.blockedNs += MonotonicNs() - t0
 	p.r.u64(p.e + peBlockedNs).Store(p.blockedNs)
 	return err
 }
 
-func (p *Producer) waitSpaceLoop(s uint64, w *waiter, t0 int64) error {
+func (p *Producer) waitSpaceLoop(s uint64, w *waiter, t0 uint64) error {
 	r := p.r
 	for !seqBefore(s, p.limit) {
 		p.limit = r.gatingLimit(s)
@@ -236,7 +235,7 @@ func (p *Producer) waitSpaceLoop(s uint64, w *waiter, t0 int64) error {
 		}
 		if w.livenessDue() {
 			r.reapDeadReaders()
-			r.u64(p.e + peBlockedNs).Store(p.blockedNs + uint64(nanotime()-t0))
+			r.u64(p.e + peBlockedNs).Store(p.blockedNs + MonotonicNs() - t0)
 		}
 	}
 	return nil
@@ -402,11 +401,11 @@ func (p *Producer) Commit(s *Slot, n int) (err error) {
 	if err = p.checkSlot(s); err == nil && (n < 0 || n > int(p.r.g.payCap)) {
 		err = ErrMsgSize
 	}
-	if err == nil && s.Flags&FlagSource != 0 && !sourceFits(uint64(n), uint64(p.r.g.payCap)) {
+	if err == nil && s.Flags&FlagSource != 0 && !sourceFits(uint64(n), uint64(p.r.g.payCap)) { // #nosec G115 -- 0 <= n checked above
 		err = ErrMsgSize // the source id must fit after the payload
 	}
 	if err == nil {
-		err = p.publish(s, uint32(n), uint32(s.Flags)&(FlagCRC|FlagTrace|FlagSource))
+		err = p.publish(s, uint32(n), uint32(s.Flags)&(FlagCRC|FlagTrace|FlagSource)) // #nosec G115 -- 0 <= n <= payCap checked above
 	}
 	return wrap(p.r.name, "commit", err)
 }

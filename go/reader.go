@@ -5,7 +5,6 @@ package pbring
 import (
 	"context"
 	"errors"
-	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -257,7 +256,7 @@ func (rd *Reader) resume(latency bool) error {
 		r.u64(e + off).Store(0) // statistics
 	}
 	r.u32(e + reFlags).Store(readerGating | readerDurable)
-	r.u32(e + rePID).Store(uint32(os.Getpid()))
+	r.u32(e + rePID).Store(selfPID())
 	joined := uint64(time.Now().UnixNano())
 	r.u64(e + reJoinedNs).Store(joined)
 	rd.joinMetrics(joined, latency)
@@ -367,7 +366,7 @@ func (rd *Reader) join(start Start, latency bool) {
 	}
 	r.u64(e + reCursor).Store(c0)
 	r.u32(e + reFlags).Store(flags)
-	r.u32(e + rePID).Store(uint32(os.Getpid()))
+	r.u32(e + rePID).Store(selfPID())
 	joined := uint64(time.Now().UnixNano())
 	r.u64(e + reJoinedNs).Store(joined)
 	rd.joinMetrics(joined, latency)
@@ -552,7 +551,7 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 	view.Data = r.mem[start:end:end]
 	view.msgType = r.info.MsgType
 	view.Seq = p
-	view.Producer = uint16(pf)
+	view.Producer = uint16(pf & 0xffff) // the word's low half; the flags are the high half
 	view.Flags = uint16(pf >> 16)
 	view.Unstable = rd.needsCheck(p)
 	view.TimestampNs = r.u64(h + shTimestampNs).Load()
@@ -661,7 +660,7 @@ func (rd *Reader) observe(views []View) {
 		return
 	}
 	rd.observedEnd = rd.cursor + n
-	now := uint64(nanotime())
+	now := MonotonicNs()
 	sumW := r.u64(m + mbLatencySumNs)
 	sum := sumW.Load()
 	for ; i < n; i++ {

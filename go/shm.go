@@ -210,8 +210,9 @@ func planLayout(o *CreateOptions, sb *superblock) error {
 	if err := checkCRCArgs(o.CRC, o.CRCLimit); err != nil {
 		return err
 	}
+	// #nosec G115 -- n, sz, np, nr came as uint32 and checkGeometryArgs bounds them
 	sb.slotCount, sb.slotSize = uint32(n), uint32(sz)
-	sb.maxProducers, sb.maxReaders = uint32(np), uint32(nr)
+	sb.maxProducers, sb.maxReaders = uint32(np), uint32(nr) // #nosec G115 -- as above
 	sb.ctlOff, sb.ctlSize = pageSize, ctlSize
 	sb.partOff = sb.ctlOff + sb.ctlSize
 	sb.partSz = pageUp((np+nr)*entrySize + nr*metricsSize)
@@ -268,9 +269,9 @@ func fillIdentity(name string, o *CreateOptions, sb *superblock) {
 	if len(o.Schema) > 0 {
 		sb.schemaHash = SchemaHash(o.Schema)
 	}
-	sb.schemaLen = uint32(len(o.Schema))
-	sb.creatorUID = uint32(os.Geteuid())
-	sb.creatorPID = uint32(os.Getpid())
+	sb.schemaLen = uint32(len(o.Schema)) // #nosec G115 -- at most 2^32-1: planLayout checked
+	sb.creatorUID = selfUID()
+	sb.creatorPID = selfPID()
 	sb.createdNs = uint64(time.Now().UnixNano())
 	copy(sb.name[:sbNameSize-1], name)
 	copy(sb.msgType[:sbMsgTypeSize-1], o.MsgType)
@@ -390,10 +391,11 @@ func initAndMap(fd int, sb *superblock, o *CreateOptions) (*Ring, error) {
 	if err := lockTake(fd, creationLock); err != nil {
 		return nil, err
 	}
-	if err := fallocate(fd, int64(sb.totalSize)); err != nil {
+	size := int64(sb.totalSize) // #nosec G115 -- planLayout: 2^24 slots of 2^30 bytes at most, and tables: < 2^55
+	if err := fallocate(fd, size); err != nil {
 		return nil, err
 	}
-	mem, err := syscall.Mmap(fd, 0, int(sb.totalSize), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +409,7 @@ func initAndMap(fd int, sb *superblock, o *CreateOptions) (*Ring, error) {
 	if err := syscall.Fchmod(fd, mode); err != nil {
 		return nil, err
 	}
-	return ringFromFd(fd, int64(sb.totalSize), false)
+	return ringFromFd(fd, size, false)
 }
 
 // fallocate sizes the object so that a full tmpfs fails here, not with
@@ -487,7 +489,7 @@ func checkStat(fd int, anyOwner bool) (int64, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return 0, ErrNotRegular
 	}
-	if st.Mode&0o002 != 0 || (st.Uid != uint32(os.Geteuid()) && !anyOwner) {
+	if st.Mode&0o002 != 0 || (st.Uid != selfUID() && !anyOwner) {
 		return 0, ErrPermission
 	}
 	return st.Size, nil
@@ -912,3 +914,9 @@ func (r *Ring) unregister(p *Producer, rd *Reader) {
 	delete(r.producers, p)
 	delete(r.readers, rd)
 }
+
+// selfPID is this process's id as the format's u32 pid fields hold it.
+func selfPID() uint32 { return uint32(os.Getpid()) } // #nosec G115 -- a pid_t is positive, at most 2^22 on Linux
+
+// selfUID is this process's effective user id (a 32-bit uid_t).
+func selfUID() uint32 { return uint32(os.Geteuid()) } // #nosec G115 -- Linux's uid_t is 32 bits: Geteuid returns it widened

@@ -49,7 +49,7 @@ func CreateOptions(slots, slotSize uint32) *pbring.CreateOptions {
 
 // BlobByte is byte i of every demo blob: a fixed pattern, so a consumer
 // tells a torn or corrupted blob from a good one without the producer.
-func BlobByte(i int) byte { return byte(i*131 + 7) }
+func BlobByte(i int) byte { return byte((i*131 + 7) & 0xff) }
 
 // Blob returns size bytes of the pattern.
 func Blob(size int) []byte {

@@ -126,7 +126,7 @@ func checkEntries(ps []pbring.Participant, claimed uint64) (producers, readers, 
 			continue
 		}
 		d := claimed - p.Position
-		if int64(d) < 0 {
+		if int64(d) < 0 { // #nosec G115 -- the wrap is the point: negative is "beyond" in wrapping order
 			return 0, 0, 0, unhealthy(fmt.Sprintf("damaged ring: reader %d's cursor %d is beyond the claim %d", p.Index, p.Position, claimed))
 		}
 		if p.Alive {

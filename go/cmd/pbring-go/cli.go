@@ -283,7 +283,7 @@ func attachRefused(ring string, anyOwner bool) {
 		// the open's own refusal (EACCES, read+write wanted), as C
 		// tells it apart from the owner check's EPERM
 		fail(ring, "permission denied")
-	case st.Uid != uint32(os.Geteuid()):
+	case st.Uid != uint32(os.Geteuid()): // #nosec G115 -- Linux's uid_t is 32 bits: Geteuid returns it widened
 		fail(ring, "ring owned by another user (uid %d): use --any-owner to accept it", st.Uid)
 	default:
 		fail(ring, "%s", pbring.ErrPermission.Error())
@@ -346,4 +346,4 @@ func isTTY(fd int) bool {
 	return err == nil
 }
 
-func nowNs() int64 { return int64(pbring.MonotonicNs()) }
+func nowNs() int64 { return int64(pbring.MonotonicNs()) } // #nosec G115 -- ns since boot: < 2^63 for 292 years

@@ -125,7 +125,7 @@ type consumeState struct {
 	startNs, lastNs       int64
 	// Messages committed before openNs are replayed backlog: their age is
 	// not a latency, so they are counted, not timed.
-	openNs   int64
+	openNs   uint64
 	replayed uint64
 	// Corrupt messages not yet seen as a jump in their producer's seq, by
 	// ring producer id, and of unknown producer (a corrupt header): the
@@ -261,7 +261,7 @@ func cmdConsume(args []string) int {
 		s.kind, s.schema, s.dyn = takeSchema, sch, sch.newMessage()
 		s.jsonOpts = protojson.MarshalOptions{Resolver: sch.types}
 	}
-	s.openNs = nowNs()
+	s.openNs = pbring.MonotonicNs()
 	rd, err := r.NewReader(c.readerOptions())
 	if err != nil {
 		return c.openFailed(err)
@@ -404,7 +404,7 @@ func (s *consumeState) takeOne(v *pbring.View) int {
 	switch s.kind {
 	case takeRaw:
 		if !s.cfg.quiet {
-			s.line = binary.LittleEndian.AppendUint32(s.line[:0], uint32(len(v.Data)))
+			s.line = binary.LittleEndian.AppendUint32(s.line[:0], uint32(len(v.Data))) // #nosec G115 -- a payload: at most the slot size, 2^30
 			var err error
 			if s.line, err = v.AppendPayload(s.line); err != nil {
 				return takenContent
@@ -442,10 +442,10 @@ func (s *consumeState) takeOne(v *pbring.View) int {
 // latency adds now - sent (CLOCK_MONOTONIC ns, the slot's timestamp at
 // commit) to the histogram; replayed backlog is counted instead (openNs).
 func (s *consumeState) latency(sent uint64) {
-	now := uint64(nowNs())
+	now := pbring.MonotonicNs()
 	switch {
 	case sent == 0: // committed without a timestamp
-	case sent < uint64(s.openNs):
+	case sent < s.openNs:
 		s.replayed++
 	case now >= sent:
 		s.hist.add(now - sent)

@@ -23,14 +23,14 @@ func histIndex(v uint64) int {
 		return int(v)
 	}
 	oct := bits.Len64(v) - 1
-	sub := int(v>>(oct-5)) & (histSub - 1)
+	sub := int((v >> (oct - 5)) & (histSub - 1))
 	return (oct-4)*histSub + sub
 }
 
 // histValue is the bucket's midpoint.
 func histValue(i int) uint64 {
 	if i < histSub {
-		return uint64(i)
+		return uint64(i) // #nosec G115 -- a bucket index: 0 <= i < histSub here
 	}
 	oct, sub := i/histSub+4, i%histSub
 	return uint64(histSub+sub)<<(oct-5) + (uint64(1)<<(oct-5))>>1

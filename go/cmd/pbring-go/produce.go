@@ -124,12 +124,12 @@ func (c *produceCfg) set(name, arg string) int {
 		if v, ok = parseU64(arg, 0, 1<<30); !ok {
 			return usage("produce", "--size: '%s' is not a size in bytes", arg)
 		}
-		c.size = int(v)
+		c.size = int(v) // #nosec G115 -- parseU64 bounded it to 2^30
 	case "producers":
 		if v, ok = parseU64(arg, 1, pbring.ParticipantsMax); !ok {
 			return usage("produce", "--producers: '%s' is not in 1..1024", arg)
 		}
-		c.producers = int(v)
+		c.producers = int(v) // #nosec G115 -- parseU64 bounded it to 1024
 	case "timeout":
 		d, ok := parseSeconds(arg)
 		if !ok {

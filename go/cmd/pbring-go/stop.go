@@ -29,7 +29,7 @@ func installStop() {
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		for s := range ch {
-			n := int32(s.(syscall.Signal))
+			n := int32(s.(syscall.Signal)) // #nosec G115 -- SIGINT or SIGTERM, the two notified
 			if !stopSig.CompareAndSwap(0, n) {
 				os.Exit(128 + int(n))
 			}
@@ -153,7 +153,7 @@ func (w *watch) full() {
 	var slow *pbring.Participant
 	for i := range ps {
 		p := &ps[i]
-		if p.IsReader && p.Gating && (slow == nil || int64(p.Position-slow.Position) < 0) {
+		if p.IsReader && p.Gating && (slow == nil || int64(p.Position-slow.Position) < 0) { // #nosec G115 -- the wrap is the point: wrapping order
 			slow = p
 		}
 	}
