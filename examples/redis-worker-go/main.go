@@ -157,8 +157,9 @@ func run(opts *redis.Options, stream, group, consumer string, count int,
 				if err != nil {
 					return err
 				}
-				out.Write(b)
-				out.WriteByte('\n')
+				// bufio's errors stick: the Flush below reports them
+				_, _ = out.Write(b)
+				_ = out.WriteByte('\n')
 			}
 			done++
 		}
@@ -166,7 +167,9 @@ func run(opts *redis.Options, stream, group, consumer string, count int,
 			return err
 		}
 	}
-	out.Flush()
+	if err := out.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "redis-worker: decoded %d messages, %d without data or schema\n", done, bad)
 	if bad > 0 {
 		return fmt.Errorf("%d entries without data or schema", bad)
