@@ -162,7 +162,8 @@ static int entry_join(struct pbr_ring *r, struct pbr_reader *rd, uint32_t start)
 
 	rd->fd = pbri_fd_reopen(r->fd);
 	rc = rd->fd < 0 ? rd->fd
-			: pbri_reader_entry_take(r, rd->fd, &rd->index);
+			: pbri_entry_take(r, rd->fd, r->rtab, r->max_readers,
+					  R_STATE, &rd->index);
 	if (rc) {
 		if (rd->fd >= 0)
 			close(rd->fd);
@@ -217,7 +218,8 @@ static int durable_join_locked(struct pbr_ring *r, struct pbr_reader *rd,
 	}
 	if (rc != -ENOENT)
 		return rc;
-	rc = pbri_reader_entry_take(r, rd->fd, &rd->index);
+	rc = pbri_entry_take(r, rd->fd, r->rtab, r->max_readers, R_STATE,
+			     &rd->index);
 	if (rc)
 		return rc;
 	rd->entry = reader_entry(r, rd->index);

@@ -399,7 +399,7 @@ static int send_src(struct pbr_producer *p, const void *buf, uint32_t len,
 	if (!p || (len && !buf) ||
 	    (flags & ~(PBR_SEND_CRC | PBR_SEND_TIMESTAMP)))
 		return -EINVAL;
-	if (len > p->ring->payload_cap || need > p->ring->payload_cap)
+	if (need > p->ring->payload_cap)
 		return -EMSGSIZE; /* before claiming anything */
 	rc = pbr_producer_reserve(p, timeout_ns, &slot);
 	if (rc)

@@ -214,9 +214,10 @@ int pbri_lock_take(int fd, off_t off);
 void pbri_lock_drop(int fd, off_t off);
 /* Does another description hold the write lock at @off? Tests only. */
 bool pbri_lock_held(int fd, off_t off);
-/* Own a free (or dead) entry of table[0..n) by taking its lock with fd;
- * state_off is where an entry keeps its state word. 0 (its index in
- * *index) or -EBUSY. */
+/* Own a free (or dead) entry of table[0..n) by taking its lock with fd,
+ * passing over detached durable readers (r->rtab only, §8.4); state_off
+ * is where an entry keeps its state word. 0 (its index in *index) or
+ * -EBUSY. */
 int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
 		    size_t state_off, uint32_t *index);
 /* 1 if a live process holds entry e's lock, 0 if not. */
@@ -233,9 +234,6 @@ int pbri_reap_dead_readers(struct pbr_ring *r);
 /* Is reader entry e durable (DURABLE flag on a ring with the feature)?
  * Meaningful with e's lock held, or as a snapshot. */
 bool pbri_reader_is_durable(const struct pbr_ring *r, const uint8_t *e);
-/* Own a reader entry for a new (non-durable or newly named) reader:
- * like pbri_entry_take(), passing over detached durable readers. */
-int pbri_reader_entry_take(struct pbr_ring *r, int fd, uint32_t *index);
 /* Copy reader entry e's name into out (PBR_READER_NAME_SIZE bytes,
  * NUL-terminated): 0 if it is a valid name, -EINVAL (out "") if not. */
 int pbri_reader_name(const uint8_t *e, char *out);

@@ -85,29 +85,6 @@ bool pbri_lock_held(int fd, off_t off)
 	return fl.l_type != F_UNLCK;
 }
 
-int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
-		    size_t state_off, uint32_t *index)
-{
-	int attempt;
-	uint32_t i;
-
-	/* A prober may hold a free entry's lock for a moment; retry. */
-	for (attempt = 0; attempt < 50; attempt++) {
-		for (i = 0; i < n; i++) {
-			uint8_t *e = table + (size_t)i * PBR_ENTRY_SIZE;
-
-			if (pbri_lock_take(fd, entry_lock_off(r, e)) == 0) {
-				*index = i;
-				return 0;
-			}
-		}
-		if (n == 1 && ld_acq32(table + state_off) == PBR_ENTRY_ACTIVE)
-			break; /* the only entry is live: no point waiting */
-		usleep(1000);
-	}
-	return -EBUSY;
-}
-
 bool pbri_reader_is_durable(const struct pbr_ring *r, const uint8_t *e)
 {
 	return r->durable && (ld_rlx32(e + R_FLAGS) & PBR_READER_DURABLE);
@@ -120,30 +97,31 @@ static bool detached_durable(const struct pbr_ring *r, const uint8_t *e)
 	       pbri_reader_is_durable(r, e);
 }
 
-int pbri_reader_entry_take(struct pbr_ring *r, int fd, uint32_t *index)
+int pbri_entry_take(struct pbr_ring *r, int fd, uint8_t *table, uint32_t n,
+		    size_t state_off, uint32_t *index)
 {
 	int attempt;
 	uint32_t i;
 
-	/* As pbri_entry_take(), except that a lock we obtain on a durable
-	 * reader's entry is its dead owner's: that entry is not free (it
-	 * keeps gating until taken over by name or dropped, §8.4). */
+	/* A prober may hold a free entry's lock for a moment; retry. A lock
+	 * obtained on a durable reader's entry is its dead owner's: that
+	 * entry is not free (it keeps gating until taken over by name or
+	 * dropped, §8.4), so pass over it. */
 	for (attempt = 0; attempt < 50; attempt++) {
-		for (i = 0; i < r->max_readers; i++) {
-			uint8_t *e = reader_entry(r, i);
+		for (i = 0; i < n; i++) {
+			uint8_t *e = table + (size_t)i * PBR_ENTRY_SIZE;
 			off_t off = entry_lock_off(r, e);
 
 			if (pbri_lock_take(fd, off) != 0)
 				continue;
-			if (!detached_durable(r, e)) {
+			if (table != r->rtab || !detached_durable(r, e)) {
 				*index = i;
 				return 0;
 			}
 			pbri_lock_drop(fd, off);
 		}
-		if (r->max_readers == 1 &&
-		    ld_acq32(reader_entry(r, 0) + R_STATE) == PBR_ENTRY_ACTIVE)
-			break;
+		if (n == 1 && ld_acq32(table + state_off) == PBR_ENTRY_ACTIVE)
+			break; /* the only entry is live: no point waiting */
 		usleep(1000);
 	}
 	return -EBUSY;
@@ -520,7 +498,7 @@ static void describe_reader(struct pbr_ring *r, uint32_t i,
 	pt->decode_errors =
 		ld_rlx64(e + offsetof(struct pbr_layout_reader, decode_errors));
 	describe_latency(r, i, pt);
-	if (r->durable && (pt->flags & PBR_READER_DURABLE)) {
+	if (r->durable && (pt->flags & PBR_READER_DURABLE)) { /* read once */
 		pt->durable = 1;
 		pt->detached = !pt->alive;
 		(void)pbri_reader_name(e, pt->name);
