@@ -113,10 +113,9 @@ struct from_state {
 	/* Source ids the ring's retained slots carry (read at start), and ids
 	 * committed here whose XACK failed: an entry delivered again (pending,
 	 * claimed) is in the ring iff its id is in one of them, or older than
-	 * anything retained and not above max (the ring wrapped since). */
+	 * anything retained and not above the newest (the ring wrapped
+	 * since). */
 	struct idset ring_ids, unacked;
-	bool have_max; /* max: highest source id in ring_ids */
-	uint64_t max[2];
 	bool fresh; /* the entries at hand are new deliveries ('>') */
 	uint64_t committed, dups, rejected, lost;
 	char prev_ring[96]; /* the last bridged entry's ring@epoch and seq */
@@ -243,11 +242,6 @@ static int scan_sources(struct from_state *s, struct pbr_ring *ring)
 			rc = -ENOMEM;
 			break;
 		}
-		if (!s->have_max || br_id_cmp(id, s->max) > 0) {
-			s->max[0] = id[0];
-			s->max[1] = id[1];
-			s->have_max = true;
-		}
 	}
 	pbr_reader_close(rd);
 	return rc == -EAGAIN ? 0 : rc;
@@ -307,11 +301,6 @@ static int reserve(struct from_state *s, struct pbr_slot *slot)
 	return rc;
 }
 
-static uint32_t slot_room(const struct from_state *s)
-{
-	return s->info.payload_cap >= 16 ? (s->info.payload_cap - 16) & ~7u : 0;
-}
-
 /* Commit one entry's data with its id: 0, or -errno (-EINTR: stopped). */
 static int commit_entry(struct from_state *s, const uint64_t id[2],
 			const redisReply *data, const redisReply *tp)
@@ -358,8 +347,9 @@ static bool in_ring(const struct from_state *s, const uint64_t id[2])
 		return false;
 	if (idset_has(&s->ring_ids, id) || idset_has(&s->unacked, id))
 		return true;
+	/* ring_ids is sorted: its first and last are the oldest and newest */
 	return s->ring_ids.n && br_id_cmp(id, s->ring_ids.id[0]) < 0 &&
-	       br_id_cmp(id, s->max) <= 0;
+	       br_id_cmp(id, s->ring_ids.id[s->ring_ids.n - 1]) <= 0;
 }
 
 /* One entry [id, fields]: commit it unless already in the ring; queue its
@@ -397,7 +387,8 @@ static int take_entry(struct from_state *s, const redisReply *e)
 		reject(s, rid->str, "no data field");
 	else if (!type_ok(s, br_field(fields, "type")))
 		reject(s, rid->str, "another message type than the ring's");
-	else if (data->len > slot_room(s))
+	else if (PBR_SOURCE_OFF((uint64_t)data->len) + PBR_SOURCE_SIZE >
+		 s->info.payload_cap) /* the source id follows the data */
 		reject(s, rid->str, "data too large for the ring's slots");
 	else if ((rc = commit_entry(s, id, data,
 				    br_field(fields, "traceparent"))) < 0)

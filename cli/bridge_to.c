@@ -149,7 +149,7 @@ static int to_opt(struct to_cfg *cfg, int c, const char *arg)
 		cfg->timeout_ns = (int64_t)(sec * 1e9);
 		return 0;
 	case 'n':
-		if (pbr_name_check(arg) || strlen(arg) > 31)
+		if (pbr_reader_name_check(arg))
 			return cli_usage("bridge to-redis",
 					 "--name: 1..31 of [A-Za-z0-9._-]");
 		snprintf(cfg->name, sizeof(cfg->name), "%s", arg);

@@ -80,8 +80,7 @@ static const char cat_help[] =
 struct src {
 	const char *path;
 	struct mcap_reader r;
-	int tgt[MCAP_CHANNELS];	       /* channel -> target, -1: skipped */
-	uint64_t count[MCAP_CHANNELS]; /* messages, seen by the first pass */
+	int tgt[MCAP_CHANNELS]; /* channel -> target, -1: skipped */
 	size_t maxlen[MCAP_CHANNELS];
 	int scan_err;	/* where the first pass stopped (0: the end) */
 	int err;	/* the first error while playing */
@@ -156,7 +155,6 @@ static int files_scan(struct src *s, unsigned n)
 		while ((rc = mcap_reader_next(&s[i].r, &m)) > 0) {
 			if (cli_stop_signal())
 				return cli_stop_status(s[i].path);
-			s[i].count[m.ch]++;
 			if (m.len > s[i].maxlen[m.ch])
 				s[i].maxlen[m.ch] = m.len;
 		}
