@@ -260,8 +260,7 @@ func (rd *Reader) resume(latency bool) error {
 	joined := uint64(time.Now().UnixNano())
 	r.u64(e + reJoinedNs).Store(joined)
 	rd.joinMetrics(joined, latency)
-	rd.checkedFrom, rd.cursor = c, c
-	rd.peekedEnd, rd.observedEnd = c, c
+	rd.place(c, StartLatest) // all of it gated while detached: no backlog
 	rd.resumed = true
 	rd.publishCursor()
 	return nil
@@ -291,8 +290,12 @@ func (r *Ring) checkReaderOptions(o *ReaderOptions) error {
 		return invalid("a tap records no latency: it writes nothing to the ring")
 	case o.Durable != "" && (o.Lossy || o.Tap):
 		return invalid("a durable reader gates: not lossy, not a tap")
-	case o.Durable != "" && CheckReaderName(o.Durable) != nil:
-		return CheckReaderName(o.Durable)
+	case o.Durable != "":
+		if err := CheckReaderName(o.Durable); err != nil {
+			return err
+		}
+	}
+	switch {
 	case r.readOnly && !o.Tap:
 		return ErrReadOnly
 	case o.Durable != "" && !r.g.durable:
@@ -570,8 +573,7 @@ func (rd *Reader) fill(view *View, p, h uint64, n, pf uint32) {
 // so and the trailer lies within the payload capacity (n, read once and
 // checked, places it); else the view has no source.
 func (rd *Reader) fillSource(view *View, h uint64, n uint32) {
-	view.source = [2]uint64{}
-	if view.Flags&FlagSource == 0 {
+	if view.Flags&FlagSource == 0 { // Source() reads nothing then
 		return
 	}
 	t := sourceOff(uint64(n))

@@ -71,7 +71,11 @@ func checkParse(args []string) (cfg checkConfig, name string, rc int) {
 			if !ok {
 				return cfg, "", usage("check", "--%s: '%s' is not a count (0 .. 1024)", kv[0], kv[1])
 			}
-			*map[string]*uint64{"producers": &cfg.producers, "readers": &cfg.readers}[kv[0]] = v
+			if kv[0] == "producers" {
+				cfg.producers = v
+			} else {
+				cfg.readers = v
+			}
 		case "max-lag":
 			v, ok := parseU64(kv[1], 0, ^uint64(0))
 			if !ok {

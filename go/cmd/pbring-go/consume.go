@@ -299,9 +299,7 @@ func cmdConsume(args []string) int {
 // openFailed says why the reader could not be opened, in one line, as C.
 func (c *consumeCfg) openFailed(err error) int {
 	switch {
-	case c.durable != "" && errors.Is(err, pbring.ErrReaderAlive):
-		fail(c.ring, "durable reader %s is in use by a live process (or every reader entry is taken)", c.durable)
-	case c.durable != "" && errors.Is(err, pbring.ErrBusy):
+	case c.durable != "" && (errors.Is(err, pbring.ErrReaderAlive) || errors.Is(err, pbring.ErrBusy)):
 		fail(c.ring, "durable reader %s is in use by a live process (or every reader entry is taken)", c.durable)
 	case c.durable != "" && errors.Is(err, pbring.ErrNotDurable):
 		fail(c.ring, "ring has no durable readers (create it with --durable-readers)")

@@ -292,13 +292,17 @@ class Reader:
         """Deregister (the reader stops gating at once; a tap just stops);
         views still out are released. ViewInUse, and nothing is closed,
         while a view derived from one of them is alive."""
+        self._close_with(_lib.pbr_reader_close)
+
+    def _close_with(self, end: Any) -> None:
+        """Close, the C handle ended by @end (pbr_reader_close or _drop)."""
         box = self._box
         if box.h is None or box.forked():
             return
         self._close_views()
         h, box.h = box.h, None
         self.ring._handles.discard(box)
-        _lib.pbr_reader_close(h)
+        end(h)
 
     def _close_views(self) -> None:
         """Before closing: end a views() loop, give back the views out;
@@ -322,16 +326,8 @@ class Reader:
         """Close the reader and, if it is durable, remove its entry
         (FORMAT.md §9.6): it stops holding producers back and its name is
         free again. For any other reader this is :meth:`close`."""
-        if self.durable is None:
-            self.close()
-            return
-        box = self._box
-        if box.h is None or box.forked():
-            return
-        self._close_views()
-        h, box.h = box.h, None
-        self.ring._handles.discard(box)
-        _lib.pbr_reader_drop(h)
+        self._close_with(_lib.pbr_reader_close if self.durable is None
+                         else _lib.pbr_reader_drop)
 
     def __enter__(self) -> "Reader":
         return self
